@@ -1,0 +1,232 @@
+"""Content fingerprints of folders (build contexts, layouts) and values.
+
+A fingerprint depends on names, file types, permission bits, symlink
+targets and file contents only: a ``touch``, a fresh ``git clone`` or a
+copy with new mtimes gives the same fingerprint; one changed byte does not.
+
+Hashing every byte on every buildout run would be slow for large trees, so
+file digests are cached per file keyed by (size, mtime_ns, ctime_ns, inode).
+The ctime is set by the kernel on every content write and cannot be set
+back by tools such as ``touch -d`` or ``cp -p``, so a content change with a
+preserved mtime still invalidates the entry.
+"""
+
+import hashlib
+import json
+import os
+import re
+import stat
+import tempfile
+
+CACHE_VERSION = 1
+
+
+def hash_values(*values):
+    """A short stable hash of JSON-able values."""
+    data = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:32]
+
+
+# -- .dockerignore ------------------------------------------------------------
+def _pattern_regex(pattern):
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            if pattern[i:i + 2] == "**":
+                i += 2
+                if pattern[i:i + 1] == "/":
+                    out.append("(?:.*/)?")
+                    i += 1
+                else:
+                    out.append(".*")
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1:j]
+                if body.startswith("^") or body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = j
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+class IgnoreRules:
+    """``.dockerignore`` patterns, matched as the Docker builder does."""
+
+    def __init__(self, lines=()):
+        self.rules = []
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            negate = line.startswith("!")
+            if negate:
+                line = line[1:].strip()
+            line = os.path.normpath(line).lstrip("/")
+            if line in (".", ""):
+                continue
+            self.rules.append((negate, _pattern_regex(line)))
+        self.has_exceptions = any(neg for neg, _ in self.rules)
+
+    @classmethod
+    def from_dir(cls, root):
+        path = os.path.join(root, ".dockerignore")
+        try:
+            with open(path) as handle:
+                return cls(handle.read().splitlines())
+        except FileNotFoundError:
+            return cls()
+
+    def excluded(self, relpath):
+        if not self.rules:
+            return False
+        parents = []
+        parts = relpath.split("/")
+        for n in range(1, len(parts) + 1):
+            parents.append("/".join(parts[:n]))
+        result = False
+        for negate, regex in self.rules:
+            if any(regex.match(p) for p in parents):
+                result = not negate
+        return result
+
+
+# -- folder fingerprints ---------------------------------------------------------
+class DigestCache:
+    """Per-file content digests, persisted as one JSON file per folder."""
+
+    def __init__(self, root, cache_dir=None):
+        self.root = root
+        self.path = None
+        self.entries = {}
+        self.dirty = False
+        if cache_dir:
+            key = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:24]
+            self.path = os.path.join(cache_dir, "fp-%s.json" % key)
+            try:
+                with open(self.path) as handle:
+                    data = json.load(handle)
+                if data.get("version") == CACHE_VERSION:
+                    self.entries = data["entries"]
+            except (OSError, ValueError, KeyError):
+                self.entries = {}
+        self.seen = set()
+
+    def digest(self, relpath, fullpath, st):
+        key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        self.seen.add(relpath)
+        entry = self.entries.get(relpath)
+        if entry and entry[:4] == key:
+            return entry[4]
+        h = hashlib.sha256()
+        with open(fullpath, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+        value = h.hexdigest()
+        self.entries[relpath] = key + [value]
+        self.dirty = True
+        return value
+
+    def save(self):
+        if not self.path:
+            return
+        if set(self.entries) - self.seen:
+            self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
+            self.dirty = True
+        if not self.dirty:
+            return
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".fp-")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"version": CACHE_VERSION, "entries": self.entries}, handle,
+                          separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def walk(root, ignore=None):
+    """Yield (relpath, fullpath, lstat) for every entry below ROOT, sorted.
+
+    Entries excluded by IGNORE (an :class:`IgnoreRules`) are skipped; an
+    excluded folder is not entered unless an exception pattern exists.
+    """
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        full_dir = os.path.join(root, rel_dir) if rel_dir else root
+        with os.scandir(full_dir) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        subdirs = []
+        for entry in entries:
+            rel = rel_dir + "/" + entry.name if rel_dir else entry.name
+            st = entry.stat(follow_symlinks=False)
+            excluded = ignore is not None and ignore.excluded(rel)
+            if stat.S_ISDIR(st.st_mode):
+                if excluded and not ignore.has_exceptions:
+                    continue
+                if not excluded:
+                    yield rel, entry.path, st
+                subdirs.append(rel)
+            elif not excluded:
+                yield rel, entry.path, st
+        stack.extend(reversed(subdirs))
+
+
+def folder_fingerprint(root, ignore=None, owners=False, cache_dir=None, always=()):
+    """Fingerprint of a folder's content.
+
+    ``owners``: include uid/gid (for layouts copied with their owners).
+    ``always``: relative paths included even when ignored (the Dockerfile).
+    """
+    cache = DigestCache(root, cache_dir)
+    h = hashlib.sha256()
+    for rel, full, st in walk(root, ignore):
+        h.update(_entry_line(rel, full, st, owners, cache))
+    for rel in always:
+        full = os.path.join(root, rel)
+        if ignore is not None and ignore.excluded(rel) and os.path.lexists(full):
+            h.update(_entry_line(rel, full, os.lstat(full), owners, cache))
+    cache.save()
+    return h.hexdigest()[:32]
+
+
+def _entry_line(rel, full, st, owners, cache):
+    mode = st.st_mode
+    perm = stat.S_IMODE(mode)
+    if stat.S_ISREG(mode):
+        what = "f %s" % cache.digest(rel, full, st)
+    elif stat.S_ISDIR(mode):
+        what = "d"
+    elif stat.S_ISLNK(mode):
+        what = "l %s" % os.readlink(full)
+        perm = 0
+    else:
+        what = "o %o" % stat.S_IFMT(mode)
+    own = " %d:%d" % (st.st_uid, st.st_gid) if owners else ""
+    return ("%s\0%o%s %s\n" % (rel, perm, own, what)).encode("utf-8", "surrogateescape")
+
+
+def file_fingerprint(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]

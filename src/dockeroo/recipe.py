@@ -1,0 +1,302 @@
+"""The base class every dockeroo recipe stands on.
+
+A recipe reads its options in ``__init__`` (through :mod:`dockeroo.options`,
+so every mistake is a ``UserError`` before anything is created), records
+the inputs that define what it makes (fingerprints) as options so that
+buildout's own change detection sees them, and implements:
+
+``ensure()``
+    make Docker hold what the part describes; called by both ``install``
+    and ``update``; cheap when Docker already matches.
+``owned(values)`` (classmethod)
+    the Docker objects a configuration owns, as (kind, name) pairs; used
+    to remove them on uninstall and to drop the ones a changed
+    configuration no longer describes.
+
+Uninstall and change
+--------------------
+Buildout uninstalls a changed part (with its old options) *before* it
+installs the new configuration.  Removing objects there would destroy an
+image before its replacement is built, or drop a volume's data for a
+label change.  So the uninstall entry point checks whether the part is
+still configured in this buildout run (every part's recipe is constructed
+before any uninstall runs): if it is, removal is deferred and the new
+``install()`` removes only what the new configuration no longer owns,
+after the new objects exist.  A part removed from the buildout is removed
+for real, honouring ``keep``.
+"""
+
+import hashlib
+import logging
+import os
+import shlex
+from contextlib import contextmanager
+
+from zc.buildout import UserError
+
+from . import engine as engine_mod
+from .engine import DockerEngine, DockerError, EngineConfig
+from .options import Options
+from .tarstream import UnsafeArchive
+
+LABEL_PART = "io.dockeroo.part"
+LABEL_BUILDOUT = "io.dockeroo.buildout"
+LABEL_FINGERPRINT = "io.dockeroo.fingerprint"
+OWNER_OPTION = "dockeroo-owner"
+
+ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls-cert-path")
+
+#: (owner, part) -> recipe name, for every part constructed in this process
+_configured = {}
+#: (owner, part) -> old options of a part whose uninstall was deferred
+_replaced = {}
+#: docker-machine answers, per machine name
+_machines = {}
+
+
+def owner_id(directory):
+    return hashlib.sha256(os.path.abspath(directory).encode()).hexdigest()[:16]
+
+
+def label_args(labels):
+    args = []
+    for key, value in labels.items():
+        args += ["--label", "%s=%s" % (key, value)]
+    return args
+
+
+def engine_from_options(opts):
+    """The engine a part's options select (see docs/engine.rst)."""
+    machine_opt = opts.text("machine-name")
+    url = opts.text("engine-url")
+    verify = opts.bool("engine-tls-verify", None) if opts.text("engine-tls-verify") else None
+    cert_path = opts.text("engine-tls-cert-path")
+    if cert_path:
+        cert_path = os.path.expanduser(cert_path)
+        if not os.path.isdir(cert_path):
+            raise opts.error("engine-tls-cert-path", "%s is not a directory" % cert_path, cert_path)
+    if url and machine_opt:
+        raise opts.error("engine-url", "give either engine-url or machine-name, not both", url)
+    if url:
+        if "://" not in url:
+            raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
+        return DockerEngine.shared(engine_mod.url_config(url, verify, cert_path))
+    machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
+    if machine:
+        config = _machines.get(machine)
+        if config is None:
+            try:
+                config = engine_mod.machine_config(machine)
+            except DockerError as exc:
+                option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
+                raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
+                                 % (exc.stderr or exc), machine)
+            _machines[machine] = config
+        return DockerEngine.shared(config)
+    return DockerEngine.shared(EngineConfig())
+
+
+class Recipe:
+    """Base class; subclasses set ``recipe`` and implement the hooks."""
+
+    recipe = "docker.base"
+    #: other option names accepted for ``name``
+    name_aliases = ()
+    #: whether ``name`` is used at all
+    has_name = True
+    #: ``timeout`` default for long operations (build, pull, push, scripts)
+    long_timeout = engine_mod.DEFAULT_LONG_TIMEOUT
+
+    def __init__(self, buildout, name, options):
+        self.buildout = buildout
+        self.part = name
+        self.options = options
+        self.opts = Options(name, options)
+        self.log = logging.getLogger(name)
+        bo = buildout["buildout"]
+        self.directory = bo["directory"]
+        self.owner = owner_id(self.directory)
+        options[OWNER_OPTION] = self.owner
+        self.newest = bo.get("newest", "true") == "true"
+        self.offline = bo.get("offline", "false") == "true"
+        self.keep = self.opts.bool("keep", False)
+        self.timeout = self.opts.duration("timeout", None)
+        if self.has_name:
+            self.name = self.opts.text("name", default=name, aliases=self.name_aliases)
+            options["name"] = self.name
+        self.setup()
+        self.engine = engine_from_options(self.opts)
+        _configured[(self.owner, name)] = self.recipe
+        self._undo = []
+
+    # -- hooks ------------------------------------------------------------------
+    def setup(self):
+        """Read and validate options (raise UserError); record fingerprints."""
+
+    def ensure(self):
+        """Make Docker hold what the part describes; return owned paths."""
+        raise NotImplementedError
+
+    @classmethod
+    def owned(cls, values):
+        """(kind, name) pairs of the Docker objects a configuration owns."""
+        return []
+
+    # -- helpers for subclasses ----------------------------------------------------
+    def cmd_timeout(self, long=False):
+        if self.timeout:
+            return self.timeout
+        return self.long_timeout if long else engine_mod.DEFAULT_TIMEOUT
+
+    def run(self, args, long=False, stream=False, **kwargs):
+        """Run a docker command for this part (timeout and log applied)."""
+        return self.engine.run(args, timeout=self.cmd_timeout(long),
+                               stream=self.log if stream else None, **kwargs)
+
+    def labels(self, fingerprint=None, extra=None):
+        labels = dict(extra or {})
+        labels[LABEL_PART] = self.part
+        labels[LABEL_BUILDOUT] = self.owner
+        if fingerprint:
+            labels[LABEL_FINGERPRINT] = fingerprint
+        return labels
+
+    def is_ours(self, obj):
+        return is_owned(obj, self.part, self.owner)
+
+    def on_failure(self, action):
+        """Register an undo action run (last first) if install fails."""
+        self._undo.append(action)
+
+    def path_option(self, option, **kwargs):
+        return self.opts.path(option, self.directory, **kwargs)
+
+    @property
+    def parts_directory(self):
+        return self.buildout["buildout"]["parts-directory"]
+
+    @property
+    def cache_directory(self):
+        return os.path.join(self.parts_directory, ".dockeroo-cache")
+
+    @contextmanager
+    def failures(self):
+        """Turn engine errors into UserErrors naming the part; undo on failure."""
+        self._undo = []
+        try:
+            yield
+        except (DockerError, UnsafeArchive, UserError) as exc:
+            self._rollback()
+            if isinstance(exc, UserError) and str(exc).startswith("Part ["):
+                raise
+            raise UserError("Part [%s] (%s): %s" % (self.part, self.recipe, exc))
+        except BaseException:
+            self._rollback()
+            raise
+        self._undo = []
+
+    def _rollback(self):
+        while self._undo:
+            action = self._undo.pop()
+            try:
+                action()
+            except Exception as exc:  # keep the original error visible
+                self.log.warning("Cleanup after failure did not complete: %s", exc)
+
+    # -- buildout entry points ------------------------------------------------------
+    def install(self):
+        old = _replaced.pop((self.owner, self.part), None)
+        with self.failures():
+            paths = self.ensure() or []
+            if old is not None:
+                self.drop_replaced(old)
+        return list(paths)
+
+    def update(self):
+        with self.failures():
+            paths = self.ensure()
+        return list(paths) if paths else None
+
+    def drop_replaced(self, old):
+        """Remove objects the old configuration owned and the new one does not."""
+        if Options(self.part, old).bool("keep", False):
+            return
+        keep = set(self.owned(self.options))
+        engine = self.engine
+        for kind, name in self.owned(old):
+            if (kind, name) not in keep:
+                remove_object(engine, kind, name, self.part, old.get(OWNER_OPTION), self.log,
+                              timeout=self.cmd_timeout())
+
+    @classmethod
+    def uninstaller(cls):
+        """The ``zc.buildout.uninstall`` entry point for this recipe."""
+
+        def uninstall(name, options):
+            log = logging.getLogger(name)
+            owner = options.get(OWNER_OPTION)
+            if _configured.get((owner, name)) == cls.recipe:
+                _replaced[(owner, name)] = dict(options)
+                log.debug("configuration changed: old objects are removed after the new ones exist")
+                return
+            opts = Options(name, dict(options))
+            if opts.bool("keep", False):
+                log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
+                return
+            try:
+                engine = engine_from_options(opts)
+                cls.remove(engine, name, options, log)
+            except (DockerError, UnsafeArchive) as exc:
+                raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))
+        return uninstall
+
+    @classmethod
+    def remove(cls, engine, part, options, log):
+        """Uninstall: remove what the part's (old) options own."""
+        timeout = Options(part, dict(options)).duration("timeout", engine_mod.DEFAULT_TIMEOUT)
+        for kind, name in cls.owned(options):
+            remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+
+
+def is_owned(obj, part, owner):
+    labels = (obj.get("Config") or {}).get("Labels") if "Config" in obj else obj.get("Labels")
+    labels = labels or {}
+    return labels.get(LABEL_PART) == part and labels.get(LABEL_BUILDOUT) == owner
+
+
+def remove_object(engine, kind, name, part, owner, log, timeout=engine_mod.DEFAULT_TIMEOUT,
+                  check_owner=True, stop_timeout=None):
+    """Remove one object if this part created it; report it otherwise."""
+    obj = engine.inspect(kind, name)
+    if obj is None:
+        return False
+    if check_owner and not is_owned(obj, part, owner):
+        log.warning("%s %s was not created by this part; leaving it", kind.capitalize(), name)
+        return False
+    if kind == "container":
+        if stop_timeout is not None and (obj.get("State") or {}).get("Running"):
+            engine.run(["stop", "--time", str(int(stop_timeout)), name], timeout=timeout + stop_timeout)
+        engine.run(["rm", "--force", "--volumes", name], timeout=timeout)
+    elif kind == "image":
+        engine.run(["image", "rm", name], timeout=timeout)
+    elif kind == "volume":
+        try:
+            engine.run(["volume", "rm", name], timeout=timeout)
+        except DockerError as exc:
+            if "in use" in exc.stderr:
+                users = engine.run(["ps", "--all", "--filter", "volume=" + name,
+                                    "--format", "{{.Names}}"], check=False).stdout.split()
+                raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
+                                "remove them first (nothing was removed)"
+                                % (part, name, ", ".join(users) or "(unknown)"))
+            raise
+    elif kind == "network":
+        engine.run(["network", "rm", name], timeout=timeout)
+    engine.forget(kind, name)
+    log.info("Removed %s %s", kind, name)
+    return True
+
+
+def quote_command(argv):
+    """An argv list as one shell-quoted string (for messages and CMD)."""
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,1 @@
+"""One module per recipe; each defines ``Recipe`` and ``uninstall``."""

@@ -1,0 +1,180 @@
+"""The only user of ``tarfile`` in dockeroo: tar streams for layouts, copies and imports.
+
+Data always flows through pipes; nothing is extracted or copied to disk.
+Members that would land outside the target root are refused with
+:class:`UnsafeArchive`.
+"""
+
+import os
+import posixpath
+import stat
+import tarfile
+
+from .fingerprint import walk
+
+COPY_BUFSIZE = 1 << 20
+
+
+class UnsafeArchive(ValueError):
+    """A tar member would land outside the target root."""
+
+
+def safe_name(name, what="member"):
+    """Normalize a member name; refuse absolute names and ``..`` escapes."""
+    if name.startswith("/"):
+        raise UnsafeArchive("%s %r has an absolute path" % (what, name))
+    norm = posixpath.normpath(name) if name not in ("", ".", "./") else "."
+    if norm == ".." or norm.startswith("../"):
+        raise UnsafeArchive("%s %r points outside the target root" % (what, name))
+    return norm
+
+
+def check_member(member):
+    """Refuse members and links that escape the root; returns the member."""
+    member.name = safe_name(member.name)
+    if member.islnk():
+        member.linkname = safe_name(member.linkname, "hard link target of %r" % member.name)
+    elif member.issym() and not member.linkname.startswith("/"):
+        # a relative symlink must resolve inside the root; absolute ones are
+        # resolved by the container inside its own root
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
+        if target == ".." or target.startswith("../"):
+            raise UnsafeArchive("symlink %r -> %r points outside the target root"
+                                % (member.name, member.linkname))
+    return member
+
+
+# -- local folder -> tar ---------------------------------------------------------
+def _tarinfo(rel, full, st, uid, gid):
+    info = tarfile.TarInfo(rel)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.mtime = int(st.st_mtime)
+    info.uid = st.st_uid if uid is None else uid
+    info.gid = st.st_gid if gid is None else gid
+    info.uname = info.gname = ""
+    if stat.S_ISREG(st.st_mode):
+        info.type = tarfile.REGTYPE
+        info.size = st.st_size
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(full)
+    elif stat.S_ISFIFO(st.st_mode):
+        info.type = tarfile.FIFOTYPE
+    else:
+        return None  # sockets and device files are not copied from layouts
+    return info
+
+
+def pack_folder(root, out, uid=None, gid=None, prefix="", ignore=None):
+    """Write ROOT's content as a tar stream to the binary file OUT.
+
+    Modes, symlinks and hard links are kept; ``uid``/``gid`` override the
+    owners when given.  The folder itself is not a member (copying a layout
+    onto ``/`` must not change the mode of ``/``).  ``prefix`` is prepended
+    to every member name.
+    """
+    prefix = safe_name(prefix).rstrip("/") + "/" if prefix and prefix.strip("/") else ""
+    links = {}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                      copybufsize=COPY_BUFSIZE) as tar:
+        for rel, full, st in walk(root, ignore):
+            info = _tarinfo(prefix + rel, full, st, uid, gid)
+            if info is None:
+                continue
+            if info.type == tarfile.REGTYPE and st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in links:
+                    info.type = tarfile.LNKTYPE
+                    info.linkname = links[key]
+                    info.size = 0
+                    tar.addfile(info)
+                    continue
+                links[key] = info.name
+            if info.type == tarfile.REGTYPE:
+                with open(full, "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+
+
+# -- tar -> tar with new names ---------------------------------------------------
+def retarget(src, out, rename, uid=None, gid=None):
+    """Copy the tar stream SRC to OUT, renaming members.
+
+    ``rename(name)`` returns the new name, or None to drop the member.
+    Hard link targets are renamed alike.  Every member is checked with
+    :func:`check_member` after renaming.
+    """
+    with tarfile.open(fileobj=src, mode="r|*", copybufsize=COPY_BUFSIZE) as tin, \
+            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                         copybufsize=COPY_BUFSIZE) as tout:
+        for member in tin:
+            name = rename(safe_name(member.name))
+            if name is None:
+                continue
+            member.name = name
+            if member.islnk():
+                target = rename(safe_name(member.linkname))
+                if target is None:
+                    raise UnsafeArchive("hard link %r points to %r, which is not copied"
+                                        % (name, member.linkname))
+                member.linkname = target
+            check_member(member)
+            if uid is not None:
+                member.uid, member.uname = uid, ""
+            if gid is not None:
+                member.gid, member.gname = gid, ""
+            if member.isreg():
+                tout.addfile(member, tin.extractfile(member))
+            else:
+                tout.addfile(member)
+
+
+def prefix_renamer(old, new):
+    """Rename the top-level path OLD (and everything below) to NEW."""
+    old = safe_name(old)
+    new = safe_name(new)
+
+    def rename(name):
+        if name == old:
+            return new
+        if name.startswith(old + "/"):
+            return new + name[len(old):]
+        return None
+    return rename
+
+
+def merge(sources, out, check=True):
+    """Concatenate several tar streams into one (for ``docker import``).
+
+    SOURCES is a list of (binary file, prefix) pairs; each file may be
+    compressed with gzip, bzip2 or xz (detected).  Later members win where
+    names repeat, as when extracting the archives one after the other.
+    """
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                      copybufsize=COPY_BUFSIZE) as tout:
+        for src, prefix in sources:
+            pre = safe_name(prefix).strip("/") if prefix and prefix.strip("/") else ""
+            with tarfile.open(fileobj=src, mode="r|*", copybufsize=COPY_BUFSIZE) as tin:
+                for member in tin:
+                    name = safe_name(member.name)
+                    if pre:
+                        member.name = pre if name == "." else pre + "/" + name
+                        if member.islnk():
+                            member.linkname = pre + "/" + safe_name(member.linkname)
+                    else:
+                        member.name = name
+                    if check:
+                        check_member(member)
+                    if member.isreg():
+                        tout.addfile(member, tin.extractfile(member))
+                    else:
+                        tout.addfile(member)
+
+
+def list_names(src):
+    """Names of the members of a tar stream (for checks and tests)."""
+    with tarfile.open(fileobj=src, mode="r|*") as tin:
+        return [m.name for m in tin]

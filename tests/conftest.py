@@ -1,0 +1,315 @@
+"""Fixtures shared by all dockeroo tests.
+
+Integration tests run real buildouts against the real Docker engine.
+Every object a test creates is named with the test's unique ``prefix``
+and removed in teardown; objects not named so are never touched.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import textwrap
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILDOUT = os.path.join(os.path.dirname(sys.executable), "buildout")
+KINDS = ("container", "image", "network", "volume")
+
+
+def docker(*args, check=True, input=None, env=None):
+    """Run the docker CLI, return stdout (str)."""
+    proc = subprocess.run(["docker", *args], input=input, capture_output=True, text=True,
+                          env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError("docker %s failed: %s" % (" ".join(args), proc.stderr))
+    return proc.stdout
+
+
+def inspect(kind, name):
+    """Inspect JSON of one object, or None."""
+    proc = subprocess.run(["docker", kind, "inspect", name], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout)[0]
+
+
+def objects_with_prefix(prefix):
+    found = []
+    listings = {
+        "container": ["ps", "-a", "--format", "{{.Names}}"],
+        "volume": ["volume", "ls", "--format", "{{.Name}}"],
+        "network": ["network", "ls", "--format", "{{.Name}}"],
+        "image": ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+    }
+    for kind, args in listings.items():
+        for name in docker(*args).split():
+            base = name.rsplit("/", 1)[-1]
+            if name.startswith(prefix) or base.startswith(prefix):
+                found.append((kind, name))
+    return found
+
+
+def remove_with_prefix(prefix):
+    objs = objects_with_prefix(prefix)
+    for kind in ("container", "network", "volume", "image"):
+        names = [n for k, n in objs if k == kind]
+        if not names:
+            continue
+        if kind == "container":
+            docker("rm", "-f", "-v", *names, check=False)
+        elif kind == "image":
+            docker("image", "rm", "-f", *names, check=False)
+        else:
+            docker(kind, "rm", *names, check=False)
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The Docker engine must answer (``.ci/run`` starts it)."""
+    proc = subprocess.run(["docker", "info", "--format", "{{json .ServerVersion}}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail("no Docker engine answers: start dockerd (see .ci/run): " + proc.stderr)
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def prefix(engine):
+    """A unique name prefix for the objects of one test; cleaned afterwards."""
+    value = "dkt%s" % uuid.uuid4().hex[:8]
+    yield value
+    remove_with_prefix(value)
+
+
+# -- base image: busybox-static rootfs ---------------------------------------------
+BUSYBOX = "/bin/busybox"
+
+
+def _busybox_rootfs_tar(path):
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    with tarfile.open(path, "w") as tar:
+        def add_dir(name, mode=0o755):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode = tarfile.DIRTYPE, mode
+            tar.addfile(info)
+
+        def add_file(name, data, mode=0o644):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, __import__("io").BytesIO(data))
+
+        for d in ("bin", "sbin", "etc", "root", "home", "usr", "usr/bin", "usr/sbin", "var", "dev",
+                  "proc", "sys", "run"):
+            add_dir(d)
+        add_dir("tmp", 0o1777)
+        info = tar.gettarinfo(BUSYBOX, "bin/busybox")
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        with open(BUSYBOX, "rb") as handle:
+            tar.addfile(info, handle)
+        for applet in applets:
+            if applet == "busybox":
+                continue
+            link = tarfile.TarInfo("bin/" + applet)
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
+                               b"daemon:x:1:1:daemon:/:/bin/false\n"
+                               b"app:x:1000:1000:app:/home/app:/bin/sh\n"
+                               b"nobody:x:65534:65534:nobody:/:/bin/false\n")
+        add_file("etc/group", b"root:x:0:\ndaemon:x:1:\napp:x:1000:\nnogroup:x:65534:\n")
+        add_dir("home/app")
+
+
+@pytest.fixture(scope="session")
+def base_image(engine, tmp_path_factory):
+    """A busybox image imported from Debian's busybox-static; removed at the end."""
+    if not os.path.exists(BUSYBOX):
+        pytest.fail("busybox-static is needed (apt-get install busybox-static)")
+    with open(BUSYBOX, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()[:12]
+    ref = "dockeroo-test/busybox:%s" % digest
+    if inspect("image", ref) is None:
+        path = str(tmp_path_factory.mktemp("rootfs") / "rootfs.tar")
+        _busybox_rootfs_tar(path)
+        docker("import", "--change", "CMD [\"/bin/sh\"]", path, ref)
+    return ref
+
+
+# -- a registry with htpasswd on 127.0.0.1 --------------------------------------
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Registry:
+    host: str
+    username: str
+    password: str
+    directory: str
+
+    def catalog(self):
+        return self.api("/v2/_catalog")["repositories"]
+
+    def tags(self, repo):
+        return self.api("/v2/%s/tags/list" % repo).get("tags") or []
+
+    def manifest(self, repo, tag):
+        return self.api("/v2/%s/manifests/%s" % (repo, tag),
+                        accept="application/vnd.docker.distribution.manifest.v2+json")
+
+    def api(self, path, accept=None):
+        import base64
+        import urllib.request
+        req = urllib.request.Request("http://%s%s" % (self.host, path))
+        token = base64.b64encode(("%s:%s" % (self.username, self.password)).encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+        if accept:
+            req.add_header("Accept", accept)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry with htpasswd auth on 127.0.0.1."""
+    exe = shutil.which("docker-registry")
+    if not exe or not shutil.which("htpasswd"):
+        pytest.fail("docker-registry and apache2-utils are needed (see .ci/run)")
+    directory = str(tmp_path_factory.mktemp("registry"))
+    username, password = "dockeroo", "s3cret-%s" % uuid.uuid4().hex[:10]
+    htpasswd = subprocess.run(["htpasswd", "-Bbn", username, password], capture_output=True,
+                              text=True, check=True).stdout
+    with open(os.path.join(directory, "htpasswd"), "w") as handle:
+        handle.write(htpasswd)
+    port = free_port()
+    config = os.path.join(directory, "config.yml")
+    with open(config, "w") as handle:
+        handle.write(textwrap.dedent("""\
+            version: 0.1
+            log:
+              level: warn
+            storage:
+              filesystem:
+                rootdirectory: %(dir)s/data
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:%(port)d
+            auth:
+              htpasswd:
+                realm: dockeroo-test
+                path: %(dir)s/htpasswd
+            """ % {"dir": directory, "port": port}))
+    log = open(os.path.join(directory, "registry.log"), "w")
+    proc = subprocess.Popen([exe, "serve", config], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("docker-registry did not start")
+    yield Registry("127.0.0.1:%d" % port, username, password, directory)
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+# -- running buildout ---------------------------------------------------------------
+@dataclass
+class BuildoutRun:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self):
+        return self.returncode == 0
+
+    def error_line(self):
+        lines = [l for l in self.output.splitlines() if l.startswith("Error:")]
+        return lines[-1] if lines else ""
+
+
+class Buildout:
+    """A buildout directory for one test."""
+
+    def __init__(self, directory, prefix):
+        self.directory = directory
+        self.prefix = prefix
+        os.makedirs(directory, exist_ok=True)
+
+    def path(self, *names):
+        return os.path.join(self.directory, *names)
+
+    def write(self, name, text):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(textwrap.dedent(text))
+        return path
+
+    def configure(self, parts_text, parts=None):
+        """Write buildout.cfg from part sections; ``parts`` defaults to all sections."""
+        text = textwrap.dedent(parts_text)
+        if parts is None:
+            parts = [line.strip()[1:-1] for line in text.splitlines()
+                     if line.strip().startswith("[") and line.strip().endswith("]")
+                     and not line.startswith(" ")]
+        header = "[buildout]\nparts = %s\n" % " ".join(parts)
+        with open(self.path("buildout.cfg"), "w") as handle:
+            handle.write(header + "\n" + text)
+
+    def run(self, *args, env=None, timeout=1200):
+        environ = dict(os.environ)
+        environ.update(env or {})
+        proc = subprocess.run([BUILDOUT, "-N", *args] if "-n" not in args else [BUILDOUT, *args],
+                              cwd=self.directory, capture_output=True, text=True, env=environ,
+                              timeout=timeout)
+        return BuildoutRun(proc.returncode, proc.stdout + proc.stderr)
+
+    def ok(self, *args, **kwargs):
+        result = self.run(*args, **kwargs)
+        assert result.ok, result.output
+        assert "Traceback" not in result.output, result.output
+        return result
+
+    def fails(self, *args, **kwargs):
+        result = self.run(*args, **kwargs)
+        assert not result.ok, result.output
+        assert "Traceback" not in result.output, result.output
+        return result
+
+    def installed(self):
+        path = self.path(".installed.cfg")
+        return open(path).read() if os.path.exists(path) else ""
+
+    def uninstall_all(self):
+        with open(self.path("buildout.cfg"), "w") as handle:
+            handle.write("[buildout]\nparts =\n")
+        return self.run()
+
+
+@pytest.fixture
+def buildout(prefix, tmp_path):
+    """A fresh buildout directory; uninstalls all its parts afterwards."""
+    bo = Buildout(str(tmp_path / "buildout"), prefix)
+    yield bo
+    if os.path.exists(bo.path(".installed.cfg")):
+        bo.uninstall_all()
