@@ -18,6 +18,14 @@ FALSE = {"false", "no", "off", "0"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
 
+# Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest]
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REF = re.compile(
+    r"^(?:%(d)s(?:\.%(d)s)*(?::[0-9]+)?/)?%(p)s(?:/%(p)s)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+    % {"d": _DOMAIN_PART, "p": _PATH_PART})
+
 
 def option_error(part, option, value, why):
     if value is None:
@@ -179,6 +187,26 @@ class Options:
         except ValueError:
             raise self.error(option, "must be an IP address", value)
 
+    # -- image references ----------------------------------------------------------
+    def image_ref(self, option, value=None, digest=True, hint=""):
+        """Check an image reference (``[host[:port]/]path[:tag][@digest]``).
+
+        VALUE defaults to the option's value.  ``digest=False`` refuses
+        ``@sha256:...`` (a tag is needed, e.g. to build or tag an image).
+        Returns the value unchanged (see ``engine.normalize_image_ref``).
+        """
+        if value is None:
+            value = self.text(option, required=True)
+        why = None
+        if not _IMAGE_REF.match(value) or len(value.split("@")[0].rsplit(":", 1)[0]) > 255:
+            why = ("is not a valid image reference: [REGISTRY[:PORT]/]NAME[:TAG] with NAME in "
+                   "lower case letters, digits and . _ - separators")
+        elif not digest and "@" in value:
+            why = "must be NAME[:TAG], not a digest reference"
+        if why:
+            raise self.error(option, why + hint, value)
+        return value
+
     # -- files and secrets ------------------------------------------------------
     def path(self, option, base, must_exist=False, kind=None, default=None):
         value = self.text(option)
@@ -194,10 +222,11 @@ class Options:
         return path
 
     def secret(self, option, base):
-        """Read a secret from OPTION, OPTION-file or OPTION-env, then drop them all.
+        """Read a secret from OPTION, OPTION-file or OPTION-env.
 
-        The values are removed from the part's options so that they never
-        reach ``.installed.cfg``.
+        OPTION itself (the secret value) is removed from the part's options
+        so that it never reaches ``.installed.cfg``; OPTION-file and
+        OPTION-env hold only a file or variable name and stay.
         """
         given = [o for o in (option, option + "-file", option + "-env") if self.options.get(o, "").strip()]
         if len(given) > 1:

@@ -71,12 +71,17 @@ def engine_from_options(opts):
     url = opts.text("engine-url")
     verify = opts.bool("engine-tls-verify", None) if opts.text("engine-tls-verify") else None
     cert_path = opts.text("engine-tls-cert-path")
-    if cert_path:
-        cert_path = os.path.expanduser(cert_path)
-        if not os.path.isdir(cert_path):
-            raise opts.error("engine-tls-cert-path", "%s is not a directory" % cert_path, cert_path)
     if url and machine_opt:
         raise opts.error("engine-url", "give either engine-url or machine-name, not both", url)
+    for option in ("engine-tls-verify", "engine-tls-cert-path"):
+        if not url and opts.text(option):
+            raise opts.error(option, "applies to engine-url only (docker-machine and the "
+                             "DOCKER_* environment bring their own TLS settings)", opts.text(option))
+    if cert_path:
+        cert_path = os.path.abspath(os.path.expanduser(cert_path))
+        if not os.path.isdir(cert_path):
+            raise opts.error("engine-tls-cert-path", "%s is not a directory" % cert_path,
+                             opts.text("engine-tls-cert-path"))
     if url:
         if "://" not in url:
             raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
@@ -242,13 +247,21 @@ class Recipe:
             opts = Options(name, dict(options))
             if opts.bool("keep", False):
                 log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
+                cls.uninstalled(name, options, log)
                 return
             try:
                 engine = engine_from_options(opts)
                 cls.remove(engine, name, options, log)
             except (DockerError, UnsafeArchive) as exc:
                 raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))
+            cls.uninstalled(name, options, log)
         return uninstall
+
+    @classmethod
+    def uninstalled(cls, part, options, log):
+        """Hook run after a part is really uninstalled (removed or kept), not
+        when its uninstall is deferred for a changed configuration: drop
+        bookkeeping files the recipe manages itself."""
 
     @classmethod
     def remove(cls, engine, part, options, log):
@@ -291,10 +304,28 @@ def remove_object(engine, kind, name, part, owner, log, timeout=engine_mod.DEFAU
                                 % (part, name, ", ".join(users) or "(unknown)"))
             raise
     elif kind == "network":
+        users = network_users(engine, name, obj)
+        if users:  # Docker would remove it under stopped containers and break them
+            raise UserError("Part [%s]: network %s is still used by container(s) %s; "
+                            "remove them first (nothing was removed)"
+                            % (part, name, ", ".join(users)))
         engine.run(["network", "rm", name], timeout=timeout)
     engine.forget(kind, name)
     log.info("Removed %s %s", kind, name)
     return True
+
+
+def network_users(engine, name, obj=None):
+    """Names of the containers attached to network NAME, running or stopped.
+
+    ``network inspect`` lists running containers only; ``ps --filter network``
+    also finds stopped ones (by network name).
+    """
+    obj = obj if obj is not None else engine.inspect("network", name)
+    users = {c.get("Name") for c in ((obj or {}).get("Containers") or {}).values()}
+    listed = engine.run(["ps", "--all", "--filter", "network=" + name,
+                         "--format", "{{.Names}}"]).stdout.split()
+    return sorted(u for u in users | set(listed) if u)
 
 
 def quote_command(argv):

@@ -1,0 +1,265 @@
+"""docker.network against the real engine.
+
+Subnets are /24s inside 172.28.0.0/14 with a random third octet (other
+test runs share the engine); never anything overlapping 10.0.0.0/8.
+"""
+
+import ipaddress
+import json
+import random
+
+import pytest
+
+from conftest import docker, inspect
+
+
+def used_subnets():
+    ids = docker("network", "ls", "--quiet").split()
+    nets = json.loads(docker("network", "inspect", *ids)) if ids else []
+    return [ipaddress.ip_network(c["Subnet"], strict=False)
+            for n in nets for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
+
+
+def free_subnet(avoid=()):
+    """A random 172.{28..31}.X.0/24 no existing network overlaps."""
+    used = used_subnets() + list(avoid)
+    for _ in range(200):
+        net = ipaddress.ip_network("172.%d.%d.0/24" % (random.randint(28, 31), random.randint(0, 255)))
+        if not any(net.overlaps(u) for u in used if u.version == 4):
+            return net
+    pytest.fail("no free /24 in 172.28.0.0/14")
+
+
+def ipam(name):
+    return inspect("network", name)["IPAM"]["Config"]
+
+
+def test_network_install_update_uninstall(buildout, prefix, base_image):
+    net = free_subnet()
+    hosts = list(net.hosts())
+    name = prefix + "-net"
+    buildout.configure("""
+        [net]
+        recipe = dockeroo:docker.network
+        name = %s
+        subnet = %s
+        gateway = %s
+        ip-range = %s
+        internal = true
+        labels =
+            tier=back end
+        [vol]
+        recipe = dockeroo:docker.volume
+        name = %s-vol
+        labels = net=${net:network}
+        """ % (name, net, hosts[0], list(net.subnets(1))[1], prefix))
+    buildout.ok()
+    found = inspect("network", name)
+    assert found["IPAM"]["Config"] == [{"Subnet": str(net), "Gateway": str(hosts[0]),
+                                        "IPRange": str(list(net.subnets(1))[1])}]
+    assert found["Internal"] is True
+    assert found["EnableIPv6"] is False
+    assert found["Driver"] == "bridge"
+    assert found["Labels"]["tier"] == "back end"
+    assert found["Labels"]["io.dockeroo.part"] == "net"
+    assert inspect("volume", prefix + "-vol")["Labels"]["net"] == name  # ${net:network}
+    # a container gets its address from the ip-range
+    out = docker("run", "--rm", "--network", name, base_image, "ip", "-4", "-o", "addr", "show", "eth0")
+    address = ipaddress.ip_address(out.split(" inet ")[1].split("/")[0])
+    assert address in list(net.subnets(1))[1]
+
+    result = buildout.ok()
+    assert "Updating net" in result.output
+    assert inspect("network", name)["Id"] == found["Id"]
+
+    buildout.uninstall_all()
+    assert inspect("network", name) is None
+
+
+def test_network_change_recreates_unless_attached(buildout, prefix, base_image):
+    first, second = free_subnet(), None
+    second = free_subnet(avoid=[first])
+    name = prefix + "-chg"
+    part = """
+        [n]
+        recipe = dockeroo:docker.network
+        name = %s
+        subnet = %s
+        """
+    buildout.configure(part % (name, first))
+    buildout.ok()
+    old_id = inspect("network", name)["Id"]
+
+    # a (stopped) container on the network blocks the change
+    docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
+    buildout.configure(part % (name, second))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [n]" in line and "%s-user" % prefix in line and "must be recreated" in line, result.output
+    assert inspect("network", name)["Id"] == old_id
+    assert ipam(name)[0]["Subnet"] == str(first)
+
+    # once it is gone, the network is recreated with the new subnet
+    docker("rm", prefix + "-user")
+    result = buildout.ok()
+    assert "Recreating network %s" % name in result.output
+    assert inspect("network", name)["Id"] != old_id
+    assert ipam(name) == [{"Subnet": str(second)}]
+
+    # internal flips too; a re-run then leaves it alone
+    buildout.configure(part % (name, second) + "internal = yes\n")
+    buildout.ok()
+    found = inspect("network", name)
+    assert found["Internal"] is True
+    buildout.ok()
+    assert inspect("network", name)["Id"] == found["Id"]
+
+
+def test_network_recreated_when_changed_behind_our_back(buildout, prefix):
+    net = free_subnet()
+    name = prefix + "-drift"
+    buildout.configure("""
+        [n]
+        recipe = dockeroo:docker.network
+        name = %s
+        subnet = %s
+        """ % (name, net))
+    buildout.ok()
+    # removed by hand: the next run (update) creates it again
+    docker("network", "rm", name)
+    buildout.ok()
+    assert ipam(name) == [{"Subnet": str(net)}]
+
+
+def test_network_label_change(buildout, prefix, base_image):
+    net = free_subnet()
+    name = prefix + "-lbl"
+    part = """
+        [n]
+        recipe = dockeroo:docker.network
+        name = %s
+        subnet = %s
+        labels = color=%s
+        """
+    buildout.configure(part % (name, net, "red"))
+    buildout.ok()
+    old_id = inspect("network", name)["Id"]
+    # nothing attached: recreated with the new labels
+    buildout.configure(part % (name, net, "blue"))
+    buildout.ok()
+    found = inspect("network", name)
+    assert found["Id"] != old_id and found["Labels"]["color"] == "blue"
+    # attached: labels alone do not block the buildout, the network is kept
+    docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
+    buildout.configure(part % (name, net, "green"))
+    result = buildout.ok()
+    assert "keeps its old labels" in result.output
+    assert inspect("network", name)["Id"] == found["Id"]
+
+
+def test_network_ipv6_dual_stack(buildout, prefix):
+    net = free_subnet()
+    v6 = ipaddress.ip_network("fd00:%x:%x::/64" % (random.randint(1, 0xffff), random.randint(1, 0xffff)))
+    name = prefix + "-v6"
+    buildout.configure("""
+        [n]
+        recipe = dockeroo:docker.network
+        name = %s
+        ipv6 = on
+        subnet =
+            %s
+            %s
+        gateway =
+            %s
+            %s
+        """ % (name, net, v6, v6[1], net[254]))
+    buildout.ok()
+    found = inspect("network", name)
+    assert found["EnableIPv6"] is True
+    assert sorted(found["IPAM"]["Config"], key=lambda c: c["Subnet"]) == sorted(
+        [{"Subnet": str(net), "Gateway": str(net[254])}, {"Subnet": str(v6), "Gateway": str(v6[1])}],
+        key=lambda c: c["Subnet"])
+    buildout.ok()
+    assert inspect("network", name)["Id"] == found["Id"]
+
+
+def test_network_keep_and_in_use_on_uninstall(buildout, prefix, base_image):
+    name = prefix + "-keep"
+    part = """
+        [n]
+        recipe = dockeroo:docker.network
+        name = %s
+        subnet = %s
+        keep = %s
+        """
+    net = free_subnet()
+    buildout.configure(part % (name, net, "false"))
+    buildout.ok()
+    docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
+    result = buildout.uninstall_all()
+    assert not result.ok and "Traceback" not in result.output
+    assert "still used by container(s) %s-user" % prefix in result.output
+    assert inspect("network", name) is not None
+    docker("rm", prefix + "-user")
+    assert buildout.uninstall_all().ok
+    assert inspect("network", name) is None
+
+    buildout.configure(part % (name, net, "true"))
+    buildout.ok()
+    buildout.uninstall_all()
+    assert inspect("network", name) is not None, "keep = true must leave the network"
+    docker("network", "rm", name)
+
+
+def test_network_not_created_by_part(buildout, prefix):
+    net = free_subnet()
+    name = prefix + "-foreign"
+    docker("network", "create", "--subnet", str(net), name)
+    part = """
+        [n]
+        recipe = dockeroo:docker.network
+        name = %s
+        subnet = %s
+        """
+    # same configuration: used as it is, left alone on uninstall
+    buildout.configure(part % (name, net))
+    buildout.ok()
+    result = buildout.uninstall_all()
+    assert "was not created by this part" in result.output
+    foreign_id = inspect("network", name)["Id"]
+    # different configuration: an error, never recreated
+    buildout.configure(part % (name, free_subnet(avoid=[net])))
+    result = buildout.fails()
+    assert "Part [n]" in result.error_line() and "not created by this part" in result.error_line()
+    assert inspect("network", name)["Id"] == foreign_id
+
+
+def test_network_bad_options(buildout, prefix):
+    net = free_subnet()
+    other = free_subnet(avoid=[net])
+    cases = [
+        ({"subnet": "garbage"}, "'subnet'"),
+        ({"subnet": "%s/24" % net[5]}, "'subnet'"),  # host bits set
+        ({"subnet": "%s\n    %s" % (net, net.supernet(1))}, "'subnet'"),  # overlap
+        ({"subnet": str(net), "gateway": str(other[1])}, "'gateway'"),
+        ({"subnet": str(net), "gateway": "nonsense"}, "'gateway'"),
+        ({"subnet": str(net), "gateway": str(net.network_address)}, "'gateway'"),
+        ({"gateway": str(net[1])}, "'gateway'"),  # without subnet
+        ({"subnet": str(net), "ip-range": str(other)}, "'ip-range'"),
+        ({"ip-range": str(net)}, "'ip-range'"),  # without subnet
+        ({"subnet": str(net), "internal": "maybe"}, "'internal'"),
+        ({"subnet": str(net), "ipv6": "true"}, "'ipv6'"),
+        ({"subnet": "fd00:1:2::/64"}, "'subnet'"),  # IPv6 subnet, ipv6 off
+        ({"subnet": str(net), "ipv6": "perhaps"}, "'ipv6'"),
+        ({"subnet": str(net), "driver": "two words"}, "'driver'"),
+        ({"subnet": str(net), "labels": "novalue"}, "'labels'"),
+        ({"subnet": str(net), "keep": "maybe"}, "'keep'"),
+        ({"subnet": str(net), "timeout": "soon"}, "'timeout'"),
+    ]
+    for options, needle in cases:
+        lines = "\n".join("%s = %s" % item for item in options.items())
+        buildout.configure("[bad]\nrecipe = dockeroo:docker.network\nname = %s-bad\n%s\n" % (prefix, lines))
+        result = buildout.fails()
+        line = result.error_line()
+        assert "Part [bad]" in line and needle in line, (options, result.output)
+        assert inspect("network", prefix + "-bad") is None
