@@ -171,6 +171,56 @@ class Registry:
         return self.api("/v2/%s/manifests/%s" % (repo, tag),
                         accept="application/vnd.docker.distribution.manifest.v2+json")
 
+    def login(self, config_dir):
+        """``docker login`` to this registry with DOCKER_CONFIG=CONFIG_DIR; returns that env."""
+        env = dict(os.environ, DOCKER_CONFIG=str(config_dir))
+        docker("login", "--username", self.username, "--password-stdin", self.host,
+               input=self.password + "\n", env=env)
+        return env
+
+    def push(self, local, repo_tag):
+        """Push local image LOCAL as HOST/REPO_TAG; the tag added for it is removed again.
+
+        Logs in with a throw-away DOCKER_CONFIG; returns the remote reference.
+        """
+        remote = "%s/%s" % (self.host, repo_tag)
+        with tempfile.TemporaryDirectory() as config_dir:
+            env = self.login(config_dir)
+            docker("tag", local, remote)
+            try:
+                docker("push", remote, env=env)
+            finally:
+                docker("image", "rm", remote)
+        return remote
+
+    def retag(self, repo, tag, new_tag):
+        """Point REPO:NEW_TAG at the manifest of REPO:TAG (registry API, no docker)."""
+        import urllib.request
+        media = "application/vnd.docker.distribution.manifest.v2+json"
+        req = self._request("/v2/%s/manifests/%s" % (repo, tag))
+        req.add_header("Accept", media)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body, media = resp.read(), resp.headers["Content-Type"]
+        req = self._request("/v2/%s/manifests/%s" % (repo, new_tag), method="PUT", data=body)
+        req.add_header("Content-Type", media)
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def manifest_digest(self, repo, tag):
+        """The manifest digest of REPO:TAG (what ``docker pull REPO@DIGEST`` takes)."""
+        import urllib.request
+        req = self._request("/v2/%s/manifests/%s" % (repo, tag), method="HEAD")
+        req.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.headers["Docker-Content-Digest"]
+
+    def _request(self, path, **kwargs):
+        import base64
+        import urllib.request
+        req = urllib.request.Request("http://%s%s" % (self.host, path), **kwargs)
+        token = base64.b64encode(("%s:%s" % (self.username, self.password)).encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+        return req
+
     def api(self, path, accept=None):
         import base64
         import urllib.request
@@ -313,3 +363,76 @@ def buildout(prefix, tmp_path):
     yield bo
     if os.path.exists(bo.path(".installed.cfg")):
         bo.uninstall_all()
+
+
+# -- recording the docker processes a buildout starts ---------------------------------
+@dataclass
+class DockerRecorder:
+    """A ``docker`` wrapper first on PATH that records every call, then runs the real one.
+
+    Each record: ``argv`` (without the program), ``docker_config`` (the
+    DOCKER_CONFIG it saw) and, for login/pull/push, ``context`` (what
+    ``docker context show`` answers in that environment).
+    """
+
+    directory: str
+    real: str
+
+    @property
+    def log(self):
+        return os.path.join(self.directory, "calls.jsonl")
+
+    @property
+    def env(self):
+        """Environment for ``buildout.run(env=...)``."""
+        return {"PATH": self.directory + os.pathsep + os.environ.get("PATH", "")}
+
+    def calls(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def commands(self, command=None):
+        """Recorded argv lists, optionally only those of COMMAND (e.g. "push")."""
+        return [c["argv"] for c in self.calls() if command is None or c["argv"][:1] == [command]]
+
+    def clear(self):
+        if os.path.exists(self.log):
+            os.remove(self.log)
+
+
+@pytest.fixture
+def docker_recorder(tmp_path):
+    real = None
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(directory, "docker")
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            real = candidate
+            break
+    assert real, "no docker client on PATH"
+    directory = str(tmp_path / "docker-recorder")
+    os.makedirs(directory)
+    recorder = DockerRecorder(directory, real)
+    wrapper = os.path.join(directory, "docker")
+    with open(wrapper, "w") as handle:
+        handle.write(textwrap.dedent("""\
+            #!%(python)s -SE
+            import json, os, subprocess, sys
+            REAL = %(real)r
+            args = sys.argv[1:]
+            record = {"argv": args, "docker_config": os.environ.get("DOCKER_CONFIG")}
+            if args[:1] in (["login"], ["pull"], ["push"]):
+                record["context"] = subprocess.run([REAL, "context", "show"], capture_output=True,
+                                                   text=True).stdout.strip()
+            fd = os.open(%(log)r, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.write(fd, (json.dumps(record) + "\\n").encode())
+            os.close(fd)
+            os.execv(REAL, [REAL] + args)
+            """) % {"python": sys.executable, "real": real, "log": recorder.log})
+    os.chmod(wrapper, 0o755)
+    return recorder
+
+
+# -- the real Portage builder of the Gentoo tests (tests/gentoo/) ------------------
+from gentoo.fixtures import portage_builder  # noqa: E402,F401

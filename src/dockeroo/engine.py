@@ -8,6 +8,7 @@ Structured output comes from ``inspect`` JSON, never from scraped tables.
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,7 @@ DEFAULT_LONG_TIMEOUT = 3600
 log = logging.getLogger("dockeroo")
 
 INSPECT_KINDS = ("container", "image", "network", "volume")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class DockerError(Exception):
@@ -61,6 +63,14 @@ class Result:
 
     def json_lines(self):
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def tail(self, lines=20):
+        """The last LINES lines of stdout, then of stderr, without colour codes."""
+        parts = []
+        for text in (self.stdout, self.stderr):
+            kept = [l.rstrip() for l in ANSI_ESCAPE.sub("", text or "").splitlines() if l.strip()]
+            parts.extend(kept[-lines:])
+        return "\n".join(parts)
 
 
 def _deadline_wait(proc, timeout):
@@ -172,8 +182,11 @@ class DockerEngine:
             except BrokenPipeError:
                 pass
         timed_out = _deadline_wait(proc, timeout)
+        # after a kill, a grandchild (the ssh client of docker-machine ssh)
+        # may still hold the pipes open: do not wait for it
+        give_up = time.monotonic() + 3
         for t in threads:
-            t.join()
+            t.join(max(0.0, give_up - time.monotonic()) if timed_out else None)
         stderr = "".join(err)
         if timed_out:
             raise DockerError(argv, None, stderr[-2000:], timed_out=timeout)
@@ -371,7 +384,7 @@ class DockerEngine:
             return
         tmp = tempfile.mkdtemp(prefix="dockeroo-login-")
         try:
-            env = {"DOCKER_CONFIG": tmp}
+            env = self._login_config(tmp)
             args = ["login", "--username", username, "--password-stdin"]
             if registry:
                 args.append(registry)
@@ -384,6 +397,29 @@ class DockerEngine:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _login_config(self, tmp):
+        """The env for a throw-away DOCKER_CONFIG in TMP that still selects the
+        user's engine: the current context (and the context store) and the
+        default TLS certificate directory live in the user's DOCKER_CONFIG."""
+        environ = self.config.environ()
+        user_dir = environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+        env = {"DOCKER_CONFIG": tmp}
+        config = {}
+        try:
+            with open(os.path.join(user_dir, "config.json")) as handle:
+                current = json.load(handle).get("currentContext")
+            if current and current != "default":
+                config["currentContext"] = current
+        except (OSError, ValueError, AttributeError):
+            pass
+        with open(os.path.join(tmp, "config.json"), "w") as handle:
+            json.dump(config, handle)
+        if os.path.isdir(os.path.join(user_dir, "contexts")):
+            os.symlink(os.path.join(user_dir, "contexts"), os.path.join(tmp, "contexts"))
+        if (environ.get("DOCKER_TLS_VERIFY") or environ.get("DOCKER_TLS")) and not environ.get("DOCKER_CERT_PATH"):
+            env["DOCKER_CERT_PATH"] = user_dir
+        return env
+
 
 def _text(data):
     if data is None:
@@ -395,7 +431,8 @@ def _text(data):
 
 def _only_missing(stderr):
     lines = [line for line in stderr.splitlines() if line.strip()]
-    return all("no such" in line.lower() for line in lines)
+    # "No such object: x" (containers, images, volumes); "network x not found"
+    return all("no such" in line.lower() or line.rstrip().endswith(" not found") for line in lines)
 
 
 def normalize_image_ref(ref):

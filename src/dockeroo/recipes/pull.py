@@ -1,0 +1,134 @@
+"""dockeroo:docker.pull: an image pulled from a registry.
+
+Install and update pull the image when it is not present; when it is,
+they pull again only when buildout runs in newest mode (not ``-N``) and
+not offline (``-o``); a digest reference never changes, so it is not
+pulled again.  Uninstall removes exactly the reference the part pulled
+(``docker image rm REFERENCE``), unless ``keep``; a reference that was
+already in the engine before the part first pulled it is left alone (the
+part's state file remembers which references it brought).
+"""
+
+from zc.buildout import UserError
+
+from ..engine import DEFAULT_TIMEOUT, DockerError
+from ..options import Options
+from ..registry import PartState, RegistryRecipe
+
+
+class Recipe(RegistryRecipe):
+    recipe = "docker.pull"
+
+    def setup(self):
+        self.read_registry_options()
+        self.options["repository"] = self.ref.repository
+
+    @classmethod
+    def owned(cls, values):
+        return [("image", values["image"])] if values.get("image") else []
+
+    # -- install / update --------------------------------------------------------
+    def ensure(self):
+        state = self.state.load()
+        before = repr(state)
+        refs = state.setdefault("refs", {})
+        known = refs.get(self.image) or {}
+        current = self.engine.inspect("image", self.image)
+        if current is None:
+            if self.offline:
+                raise UserError("Part [%s] (%s): image %s is not in the engine and buildout is "
+                                "offline (-o): run without -o to pull it"
+                                % (self.part, self.recipe, self.image))
+            self.pull()
+            self.on_failure(lambda: self.untag(self.image))
+            owned = True
+        else:
+            owned = bool(known.get("owned"))
+            if self.newest and not self.offline and not self.ref.digest:
+                self.refresh(current, owned)
+            else:
+                self.log.debug("%s is present (id %s)", self.image, current["Id"][7:19])
+        refs[self.image] = {"owned": owned}
+        if repr(state) != before or not self.state.exists():
+            self.state.save(state)
+        return []
+
+    def pull(self):
+        with self.registry_env() as env:
+            self.log.info("Pulling %s", self.image)
+            self.run(["pull", self.image], long=True, stream=True, env=env)
+        self.engine.forget("image", self.image)
+        if self.engine.inspect("image", self.image) is None:
+            raise UserError("Part [%s] (%s): docker pull %s succeeded but the engine has no "
+                            "such image" % (self.part, self.recipe, self.image))
+
+    def refresh(self, current, owned):
+        """Newest mode: pull again; drop the replaced image when it is ours and untagged."""
+        old_id = current["Id"]
+        self.pull()
+        new_id = self.engine.image_id(self.image)
+        if new_id == old_id:
+            self.log.info("%s is up to date", self.image)
+            return
+        self.log.info("%s updated: %s -> %s", self.image, old_id[7:19], new_id[7:19])
+        if not owned:
+            return
+        old = self.engine.inspect("image", old_id)
+        mine = self.ref.repository + "@"
+        if (old is not None and not old.get("RepoTags")
+                and all(d.startswith(mine) for d in old.get("RepoDigests") or [])):
+            result = self.run(["image", "rm", old_id], check=False)
+            self.engine.forget("image", old_id)
+            if result.returncode == 0:
+                self.log.info("Removed the replaced image %s", old_id[7:19])
+            else:
+                self.log.info("The replaced image %s is still in use: left in place (%s)",
+                              old_id[7:19], result.stderr.strip())
+
+    def untag(self, ref):
+        self.engine.run(["image", "rm", ref], timeout=self.cmd_timeout())
+        self.engine.forget("image", ref)
+
+    # -- changed configuration ---------------------------------------------------------
+    def drop_replaced(self, old):
+        old_ref = old.get("image")
+        if not old_ref or old_ref == self.image:
+            return
+        state = self.state.load()
+        entry = state.get("refs", {}).pop(old_ref, None)
+        if entry and entry.get("owned") and not Options(self.part, dict(old)).bool("keep", False):
+            remove_reference(self.engine, self.part, old_ref, self.log, self.cmd_timeout())
+        self.state.save(state)
+
+    # -- uninstall --------------------------------------------------------------------
+    @classmethod
+    def remove(cls, engine, part, options, log):
+        timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)
+        state = PartState.for_options(options)
+        if state is None or not state.exists():
+            log.warning("No record of what this part pulled (%s is missing): leaving %s",
+                        state.path if state else "state file", options.get("image"))
+            return
+        for ref, entry in sorted(state.load().get("refs", {}).items()):
+            if entry.get("owned"):
+                remove_reference(engine, part, ref, log, timeout)
+            else:
+                log.info("Leaving %s: it was in the engine before this part pulled it", ref)
+
+
+def remove_reference(engine, part, ref, log, timeout):
+    """``docker image rm REF``: removes that reference only (other tags stay)."""
+    if engine.inspect("image", ref) is None:
+        return
+    try:
+        engine.run(["image", "rm", ref], timeout=timeout)
+    except DockerError as exc:
+        if "conflict" in exc.stderr or "being used" in exc.stderr or "is using" in exc.stderr:
+            log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
+            return
+        raise
+    engine.forget("image", ref)
+    log.info("Removed image %s", ref)
+
+
+uninstall = Recipe.uninstaller()

@@ -1,0 +1,92 @@
+"""dockeroo:docker.push: a local image pushed to a registry.
+
+The local image ``name`` is tagged ``REGISTRY/name`` when that reference
+is not already a local tag, pushed, and the added tag is removed right
+after the push (the user's own tags are never removed).  The part's state
+file remembers the local image id it last pushed to each reference:
+install and update push only when that id changed (a rebuilt image), so a
+re-run with nothing changed does not contact the registry.  Uninstall
+removes nothing from the registry.
+"""
+
+import re
+
+from zc.buildout import UserError
+
+from ..engine import normalize_image_ref
+from ..registry import RegistryRecipe
+
+_DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+class Recipe(RegistryRecipe):
+    recipe = "docker.push"
+    allow_digest = False
+
+    def setup(self):
+        self.read_registry_options()
+        self.local = normalize_image_ref(self.name)
+        self.options["repository"] = self.ref.repository
+
+    # -- install / update --------------------------------------------------------
+    def ensure(self):
+        local = self.engine.inspect("image", self.local)
+        if local is None:
+            raise UserError("Part [%s] (%s): image %s does not exist locally; it must be built, "
+                            "pulled or tagged before this part runs (e.g. by a part listed earlier)"
+                            % (self.part, self.recipe, self.local))
+        image_id = local["Id"]
+        state = self.state.load()
+        pushed = state.setdefault("pushed", {})
+        last = pushed.get(self.image) or {}
+        if last.get("image-id") == image_id:
+            self.log.debug("%s already pushed as %s (id %s)", self.local, self.image, image_id[7:19])
+            return []
+        if self.offline:
+            self.log.warning("Buildout is offline (-o): %s (id %s) is not pushed to %s",
+                             self.local, image_id[7:19], self.image)
+            return []
+        digest = self.push(image_id)
+        pushed[self.image] = {"image-id": image_id, "digest": digest}
+        self.state.save(state)
+        return []
+
+    def push(self, image_id):
+        added = False
+        if self.image != self.local:
+            existing = self.engine.inspect("image", self.image)
+            if existing is None:
+                self.run(["tag", self.local, self.image])
+                added = True
+            elif existing["Id"] != image_id:
+                raise UserError(
+                    "Part [%s] (%s): %s already tags another local image (%s), not %s (%s); "
+                    "remove or move that tag first"
+                    % (self.part, self.recipe, self.image, existing["Id"][7:19], self.local,
+                       image_id[7:19]))
+        try:
+            with self.registry_env() as env:
+                self.log.info("Pushing %s (id %s)", self.image, image_id[7:19])
+                result = self.run(["push", self.image], long=True, stream=True, env=env)
+        finally:
+            if added:  # only the tag this part added; the image keeps its own tags
+                untag = self.run(["image", "rm", self.image], check=False)
+                if untag.returncode != 0:
+                    self.log.warning("Could not remove the tag %s added for the push: %s",
+                                     self.image, untag.stderr.strip())
+            self.engine.forget("image", self.image)
+        found = _DIGEST_LINE.findall(result.stdout)
+        return found[-1] if found else None
+
+    # -- changed configuration ---------------------------------------------------------
+    def drop_replaced(self, old):
+        state = self.state.load()
+        pushed = state.get("pushed", {})
+        stale = [ref for ref in pushed if ref != self.image]
+        if stale:
+            for ref in stale:
+                del pushed[ref]
+            self.state.save(state)
+
+
+uninstall = Recipe.uninstaller()
