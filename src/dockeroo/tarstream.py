@@ -75,7 +75,8 @@ def pack_folder(root, out, uid=None, gid=None, prefix="", ignore=None):
     onto ``/`` must not change the mode of ``/``).  ``prefix`` is prepended
     to every member name.
     """
-    prefix = safe_name(prefix).rstrip("/") + "/" if prefix and prefix.strip("/") else ""
+    # a prefix is a path inside the target root: "/srv/app" and "srv/app" alike
+    prefix = safe_name(prefix.lstrip("/"), "prefix") + "/" if prefix and prefix.strip("/") else ""
     links = {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=COPY_BUFSIZE) as tar:
@@ -156,7 +157,8 @@ def merge(sources, out, check=True):
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=COPY_BUFSIZE) as tout:
         for src, prefix in sources:
-            pre = safe_name(prefix).strip("/") if prefix and prefix.strip("/") else ""
+            pre = (safe_name(prefix.lstrip("/"), "prefix") if prefix and prefix.strip("/")
+                   else "")
             with tarfile.open(fileobj=src, mode="r|*", copybufsize=COPY_BUFSIZE) as tin:
                 for member in tin:
                     name = safe_name(member.name)
@@ -178,3 +180,59 @@ def list_names(src):
     """Names of the members of a tar stream (for checks and tests)."""
     with tarfile.open(fileobj=src, mode="r|*") as tin:
         return [m.name for m in tin]
+
+
+def single_file(out, name, data, mode=0o644, uid=0, gid=0, mtime=None):
+    """Write a tar stream holding one regular file NAME with content DATA (bytes).
+
+    No directory members are written: ``docker cp - c:/`` creates missing
+    parents and leaves existing ones (their modes, owners, symlinks) alone.
+    """
+    import io
+    import time
+    info = tarfile.TarInfo(safe_name(name))
+    info.type = tarfile.REGTYPE
+    info.size = len(data)
+    info.mode = mode
+    info.uid, info.gid = uid, gid
+    info.uname = info.gname = ""
+    info.mtime = int(time.time() if mtime is None else mtime)
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+
+
+def retarget_many(sources, out, uid=None, gid=None):
+    """Like :func:`retarget` for several tar streams written as ONE archive.
+
+    SOURCES is an iterable of (binary file, rename) pairs, read one after
+    the other (a source may be produced lazily, e.g. by a process started
+    only when its turn comes).  Used to send several renamed paths through
+    a single ``docker cp - c:/``.
+    """
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
+                      copybufsize=COPY_BUFSIZE) as tout:
+        for src, rename in sources:
+            with tarfile.open(fileobj=src, mode="r|*", copybufsize=COPY_BUFSIZE) as tin:
+                for member in tin:
+                    name = rename(safe_name(member.name))
+                    if name is None:
+                        continue
+                    member.name = name
+                    if member.islnk():
+                        target = rename(safe_name(member.linkname))
+                        if target is None:
+                            raise UnsafeArchive("hard link %r points to %r, which is not copied"
+                                                % (name, member.linkname))
+                        member.linkname = target
+                    check_member(member)
+                    if uid is not None:
+                        member.uid, member.uname = uid, ""
+                    if gid is not None:
+                        member.gid, member.gname = gid, ""
+                    if member.isreg():
+                        tout.addfile(member, tin.extractfile(member))
+                    else:
+                        tout.addfile(member)
+            # the padding after the end-of-archive marker: let the producer finish
+            for _ in iter(lambda: src.read(COPY_BUFSIZE), b""):
+                pass

@@ -1,0 +1,388 @@
+"""Root filesystem archives: the ``archives`` option and ``docker import``.
+
+One archive per line::
+
+    SOURCE [PREFIX] [ALGORITHM:HEX]
+
+SOURCE is an ``http``, ``https``, ``ftp`` or ``file`` URL, or a local path
+(relative to the buildout directory).  PREFIX is the folder inside the
+image the archive is unpacked into (default ``/``).  ALGORITHM is one of
+``sha256``, ``sha512``, ``sha1`` or ``md5``.  Words may be shell-quoted
+(paths with spaces).
+
+URLs are fetched with zc.buildout's own download utility, so the
+buildout's ``download-cache`` and ``offline`` mode apply.  Archives are
+read as streams (tar, gzip, bzip2, xz, and zstd through the ``zstd``
+command when Python cannot decompress it), merged and piped into
+``docker import``: nothing is extracted to disk.  Checksums are verified
+with :mod:`hashlib` on the bytes as they stream; a mismatch aborts the
+import before ``docker import`` sees the end of its input.
+"""
+
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+from zc.buildout import UserError
+
+from . import tarstream
+from .engine import DEFAULT_LONG_TIMEOUT, DockerError
+
+ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
+SCHEMES = ("http", "https", "ftp", "file")
+_CHECKSUM = re.compile(r"^([a-z0-9]+):([0-9a-fA-F]+)$")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One line of an ``archives`` option."""
+
+    source: str  # a URL, or an absolute local path
+    is_url: bool
+    prefix: str  # "" (the root) or a normalized relative folder
+    algorithm: Optional[str]
+    digest: Optional[str]
+    line: str
+
+    def identity(self):
+        """What defines this archive's content, for fingerprints.
+
+        A checksum defines it; otherwise the URL, or for a local file its
+        path, size and modification time.
+        """
+        ident = [self.source, self.prefix, self.algorithm, self.digest]
+        if not self.is_url and not self.digest:
+            st = os.stat(self.source)
+            ident += [st.st_size, st.st_mtime_ns, st.st_ino]
+        return ident
+
+
+def parse_archives(opts, option, base):
+    """Read OPTION's lines into :class:`Archive` objects (UserError on mistakes)."""
+    archives = []
+    for line in opts.lines(option):
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise opts.error(option, "cannot parse the line (%s)" % exc, line)
+        if not 1 <= len(words) <= 3:
+            raise opts.error(option, "each line must be SOURCE [PREFIX] [ALGORITHM:HEX]", line)
+        source, prefix, algorithm, digest = words[0], None, None, None
+        for word in words[1:]:
+            match = _CHECKSUM.match(word)
+            if match:
+                if algorithm:
+                    raise opts.error(option, "more than one checksum", line)
+                algorithm, digest = match.group(1), match.group(2).lower()
+                if algorithm not in ALGORITHMS:
+                    raise opts.error(option, "unknown checksum algorithm %r (use %s)"
+                                     % (algorithm, ", ".join(sorted(ALGORITHMS))), line)
+                if len(digest) != ALGORITHMS[algorithm]:
+                    raise opts.error(option, "a %s checksum has %d hex digits, not %d"
+                                     % (algorithm, ALGORITHMS[algorithm], len(digest)), line)
+            elif prefix is None and not algorithm:
+                prefix = word
+            else:
+                raise opts.error(option, "each line must be SOURCE [PREFIX] [ALGORITHM:HEX]", line)
+        archives.append(Archive(*_source(opts, option, line, source, base),
+                                prefix=_prefix(opts, option, line, prefix),
+                                algorithm=algorithm, digest=digest, line=line))
+    return archives
+
+
+def _source(opts, option, line, source, base):
+    match = _URL.match(source)
+    if match:
+        scheme = match.group(1).lower()
+        if scheme not in SCHEMES:
+            raise opts.error(option, "unsupported URL scheme %r (use %s or a local path)"
+                             % (scheme, ", ".join(SCHEMES)), line)
+        if scheme != "file":
+            return source, True
+        source = source[len("file://"):]
+    path = os.path.normpath(os.path.join(base, os.path.expanduser(source)))
+    if not os.path.isfile(path):
+        raise opts.error(option, "%s is not a file" % path, line)
+    return path, False
+
+
+def _prefix(opts, option, line, prefix):
+    if not prefix or prefix.strip("/") == "":
+        return ""
+    try:
+        return tarstream.safe_name(prefix.strip("/"), "prefix")
+    except tarstream.UnsafeArchive as exc:
+        raise opts.error(option, str(exc), line)
+
+
+# -- reading -----------------------------------------------------------------------
+class _HashingFile:
+    def __init__(self, handle, algorithm):
+        self.handle = handle
+        self.hash = hashlib.new(algorithm) if algorithm else None
+
+    def read(self, size=-1):
+        data = self.handle.read(size)
+        if self.hash is not None and data:
+            self.hash.update(data)
+        return data
+
+    def drain(self):
+        while self.read(BLOCK):
+            pass
+
+
+class _Source:
+    """An open archive: a readable tar (maybe compressed) stream plus its checksum."""
+
+    def __init__(self, path, archive):
+        self.archive = archive
+        self.handle = open(path, "rb")
+        self.raw = _HashingFile(self.handle, archive.algorithm)
+        self.proc = self.feeder = None
+        self.feed_error = None
+        magic = self.handle.peek(4)[:4] if hasattr(self.handle, "peek") else b""
+        self.reader = self.raw
+        if magic == ZSTD_MAGIC:
+            try:
+                self.reader = self._zstd()
+            except BaseException:
+                self.handle.close()
+                raise
+
+    def _zstd(self):
+        try:
+            from compression import zstd  # Python >= 3.14
+            return zstd.ZstdFile(self.raw, "rb")
+        except ImportError:
+            pass
+        exe = shutil.which("zstd")
+        if not exe:
+            raise UserError("%s is zstd-compressed: install the zstd command "
+                            "(e.g. apt-get install zstd) to read it" % self.archive.source)
+        self.proc = subprocess.Popen([exe, "-d", "-c", "-q"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def feed():
+            try:
+                for block in iter(lambda: self.raw.read(BLOCK), b""):
+                    self.proc.stdin.write(block)
+            except (BrokenPipeError, OSError, ValueError) as exc:
+                self.feed_error = exc
+            finally:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+
+        self.feeder = threading.Thread(target=feed, daemon=True)
+        self.feeder.start()
+        return self.proc.stdout
+
+    def finish(self):
+        """Read to the end (tar readers stop at the end marker); check the stream."""
+        while self.reader.read(BLOCK):
+            pass
+        if self.proc is not None:
+            self.feeder.join()
+            err = self.proc.stderr.read().decode("utf-8", "replace").strip()
+            if self.proc.wait() != 0:
+                raise ValueError("zstd failed (exit %s): %s" % (self.proc.returncode, err))
+        self.raw.drain()
+
+    def rest_digest(self):
+        """Stop decompressing, hash the rest of the file; the digest of all its bytes."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.feeder is not None:
+            self.feeder.join()
+        try:
+            self.raw.drain()
+        except (OSError, ValueError):
+            return None
+        return self.actual_digest()
+
+    def actual_digest(self):
+        return self.raw.hash.hexdigest() if self.raw.hash is not None else None
+
+    def verify(self):
+        """Raise ValueError when the bytes read do not match the checksum."""
+        actual = self.actual_digest()
+        if actual is not None and actual != self.archive.digest:
+            raise ChecksumMismatch(self.archive, actual)
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.feeder is not None:
+            self.feeder.join(5)
+        for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
+            stream.close()
+        self.handle.close()
+
+
+class ChecksumMismatch(ValueError):
+    def __init__(self, archive, actual):
+        self.archive = archive
+        self.actual = actual
+        super().__init__("%s checksum mismatch: expected %s, got %s"
+                         % (archive.algorithm, archive.digest, actual))
+
+
+# -- fetching and importing ------------------------------------------------------------
+class Fetcher:
+    """Local paths for archives; URLs through zc.buildout's download utility.
+
+    Use as a context manager: temporary downloads (no download cache) are
+    removed on exit.
+    """
+
+    def __init__(self, buildout_options, logger=None):
+        from zc.buildout.download import Download
+        self.download = Download(buildout_options, hash_name=True, logger=logger)
+        self.temporary = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for path in self.temporary:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self.temporary = []
+
+    def path(self, archive):
+        if not archive.is_url:
+            return archive.source
+        path, is_temp = self.download(archive.source)
+        if is_temp:
+            self.temporary.append(path)
+        return path
+
+    def cached(self, path):
+        """Whether PATH is a file in the download cache (so a bad copy can be dropped)."""
+        cache = self.download.download_cache
+        return bool(cache) and os.path.abspath(path).startswith(os.path.abspath(cache) + os.sep)
+
+
+def write_archive(path, archive, out):
+    """Write the archive at PATH (checked, decompressed, PREFIX applied) as a tar to OUT.
+
+    Raises :class:`ChecksumMismatch` when the file's bytes do not match the
+    archive's checksum (also when a corrupt file fails to decompress first).
+    """
+    source = _Source(path, archive)
+    try:
+        try:
+            tarstream.merge([(source.reader, archive.prefix)], out)
+            source.finish()
+        except Exception as exc:
+            # a corrupt download usually fails to decompress before its
+            # checksum can be compared: report the mismatch instead
+            if archive.digest:
+                actual = source.rest_digest()
+                if actual is not None and actual != archive.digest:
+                    raise ChecksumMismatch(archive, actual) from exc
+            raise
+        source.verify()
+    finally:
+        source.close()
+
+
+def import_archives(engine, archives, opts, option, buildout_options, changes=(), labels=None,
+                    logger=None, timeout=DEFAULT_LONG_TIMEOUT):
+    """Download ARCHIVES and stream them into one new image; returns its id.
+
+    The first archive goes into ``docker import``; Docker refuses a stream
+    that names a path twice, so each further archive is streamed with
+    ``docker cp`` into a container (never started, labelled with LABELS)
+    created from it, which extracts over what is there (a later archive
+    wins, as when unpacking them one after the other), and that container
+    is committed.  CHANGES are ``--change`` lines (LABEL, CMD, ...) for the
+    final image.
+
+    Any problem with an archive raises a UserError naming the part, OPTION
+    and the archive's line; a cached download whose checksum does not match
+    is removed from the download cache.  On any failure the images and the
+    container made so far are removed (``docker import`` is aborted before
+    the end of its input, so it creates nothing).
+    """
+    with Fetcher(buildout_options, logger) as fetcher:
+        paths = []
+        for archive in archives:
+            try:
+                paths.append((fetcher.path(archive), archive))
+            except UserError as exc:
+                raise opts.error(option, str(exc).strip(), archive.line)
+        made_images, made_container = [], []
+        try:
+            image = None
+            for index, (path, archive) in enumerate(paths):
+                if logger:
+                    logger.info("Importing %s%s", archive.source,
+                                " into /" + archive.prefix if archive.prefix else "")
+                writer = lambda out, p=path, a=archive: write_archive(p, a, out)
+                if index == 0:
+                    args = ["import"]
+                    for change in (changes if len(paths) == 1 else ()):
+                        args += ["--change", change]
+                    image = _feed(engine, args + ["-"], writer, opts, option, archive, fetcher,
+                                  path, timeout).stdout.strip()
+                    made_images.append(image)
+                    continue
+                if not made_container:
+                    name = "dockeroo-import-%s" % os.urandom(6).hex()
+                    args = ["create", "--name", name]
+                    for key, value in (labels or {}).items():
+                        args += ["--label", "%s=%s" % (key, value)]
+                    engine.run(args + [image, "/bin/true"], timeout=timeout)
+                    made_container.append(name)
+                _feed(engine, ["cp", "-", made_container[0] + ":/"], writer, opts, option,
+                      archive, fetcher, path, timeout)
+            if made_container:
+                args = ["commit"]
+                for change in changes:
+                    args += ["--change", change]
+                image = engine.run(args + [made_container[0]], timeout=timeout).stdout.strip()
+                made_images.append(image)
+            return image
+        except BaseException:
+            for name in made_container:
+                engine.run(["rm", "--force", "--volumes", name], check=False, timeout=timeout)
+            for image_id in reversed(made_images):
+                engine.run(["image", "rm", image_id], check=False, timeout=timeout)
+            made_container = []
+            raise
+        finally:
+            for name in made_container:
+                engine.run(["rm", "--force", "--volumes", name], check=False, timeout=timeout)
+
+
+def _feed(engine, args, writer, opts, option, archive, fetcher, path, timeout):
+    try:
+        return engine.feed(args, writer, timeout=timeout)
+    except ChecksumMismatch as exc:
+        if archive.is_url and fetcher.cached(path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        raise opts.error(option, str(exc), archive.line)
+    except (UserError, DockerError):
+        raise
+    except Exception as exc:  # tar, decompression, unsafe members
+        raise opts.error(option, "cannot read the archive: %s" % (exc or type(exc).__name__),
+                         archive.line)

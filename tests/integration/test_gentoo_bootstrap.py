@@ -1,0 +1,550 @@
+"""docker.gentoo-bootstrap against the real engine.
+
+Root filesystem archives are made from the busybox-static rootfs of the
+``base_image`` fixture and served over HTTP from 127.0.0.1; one more is a
+local path.  This engine refuses ``--privileged`` (see engine-facts.md), so
+the parts use ``privileged = false`` and capability options instead.
+"""
+
+import bz2
+import hashlib
+import http.server
+import io
+import json
+import lzma
+import os
+import shutil
+import subprocess
+import tarfile
+import textwrap
+import threading
+
+import pytest
+
+from conftest import _busybox_rootfs_tar, docker, inspect, objects_with_prefix
+
+from dockeroo.recipe import owner_id
+
+FREEZE_AARCH64 = os.path.join(os.path.dirname(__file__), "..", "..", "src", "dockeroo", "freeze",
+                              "freeze-aarch64")
+
+
+# -- archives served over HTTP ------------------------------------------------------
+def tar_bytes(files):
+    """An uncompressed tar of {name: bytes} (directories for the parents)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs = set()
+        for name, data in files.items():
+            parts = name.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Served:
+    def __init__(self, root, port):
+        self.root = root
+        self.port = port
+        self.requests = []
+
+    def url(self, name):
+        return "http://127.0.0.1:%d/%s" % (self.port, name)
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def sha256(self, name):
+        return hashlib.sha256(open(self.path(name), "rb").read()).hexdigest()
+
+    def md5(self, name):
+        return hashlib.md5(open(self.path(name), "rb").read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def www(engine, tmp_path_factory):
+    """rootfs.tar.gz (busybox), rootfs.tar.zst, extra.tar.xz, served from 127.0.0.1."""
+    root = str(tmp_path_factory.mktemp("www"))
+    rootfs = os.path.join(root, "rootfs.tar")
+    _busybox_rootfs_tar(rootfs)
+    subprocess.run(["gzip", "-k", "-n", rootfs], check=True)
+    if shutil.which("zstd"):
+        subprocess.run(["zstd", "-q", "-k", rootfs], check=True)
+    os.unlink(rootfs)
+    with open(os.path.join(root, "extra.tar.xz"), "wb") as handle:
+        handle.write(lzma.compress(tar_bytes({"hello.txt": b"hello from xz\n",
+                                              "sub/data": b"data\n"})))
+    served = None
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=root, **kwargs)
+
+        def log_message(self, *args):
+            served.requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    served = Served(root, server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served
+    server.shutdown()
+    server.server_close()
+
+
+def local_archive(buildout, motd=b"local archive\n"):
+    """A .tar.bz2 in the buildout directory (a local path archive)."""
+    path = buildout.path("local.tar.bz2")
+    group = b"root:x:0:\ndaemon:x:1:\napp:x:1000:\nnogroup:x:65534:\nlocal:x:2000:\n"
+    with open(path, "wb") as handle:
+        handle.write(bz2.compress(tar_bytes({"etc/motd": motd, "etc/group": group})))
+    return "local.tar.bz2"
+
+
+def configure(buildout, parts, buildout_extra=""):
+    text = textwrap.dedent(parts)
+    names = [l.strip()[1:-1] for l in text.splitlines() if l.startswith("[")]
+    with open(buildout.path("buildout.cfg"), "w") as handle:
+        handle.write("[buildout]\nparts = %s\n%s\n%s" % (" ".join(names),
+                                                         textwrap.dedent(buildout_extra), text))
+
+
+def fill(template, values):
+    """Dedent a part template, then substitute (multi-line values keep their place)."""
+    return textwrap.dedent(template) % values
+
+
+def archives_option(www, local):
+    return "\n    ".join([
+        "%s sha256:%s" % (www.url("rootfs.tar.gz"), www.sha256("rootfs.tar.gz")),
+        "%s /opt/extra md5:%s" % (www.url("extra.tar.xz"), www.md5("extra.tar.xz")),
+        local])
+
+
+def run_in(image, script):
+    return docker("run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script)
+
+
+def leftovers(prefix, buildout):
+    """Containers and images this test or its buildout still has."""
+    found = [o for o in objects_with_prefix(prefix) if o[0] in ("container", "image")]
+    owner = owner_id(buildout.directory)
+    for kind, args in (("container", ["ps", "-a", "-q"]), ("image", ["images", "-a", "-q"])):
+        ids = docker(*args, "--filter", "label=io.dockeroo.buildout=" + owner).split()
+        found += [(kind, i) for i in ids]
+    return found
+
+
+def containers_left(prefix, buildout):
+    """Names of the containers named with PREFIX or labelled by this buildout."""
+    names = {n for k, n in objects_with_prefix(prefix) if k == "container"}
+    owner = owner_id(buildout.directory)
+    names |= set(docker("ps", "-a", "--format", "{{.Names}}", "--filter",
+                        "label=io.dockeroo.buildout=" + owner).split())
+    return sorted(names)
+
+
+def image_id(ref):
+    obj = inspect("image", ref)
+    return obj["Id"] if obj else None
+
+
+# -- commit = true: archives, layout, script, re-run, change, uninstall -------------------
+def test_bootstrap_commit(buildout, prefix, www):
+    image = prefix + "/boot:1"
+    layout = buildout.path("layout")
+    os.makedirs(os.path.join(layout, "etc/portage"))
+    os.makedirs(os.path.join(layout, "usr/local/bin"))
+    with open(os.path.join(layout, "etc/portage/make.conf"), "w") as handle:
+        handle.write('FEATURES="-sandbox"\n')
+    tool = os.path.join(layout, "usr/local/bin/tool")
+    with open(tool, "w") as handle:
+        handle.write("#!/bin/sh\necho tool ran\n")
+    os.chmod(tool, 0o750)
+    os.chown(tool, 1234, 1234)  # layouts land owned by root
+    local = local_archive(buildout)
+    part = """
+        [boot]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %(image)s
+        container = %(prefix)s-builder
+        archives =
+            %(archives)s
+        layout = layout
+        commit = true
+        privileged = false
+        script =
+            set -e
+            cat > /etc/greeting <<'EOF'
+            hello $$USER
+              indented line
+            EOF
+            V=value
+            echo "shell=$$0 var=$${V} tool=$$(/usr/local/bin/tool)" > /etc/script-ran
+            test "$$(cat /etc/motd)" = "%(motd)s"
+        """
+    values = dict(image=image, prefix=prefix, archives=archives_option(www, local),
+                  motd="local archive")
+    configure(buildout, fill(part, values))
+    before = len(www.requests)
+    result = buildout.ok()
+    assert "boot: Importing %s" % www.url("rootfs.tar.gz") in result.output
+    assert len(www.requests) == before + 2
+
+    img = inspect("image", image)
+    labels = img["Config"]["Labels"]
+    assert labels["io.dockeroo.part"] == "boot"
+    assert labels["io.dockeroo.fingerprint"] in buildout.installed()
+    assert img["Config"]["Cmd"] == ["/bin/freeze"]
+    out = run_in(image, "cat /etc/greeting /etc/script-ran /etc/motd /opt/extra/hello.txt "
+                        "/opt/extra/sub/data /etc/portage/make.conf; "
+                        "stat -c '%a %u:%g %n' /usr/local/bin/tool /bin/freeze; "
+                        "grep -c local /etc/group")
+    assert out.splitlines() == [
+        "hello $USER", "  indented line",
+        "shell=/bin/sh var=value tool=tool ran",
+        "local archive", "hello from xz", "data", 'FEATURES="-sandbox"',
+        "750 0:0 /usr/local/bin/tool", "755 0:0 /bin/freeze",
+        "1"]  # a later archive's file replaces an earlier one's
+    assert containers_left(prefix, buildout) == []  # committed and removed
+
+    # nothing changed: nothing rebuilt, nothing downloaded
+    before = len(www.requests)
+    result = buildout.ok()
+    assert "Updating boot" in result.output and "Importing" not in result.output
+    assert image_id(image) == img["Id"]
+    assert len(www.requests) == before
+
+    # a changed local archive: rebuilt; the previous image is removed
+    local_archive(buildout, b"changed\n")
+    values["motd"] = "changed"
+    configure(buildout, fill(part, values))
+    result = buildout.ok()
+    assert "Importing" in result.output
+    new_id = image_id(image)
+    assert new_id != img["Id"]
+    assert inspect("image", img["Id"]) is None
+    assert run_in(image, "cat /etc/motd") == "changed\n"
+
+    buildout.uninstall_all()
+    assert inspect("image", image) is None
+    assert leftovers(prefix, buildout) == []
+
+
+# -- commit = false: the running container is the result ---------------------------------
+def test_bootstrap_container_options(buildout, prefix, www, base_image, tmp_path):
+    docker("create", "--name", prefix + "-vols", "--volume", "/shared", base_image, "true")
+    docker("volume", "create", prefix + "-data")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "from-host").write_text("host file\n")
+    image = prefix + "/builder:latest"
+    name = prefix + "-builder"
+    local = local_archive(buildout)
+    part = """
+        [builder]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %(image)s
+        container = %(name)s
+        archives =
+            %(archives)s
+        crossdev-platform = x86_64
+        tty = true
+        volumes =
+            %(prefix)s-data:/data
+            %(host)s:/host:ro
+        volumes-from = %(prefix)s-vols
+        privileged = false
+        cap-add =
+            SYS_ADMIN
+            SYS_PTRACE
+        cap-drop = NET_RAW
+        security-opt = seccomp=unconfined
+        devices = /dev/null:/dev/xnull
+        device-cgroup-rules = b 7:* rmw
+        timeout = 2m
+        script =
+            mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && umount /mnt/t
+            cp /host/from-host /data/copied
+            echo %(marker)s > /shared/marker
+        """
+    values = dict(image=image, name=name, prefix=prefix, host=host, marker="one",
+                  archives=archives_option(www, local))
+    configure(buildout, fill(part, values))
+    buildout.ok()
+    c = inspect("container", name)
+    assert c["State"]["Running"]
+    assert c["Config"]["Cmd"] == ["/bin/freeze"] and c["Config"]["Tty"] is True
+    hc = c["HostConfig"]
+    assert hc["Privileged"] is False
+    assert sorted(hc["CapAdd"]) == ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"]
+    assert hc["CapDrop"] == ["CAP_NET_RAW"]
+    assert hc["SecurityOpt"] == ["seccomp=unconfined"]
+    assert hc["Devices"][0]["PathOnHost"] == "/dev/null"
+    assert hc["Devices"][0]["PathInContainer"] == "/dev/xnull"
+    assert hc["DeviceCgroupRules"] == ["b 7:* rmw"]
+    assert hc["VolumesFrom"] == [prefix + "-vols"]
+    assert sorted(hc["Binds"]) == sorted(["%s-data:/data" % prefix, "%s:/host:ro" % host])
+    assert c["Image"] == image_id(image)
+    assert docker("exec", name, "cat", "/data/copied", "/shared/marker", "/etc/motd") == \
+        "host file\none\nlocal archive\n"
+    started = c["State"]["StartedAt"]
+
+    result = buildout.ok()  # no change
+    c2 = inspect("container", name)
+    assert c2["Id"] == c["Id"] and c2["State"]["StartedAt"] == started
+
+    docker("stop", name)  # stopped by hand: started again, not rebuilt
+    result = buildout.ok()
+    c2 = inspect("container", name)
+    assert c2["Id"] == c["Id"] and c2["State"]["Running"]
+
+    # only the script changed: a new container, the imported image is reused
+    values["marker"] = "two"
+    configure(buildout, fill(part, values))
+    result = buildout.ok()
+    assert "Importing" not in result.output
+    c3 = inspect("container", name)
+    assert c3["Id"] != c["Id"] and c3["Image"] == c["Image"] and c3["State"]["Running"]
+    assert docker("exec", name, "cat", "/shared/marker") == "two\n"
+    assert containers_left(prefix, buildout) == sorted([name, prefix + "-vols"])
+
+    buildout.uninstall_all()
+    assert inspect("container", name) is None and inspect("image", image) is None
+    assert inspect("volume", prefix + "-data") is not None  # not the part's
+    assert leftovers(prefix, buildout) == [("container", prefix + "-vols")]
+
+
+def test_keep_and_defaults(buildout, prefix, www):
+    """keep = true; image and container default to the part's name."""
+    configure(buildout, """
+        [%s]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        archives = %s
+        privileged = false
+        keep = true
+        """ % (prefix, www.url("rootfs.tar.gz")))
+    buildout.ok()
+    container = prefix + "_bootstrap"
+    assert inspect("container", container)["State"]["Running"]
+    assert inspect("container", container)["Image"] == image_id(prefix + ":latest")
+    buildout.uninstall_all()
+    assert inspect("image", prefix + ":latest") is not None
+    assert inspect("container", container) is not None
+
+
+# -- failures leave nothing behind ---------------------------------------------------------
+def test_checksum_mismatch(buildout, prefix, www, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    os.makedirs(buildout.path("cache"))
+    wrong = "0" * 64
+    configure(buildout, """
+        [boot]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s/boot:1
+        archives =
+            %s
+            %s sha256:%s
+        privileged = false
+        """ % (prefix, local_archive(buildout), www.url("extra.tar.xz"), wrong),
+        "download-cache = cache\n")
+    result = buildout.fails(env={"TMPDIR": str(tmp)})
+    line = result.error_line()
+    assert line.startswith("Error: Part [boot], option 'archives' = ")
+    assert "sha256 checksum mismatch: expected %s, got %s" % (wrong, www.sha256("extra.tar.xz")) \
+        in line
+    assert leftovers(prefix, buildout) == []
+    assert inspect("container", "boot_bootstrap") is None
+    assert os.listdir(str(tmp)) == []
+    cached = [f for _, _, files in os.walk(buildout.path("cache")) for f in files]
+    assert cached == [], "the bad download must not stay in the download cache"
+
+
+def test_failing_script(buildout, prefix, www):
+    configure(buildout, """
+        [boot]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s/boot:1
+        container = %s-builder
+        archives = %s
+        privileged = false
+        commit = true
+        script =
+            echo about to fail
+            exit 3
+        """ % (prefix, prefix, www.url("rootfs.tar.gz")))
+    result = buildout.fails()
+    assert "boot: about to fail" in result.output
+    assert "Part [boot]" in result.error_line() and "exit 3" in result.error_line()
+    assert leftovers(prefix, buildout) == []
+
+
+def test_option_errors(buildout, prefix, www):
+    def fails(extra, *expected):
+        configure(buildout, fill("""
+            [boot]
+            recipe = dockeroo:docker.gentoo-bootstrap
+            image = %s/boot:1
+            privileged = false
+            %s
+            """, (prefix, extra)))
+        line = buildout.fails().error_line()
+        for text in expected:
+            assert text in line, line
+    url = www.url("rootfs.tar.gz")
+    fails("", "option 'archives': is required")
+    fails("archives = %s sha256:abc" % url, "option 'archives'", "64 hex digits")
+    fails("archives = %s ../up" % url, "points outside the target root")
+    fails("archives = nowhere.tar", "nowhere.tar is not a file")
+    fails("archives = %s\ncrossdev-platform = mips" % url, "option 'crossdev-platform'",
+          "unknown platform")
+    fails("archives = %s\ncontainer = bad/name" % url, "option 'container'")
+    fails("archives = %s\nlayout = missing" % url, "option 'layout'", "does not exist")
+    fails("archives = %s\nvolumes = relative" % url, "option 'volumes'")
+    assert leftovers(prefix, buildout) == []
+
+
+# -- zstd, download cache, offline mode ---------------------------------------------------
+@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd is not installed")
+def test_zstd_download_cache_offline(buildout, prefix, www):
+    os.makedirs(buildout.path("cache"))
+    image = prefix + "/zst:1"
+    part = """
+        [zst]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s
+        archives = %s sha256:%s
+        privileged = false
+        commit = true
+        script = echo %s > /etc/run
+        """
+    args = (image, www.url("rootfs.tar.zst"), www.sha256("rootfs.tar.zst"))
+    configure(buildout, fill(part, args + ("one",)), "download-cache = cache\n")
+    before = len(www.requests)
+    buildout.ok()
+    assert len(www.requests) == before + 1
+    assert run_in(image, "cat /etc/run; ls /bin/busybox") == "one\n/bin/busybox\n"
+    # offline (-o): rebuilt from the download cache, the server is not asked
+    configure(buildout, fill(part, args + ("two",)), "download-cache = cache\n")
+    result = buildout.ok("-o")
+    assert "Importing" in result.output
+    assert len(www.requests) == before + 1
+    assert run_in(image, "cat /etc/run") == "two\n"
+
+
+# -- foreign architectures --------------------------------------------------------------
+def handler_enabled(name):
+    try:
+        with open("/proc/sys/fs/binfmt_misc/" + name) as handle:
+            return handle.readline().strip() == "enabled"
+    except OSError:
+        return False
+
+
+def test_foreign_platform_without_machine_says_what_is_needed(buildout, prefix, www):
+    if handler_enabled("qemu-s390x"):
+        pytest.skip("this host runs s390x programs already")
+    configure(buildout, """
+        [boot]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s/boot:1
+        container = %s-builder
+        archives = %s
+        crossdev-platform = s390x
+        privileged = false
+        """ % (prefix, prefix, www.url("rootfs.tar.gz")))
+    line = buildout.fails(env={"DOCKER_MACHINE_NAME": ""}).error_line()
+    assert "option 'crossdev-platform'" in line
+    assert "differs from the engine's architecture amd64" in line
+    assert "qemu-s390x" in line and "machine-name" in line
+    assert leftovers(prefix, buildout) == []
+
+
+@pytest.fixture
+def binfmt_restored():
+    """Undo what the test registers in the host's binfmt_misc."""
+    mounted = os.path.exists("/proc/sys/fs/binfmt_misc/register")
+    present = os.path.exists("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    yield
+    if not present and os.path.exists("/proc/sys/fs/binfmt_misc/qemu-aarch64"):
+        with open("/proc/sys/fs/binfmt_misc/qemu-aarch64", "w") as handle:
+            handle.write("-1")
+    if not mounted and os.path.exists("/proc/sys/fs/binfmt_misc/register"):
+        subprocess.run(["umount", "/proc/sys/fs/binfmt_misc"], check=False)
+
+
+@pytest.fixture(scope="module")
+def tls(engine, tmp_path_factory):
+    from test_engine_selection import TLSEndpoint
+    if not shutil.which("openssl"):
+        pytest.fail("openssl is needed (apt-get install openssl)")
+    endpoint = TLSEndpoint(str(tmp_path_factory.mktemp("tls")))
+    endpoint.build()
+    endpoint.start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.mark.skipif(not shutil.which("qemu-aarch64-static"),
+                    reason="qemu-user-static is not installed")
+def test_foreign_platform_through_docker_machine(buildout, prefix, www, tls, tmp_path,
+                                                 binfmt_restored):
+    """The stand-in docker-machine runs ``ssh`` commands on this host (as the machine's)."""
+    from test_engine_selection import MACHINE
+    calls = tmp_path / "calls"
+    env = tls.env(str(calls))
+    env["DOCKER_MACHINE_NAME"] = ""
+    layout = buildout.path("layout", "usr", "local", "bin")
+    os.makedirs(layout)
+    shutil.copy(FREEZE_AARCH64, os.path.join(layout, "probe"))
+    image = prefix + "/arm:1"
+    part = """
+        [arm]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s
+        archives = %s
+        layout = layout
+        crossdev-platform = aarch64
+        %s
+        privileged = false
+        commit = true
+        script =
+            set -e
+            /usr/local/bin/probe &
+            pid=$$!
+            sleep 0.5
+            readlink /proc/$$pid/exe > /probe
+            kill $$pid
+            wait $$pid
+            echo "probe exit $$?" >> /probe
+        """
+    configure(buildout, fill(part, (image, www.url("rootfs.tar.gz"), "machine-name = " + MACHINE)))
+    result = buildout.ok(env=env)
+    assert "registering the QEMU binfmt handler qemu-aarch64 on machine %s" % MACHINE \
+        in result.output
+    ssh = [json.loads(l) for l in calls.read_text().splitlines() if json.loads(l)[0] == "ssh"]
+    assert len(ssh) == 1 and ssh[0][:3] == ["ssh", MACHINE, "--"]
+    assert "qemu-aarch64" in " ".join(ssh[0]) and "qemu-aarch64-static" in " ".join(ssh[0])
+    assert handler_enabled("qemu-aarch64")
+    probe = run_in(image, "cat /probe").splitlines()
+    assert "qemu-aarch64" in probe[0] and probe[1] == "probe exit 0"
+
+    with open(buildout.path("buildout.cfg"), "w") as handle:
+        handle.write("[buildout]\nparts =\n")
+    buildout.ok(env=env)
+    assert inspect("image", image) is None
+
+    # the handler is registered now: a local engine needs no machine
+    configure(buildout, fill(part, (image, www.url("rootfs.tar.gz"), "")))
+    result = buildout.ok(env={"DOCKER_MACHINE_NAME": ""})
+    assert "using the registered binfmt handler qemu-aarch64" in result.output
+    assert run_in(image, "cat /probe").splitlines()[1] == "probe exit 0"

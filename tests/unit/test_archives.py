@@ -1,0 +1,152 @@
+"""dockeroo.archives: the archives option and streaming with checksums (no engine)."""
+
+import gzip
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+from zc.buildout import UserError
+
+from dockeroo import archives
+from dockeroo.options import Options
+
+
+def parse(tmp_path, text):
+    return archives.parse_archives(Options("boot", {"archives": text}), "archives", str(tmp_path))
+
+
+def make_tar(path, files, compress=""):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    data = buf.getvalue()
+    if compress == "gz":
+        data = gzip.compress(data)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    if compress == "zst":
+        subprocess.run(["zstd", "-q", "-f", "--rm", path, "-o", path + ".zst"], check=True)
+        return path + ".zst"
+    return path
+
+
+def test_parse_lines(tmp_path):
+    local = tmp_path / "stage3 local.tar"
+    local.write_bytes(b"x")
+    other = tmp_path / "other.tar"
+    other.write_bytes(b"x")
+    sha = "a" * 64
+    items = parse(tmp_path, """
+        http://h/a.tar.xz
+        https://h/b.tar.gz /usr/portage sha256:%s
+        'stage3 local.tar' md5:%s
+        file://%s opt/x
+        # a comment
+        """ % (sha, "B" * 32, other))
+    assert [(a.is_url, a.prefix, a.algorithm, a.digest) for a in items] == [
+        (True, "", None, None),
+        (True, "usr/portage", "sha256", sha),
+        (False, "", "md5", "b" * 32),
+        (False, "opt/x", None, None)]
+    assert items[2].source == str(local)
+    # a local file without checksum is identified by its stat data
+    assert items[3].source == str(other)
+    ident = items[3].identity()
+    other.write_bytes(b"xy")
+    assert items[3].identity() != ident
+
+
+@pytest.mark.parametrize("line, why", [
+    ("http://h/a.tar sha256:abc", "a sha256 checksum has 64 hex digits, not 3"),
+    ("http://h/a.tar crc32:%s" % ("0" * 8), "unknown checksum algorithm 'crc32'"),
+    ("http://h/a.tar /p /q", "each line must be SOURCE [PREFIX] [ALGORITHM:HEX]"),
+    ("http://h/a.tar md5:%s /p" % ("0" * 32), "each line must be SOURCE [PREFIX] [ALGORITHM:HEX]"),
+    ("http://h/a.tar ../etc", "points outside the target root"),
+    ("gopher://h/a.tar", "unsupported URL scheme 'gopher'"),
+    ("missing.tar", "is not a file"),
+    ("'unterminated", "cannot parse the line"),
+])
+def test_parse_errors_name_part_option_and_line(tmp_path, line, why):
+    with pytest.raises(UserError) as info:
+        parse(tmp_path, line)
+    assert str(info.value).startswith("Part [boot], option 'archives' = %r: " % line)
+    assert why in str(info.value)
+
+
+class FakeEngine:
+    """Collects what would be fed to ``docker import``."""
+
+    def __init__(self):
+        self.data = None
+        self.args = None
+
+    def feed(self, args, writer, timeout=None):
+        out = io.BytesIO()
+        writer(out)
+        self.args, self.data = args, out.getvalue()
+
+        class Result:
+            stdout = "sha256:feed\n"
+        return Result()
+
+
+def members(data):
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+
+
+def written(path, archive):
+    out = io.BytesIO()
+    archives.write_archive(path, archive, out)
+    return members(out.getvalue())
+
+
+@pytest.mark.skipif(not shutil.which("zstd"), reason="zstd is not installed")
+def test_write_with_prefix_and_checksum(tmp_path):
+    a = make_tar(str(tmp_path / "a.tar"), {"etc/a": b"A"}, "gz")
+    b = make_tar(str(tmp_path / "b.tar"), {"etc/shared": b"from b", "x": b"X"}, "zst")
+    digest = hashlib.sha256(open(b, "rb").read()).hexdigest()
+    items = parse(tmp_path, "a.tar\n%s /opt/b sha256:%s" % (b, digest))
+    assert written(a, items[0]) == {"etc/a": b"A"}
+    assert written(b, items[1]) == {"opt/b/etc/shared": b"from b", "opt/b/x": b"X"}
+
+
+def test_import_one_archive(tmp_path):
+    make_tar(str(tmp_path / "a.tar"), {"etc/a": b"A"})
+    engine = FakeEngine()
+    image = archives.import_archives(engine, parse(tmp_path, "a.tar"), Options("boot", {}),
+                                     "archives", {}, changes=["LABEL a=b"])
+    assert image == "sha256:feed"
+    assert engine.args == ["import", "--change", "LABEL a=b", "-"]
+    assert members(engine.data) == {"etc/a": b"A"}
+
+
+def test_checksum_mismatch_and_corrupt_archive(tmp_path):
+    a = make_tar(str(tmp_path / "a.tar.gz"), {"f": b"1" * 100000}, "gz")
+    line = "%s md5:%s" % (a, "0" * 32)
+    with pytest.raises(UserError) as info:
+        archives.import_archives(FakeEngine(), parse(tmp_path, line), Options("boot", {}),
+                                 "archives", {})
+    md5 = hashlib.md5(open(a, "rb").read()).hexdigest()
+    assert str(info.value) == ("Part [boot], option 'archives' = %r: md5 checksum mismatch: "
+                               "expected %s, got %s" % (line, "0" * 32, md5))
+    # a truncated download fails to decompress: reported as the checksum mismatch
+    data = open(a, "rb").read()
+    with open(a, "wb") as handle:
+        handle.write(data[:len(data) // 2])
+    line = "%s md5:%s" % (a, md5)
+    with pytest.raises(UserError) as info:
+        archives.import_archives(FakeEngine(), parse(tmp_path, line), Options("boot", {}),
+                                 "archives", {})
+    assert "md5 checksum mismatch: expected %s" % md5 in str(info.value)
+    # without a checksum: the read error, naming the line
+    with pytest.raises(UserError) as info:
+        archives.import_archives(FakeEngine(), parse(tmp_path, a), Options("boot", {}),
+                                 "archives", {})
+    assert str(info.value).startswith("Part [boot], option 'archives' = %r: cannot read the archive" % a)
