@@ -7,11 +7,15 @@ streamed between containers, commits.  Tar data goes through
 """
 
 import posixpath
+import select
+import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT
+from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError
 from .options import parse_mapping
 
 
@@ -165,21 +169,303 @@ def exec_script(engine, container, script, shell=("/bin/sh",), user=None, log=No
     return engine.run(args, stream=log, timeout=timeout)
 
 
-def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
+class NotReady(Exception):
+    """A container did not become healthy (or running) in time, or exited."""
+
+
+def wait_ready(engine, container, timeout, interval=0.25):
+    """Wait until CONTAINER's healthcheck reports ``healthy``, or until it
+    is running when it has no healthcheck.
+
+    Raises :class:`NotReady` when it exits (with its last log lines) or
+    when TIMEOUT seconds pass (with the last healthcheck output).
+    Returns the container's ``State``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        state = engine.run(["container", "inspect", "--format", "{{json .State}}", container],
+                           timeout=DEFAULT_TIMEOUT).json() or {}
+        health = state.get("Health")
+        if state.get("Running") and not state.get("Restarting"):
+            if not health or health.get("Status") == "healthy":
+                return state
+        elif state.get("Status") in ("exited", "dead") or (
+                not state.get("Running") and not state.get("Restarting")):
+            logs = engine.run(["logs", "--tail", "20", container], check=False,
+                              timeout=DEFAULT_TIMEOUT)
+            tail = "\n".join(l for l in (logs.stdout + logs.stderr).splitlines() if l.strip())
+            raise NotReady("it exited with code %s%s" % (
+                state.get("ExitCode"), (":\n" + tail[-2000:]) if tail else ""))
+        if time.monotonic() >= deadline:
+            if health:
+                last = (health.get("Log") or [{}])[-1]
+                raise NotReady("its healthcheck still says %s after %ss; last check (exit %s): %s"
+                               % (health.get("Status"), timeout, last.get("ExitCode"),
+                                  (last.get("Output") or "").strip()[-2000:] or "no output"))
+            raise NotReady("it is still not running after %ss (status %s)"
+                           % (timeout, state.get("Status")))
+        time.sleep(interval)
+
+
+class CopySourceError(DockerError):
+    """A source path of a copy is missing, or is not the folder its line says."""
+
+    def __init__(self, cmd, returncode, stderr, container, path):
+        self.container = container
+        self.path = path
+        super().__init__(cmd, returncode, stderr)
+
+    @property
+    def reason(self):
+        text = self.stderr.lower()
+        if "no such container" in text:
+            return "container %s does not exist" % self.container
+        if "not a directory" in text:
+            return "%s is not a folder in container %s" % (self.path.rstrip("/"), self.container)
+        if "could not find" in text or "no such file" in text:
+            return "%s does not exist in container %s" % (self.path.rstrip("/"), self.container)
+        return self.stderr or "docker cp failed"
+
+
+class _CopyJob:
+    def __init__(self, src, dst):
+        self.arg = src  # as given to ``docker cp`` (a trailing / asks for a folder)
+        self.src = posixpath.normpath(src)
+        self.dst = posixpath.normpath(dst)
+        if self.src == "/":
+            raise ValueError("cannot copy / itself: name the paths below it")
+        self.direct = posixpath.basename(self.src) == posixpath.basename(self.dst)
+        self.proc = None
+
+    def renamer(self):
+        rename = tarstream.prefix_renamer(posixpath.basename(self.src), self.dst.lstrip("/"))
+        if self.dst != "/":
+            return rename
+
+        def onto_root(name):  # the folder's content lands on /; / itself is left alone
+            new = rename(name)
+            return None if new in (None, ".") else new
+        return onto_root
+
+
+class _Copier:
+    """The processes of one :func:`copy_paths` call, killed together on timeout."""
+
+    def __init__(self, engine, source, target, timeout):
+        self.engine, self.source, self.target = engine, source, target
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.procs = []
+        self.timed_out = False
+        self.timer = threading.Timer(timeout, self._expire)
+        self.timer.daemon = True
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+        if self.timed_out and exc[0] is not None and not isinstance(exc[1], KeyboardInterrupt):
+            raise DockerError(["cp", "%s:..." % self.source, "-"], None, "",
+                              timed_out=self.timeout) from None
+
+    def _expire(self):
+        self.timed_out = True
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+
+    def popen(self, args, **kwargs):
+        proc = self.engine.popen(args, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    def producer(self, job):
+        if job.proc is None:
+            job.proc = self.popen(["cp", "%s:%s" % (self.source, job.arg), "-"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        return job.proc
+
+    def source_error(self, job):
+        proc = job.proc
+        proc.wait()
+        err = proc.stderr.read().decode("utf-8", "replace")
+        return CopySourceError(proc.args, proc.returncode, err, self.source, job.arg)
+
+    def finish_producer(self, job):
+        proc = job.proc
+        proc.stdout.close()
+        proc.wait()
+        if proc.returncode != 0:
+            raise self.source_error(job)
+
+    def preflight(self, jobs, max_open):
+        """Start the producers; fail before anything is written if a source is missing.
+
+        A producer prints nothing until ``docker cp`` has found its path, so
+        waiting until its stdout is readable (without reading: the bytes stay
+        in the pipe for the consumer) tells whether the path exists.  At most
+        MAX_OPEN producers are kept waiting; later ones are checked and
+        started again when their turn comes.
+        """
+        for first in range(0, len(jobs), max_open):
+            chunk = jobs[first:first + max_open]
+            for job in chunk:
+                self.producer(job)
+            poller = select.poll()
+            waiting = {}
+            for job in chunk:
+                fd = job.proc.stdout.fileno()
+                poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+                waiting[fd] = job
+            while waiting:
+                left = self.deadline - time.monotonic()
+                if left <= 0 or self.timed_out:
+                    raise DockerError(job.proc.args, None, "", timed_out=self.timeout)
+                for fd, event in poller.poll(min(left, 1.0) * 1000):
+                    job = waiting.pop(fd)
+                    poller.unregister(fd)
+                    if not event & select.POLLIN:
+                        raise self.source_error(job)
+            if first:
+                for job in chunk:
+                    job.proc.kill()
+                    job.proc.wait()
+                    job.proc.stdout.close()
+                    job.proc.stderr.close()
+                    job.proc = None
+
+    def direct(self, job):
+        """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data path.
+
+        ``docker cp -`` checks the destination before reading, so when
+        PARENT is missing nothing was consumed: PARENT is created (root,
+        mode 755, as Docker creates missing parents) and the copy tried
+        again.  Returns False when that did not work either (the caller then
+        re-targets the stream, which is still unread).
+        """
+        producer = self.producer(job)
+        parent = posixpath.dirname(job.dst)
+        for attempt in (1, 2):
+            consumer = self.popen(["cp", "-", "%s:%s" % (self.target, parent)],
+                                  stdin=producer.stdout, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+            _out, err = consumer.communicate()
+            if consumer.returncode == 0:
+                self.finish_producer(job)
+                return True
+            if b"must be a directory" not in err or self.timed_out:
+                producer.kill()
+                raise DockerError(consumer.args, consumer.returncode,
+                                  err.decode("utf-8", "replace"))
+            if attempt == 1 and not self.parent_made(parent):
+                break
+        return False
+
+    def parent_made(self, parent):
+        """Create the folder PARENT (and its parents) that ``docker cp -`` did not find."""
+        if parent == "/":
+            return False
+        try:
+            self.engine.feed(["cp", "-", "%s:/" % self.target],
+                             lambda out: tarstream.folder_entry(out, parent.lstrip("/")),
+                             timeout=max(1.0, self.deadline - time.monotonic()))
+        except DockerError:
+            return False  # e.g. a file is in the way: the re-targeted copy reports it
+        return True
+
+    def merged(self, jobs):
+        """Several (renamed) paths through one ``docker cp - TARGET:/``."""
+        consumer = self.popen(["cp", "-", "%s:/" % self.target], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        output = []
+        reader = threading.Thread(target=lambda: output.append(consumer.stderr.read()),
+                                  daemon=True)
+        reader.start()
+        drain = threading.Thread(target=consumer.stdout.read, daemon=True)
+        drain.start()
+        started = []
+
+        def sources():
+            for job in jobs:
+                started.append(job)
+                yield self.producer(job).stdout, job.renamer()
+
+        failure = None
+        try:
+            tarstream.retarget_many(sources(), consumer.stdin)
+        except BrokenPipeError:
+            pass  # the consumer stopped: its error is reported below
+        except tarstream.UnsafeArchive:
+            consumer.kill()
+            raise
+        except Exception as exc:  # an unreadable stream: a producer failed
+            failure = exc
+            consumer.kill()
+        finally:
+            try:
+                consumer.stdin.close()
+            except BrokenPipeError:
+                pass
+        for job in started:
+            if failure is not None and job.proc.poll() is None:
+                job.proc.kill()
+            self.finish_producer(job)
+        consumer.wait()
+        reader.join()
+        drain.join()
+        if failure is not None:
+            raise failure
+        if consumer.returncode != 0:
+            raise DockerError(consumer.args, consumer.returncode,
+                              b"".join(output).decode("utf-8", "replace"))
+
+
+def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT, max_open=8):
     """Stream paths from container SOURCE to container TARGET.
 
-    PAIRS are (source_path, target_path) absolute paths.  Works when the
-    target has no shell or tar (``docker cp`` does the extraction).
-    Modes, owners, symlinks and hard links are kept.
+    PAIRS are (source_path, target_path) absolute paths: SOURCE_PATH lands
+    at TARGET_PATH (its new name).  A source path ending in ``/`` must be a
+    folder.  Works when the target has no shell or tar (``docker cp`` does
+    the extraction) and creates missing parent folders.  Modes, owners,
+    symlinks and hard links are kept.
+
+    Every source path is checked before anything is written: a missing one
+    raises :class:`CopySourceError`.  A path keeping its name whose parent
+    folder exists in the target goes straight from one ``docker cp`` to the
+    other (no Python in the data path, as fast as the raw pipeline); paths
+    that are renamed, or whose parent is missing, are re-targeted by
+    :mod:`dockeroo.tarstream`, consecutive ones through one consumer.
+    Lines are applied in order (a later path wins where they overlap).
     """
-    for src, dst in pairs:
-        src = posixpath.normpath(src)
-        dst = posixpath.normpath(dst)
-        top = posixpath.basename(src) or "."
-        rename = tarstream.prefix_renamer(top, dst.lstrip("/") or ".")
-        engine.pipe(["cp", "%s:%s" % (source, src), "-"], ["cp", "-", target + ":/"],
-                    transform=lambda tin, out, r=rename: tarstream.retarget(tin, out, r),
-                    timeout=timeout)
+    jobs = [_CopyJob(src, dst) for src, dst in pairs]
+    if not jobs:
+        return
+    with _Copier(engine, source, target, timeout) as copier:
+        copier.preflight(jobs, max_open)
+        index = 0
+        while index < len(jobs):
+            job = jobs[index]
+            index += 1
+            if job.direct and copier.direct(job):
+                continue
+            group = [job]
+            while index < len(jobs) and not jobs[index].direct:
+                group.append(jobs[index])
+                index += 1
+            copier.merged(group)
 
 
 def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LONG_TIMEOUT):
@@ -191,3 +477,14 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
         args += ["--message", message]
     args += [container, ref]
     return engine.run(args, timeout=timeout).stdout.strip()
+
+
+def label_change(labels):
+    """One ``LABEL "k"="v" ...`` line for ``docker commit/import --change``.
+
+    Keys and values are double-quoted (spaces, ``=`` and quotes survive
+    Docker's Dockerfile parser).
+    """
+    def quote(text):
+        return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return "LABEL " + " ".join("%s=%s" % (quote(k), quote(v)) for k, v in labels.items())

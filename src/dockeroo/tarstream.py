@@ -236,3 +236,21 @@ def retarget_many(sources, out, uid=None, gid=None):
             # the padding after the end-of-archive marker: let the producer finish
             for _ in iter(lambda: src.read(COPY_BUFSIZE), b""):
                 pass
+
+
+def folder_entry(out, name, mode=0o755, uid=0, gid=0, mtime=None):
+    """Write a tar stream holding one folder NAME (no content).
+
+    Extracted with ``docker cp - c:/`` it creates NAME and its missing
+    parents.  Never send it for a folder that may exist: Docker would
+    replace an existing symlink by the folder and reset its mode.
+    """
+    import time
+    info = tarfile.TarInfo(safe_name(name))
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
+    info.uid, info.gid = uid, gid
+    info.uname = info.gname = ""
+    info.mtime = int(time.time() if mtime is None else mtime)
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info)

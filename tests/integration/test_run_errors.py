@@ -1,0 +1,159 @@
+"""docker.run: bad input gets a clear error and leaves no container behind."""
+
+import pytest
+
+from conftest import docker, inspect
+
+
+def container_names(prefix):
+    return docker("ps", "-a", "--filter", "name=" + prefix, "--format", "{{.Names}}").split()
+
+
+def app_part(prefix, image, extra=""):
+    return """
+        [app]
+        recipe = dockeroo:docker.run
+        name = %s-app
+        image = %s
+        command = sleep 3600
+        stop-timeout = 0
+        %s
+        """ % (prefix, image, extra)
+
+
+BAD_OPTIONS = [
+    # (option lines, option named in the error, words in the error)
+    ("links = %(p)s-db:alias:extra", "links", "CONTAINER:ALIAS"),
+    ("links = bad name", "links", "CONTAINER:ALIAS"),
+    ("volumes = just-a-name", "volumes", "SOURCE:TARGET"),
+    ("volumes = data:relative/path", "volumes", "absolute"),
+    ("volumes = data:/data:sideways", "volumes", "mount mode"),
+    ("volumes-from = other:rx", "volumes-from", "CONTAINER:ro"),
+    ("env = NOVALUE", "env", "KEY=VALUE"),
+    ("env-file = missing.env", "env-file", "is not a file"),
+    ("ports = 80:http", "ports", "CONTAINER-PORT"),
+    ("ports = 70000", "ports", "1 to 65535"),
+    ("ports = 300.1.1.1:80:80", "ports", "not an IP address"),
+    ("layout = no-such-folder", "layout", "does not exist"),
+    ("network-aliases = www", "network-aliases", "user-defined network"),
+    ("networks =\n            host\n            other", "networks", "cannot be combined"),
+    ("restart = sometimes", "restart", "on-failure"),
+    ("wait = soon", "wait", "duration"),
+    ("tty = maybe", "tty", "boolean"),
+    ("stop-timeout = -1", "stop-timeout", "at least 0"),
+    ("command = sh -c 'unclosed", "command", "command line"),
+    ("start = false\n        script = echo hi", "script", "start = true"),
+    ("labels = io.dockeroo.part=mine", "labels", "set by dockeroo"),
+    ("workdir = relative", "workdir", "absolute"),
+]
+
+
+@pytest.mark.parametrize("lines,option,words", BAD_OPTIONS,
+                         ids=[b[1] + "-" + str(i) for i, b in enumerate(BAD_OPTIONS)])
+def test_run_bad_option(buildout, prefix, base_image, lines, option, words):
+    buildout.configure(app_part(prefix, base_image, lines % {"p": prefix}))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [app]" in line and "'%s'" % option in line and words in line, result.output
+    assert container_names(prefix) == []
+
+
+def test_run_bad_name_and_missing_image(buildout, prefix, base_image):
+    buildout.configure("""
+        [app]
+        recipe = dockeroo:docker.run
+        name = %s app
+        image = %s
+        """ % (prefix, base_image))
+    line = buildout.fails().error_line()
+    assert "Part [app]" in line and "'name'" in line, line
+
+    buildout.configure("""
+        [app]
+        recipe = dockeroo:docker.run
+        name = %s-app
+        """ % prefix)
+    line = buildout.fails().error_line()
+    assert "Part [app], option 'image': is required" in line, line
+    assert container_names(prefix) == []
+
+
+def test_run_image_not_local_names_the_part_that_makes_it(buildout, prefix, base_image):
+    image = prefix + "-missing:1.0"
+    buildout.configure(app_part(prefix, image))
+    line = buildout.fails().error_line()
+    assert "Part [app], option 'image'" in line and "does not exist" in line, line
+    assert "no part of this buildout builds or pulls it" in line
+
+    # a pull part making it exists but is not in the parts
+    buildout.configure(app_part(prefix, image) + """
+        [fetch]
+        recipe = dockeroo:docker.pull
+        image = %s
+        """ % image, parts=["app"])
+    line = buildout.fails().error_line()
+    assert "part [fetch] (dockeroo:docker.pull) pulls it but is not in the buildout's parts" \
+        in line, line
+    # a build part making it comes later in the parts
+    buildout.write("ctx/Dockerfile", "FROM %s\n" % base_image)
+    buildout.configure(app_part(prefix, image) + """
+        [maker]
+        recipe = dockeroo:docker.build
+        name = %s
+        source = ctx
+        """ % image, parts=["app", "maker"])
+    line = buildout.fails().error_line()
+    assert "part [maker] (dockeroo:docker.build) builds it but has not made it yet" in line, line
+    assert "${maker:name}" in line
+    assert container_names(prefix) == []
+
+
+def test_run_unknown_script_user(buildout, prefix, base_image):
+    buildout.configure(app_part(prefix, base_image, "script = id\n        script-user = ghost"))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [app]" in line and "'script-user'" in line and "ghost" in line, result.output
+    assert container_names(prefix) == []
+
+
+def test_run_failing_script_leaves_no_container(buildout, prefix, base_image):
+    buildout.configure(app_part(prefix, base_image, "script =\n            echo about to fail\n"
+                                                    "            false"))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [app], option 'script'" in line and "exit 1" in line, result.output
+    assert "app: about to fail" in result.output
+    assert container_names(prefix) == []
+
+
+def test_run_unknown_network_leaves_no_container(buildout, prefix, base_image):
+    buildout.configure(app_part(prefix, base_image,
+                                "networks =\n            bridge\n            %s-nonet" % prefix))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [app], option 'networks'" in line and "%s-nonet does not exist" % prefix in line, result.output
+    assert container_names(prefix) == []
+
+
+def test_run_foreign_container_with_the_same_name(buildout, prefix, base_image):
+    docker("create", "--name", prefix + "-app", base_image, "true")
+    before = inspect("container", prefix + "-app")["Id"]
+    buildout.configure(app_part(prefix, base_image))
+    line = buildout.fails().error_line()
+    assert "Part [app]" in line and "not created by this part" in line, line
+    assert inspect("container", prefix + "-app")["Id"] == before
+
+
+def test_run_container_that_cannot_start(buildout, prefix, base_image):
+    buildout.configure("""
+        [app]
+        recipe = dockeroo:docker.run
+        name = %s-app
+        image = %s
+        command = /no/such/program
+        """ % (prefix, base_image))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [app]: container %s-app did not start" % prefix in line, result.output
+    assert "/no/such/program" in line
+    assert container_names(prefix) == []
