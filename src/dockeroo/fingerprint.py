@@ -8,7 +8,9 @@ Hashing every byte on every buildout run would be slow for large trees, so
 file digests are cached per file keyed by (size, mtime_ns, ctime_ns, inode).
 The ctime is set by the kernel on every content write and cannot be set
 back by tools such as ``touch -d`` or ``cp -p``, so a content change with a
-preserved mtime still invalidates the entry.
+preserved mtime still invalidates the entry.  Files changed in the last
+``RACY_SECONDS`` are not cached, so that a second write within the same
+timestamp tick cannot hide behind an unchanged key.
 """
 
 import hashlib
@@ -17,8 +19,11 @@ import os
 import re
 import stat
 import tempfile
+import time
 
 CACHE_VERSION = 1
+#: files changed more recently than this are hashed again on the next run
+RACY_SECONDS = 2.0
 
 
 def hash_values(*values):
@@ -49,9 +54,8 @@ def _pattern_regex(pattern):
             if j < 0:
                 out.append(re.escape(c))
             else:
+                # Go's filepath.Match: only "^" negates a class ("!" is literal)
                 body = pattern[i + 1:j]
-                if body.startswith("^") or body.startswith("!"):
-                    body = "^" + body[1:]
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = j
         elif c == "\\" and i + 1 < len(pattern):
@@ -124,6 +128,10 @@ class DigestCache:
             except (OSError, ValueError, KeyError):
                 self.entries = {}
         self.seen = set()
+        # entries changed less than RACY_SECONDS ago are not cached: with
+        # coarse file timestamps a second write in the same tick would keep
+        # the same (size, mtime, ctime) key ("racy git" problem)
+        self.trust_before_ns = time.time_ns() - int(RACY_SECONDS * 1e9)
 
     def digest(self, relpath, fullpath, st):
         key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
@@ -136,8 +144,11 @@ class DigestCache:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 h.update(block)
         value = h.hexdigest()
-        self.entries[relpath] = key + [value]
-        self.dirty = True
+        if st.st_ctime_ns < self.trust_before_ns:
+            self.entries[relpath] = key + [value]
+            self.dirty = True
+        elif self.entries.pop(relpath, None) is not None:
+            self.dirty = True
         return value
 
     def save(self):

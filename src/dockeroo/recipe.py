@@ -131,6 +131,14 @@ class Recipe:
             options["name"] = self.name
         self.setup()
         self.engine = engine_from_options(self.opts)
+        # buildout constructs every part before it updates any: the objects
+        # of all parts are then looked up together (one inspect per kind)
+        try:
+            owned = self.owned(options)
+        except (KeyError, ValueError):
+            owned = ()
+        for kind, obj in owned:
+            self.engine.want(kind, obj)
         _configured[(self.owner, name)] = self.recipe
         self._undo = []
 
