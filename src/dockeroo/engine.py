@@ -134,6 +134,8 @@ class DockerEngine:
         """
         argv = [program or self.docker] + [str(a) for a in args]
         self.calls += 1
+        if program is None:
+            self._changing(argv[1:])
         environ = self.config.environ(env)
         log.debug("running %s", argv[:6])
         if stream is None:
@@ -196,6 +198,7 @@ class DockerEngine:
         """Start ``docker ARGS`` for streaming (tar pipes); caller waits."""
         argv = [self.docker] + [str(a) for a in args]
         self.calls += 1
+        self._changing(argv[1:])
         kwargs.setdefault("env", self.config.environ())
         try:
             return subprocess.Popen(argv, **kwargs)
@@ -339,23 +342,71 @@ class DockerEngine:
         if name and name not in self._cache[kind]:
             self._pending[kind].add(name)
 
+    def _changing(self, args):
+        """Before a command that may change Docker objects: drop the cached
+        inspect data (it described Docker before the change); the names
+        are fetched again, still batched, when next asked for."""
+        if _read_only(args):
+            return
+        for kind in INSPECT_KINDS:
+            if self._cache[kind]:
+                self._pending[kind].update(self._cache[kind])
+                self._cache[kind].clear()
+
     def inspect(self, kind, name):
         """The inspect JSON of one object, or None when it does not exist.
 
         All names registered with :meth:`want` for the same kind are fetched
-        in the same ``docker KIND inspect`` call.
+        in the same ``docker KIND inspect`` call, and the names wanted of the
+        other kinds are fetched at the same time by concurrent processes
+        (a no-op buildout run costs one round of inspects, whatever the
+        number of parts).  Cached data is dropped whenever this engine runs
+        a command that may change objects.
         """
         cache = self._cache[kind]
         if name in cache:
             return cache[name]
-        names = sorted(self._pending[kind] | {name})
-        self._pending[kind].clear()
-        result = self.run([kind, "inspect"] + names, check=False)
-        found = (result.json() or []) if result.stdout.strip() else []
-        if result.returncode != 0 and not found and not _only_missing(result.stderr):
-            raise DockerError(result.args, result.returncode, result.stderr)
-        for wanted in names:
-            cache[wanted] = _match(kind, wanted, found)
+        self._pending[kind].add(name)
+        batches = {k: sorted(self._pending[k]) for k in INSPECT_KINDS if self._pending[k]}
+        for k in batches:
+            self._pending[k].clear()
+        procs = {}
+        try:
+            for k, names in batches.items():
+                procs[k] = self.popen([k, "inspect"] + names, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except DockerError:
+            for proc in procs.values():
+                proc.kill()
+                proc.communicate()
+            raise
+        error = None
+        for k, proc in procs.items():
+            try:
+                out, err = proc.communicate(timeout=DEFAULT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                if k == kind:
+                    error = DockerError(proc.args, None, _text(err), timed_out=DEFAULT_TIMEOUT)
+                self._pending[k].update(batches[k])
+                continue
+            out, err = _text(out), _text(err)
+            try:
+                found = (json.loads(out) or []) if out.strip() else []
+            except ValueError:
+                found = []
+            if proc.returncode != 0 and not found and not _only_missing(err):
+                # asked for by someone else: fetched again (and reported) then
+                if k == kind:
+                    error = DockerError(proc.args, proc.returncode, err)
+                self._pending[k].update(batches[k])
+                continue
+            for wanted in batches[k]:
+                self._cache[k][wanted] = _match(k, wanted, found)
+        if error is not None:
+            self._pending[kind].discard(name)
+            raise error
         return cache[name]
 
     def forget(self, kind, name=None):
@@ -427,6 +478,25 @@ def _text(data):
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data
+
+
+#: docker commands (first word, or "KIND verb") that change no object
+_READ_ONLY = {"inspect", "ps", "info", "version", "logs", "history", "images", "login",
+              "logout", "port", "top", "diff", "stats", "search", "events", "save"}
+_READ_ONLY_VERBS = {"inspect", "ls", "list", "history", "logs", "port", "top", "diff", "df",
+                    "stats", "save"}
+
+
+def _read_only(args):
+    if not args:
+        return True
+    if args[0] in _READ_ONLY:
+        return True
+    if args[0] in INSPECT_KINDS + ("system", "builder", "context", "manifest") and len(args) > 1:
+        return args[1] in _READ_ONLY_VERBS
+    if args[0] == "cp" and len(args) > 2:  # docker cp CONTAINER:PATH - reads only
+        return args[-1] == "-" or ":" not in args[-1]
+    return False
 
 
 def _only_missing(stderr):

@@ -3,6 +3,7 @@
 import gzip
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -11,6 +12,7 @@ import pytest
 from zc.buildout import UserError
 
 from dockeroo import archives
+from dockeroo.engine import DockerError
 from dockeroo.options import Options
 
 
@@ -80,16 +82,26 @@ def test_parse_errors_name_part_option_and_line(tmp_path, line, why):
 
 
 class FakeEngine:
-    """Collects what would be fed to ``docker import``."""
+    """Collects what would be fed to ``docker import``; refuses what Docker
+    could not read (``docker import`` reads tar, gzip, bzip2 and xz)."""
 
     def __init__(self):
         self.data = None
         self.args = None
+        self.fed = []
 
     def feed(self, args, writer, timeout=None):
         out = io.BytesIO()
         writer(out)
         self.args, self.data = args, out.getvalue()
+        self.fed.append(self.data)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(self.data), mode="r:*") as tar:
+                for member in tar:
+                    if member.isfile():
+                        tar.extractfile(member).read()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise DockerError(["docker"] + list(args), 1, "cannot read the stream: %s" % exc)
 
         class Result:
             stdout = "sha256:feed\n"
@@ -150,3 +162,46 @@ def test_checksum_mismatch_and_corrupt_archive(tmp_path):
         archives.import_archives(FakeEngine(), parse(tmp_path, a), Options("boot", {}),
                                  "archives", {})
     assert str(info.value).startswith("Part [boot], option 'archives' = %r: cannot read the archive" % a)
+
+
+def test_fast_path_passes_the_file_as_it_is(tmp_path):
+    """One archive, no prefix, a format docker import reads: the file's own
+    bytes go to ``docker import -``, its checksum verified on the way."""
+    a = make_tar(str(tmp_path / "a.tar.gz"), {"etc/a": b"A" * 5000000}, "gz")
+    data = open(a, "rb").read()
+    digest = hashlib.sha256(data).hexdigest()
+    engine = FakeEngine()
+    image = archives.import_archives(engine, parse(tmp_path, "a.tar.gz sha256:%s" % digest),
+                                     Options("boot", {}), "archives", {})
+    assert image == "sha256:feed"
+    assert engine.fed == [data]
+    # with a prefix: re-streamed (a plain tar with the prefix applied)
+    engine = FakeEngine()
+    archives.import_archives(engine, parse(tmp_path, "a.tar.gz /opt"), Options("boot", {}),
+                             "archives", {})
+    assert members(engine.data) == {"opt/etc/a": b"A" * 5000000}
+
+
+def test_fast_path_holds_back_the_end_until_the_checksum_matched(tmp_path):
+    data = os.urandom(3 * archives.BLOCK + 100)
+    path = str(tmp_path / "blob")
+    with open(path, "wb") as handle:
+        handle.write(data)
+    good = hashlib.sha256(data).hexdigest()
+    out = io.BytesIO()
+    archives.passthrough(path, parse(tmp_path, "blob sha256:%s" % good)[0], out)
+    assert out.getvalue() == data
+    out = io.BytesIO()
+    with pytest.raises(archives.ChecksumMismatch):
+        archives.passthrough(path, parse(tmp_path, "blob sha256:%s" % ("0" * 64))[0], out)
+    # everything but the last block was written: the reader never saw the end
+    assert out.getvalue() == data[:3 * archives.BLOCK]
+
+    class Closed(io.BytesIO):
+        def write(self, block):
+            raise BrokenPipeError()
+    # the reader stopped early: the rest is still hashed, a mismatch reported as such
+    with pytest.raises(archives.ChecksumMismatch):
+        archives.passthrough(path, parse(tmp_path, "blob sha256:%s" % ("0" * 64))[0], Closed())
+    with pytest.raises(BrokenPipeError):
+        archives.passthrough(path, parse(tmp_path, "blob sha256:%s" % good)[0], Closed())
