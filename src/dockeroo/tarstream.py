@@ -108,29 +108,7 @@ def retarget(src, out, rename, uid=None, gid=None):
     Hard link targets are renamed alike.  Every member is checked with
     :func:`check_member` after renaming.
     """
-    with tarfile.open(fileobj=src, mode="r|*", copybufsize=COPY_BUFSIZE) as tin, \
-            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
-                         copybufsize=COPY_BUFSIZE) as tout:
-        for member in tin:
-            name = rename(safe_name(member.name))
-            if name is None:
-                continue
-            member.name = name
-            if member.islnk():
-                target = rename(safe_name(member.linkname))
-                if target is None:
-                    raise UnsafeArchive("hard link %r points to %r, which is not copied"
-                                        % (name, member.linkname))
-                member.linkname = target
-            check_member(member)
-            if uid is not None:
-                member.uid, member.uname = uid, ""
-            if gid is not None:
-                member.gid, member.gname = gid, ""
-            if member.isreg():
-                tout.addfile(member, tin.extractfile(member))
-            else:
-                tout.addfile(member)
+    retarget_many([(src, rename)], out, uid=uid, gid=gid)
 
 
 def prefix_renamer(old, new):
