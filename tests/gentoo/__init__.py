@@ -1,0 +1,1 @@
+"""The real Portage test builder (see builder.py) and its pytest fixture."""

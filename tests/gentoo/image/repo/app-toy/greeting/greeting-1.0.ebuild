@@ -1,0 +1,21 @@
+# Copyright dockeroo developers
+# Distributed under the terms of the Apache License 2.0
+
+EAPI=8
+
+inherit toy
+
+DESCRIPTION="dockeroo test package greeting (stable)"
+HOMEPAGE="https://github.com/dockeroo/dockeroo"
+SRC_URI=""
+LICENSE="MIT"
+SLOT="0"
+S="${WORKDIR}"
+KEYWORDS="amd64 arm64"
+
+src_install() {
+	toy_src_install
+	echo "greetings from ${P}" > "${T}/message" || die
+	insinto /usr/share/greeting
+	doins "${T}/message"
+}
