@@ -22,14 +22,22 @@ label change.  So the uninstall entry point checks whether the part is
 still configured in this buildout run (every part's recipe is constructed
 before any uninstall runs): if it is, removal is deferred and the new
 ``install()`` removes only what the new configuration no longer owns,
-after the new objects exist.  A part removed from the buildout is removed
-for real, honouring ``keep``.
+after the new objects exist.  When that install fails, buildout has
+already forgotten the old configuration: it is kept in
+``parts/.dockeroo-replaced/<part>.json`` until an install of the part
+succeeds and drops what only the old configuration owned.  A part removed
+from the buildout is removed for real, honouring ``keep``.
 """
 
 import hashlib
+import json
 import logging
 import os
 import shlex
+import signal
+import sys
+import threading
+import urllib.parse
 from contextlib import contextmanager
 
 from zc.buildout import UserError
@@ -128,6 +136,9 @@ class Recipe:
         self.timeout = self.opts.duration("timeout", None)
         if self.has_name:
             self.name = self.opts.text("name", default=name, aliases=self.name_aliases)
+            #: the option the user wrote the name in (for error messages)
+            self.name_option = next((o for o in ("name",) + tuple(self.name_aliases)
+                                     if (options.get(o) or "").strip()), "name")
             options["name"] = self.name
         self.setup()
         self.engine = engine_from_options(self.opts)
@@ -177,6 +188,52 @@ class Recipe:
     def is_ours(self, obj):
         return is_owned(obj, self.part, self.owner)
 
+    def remove_container(self, name):
+        """Remove a (temporary) container this run made, with its anonymous volumes."""
+        self.run(["rm", "--force", "--volumes", name], check=False)
+        self.engine.forget("container", name)
+
+    def clear_leftover(self, name, options):
+        """Remove container NAME left by an interrupted run of this part.
+
+        A container of that name that this part did not make is an error
+        naming OPTIONS (the options that choose the name).
+        """
+        obj = self.engine.inspect("container", name)
+        if obj is None:
+            return
+        if not self.is_ours(obj):
+            raise UserError("Part [%s]: container %s exists and was not made by this part; "
+                            "remove it or choose another name (%s)" % (self.part, name, options))
+        self.log.info("Removing container %s left by an interrupted run", name)
+        self.remove_container(name)
+
+    def remove_image_id(self, image_id, warn=True):
+        """Remove an image this part made, by id.
+
+        With WARN, an image still in use (e.g. by another part's container)
+        is left with a warning; otherwise the error is raised.
+        """
+        try:
+            self.run(["image", "rm", image_id])
+        except DockerError as exc:
+            if "no such image" in exc.stderr.lower():
+                return
+            if not warn:
+                raise
+            self.log.warning("Could not remove the previous image %s: %s", image_id[7:19],
+                             exc.stderr)
+        self.engine.forget("image", image_id)
+
+    def install_freeze(self, container, path):
+        """Put the freeze binary for the engine's architecture at PATH in CONTAINER."""
+        from . import freeze
+        try:
+            freeze.install(self.engine, container, arch=self.engine.architecture(), path=path,
+                           timeout=self.cmd_timeout())
+        except freeze.FreezeUnavailable as exc:
+            raise UserError("Part [%s]: %s" % (self.part, exc))
+
     def on_failure(self, action):
         """Register an undo action run (last first) if install fails."""
         self._undo.append(action)
@@ -194,8 +251,14 @@ class Recipe:
 
     @contextmanager
     def failures(self):
-        """Turn engine errors into UserErrors naming the part; undo on failure."""
+        """Turn engine errors into UserErrors naming the part; undo on failure.
+
+        SIGTERM (a CI job or service manager stopping buildout) is turned into
+        :class:`Terminated` meanwhile, so that the undo actions run as for any
+        failure instead of leaving half-made objects that look complete.
+        """
         self._undo = []
+        previous = _catch_sigterm()
         try:
             yield
         except (DockerError, UnsafeArchive, UserError) as exc:
@@ -206,6 +269,8 @@ class Recipe:
         except BaseException:
             self._rollback()
             raise
+        finally:
+            _restore_sigterm(previous)
         self._undo = []
 
     def _rollback(self):
@@ -219,11 +284,47 @@ class Recipe:
     # -- buildout entry points ------------------------------------------------------
     def install(self):
         old = _replaced.pop((self.owner, self.part), None)
-        with self.failures():
-            paths = self.ensure() or []
-            if old is not None:
-                self.drop_replaced(old)
+        # old configurations whose objects a failed install could not drop
+        pending = self._load_pending()
+        if old is not None:
+            pending.append(old)
+        try:
+            with self.failures():
+                paths = self.ensure() or []
+                for values in pending:
+                    self.drop_replaced(values)
+        except BaseException:
+            # buildout has forgotten the old configuration by now: remember
+            # it, so that the next successful install still removes what
+            # only the old configuration owned (a renamed container...)
+            self._save_pending(pending)
+            raise
+        self._save_pending([])
         return list(paths)
+
+    @property
+    def _pending_path(self):
+        return os.path.join(self.parts_directory, ".dockeroo-replaced",
+                            urllib.parse.quote(self.part, safe="") + ".json")
+
+    def _load_pending(self):
+        try:
+            with open(self._pending_path) as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return []
+        return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
+
+    def _save_pending(self, pending):
+        path = self._pending_path
+        if not pending:
+            if os.path.exists(path):
+                os.remove(path)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as handle:
+            json.dump(pending, handle)
+        os.replace(path + ".tmp", path)
 
     def update(self):
         with self.failures():
@@ -277,6 +378,109 @@ class Recipe:
         timeout = Options(part, dict(options)).duration("timeout", engine_mod.DEFAULT_TIMEOUT)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived while a part was being installed or updated."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
+    raise Terminated(128 + signum)
+
+
+def _catch_sigterm():
+    """Install the SIGTERM handler (main thread only); returns the previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigterm(previous):
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
+
+
+def _plain_install(argv):
+    """Whether ARGV is ``buildout [options] [assignments] [install]``: a run
+    that uninstalls every installed part the configuration no longer has
+    (``buildout install PART...`` uninstalls nothing else).  Parsed as
+    zc.buildout's ``main()`` does; anything unexpected answers False."""
+    if not argv or "buildout" not in os.path.basename(argv[0]):
+        return False
+    args = list(argv[1:])
+    while args:
+        arg = args.pop(0)
+        if arg.startswith("-"):
+            op = arg[1:].lstrip("vqhWUoOnNDA")
+            if op[:1] == "c":
+                if len(op) == 1:
+                    if not args:
+                        return False
+                    args.pop(0)
+            elif op[:1] == "t":
+                if not args:
+                    return False
+                args.pop(0)
+            elif op:
+                return False
+        elif "=" in arg:
+            continue
+        else:
+            return arg == "install" and not args
+    return True
+
+
+def uninstalled_together(part, options, installed=".installed.cfg"):
+    """The other parts with the same recipe that this buildout run uninstalls
+    too, as (part, options) pairs, so that one uninstall can remove all of
+    their objects in one batch (parallel docker calls) instead of one part
+    after the other.
+
+    Called from a part's real (not deferred) uninstall.  Buildout has then
+    already constructed every configured part, and in a plain ``buildout``
+    run it uninstalls every installed part it did not construct.  The
+    installed parts are read from buildout's own record (``.installed.cfg``
+    in the buildout directory, the current directory while buildout runs);
+    it must hold PART with these options.  Parts kept (``keep = true``),
+    parts of other buildouts and parts constructed in this run are not
+    included.  An empty list when anything is uncertain: each part is
+    then removed by its own uninstall.
+    """
+    owner = options.get(OWNER_OPTION)
+    recipe = options.get("recipe")
+    if not owner or not recipe or not _plain_install(sys.argv):
+        return []
+    try:
+        import zc.buildout.configparser
+        with open(installed) as handle:
+            sections = zc.buildout.configparser.parse(handle, installed)
+    except Exception:  # no record, or not one we can read: no batch
+        return []
+    mine = sections.get(part) or {}
+    if any(mine.get(key) != options.get(key) for key in (OWNER_OPTION, "recipe", "name")):
+        return []
+    found = []
+    for other in (sections.get("buildout") or {}).get("parts", "").split():
+        values = sections.get(other)
+        if other == part or not values or (owner, other) in _configured:
+            continue
+        if values.get("recipe") != recipe or values.get(OWNER_OPTION) != owner:
+            continue
+        values = {k: v.replace("$$", "$") for k, v in values.items()}
+        try:
+            if Options(other, values).bool("keep", False):
+                continue
+        except UserError:  # its own uninstall reports it
+            continue
+        found.append((other, values))
+    return found
 
 
 def is_owned(obj, part, owner):

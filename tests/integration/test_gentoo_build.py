@@ -121,7 +121,7 @@ def test_gentoo_build_packages_and_portage_options(buildout, prefix, base_image,
         copy =
             /tmp/steps /usr/share/steps
             /tmp/post /usr/share/post
-            %(target)s/etc/portage/package.use/ /etc/built-with/
+            %(target)s/etc/portage/package.use/ /etc/built-with
         layout = layout
         layout-uid = 1000
         layout-gid = 1000

@@ -19,6 +19,8 @@ from ..fingerprint import hash_values
 from ..recipe import Recipe as Base
 
 STATE_FILE = "copy-state.json"
+#: the part option holding the state file's path (read by the uninstall)
+STATE_OPTION = "dockeroo-state"
 
 
 class Recipe(Base):
@@ -32,8 +34,8 @@ class Recipe(Base):
 
     def setup(self):
         opts = self.opts
-        self.source = opts.word("container-from", required=True)
-        self.target = opts.word("container-to", required=True)
+        self.source = opts.object_name("container-from")
+        self.target = opts.object_name("container-to")
         if self.source == self.target:
             raise opts.error("container-to", "is the same container as container-from",
                              self.target)
@@ -45,6 +47,7 @@ class Recipe(Base):
                              "SOURCE DESTINATION)")
         self.state_dir = os.path.join(self.parts_directory, self.part)
         self.state_path = os.path.join(self.state_dir, STATE_FILE)
+        self.options[STATE_OPTION] = self.state_path
 
     def container_id(self, option, name):
         obj = self.engine.inspect("container", name)
@@ -65,7 +68,7 @@ class Recipe(Base):
             previous = None
         if previous == state:
             self.log.debug("nothing to copy: containers and paths unchanged")
-            return [self.state_dir]
+            return []
         self.log.info("Copying %d path(s) from %s to %s", len(self.pairs), self.source,
                       self.target)
         try:
@@ -78,10 +81,26 @@ class Recipe(Base):
         with open(tmp, "w") as handle:
             json.dump(state, handle)
         os.replace(tmp, self.state_path)
-        return [self.state_dir]
+        # not returned as an installed path: buildout would delete it when any
+        # option changes (timeout...) and the paths would be copied again
+        return []
+
+    @classmethod
+    def uninstalled(cls, part, options, log):
+        """The part is gone: forget what it copied (a new part copies again)."""
+        path = options.get(STATE_OPTION)
+        if not path:
+            return
+        for name in (path, path + ".tmp"):
+            if os.path.exists(name):
+                os.remove(name)
+        try:
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass
 
 
-def parse_path_line(opts, line):
+def parse_path_line(opts, line, option="paths"):
     """``/file``, ``/folder/`` or ``SOURCE DESTINATION`` -> (source, destination).
 
     Shell quoting rules apply (``"/a b" /c``).  A source ending in ``/``
@@ -91,18 +110,18 @@ def parse_path_line(opts, line):
     try:
         words = shlex.split(line)
     except ValueError as exc:
-        raise opts.error("paths", "cannot be parsed (%s)" % exc, line)
+        raise opts.error(option, "cannot be parsed (%s)" % exc, line)
     if len(words) not in (1, 2):
-        raise opts.error("paths", "each line is PATH or SOURCE DESTINATION (quote paths "
+        raise opts.error(option, "each line is PATH or SOURCE DESTINATION (quote paths "
                          "with spaces)", line)
     for word in words:
         if not word.startswith("/"):
-            raise opts.error("paths", "paths must be absolute (start with /)", line)
+            raise opts.error(option, "paths must be absolute (start with /)", line)
         if ".." in word.split("/"):
-            raise opts.error("paths", "paths must not contain '..'", line)
+            raise opts.error(option, "paths must not contain '..'", line)
     source = words[0]
     if posixpath.normpath(source) == "/":
-        raise opts.error("paths", "cannot copy / itself: name the folders to copy", line)
+        raise opts.error(option, "cannot copy / itself: name the folders to copy", line)
     if len(words) == 1:
         return source, posixpath.normpath(source)
     target = words[1]
@@ -110,7 +129,7 @@ def parse_path_line(opts, line):
         target = posixpath.join(target, posixpath.basename(posixpath.normpath(source)))
     target = posixpath.normpath(target)
     if target == "/":
-        raise opts.error("paths", "the destination must be below /", line)
+        raise opts.error(option, "the destination must be below /", line)
     return source, target
 
 

@@ -23,68 +23,14 @@ from zc.buildout import UserError
 
 from .. import archives as archives_mod
 from .. import container as ctr
-from .. import freeze
-from .. import machine
-from ..engine import DockerError, normalize_image_ref
+from .. import binfmt
+from ..engine import normalize_image_ref
 from ..fingerprint import folder_fingerprint, hash_values
+from ..options import CONTAINER_NAME
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base
 
-#: how crossdev-platform may be spelled -> Docker's architecture name
-PLATFORMS = {
-    "amd64": "amd64", "x86_64": "amd64", "x86-64": "amd64",
-    "arm64": "arm64", "aarch64": "arm64",
-    "arm": "arm", "armv7": "arm", "armv7l": "arm", "armhf": "arm",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
-}
 
-_ELF_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-#: Docker architecture -> (QEMU name, binfmt magic, binfmt mask), as QEMU's
-#: scripts/qemu-binfmt-conf.sh and Debian's qemu-user-static register them
-BINFMT = {
-    "amd64": ("x86_64", r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                        r"\x02\x00\x3e\x00",
-              r"\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"),
-    "arm64": ("aarch64", r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                         r"\x02\x00\xb7\x00", _ELF_MASK),
-    "arm": ("arm", r"\x7f\x45\x4c\x46\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                   r"\x02\x00\x28\x00", _ELF_MASK),
-    "ppc64le": ("ppc64le", r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                           r"\x02\x00\x15\x00",
-                r"\xff\xff\xff\xff\xff\xff\xff\xfc\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\x00"),
-    "s390x": ("s390x", r"\x7f\x45\x4c\x46\x02\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                       r"\x00\x02\x00\x16",
-              r"\xff\xff\xff\xff\xff\xff\xff\xfc\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff"),
-    "riscv64": ("riscv64", r"\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                           r"\x02\x00\xf3\x00", _ELF_MASK),
-}
-
-BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
-
-#: run as root on the machine's host: mount binfmt_misc, register the
-#: handler with the F flag (the interpreter is opened now, so it works in
-#: containers) unless one is registered already.  $1 = handler name,
-#: $2 = interpreter command, $3 = magic, $4 = mask.
-REGISTER_SCRIPT = r"""set -e
-dir=/proc/sys/fs/binfmt_misc
-if [ ! -e "$dir/register" ]; then mount -t binfmt_misc binfmt_misc "$dir"; fi
-if [ -e "$dir/$1" ]; then
-    if ! head -n 1 "$dir/$1" | grep -qx enabled; then echo 1 > "$dir/$1"; fi
-    echo "binfmt handler $1 is registered"
-    exit 0
-fi
-interpreter=$(command -v "$2" || true)
-if [ -z "$interpreter" ]; then
-    echo "$2 is not installed on this host: install QEMU's static user emulators (e.g. the qemu-user-static package)" >&2
-    exit 3
-fi
-printf '%s' ":$1:M::$3:$4:$interpreter:F" > "$dir/register"
-echo "binfmt handler $1 registered: $interpreter"
-"""
-
-#: become root where needed ($1 = the script above, then its arguments)
-AS_ROOT = 'if [ "$(id -u)" = 0 ]; then exec sh -c "$@"; else exec sudo -n sh -c "$@"; fi'
-
-_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_CONTAINER_NAME = CONTAINER_NAME  # Docker's rule: 2 or more characters
 
 
 class Recipe(Base):
@@ -93,14 +39,14 @@ class Recipe(Base):
 
     def setup(self):
         opts = self.opts
-        image = opts.image_ref("image", self.name, digest=False,
+        image = opts.image_ref(self.name_option, self.name, digest=False,
                                hint=" (image defaults to the part name; set image)")
         self.image = normalize_image_ref(image)
         default_container = re.sub(r"[^a-zA-Z0-9_.-]", "_", self.part).lstrip("_.-") + "_bootstrap"
         self.container = opts.text("container", default=default_container)
         if not _CONTAINER_NAME.match(self.container):
-            raise opts.error("container", "a container name may contain letters, digits, "
-                             "'_', '.' and '-' and must start with a letter or digit",
+            raise opts.error("container", "a container name has 2 or more letters, digits, "
+                             "'_', '.' and '-' and starts with a letter or digit",
                              self.container)
         self.archives = archives_mod.parse_archives(opts, "archives", self.directory)
         if not self.archives:
@@ -112,7 +58,7 @@ class Recipe(Base):
         self.script = opts.script("script")
         self.script_shell = opts.argv("script-shell", ["/bin/sh"])
         self.script_user = opts.word("script-user")
-        self.platform = self._platform(opts.text("crossdev-platform"))
+        self.platform = binfmt.read_platform(opts, "crossdev-platform")
         self.machine_name = opts.text("machine-name") or os.environ.get("DOCKER_MACHINE_NAME")
         self.tty = opts.bool("tty", False)
         self.volumes = ctr.read_volumes(opts, "volumes", base=self.directory)
@@ -136,17 +82,6 @@ class Recipe(Base):
         self.options["image"] = self.image
         self.options["container"] = self.container
         self.options["fingerprint"] = self.fingerprint
-
-    def _platform(self, value):
-        if not value:
-            return None
-        key = value.strip().lower()
-        if key.startswith("linux/"):
-            key = key.split("/", 2)[1]
-        if key not in PLATFORMS:
-            raise self.opts.error("crossdev-platform", "unknown platform; use one of %s"
-                                  % ", ".join(sorted(set(PLATFORMS))), value)
-        return PLATFORMS[key]
 
     @classmethod
     def owned(cls, values):
@@ -185,7 +120,6 @@ class Recipe(Base):
     def build(self, old_image, old_container):
         engine = self.engine
         timeout = self.cmd_timeout(long=True)
-        short = self.cmd_timeout()
 
         # 1. archives -> image (reused when only the container's inputs changed)
         if (not self.commit and old_image is not None
@@ -196,7 +130,7 @@ class Recipe(Base):
                 engine, self.archives, self.opts, "archives", self.buildout["buildout"],
                 changes=[ctr.label_change(self.labels(self.archives_fp))],
                 labels=self.labels(), logger=self.log, timeout=timeout)
-            self.on_failure(lambda: self._remove_image(base, warn=False))
+            self.on_failure(lambda: self.remove_image_id(base, warn=False))
             self.log.info("Imported %d archive(s) as image %s", len(self.archives), base[7:19])
 
         # 2. a container (under a temporary name until it is complete)
@@ -206,13 +140,10 @@ class Recipe(Base):
             labels=self.labels(self.fingerprint), volumes=self.volumes,
             volumes_from=self.volumes_from, **self.privileges)
         self.run(spec.create_args())
-        self.on_failure(lambda: self.run(["rm", "--force", "--volumes", temp]))
+        self.on_failure(lambda: self.remove_container(temp))
 
         # 3. freeze, for the engine's architecture (it runs natively)
-        try:
-            freeze.install(engine, temp, arch=engine.architecture(), timeout=short)
-        except freeze.FreezeUnavailable as exc:
-            raise UserError("Part [%s]: %s" % (self.part, exc))
+        self.install_freeze(temp, "/bin/freeze")
 
         # 4. layout
         if self.layout:
@@ -247,87 +178,16 @@ class Recipe(Base):
         engine.forget("container", self.container)
         engine.forget("image", self.image)
         if old_image is not None and old_image["Id"] != new_id:
-            self._remove_image(old_image["Id"])
+            self.remove_image_id(old_image["Id"])
 
-    def _remove_image(self, image_id, warn=True):
-        """Remove an image this part made, by id.
-
-        With WARN, an image still in use (e.g. by another part's container)
-        is left with a warning; otherwise the error is raised.
-        """
-        try:
-            self.run(["image", "rm", image_id])
-        except DockerError as exc:
-            if "no such image" in exc.stderr.lower():
-                return
-            if not warn:
-                raise
-            self.log.warning("Could not remove the previous image %s: %s", image_id[7:19],
-                             exc.stderr)
-        self.engine.forget("image", image_id)
-
-    # -- foreign architectures ------------------------------------------------------------
     def prepare_platform(self):
         """Make sure the engine's host can run ``crossdev-platform`` binaries."""
-        if not self.platform:
-            return
-        native = self.engine.architecture()
-        if self.platform == native:
-            return
-        what = "crossdev-platform %s differs from the engine's architecture %s" % (
-            self.platform, native)
-        if self.platform not in BINFMT:
-            raise self.opts.error("crossdev-platform", "%s and dockeroo cannot register a QEMU "
-                                  "handler for it (known: %s)" % (what, ", ".join(sorted(BINFMT))),
-                                  self.platform)
-        qemu, magic, mask = BINFMT[self.platform]
-        handler = "qemu-" + qemu
-        if self.machine_name:
-            self.log.info("%s: registering the QEMU binfmt handler %s on machine %s",
-                          what, handler, self.machine_name)
-            try:
-                result = machine.ssh(self.machine_name,
-                                     ["sh", "-c", AS_ROOT, "binfmt", REGISTER_SCRIPT, "binfmt",
-                                      handler, "qemu-%s-static" % qemu, magic, mask],
-                                     timeout=self.cmd_timeout())
-            except DockerError as exc:
-                raise self.opts.error(
-                    "crossdev-platform", "%s; registering the QEMU binfmt handler through "
-                    "'docker-machine ssh %s' failed: %s" % (what, self.machine_name,
-                                                            exc.stderr or exc), self.platform)
-            for line in result.stdout.splitlines():
-                if line.strip():
-                    self.log.info("%s", line.strip())
-            return
-        if _local_engine(self.engine) and _handler_enabled(handler):
-            self.log.info("%s: using the registered binfmt handler %s", what, handler)
-            return
-        raise self.opts.error(
-            "crossdev-platform",
-            "%s, and running %s programs needs a QEMU binfmt handler (%s) on the engine's host. "
-            "Set machine-name (or DOCKER_MACHINE_NAME) so that dockeroo registers it through "
-            "'docker-machine ssh', or register it on the host (e.g. install qemu-user-static "
-            "with binfmt-support) and run again" % (what, self.platform, handler), self.platform)
+        binfmt.ensure_handler(self, "crossdev-platform", self.platform, self.machine_name)
 
 
 def _fingerprint(obj):
     labels = (obj.get("Config") or {}).get("Labels") or {}
     return labels.get(LABEL_FINGERPRINT)
-
-
-def _local_engine(engine):
-    host = dict(engine.config.env).get("DOCKER_HOST")
-    if host is None and "DOCKER_HOST" not in engine.config.unset:
-        host = os.environ.get("DOCKER_HOST")
-    return not host or host.startswith("unix://")
-
-
-def _handler_enabled(handler):
-    try:
-        with open(os.path.join(BINFMT_DIR, handler)) as handle:
-            return handle.readline().strip() == "enabled"
-    except OSError:
-        return False
 
 
 uninstall = Recipe.uninstaller()

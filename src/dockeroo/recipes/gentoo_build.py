@@ -27,22 +27,19 @@ when it differs.
 
 import json
 import os
-import posixpath
 import re
 
 from zc.buildout import UserError
 
 from .. import archives as archives_mod
 from .. import container as ctr
-from .. import freeze
-from .. import machine
+from .. import binfmt
 from .. import tarstream
-from ..engine import DockerError, normalize_image_ref
+from ..engine import normalize_image_ref
 from ..fingerprint import folder_fingerprint, hash_values
 from ..portage import PACKAGE_FILES, Builder, read_atoms, read_entries
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base
-from .gentoo_bootstrap import (AS_ROOT, BINFMT, PLATFORMS, REGISTER_SCRIPT, _handler_enabled,
-                               _local_engine)
+from .copy import parse_path_line
 
 LABEL_PACKAGES = "io.dockeroo.packages"
 MANIFEST = "usr/share/dockeroo/packages"
@@ -77,19 +74,6 @@ def volumes_from(opts, option):
     return values
 
 
-def read_platform(opts, option="platform"):
-    value = opts.text(option)
-    if not value:
-        return None
-    key = value.strip().lower()
-    if key.startswith("linux/"):
-        key = key.split("/", 2)[1]
-    if key not in PLATFORMS:
-        raise opts.error(option, "unknown platform; use one of %s"
-                         % ", ".join(sorted(set(PLATFORMS))), value)
-    return PLATFORMS[key]
-
-
 class Recipe(Base):
     recipe = "docker.gentoo-build"
 
@@ -112,7 +96,7 @@ class Recipe(Base):
         self.options["assemble-container"] = self.assemble_container
 
         # the target (defaults follow the engine: resolved in ensure())
-        self.platform = read_platform(opts)
+        self.platform = binfmt.read_platform(opts, "platform")
         self.arch = self._word("arch")
         self.processor = self._word("processor")
         self.variant = self._word("variant") or "dockeroo"
@@ -203,18 +187,8 @@ class Recipe(Base):
         return value
 
     def _copy_lines(self):
-        pairs = []
-        for line in self.opts.lines("copy"):
-            words = line.split()
-            if len(words) > 2 or not all(w.startswith("/") for w in words):
-                raise self.opts.error("copy", "each line must be SOURCE [DESTINATION] "
-                                      "(absolute paths; a folder ends with /)", line)
-            src = words[0]
-            dst = words[1] if len(words) == 2 else src
-            if posixpath.normpath(src) == "/" or posixpath.normpath(dst) == "/":
-                raise self.opts.error("copy", "name a path below /", line)
-            pairs.append((src, dst))
-        return pairs
+        """``copy`` lines, as docker.copy's ``paths`` (shell quoting, renames)."""
+        return [parse_path_line(self.opts, line, "copy") for line in self.opts.lines("copy")]
 
     @classmethod
     def owned(cls, values):
@@ -257,7 +231,7 @@ class Recipe(Base):
         engine = self.engine
         self.prepare_platform()
         for name in (self.build_container, self.assemble_container):
-            self._clear_leftover(name)
+            self.clear_leftover(name, "options 'build-container' and 'assemble-container'")
         platform, arch, processor = self.target()
         target_root = "/usr/%s-%s-linux-%s" % (processor, self.variant, self.abi)
 
@@ -284,7 +258,7 @@ class Recipe(Base):
         else:
             spec.command = command
         self.run(spec.create_args())
-        self.on_failure(lambda: self._remove_container(self.assemble_container))
+        self.on_failure(lambda: self.remove_container(self.assemble_container))
 
         if self.build_image:
             if self.packages:
@@ -296,7 +270,7 @@ class Recipe(Base):
                 self.log.info("Copying %s", ", ".join(s for s, _ in self.copy))
                 ctr.copy_paths(engine, self.build_container, self.assemble_container, self.copy,
                                timeout=self.cmd_timeout(long=True))
-            self._remove_container(self.build_container)
+            self.remove_container(self.build_container)
         if packages:
             data = "".join(p + "\n" for p in packages).encode()
             engine.feed(["cp", "-", self.assemble_container + ":/"],
@@ -307,7 +281,7 @@ class Recipe(Base):
                             gid=self.layout_gid, timeout=self.cmd_timeout(long=True))
             self.log.info("Copied layout %s", self.layout)
         if keep_freeze or self.script:
-            self._install_freeze(self.assemble_container, run_freeze)
+            self.install_freeze(self.assemble_container, run_freeze)
         if self.script:
             self.run(["start", self.assemble_container])
             self.log.info("Running script in %s", self.assemble_container)
@@ -340,12 +314,12 @@ class Recipe(Base):
         changes.append(ctr.label_change(labels))
         new_id = ctr.commit(engine, self.assemble_container, self.image, changes=changes,
                             timeout=self.cmd_timeout(long=True))
-        self._remove_container(self.assemble_container)
+        self.remove_container(self.assemble_container)
         engine.forget("image", self.image)
         self.log.info("Committed image %s%s", self.image,
                       " with %s" % ", ".join(packages) if packages else "")
         if old_image is not None and old_image["Id"] != new_id:
-            self._remove_image(old_image["Id"])
+            self.remove_image_id(old_image["Id"])
 
     # -- steps ------------------------------------------------------------------------------
     def _assemble_base(self):
@@ -363,7 +337,7 @@ class Recipe(Base):
             image = self.engine.feed(["import", "--change", label, "-"],
                                      lambda out: tarstream.merge([], out),
                                      timeout=self.cmd_timeout()).stdout.strip()
-        self.on_failure(lambda: self._remove_image(image, warn=False))
+        self.on_failure(lambda: self.remove_image_id(image, warn=False))
         return image, {}
 
     def _build(self, arch, target_root):
@@ -374,9 +348,9 @@ class Recipe(Base):
                                  command=self.build_command, tty=self.tty, labels=self.labels(),
                                  volumes_from=self.build_volumes_from, **self.privileges)
         self.run(spec.create_args())
-        self.on_failure(lambda: self._remove_container(self.build_container))
+        self.on_failure(lambda: self.remove_container(self.build_container))
         if self.build_command == DEFAULT_COMMAND:
-            self._install_freeze(self.build_container, DEFAULT_COMMAND[0])
+            self.install_freeze(self.build_container, DEFAULT_COMMAND[0])
         self.run(["start", self.build_container])
         if self.build_layout:
             ctr.load_layout(engine, self.build_container, self.build_layout, uid=0, gid=0,
@@ -433,77 +407,9 @@ class Recipe(Base):
         ctr.exec_script(self.engine, self.build_container, script, shell=shell, user=user,
                         log=self.log, timeout=self.cmd_timeout(long=True), env=self.build_env)
 
-    def _install_freeze(self, name, path):
-        try:
-            freeze.install(self.engine, name, arch=self.engine.architecture(), path=path,
-                           timeout=self.cmd_timeout())
-        except freeze.FreezeUnavailable as exc:
-            raise UserError("Part [%s]: %s" % (self.part, exc))
-
-    def _clear_leftover(self, name):
-        obj = self.engine.inspect("container", name)
-        if obj is None:
-            return
-        if not self.is_ours(obj):
-            raise UserError("Part [%s]: container %s exists and was not made by this part; "
-                            "remove it or choose another name (options 'build-container' and "
-                            "'assemble-container')" % (self.part, name))
-        self.log.info("Removing container %s left by an interrupted run", name)
-        self._remove_container(name)
-
-    def _remove_container(self, name):
-        self.run(["rm", "--force", "--volumes", name], check=False)
-        self.engine.forget("container", name)
-
-    def _remove_image(self, image_id, warn=True):
-        try:
-            self.run(["image", "rm", image_id])
-        except DockerError as exc:
-            if "no such image" in exc.stderr.lower():
-                return
-            if not warn:
-                raise
-            self.log.warning("Could not remove the previous image %s: %s", image_id[7:19],
-                             exc.stderr)
-        self.engine.forget("image", image_id)
-
-    # -- foreign architectures --------------------------------------------------------------
     def prepare_platform(self):
         """Make sure the engine's host runs ``platform`` binaries (QEMU binfmt)."""
-        if not self.platform:
-            return
-        native = self.engine.architecture()
-        if self.platform == native:
-            return
-        what = "platform %s differs from the engine's architecture %s" % (self.platform, native)
-        if self.platform not in BINFMT:
-            raise self.opts.error("platform", "%s and dockeroo cannot register a QEMU handler "
-                                  "for it (known: %s)" % (what, ", ".join(sorted(BINFMT))),
-                                  self.platform)
-        qemu, magic, mask = BINFMT[self.platform]
-        handler = "qemu-" + qemu
-        if self.machine_name:
-            self.log.info("%s: registering the QEMU binfmt handler %s on machine %s",
-                          what, handler, self.machine_name)
-            try:
-                machine.ssh(self.machine_name,
-                            ["sh", "-c", AS_ROOT, "binfmt", REGISTER_SCRIPT, "binfmt",
-                             handler, "qemu-%s-static" % qemu, magic, mask],
-                            timeout=self.cmd_timeout())
-            except DockerError as exc:
-                raise self.opts.error(
-                    "platform", "%s; registering the QEMU binfmt handler through "
-                    "'docker-machine ssh %s' failed: %s" % (what, self.machine_name,
-                                                            exc.stderr or exc), self.platform)
-            return
-        if _local_engine(self.engine) and _handler_enabled(handler):
-            return
-        raise self.opts.error(
-            "platform", "%s, and running %s programs needs a QEMU binfmt handler (%s) on the "
-            "engine's host. Set machine-name (or DOCKER_MACHINE_NAME) so that dockeroo "
-            "registers it through 'docker-machine ssh', or register it on the host (e.g. "
-            "install qemu-user-static with binfmt-support) and run again"
-            % (what, self.platform, handler), self.platform)
+        binfmt.ensure_handler(self, "platform", self.platform, self.machine_name)
 
 
 uninstall = Recipe.uninstaller()

@@ -26,7 +26,6 @@ import uuid
 from zc.buildout import UserError
 
 from .. import container as ctr
-from .. import freeze
 from .. import tarstream
 from ..engine import DockerError
 from ..fingerprint import hash_values
@@ -128,18 +127,14 @@ class Recipe(Base):
     def build(self):
         engine = self.engine
         timeout = self.cmd_timeout(long=True)
-        self._clear_leftover(self.build_container)
+        self.clear_leftover(self.build_container, "option 'build-container'")
         spec = ctr.ContainerSpec(name=self.build_container, image=self.build_image,
                                  command=self.build_command, tty=self.tty, labels=self.labels(),
                                  volumes_from=self.build_volumes_from, **self.privileges)
         self.run(spec.create_args())
-        self.on_failure(lambda: self._remove_container(self.build_container))
+        self.on_failure(lambda: self.remove_container(self.build_container))
         if self.build_command == DEFAULT_COMMAND:
-            try:
-                freeze.install(engine, self.build_container, arch=engine.architecture(),
-                               path=DEFAULT_COMMAND[0], timeout=self.cmd_timeout())
-            except freeze.FreezeUnavailable as exc:
-                raise UserError("Part [%s]: %s" % (self.part, exc))
+            self.install_freeze(self.build_container, DEFAULT_COMMAND[0])
         self.run(["start", self.build_container])
 
         self._script("prepare-script", self.prepare_script)
@@ -157,7 +152,7 @@ class Recipe(Base):
             raise UserError("Part [%s], option 'image-file' = %r: cannot read it from the build "
                             "container: %s" % (self.part, self.source, exc.stderr or exc))
         os.replace(partial, self.path)
-        self._remove_container(self.build_container)
+        self.remove_container(self.build_container)
         self.log.info("Made %s (%d MiB)", self.path, size >> 20)
 
     def _script(self, option, script):
@@ -182,21 +177,7 @@ class Recipe(Base):
                             src, out, lambda name: None if name == ".dockerenv" else name),
                         timeout=timeout)
         finally:
-            self._remove_container(probe)
-
-    def _clear_leftover(self, name):
-        obj = self.engine.inspect("container", name)
-        if obj is None:
-            return
-        if not self.is_ours(obj):
-            raise UserError("Part [%s]: container %s exists and was not made by this part; "
-                            "remove it or choose another name (option 'build-container')"
-                            % (self.part, name))
-        self._remove_container(name)
-
-    def _remove_container(self, name):
-        self.run(["rm", "--force", "--volumes", name], check=False)
-        self.engine.forget("container", name)
+            self.remove_container(probe)
 
 
 uninstall = Recipe.uninstaller()
