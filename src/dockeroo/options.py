@@ -26,6 +26,9 @@ _IMAGE_REF = re.compile(
     r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
     % {"d": _DOMAIN_PART, "p": _PATH_PART})
 
+#: Docker's rule for container names and ``local`` volume names (2 characters or more)
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
 
 def option_error(part, option, value, why):
     if value is None:
@@ -205,6 +208,27 @@ class Options:
             why = "must be NAME[:TAG], not a digest reference"
         if why:
             raise self.error(option, why + hint, value)
+        return value
+
+    # -- Docker object names --------------------------------------------------------
+    def object_name(self, option, value=None, strict=True, hint=""):
+        """Check the name of a Docker object (VALUE defaults to the option's).
+
+        ``strict``: Docker's rule for containers and ``local`` volumes (a
+        letter or digit, then letters, digits and ``_ . -``; 2 characters or
+        more; container ids match too).  Otherwise (networks, volumes of other
+        drivers) any text without whitespace.  Never a leading ``-``, which
+        the docker CLI would read as an option.  Returns the name.
+        """
+        if value is None:
+            value = self.text(option, required=True)
+        if strict:
+            if not CONTAINER_NAME.match(value):
+                raise self.error(option, "a name has 2 or more letters, digits and _ . - "
+                                 "and starts with a letter or digit" + hint, value)
+        elif value.startswith("-") or re.search(r"\s", value) or not value.isprintable():
+            raise self.error(option, "a name has no spaces or control characters and does "
+                             "not start with '-'" + hint, value)
         return value
 
     # -- files and secrets ------------------------------------------------------

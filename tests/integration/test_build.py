@@ -210,6 +210,18 @@ def test_build_failure_tags_nothing(buildout, prefix, base_image):
     assert docker("ps", "-a", "--filter", "ancestor=" + good, "--format", "{{.Names}}") == ""
 
 
+def test_build_timeout_names_the_option_and_tags_nothing(buildout, prefix, base_image):
+    ref = prefix + "-img:v1"
+    context(buildout, dockerfile=DOCKERFILE + "RUN sleep 30\n")
+    buildout.configure(part(prefix, base_image, extra="timeout = 3"))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "Part [img], option 'timeout' = '3'" in line and "did not finish within 3" in line, \
+        result.output
+    assert "legacy builder" not in line
+    assert inspect("image", ref) is None
+
+
 def test_build_previous_image_kept_while_used(buildout, prefix, base_image):
     ref = prefix + "-img:v1"
     context(buildout)

@@ -136,6 +136,12 @@ def test_copy_again_only_when_a_container_or_the_paths_change(buildout, prefix, 
     assert "Copying" not in result.output
     assert docker("exec", dst, "ls", "/etc").split().count("app.conf") == 0
 
+    # an option that changes neither container nor paths: reinstalled, not copied
+    buildout.configure(cfg("/etc/app.conf", "3600") + "timeout = 300\n")
+    result = buildout.ok()
+    assert "Installing copy" in result.output and "Copying" not in result.output, result.output
+    assert docker("exec", dst, "ls", "/etc").split().count("app.conf") == 0
+
     buildout.configure(cfg("/etc/app.conf", "3601"))  # dst recreated: new id
     result = buildout.ok()
     assert "Recreating container %s" % dst in result.output and "Copying 1 path" in result.output
@@ -173,16 +179,19 @@ def test_copy_missing_source_path_copies_nothing(buildout, prefix, base_image):
 
 def test_copy_bad_options(buildout, prefix, base_image):
     cases = [
-        ("container-from = a\ncontainer-to = a\npaths = /x", "'container-to'", "same container"),
-        ("container-to = b\npaths = /x", "'container-from'", "is required"),
-        ("container-from = a\npaths = /x", "'container-to'", "is required"),
-        ("container-from = a\ncontainer-to = b", "'paths'", "is required"),
-        ("container-from = a\ncontainer-to = b\npaths = relative", "'paths'", "absolute"),
-        ("container-from = a\ncontainer-to = b\npaths = /a /b /c", "'paths'", "SOURCE DESTINATION"),
-        ("container-from = a\ncontainer-to = b\npaths = /", "'paths'", "cannot copy /"),
-        ("container-from = a\ncontainer-to = b\npaths = /a/../../b", "'paths'", "'..'"),
+        ("container-from = aa\ncontainer-to = aa\npaths = /x", "'container-to'", "same container"),
+        ("container-to = bb\npaths = /x", "'container-from'", "is required"),
+        ("container-from = aa\npaths = /x", "'container-to'", "is required"),
+        ("container-from = aa\ncontainer-to = bb", "'paths'", "is required"),
+        ("container-from = aa\ncontainer-to = bb\npaths = relative", "'paths'", "absolute"),
+        ("container-from = aa\ncontainer-to = bb\npaths = /a /b /c", "'paths'", "SOURCE DESTINATION"),
+        ("container-from = aa\ncontainer-to = bb\npaths = /", "'paths'", "cannot copy /"),
+        ("container-from = aa\ncontainer-to = bb\npaths = /a/../../b", "'paths'", "'..'"),
         ("container-from = %s-none\ncontainer-to = %s-none2\npaths = /x" % (prefix, prefix),
          "'container-from'", "does not exist"),
+        # a name the docker CLI would read as an option
+        ("container-from = -x\ncontainer-to = b1\npaths = /x", "'container-from'", "2 or more"),
+        ("container-from = a1\ncontainer-to = --help\npaths = /x", "'container-to'", "2 or more"),
     ]
     for options, option, words in cases:
         buildout.configure("[copy]\nrecipe = dockeroo:docker.copy\n" + options + "\n")

@@ -323,6 +323,93 @@ def test_bootstrap_container_options(buildout, prefix, www, base_image, tmp_path
     assert leftovers(prefix, buildout) == [("container", prefix + "-vols")]
 
 
+def failing_docker(tmp_path, command, match):
+    """PATH entry with a ``docker`` that fails the first ``docker COMMAND ...``
+    whose arguments contain MATCH."""
+    directory = tmp_path / ("fail-" + command)
+    directory.mkdir()
+    real = shutil.which("docker")
+    (directory / "docker").write_text(textwrap.dedent("""\
+        #!/bin/sh
+        case "$1 $*" in
+            "%(command)s "*%(match)s*)
+                if mkdir %(once)s 2>/dev/null; then
+                    echo "simulated failure of $1" >&2; exit 1
+                fi;;
+        esac
+        exec %(real)s "$@"
+        """) % dict(command=command, match=match, real=real, once=directory / "failed"))
+    os.chmod(str(directory / "docker"), 0o755)
+    return {"PATH": "%s:%s" % (directory, os.environ["PATH"])}
+
+
+def test_failure_after_commit_puts_the_previous_image_back(buildout, prefix, www, tmp_path):
+    image = prefix + "/committed:1"
+    part = """
+        [builder]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s
+        container = %s-builder
+        archives = %s
+        privileged = false
+        commit = true
+        script = echo %%s > /marker
+        """ % (image, prefix, www.url("rootfs.tar.gz"))
+    configure(buildout, fill(part, "one"))
+    buildout.ok()
+    old_image = image_id(image)
+    before = sorted(leftovers(prefix, buildout))
+    configure(buildout, fill(part, "two"))
+    # the temporary container's removal right after the commit fails
+    result = buildout.fails(env=failing_docker(tmp_path, "rm", "-new-"))
+    assert "simulated failure of rm" in result.error_line(), result.output
+    assert image_id(image) == old_image
+    assert run_in(image, "cat /marker") == "one\n"
+    assert sorted(leftovers(prefix, buildout)) == before
+    buildout.ok()
+    assert run_in(image, "cat /marker") == "two\n"
+
+
+@pytest.mark.parametrize("command,match", [("rename", ""), ("rename", "-new-"), ("rm", "-old-")])
+def test_failed_swap_puts_the_previous_container_and_image_back(buildout, prefix, www, tmp_path,
+                                                                 command, match):
+    """A failure while the new container takes the place of the previous one
+    (rename or removal failing) leaves the previous container and image tag
+    as they were, and nothing new behind."""
+    image = prefix + "/builder:1"
+    name = prefix + "-builder"
+    part = """
+        [builder]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s
+        container = %s
+        archives = %%s
+        privileged = false
+        script = echo %%s > /marker
+        """ % (image, name)
+    configure(buildout, fill(part, (www.url("rootfs.tar.gz"), "one")))
+    buildout.ok()
+    before = inspect("container", name)
+    old_image = image_id(image)
+    # another archive (a new image) and script
+    configure(buildout, fill(part, (www.url("rootfs.tar.gz") + "\n    " + www.url("extra.tar.xz"),
+                                    "two")))
+    result = buildout.fails(env=failing_docker(tmp_path, command, match))
+    assert "simulated failure of %s" % command in result.error_line(), result.output
+    after_ = inspect("container", name)
+    assert after_["Id"] == before["Id"] and after_["State"]["Running"], result.output
+    assert docker("exec", name, "cat", "/marker") == "one\n"
+    assert image_id(image) == old_image
+    assert containers_left(prefix, buildout) == [name]
+    owner = owner_id(buildout.directory)
+    assert docker("images", "-a", "-q", "--no-trunc", "--filter",
+                  "label=io.dockeroo.buildout=" + owner).split() == [old_image]
+    # and without the failure, the change goes through
+    buildout.ok()
+    assert docker("exec", name, "cat", "/marker") == "two\n"
+    assert containers_left(prefix, buildout) == [name]
+
+
 def test_keep_and_defaults(buildout, prefix, www):
     """keep = true; image and container default to the part's name."""
     configure(buildout, """

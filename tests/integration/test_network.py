@@ -263,3 +263,16 @@ def test_network_bad_options(buildout, prefix):
         line = result.error_line()
         assert "Part [bad]" in line and needle in line, (options, result.output)
         assert inspect("network", prefix + "-bad") is None
+
+
+def test_network_bad_names(buildout, prefix):
+    """A name the docker CLI would read as an option (``--help`` made
+    ``network create`` print its help and succeed) or with spaces is an
+    error naming the option; nothing is created."""
+    before = docker("network", "ls", "--format", "{{.Name}}").split()
+    for name in ("--help", "-x", "%s bad" % prefix):
+        buildout.configure("[bad]\nrecipe = dockeroo:docker.network\nname = %s\n" % name)
+        result = buildout.fails()
+        line = result.error_line()
+        assert "Part [bad], option 'name'" in line and "'-'" in line, (name, result.output)
+    assert docker("network", "ls", "--format", "{{.Name}}").split() == before

@@ -45,6 +45,12 @@ BAD_OPTIONS = [
     ("start = false\n        script = echo hi", "script", "start = true"),
     ("labels = io.dockeroo.part=mine", "labels", "set by dockeroo"),
     ("workdir = relative", "workdir", "absolute"),
+    # names the docker CLI would read as options, and names Docker refuses
+    ("networks = -x", "networks", "not start with '-'"),
+    ("networks = --help", "networks", "not start with '-'"),
+    ("volumes-from = -x", "volumes-from", "CONTAINER"),
+    ("links = -x:alias", "links", "CONTAINER:ALIAS"),
+    ("links = x:alias", "links", "CONTAINER:ALIAS"),
 ]
 
 
@@ -157,3 +163,58 @@ def test_run_container_that_cannot_start(buildout, prefix, base_image):
     assert "Part [app]: container %s-app did not start" % prefix in line, result.output
     assert "/no/such/program" in line
     assert container_names(prefix) == []
+
+
+def test_run_container_name_errors_name_the_option_used(buildout, prefix, base_image):
+    """The SPEC writes the name as ``container =``: errors say so; one
+    character (the default for a part named so) is refused as Docker does."""
+    buildout.configure("""
+        [app]
+        recipe = dockeroo:docker.run
+        container = -%s
+        image = %s
+        """ % (prefix, base_image))
+    line = buildout.fails().error_line()
+    assert "Part [app], option 'container' = '-%s'" % prefix in line, line
+    buildout.configure("""
+        [a]
+        recipe = dockeroo:docker.run
+        image = %s
+        """ % base_image)
+    line = buildout.fails().error_line()
+    assert "Part [a], option 'name' = 'a'" in line and "defaults to the part name" in line, line
+    assert inspect("container", "a") is None or "io.dockeroo.part" not in (
+        inspect("container", "a")["Config"]["Labels"] or {})
+    assert container_names(prefix) == []
+
+
+def test_run_sigterm_during_the_script_leaves_no_container(buildout, prefix, base_image):
+    """buildout stopped with SIGTERM (a CI job cancelled) while the script
+    runs: the container is removed, instead of staying with the label of a
+    complete container that the next run would take as up to date."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    buildout.configure(app_part(prefix, base_image, "script = echo started; sleep 60"))
+    exe = os.path.join(os.path.dirname(sys.executable), "buildout")
+    proc = subprocess.Popen([exe, "-N"], cwd=buildout.directory, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if "app: started" in line:
+            break
+    os.kill(proc.pid, signal.SIGTERM)
+    output.append(proc.stdout.read())
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(output)
+    assert "Traceback" not in "".join(output)
+    deadline = time.monotonic() + 10
+    while container_names(prefix) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert container_names(prefix) == [], "".join(output)
+    # and the next run makes it completely
+    buildout.configure(app_part(prefix, base_image, "script = echo again > /done"))
+    buildout.ok()
+    assert docker("exec", prefix + "-app", "cat", "/done") == "again\n"

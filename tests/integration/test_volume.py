@@ -113,3 +113,22 @@ def test_volume_bad_options(buildout, prefix):
         line = result.error_line()
         assert "Part [bad]" in line and needle in line, result.output
         assert inspect("volume", prefix + "-bad") is None
+
+
+def test_volume_bad_names(buildout, prefix):
+    """Names Docker refuses, or that the docker CLI would read as options,
+    are errors naming the option before any docker call changes anything."""
+    for name in ("-x", "--help", "%s bad" % prefix, "x", "ünï%s" % prefix, "%s/a" % prefix):
+        buildout.configure("""
+            [bad]
+            recipe = dockeroo:docker.volume
+            name = %s
+            """ % name)
+        line = buildout.fails().error_line()
+        assert "Part [bad], option 'name'" in line and "2 or more letters" in line, (name, line)
+    # the name defaults to the part name: the error says so
+    buildout.configure("[v]\nrecipe = dockeroo:docker.volume\n")
+    line = buildout.fails().error_line()
+    assert "Part [v], option 'name' = 'v'" in line and "defaults to the part name" in line, line
+    assert [o for o in docker("volume", "ls", "--format", "{{.Name}}").split()
+            if prefix in o or o in ("-x", "--help", "x", "v")] == []

@@ -286,3 +286,26 @@ def test_parse_mapping():
     for bad in ("data", ":/srv", "a:b:c:d"):
         message = error_of(lambda: parse_mapping(o, "volumes", bad))
         assert message.startswith("Part [mypart], option 'volumes' = %r:" % bad)
+
+
+# -- Docker object names ---------------------------------------------------------------
+@pytest.mark.parametrize("value", ["ab", "my-app_1.2", "0a", "3f4e5d6c7b8a"])
+def test_object_name_strict_ok(value):
+    assert opts(name=value).object_name("name") == value
+
+
+@pytest.mark.parametrize("value", ["a", "-x", "--help", "a b", "_a", ".a", "a/b", "a:b", "ünï"])
+def test_object_name_strict_refused(value):
+    text = error_of(lambda: opts(name=value).object_name("name"))
+    assert "Part [mypart], option 'name'" in text and "2 or more" in text
+
+
+@pytest.mark.parametrize("value", ["a", "a/b", "net.work:1", "ünï"])
+def test_object_name_loose_ok(value):
+    assert opts(name=value).object_name("name", strict=False) == value
+
+
+@pytest.mark.parametrize("value", ["-x", "--help", "a b", "a\tb"])
+def test_object_name_loose_refused(value):
+    text = error_of(lambda: opts(name=value).object_name("name", strict=False, hint=" (h)"))
+    assert "option 'name'" in text and "not start with '-' (h)" in text

@@ -107,6 +107,13 @@ class Recipe(Base):
         try:
             result = self.run(args + [self.context], long=True, stream=True, check=False,
                               env={"DOCKER_BUILDKIT": "0"})
+        except DockerError as exc:
+            if not exc.timed_out:
+                raise
+            # the build was cancelled with its client: nothing is tagged
+            raise self.opts.error("timeout", "building image %s did not finish within %ss; "
+                                  "nothing was tagged" % (self.image, exc.timed_out),
+                                  self.opts.text("timeout"))
         finally:
             self.log.removeFilter(quiet)
         if result.returncode != 0:

@@ -159,11 +159,15 @@ class Recipe(Base):
             ctr.exec_script(engine, temp, self.script, shell=self.script_shell,
                             user=self.script_user, log=self.log, timeout=timeout)
 
-        # 6. commit, or keep the container
+        # 6. commit, or keep the container; a failure from here on puts the
+        # previous image tag and container back
+        if old_image is not None:
+            self.on_failure(lambda: self.run(["tag", old_image["Id"], self.image]))
         if self.commit:
             new_id = ctr.commit(engine, temp, self.image,
                                 changes=[ctr.label_change({LABEL_FINGERPRINT: self.fingerprint})],
                                 timeout=timeout)
+            self.on_failure(lambda: self.remove_image_id(new_id))
             self.run(["rm", "--force", "--volumes", temp])
             self.log.info("Committed image %s", self.image)
             if old_container is not None:
@@ -171,14 +175,26 @@ class Recipe(Base):
         else:
             new_id = base
             self.run(["tag", base, self.image])
-            if old_container is not None:
-                self.run(["rm", "--force", "--volumes", self.container])
-            self.run(["rename", temp, self.container])
+            self.swap_container(temp, old_container)
             self.log.info("Container %s is running from image %s", self.container, self.image)
         engine.forget("container", self.container)
         engine.forget("image", self.image)
         if old_image is not None and old_image["Id"] != new_id:
             self.remove_image_id(old_image["Id"])
+
+    def swap_container(self, temp, old_container):
+        """Give TEMP the part's container name.  The previous container is
+        renamed aside first and removed only once that worked; a failure
+        renames both back."""
+        aside = None
+        if old_container is not None:
+            aside = "%s-old-%s" % (self.container, uuid.uuid4().hex[:8])
+            self.run(["rename", self.container, aside])
+            self.on_failure(lambda: self.run(["rename", aside, self.container]))
+        self.run(["rename", temp, self.container])
+        self.on_failure(lambda: self.run(["rename", self.container, temp]))
+        if aside is not None:
+            self.run(["rm", "--force", "--volumes", aside])
 
     def prepare_platform(self):
         """Make sure the engine's host can run ``crossdev-platform`` binaries."""

@@ -14,6 +14,8 @@ class Recipe(Base):
 
     def setup(self):
         self.driver = self.opts.word("driver", default="bridge")
+        hint = " (name defaults to the part name)" if self.name == self.part else ""
+        self.opts.object_name(self.name_option, self.name, strict=False, hint=hint)
         self.internal = self.opts.bool("internal", False)
         self.ipv6 = self.opts.bool("ipv6", False)
         self.user_labels = self.opts.key_values("labels")

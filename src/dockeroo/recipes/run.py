@@ -18,6 +18,7 @@ the part:
 
 import dataclasses
 import ipaddress
+import logging
 import os
 import re
 
@@ -26,8 +27,9 @@ from zc.buildout import UserError
 from .. import container as ct
 from ..engine import DEFAULT_TIMEOUT, DockerError, normalize_image_ref
 from ..fingerprint import file_fingerprint, folder_fingerprint, hash_values
-from ..options import Options
-from ..recipe import LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, remove_object
+from ..options import CONTAINER_NAME, Options
+from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, is_owned, remove_object,
+                      uninstalled_together)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PORT_RE = re.compile(
@@ -47,6 +49,9 @@ IMAGE_MAKERS = {
 }
 #: Docker's own default for ``docker stop``
 DOCKER_STOP_TIMEOUT = 10
+#: (owner, part) of the parts whose container an earlier uninstall of this
+#: buildout run removed together with its own
+_removed_together = set()
 
 
 def referenced_outputs(buildout, part, names):
@@ -118,9 +123,8 @@ class Recipe(Base):
     # -- options ------------------------------------------------------------------
     def setup(self):
         opts = self.opts
-        if not NAME_RE.match(self.name):
-            raise opts.error("name", "a container name uses letters, digits and _ . - "
-                             "(starting with a letter or digit)", self.name)
+        opts.object_name(self.name_option, self.name,
+                         hint=" (name defaults to the part name)" if self.name == self.part else "")
         self.options["container"] = self.name
         self.image = opts.image_ref("image")
         self.start = opts.bool("start", True)
@@ -156,7 +160,7 @@ class Recipe(Base):
         for line in opts.lines("networks"):
             if re.search(r"\s", line):
                 raise opts.error("networks", "one network name per line", line)
-            self.networks.append(line)
+            self.networks.append(opts.object_name("networks", line, strict=False))
         special = [n for n in self.networks if n in SPECIAL_NETWORKS or n.startswith("container:")]
         if special and len(self.networks) > 1:
             raise opts.error("networks", "%s cannot be combined with other networks" % special[0],
@@ -175,7 +179,8 @@ class Recipe(Base):
         links = []
         for line in opts.lines("links"):
             parts = line.split(":")
-            if len(parts) > 2 or not all(NAME_RE.match(p) for p in parts):
+            if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or not all(
+                    NAME_RE.match(p) for p in parts):
                 raise opts.error("links", "each line must be CONTAINER:ALIAS (or CONTAINER)", line)
             links.append(line)
 
@@ -183,7 +188,7 @@ class Recipe(Base):
         volumes_from = []
         for line in opts.lines("volumes-from"):
             parts = line.split(":")
-            if len(parts) > 2 or not NAME_RE.match(parts[0]) or (
+            if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or (
                     len(parts) == 2 and parts[1] not in ("ro", "rw")):
                 raise opts.error("volumes-from", "each line must be CONTAINER or "
                                  "CONTAINER:ro or CONTAINER:rw", line)
@@ -275,7 +280,8 @@ class Recipe(Base):
         if current is not None and not self.is_ours(current):
             raise UserError(
                 "Part [%s]: container %s already exists and was not created by this part; "
-                "remove it or choose another name (option 'name')" % (self.part, self.name))
+                "remove it or choose another name (option '%s')"
+                % (self.part, self.name, self.name_option))
         fingerprint = hash_values(self.definition, self.image_id())
         labels = ((current or {}).get("Config") or {}).get("Labels") or {}
         if current is not None and labels.get(LABEL_FINGERPRINT) == fingerprint:
@@ -427,14 +433,76 @@ class Recipe(Base):
 
     @classmethod
     def remove(cls, engine, part, options, log):
-        """Stop (honouring ``stop-timeout``) and remove with its anonymous volumes."""
-        opts = Options(part, dict(options))
-        timeout = opts.duration("timeout", DEFAULT_TIMEOUT)
-        stop = opts.int("stop-timeout", None)
-        if stop is None:
-            stop = DOCKER_STOP_TIMEOUT
+        """Stop (honouring ``stop-timeout``) and remove with its anonymous volumes.
+
+        The containers of the other docker.run parts this buildout run
+        uninstalls too are stopped and removed in the same ``docker stop``
+        and ``docker rm`` calls (Docker handles the names in parallel);
+        their own uninstalls then have nothing left to do.
+        """
+        key = (options.get(OWNER_OPTION), part)
+        if key in _removed_together:
+            _removed_together.discard(key)
+            return
+        others = uninstalled_together(part, options)
+        if others and part in cls.remove_together(engine, [(part, options)] + others):
+            return
+        timeout, stop = _removal_times(part, options)
         remove_object(engine, "container", options["name"], part, options.get(OWNER_OPTION), log,
                       timeout=timeout, stop_timeout=stop or None)
+
+    @classmethod
+    def remove_together(cls, engine, items):
+        """Stop and remove the containers of ITEMS, (part, options) pairs, in
+        one ``docker stop`` per stop timeout and one ``docker rm``.
+
+        Returns the parts whose container is gone.  Containers not made by
+        their part, and any a docker call could not remove, are left to
+        the part's own uninstall (which says why).
+        """
+        entries = []
+        for part, values in items:
+            engine.want("container", values["name"])
+            entries.append((part, values) + _removal_times(part, values))
+        done, targets, stops = set(), [], {}
+        try:
+            for part, values, timeout, stop in entries:
+                obj = engine.inspect("container", values["name"])
+                if obj is None:
+                    done.add(part)
+                elif is_owned(obj, part, values.get(OWNER_OPTION)):
+                    targets.append((part, values["name"], timeout))
+                    if stop and (obj.get("State") or {}).get("Running"):
+                        stops.setdefault(stop, []).append(values["name"])
+            if not targets:
+                return done
+            longest = max(timeout for _part, _name, timeout in targets)
+            for stop, names in sorted(stops.items()):
+                engine.run(["stop", "--time", str(stop)] + names, timeout=longest + stop,
+                           check=False)
+            result = engine.run(["rm", "--force", "--volumes"] + [n for _p, n, _t in targets],
+                                timeout=longest, check=False)
+        except DockerError:
+            return done
+        removed = set(result.stdout.split())
+        for part, name, _timeout in targets:
+            engine.forget("container", name)
+            if name in removed:
+                logging.getLogger(part).info("Removed container %s", name)
+                done.add(part)
+        owner = items[0][1].get(OWNER_OPTION)
+        _removed_together.update((owner, part) for part in done if part != items[0][0])
+        return done
+
+
+def _removal_times(part, options):
+    """(command timeout, stop timeout) for removing a part's container."""
+    opts = Options(part, dict(options))
+    timeout = opts.duration("timeout", DEFAULT_TIMEOUT)
+    stop = opts.int("stop-timeout", None)
+    if stop is None:
+        stop = DOCKER_STOP_TIMEOUT
+    return timeout, stop
 
 
 def _check_port(opts, line):

@@ -10,6 +10,9 @@ class Recipe(Base):
 
     def setup(self):
         self.driver = self.opts.word("driver", default="local")
+        hint = " (name defaults to the part name)" if self.name == self.part else ""
+        self.opts.object_name(self.name_option, self.name, strict=self.driver == "local",
+                              hint=hint)
         self.driver_opts = self.opts.key_values("driver-opts")
         self.user_labels = self.opts.key_values("labels")
         self.options["volume"] = self.name
