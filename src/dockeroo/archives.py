@@ -40,6 +40,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import urllib.parse
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -69,6 +70,20 @@ class Archive:
     algorithm: Optional[str]
     digest: Optional[str]
     line: str
+
+    @property
+    def shown(self):
+        """The source as it may be logged: a URL's user and password are hidden."""
+        if not self.is_url:
+            return self.source
+        parts = urllib.parse.urlsplit(self.source)
+        if parts.username is None and parts.password is None:
+            return self.source
+        host = parts.hostname or ""
+        if parts.port:
+            host += ":%d" % parts.port
+        return urllib.parse.urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query,
+                                        parts.fragment))
 
     def identity(self):
         """What defines this archive's content, for fingerprints.
@@ -185,7 +200,7 @@ class _Source:
         exe = shutil.which("zstd")
         if not exe:
             raise UserError("%s is zstd-compressed: install the zstd command "
-                            "(e.g. apt-get install zstd) to read it" % self.archive.source)
+                            "(e.g. apt-get install zstd) to read it" % self.archive.shown)
         self.proc = subprocess.Popen([exe, "-d", "-c", "-q"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -424,7 +439,7 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
             image = None
             for index, (path, archive) in enumerate(paths):
                 if logger:
-                    logger.info("Importing %s%s", archive.source,
+                    logger.info("Importing %s%s", archive.shown,
                                 " into /" + archive.prefix if archive.prefix else "")
                 writer = lambda out, p=path, a=archive: write_archive(p, a, out)
                 if index == 0:
@@ -482,7 +497,7 @@ def _import_as_is(engine, args, path, archive, opts, option, fetcher, timeout, l
             raise
         if logger:
             logger.debug("docker import refused %s as it is (%s); streaming it through "
-                         "dockeroo", archive.source, exc)
+                         "dockeroo", archive.shown, exc)
         return None
     return result.stdout.strip()
 

@@ -81,6 +81,10 @@ def _deadline_wait(proc, timeout):
         proc.kill()
         proc.wait()
         return True
+    except BaseException:  # Ctrl-C, SIGTERM: leave no orphaned docker client running
+        proc.kill()
+        proc.wait()
+        raise
 
 
 @dataclass(frozen=True)
@@ -373,7 +377,7 @@ class DockerEngine:
         procs = {}
         try:
             for k, names in batches.items():
-                procs[k] = self.popen([k, "inspect"] + names, stdin=subprocess.DEVNULL,
+                procs[k] = self.popen([k, "inspect", "--"] + names, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except DockerError:
             for proc in procs.values():

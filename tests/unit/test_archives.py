@@ -205,3 +205,14 @@ def test_fast_path_holds_back_the_end_until_the_checksum_matched(tmp_path):
         archives.passthrough(path, parse(tmp_path, "blob sha256:%s" % ("0" * 64))[0], Closed())
     with pytest.raises(BrokenPipeError):
         archives.passthrough(path, parse(tmp_path, "blob sha256:%s" % good)[0], Closed())
+
+
+def test_logged_source_hides_url_credentials():
+    def one(line):
+        return archives.Archive(source=line, is_url=line.startswith("http"), prefix="",
+                                algorithm=None, digest=None, line=line)
+    secret = one("https://user:hunter2@example.org:8443/stage3.tar.xz?x=1")
+    assert "hunter2" not in secret.shown and "user" not in secret.shown
+    assert secret.shown == "https://***@example.org:8443/stage3.tar.xz?x=1"
+    assert one("https://example.org/a.tar").shown == "https://example.org/a.tar"
+    assert one("/srv/a.tar").shown == "/srv/a.tar"
