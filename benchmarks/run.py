@@ -4,7 +4,11 @@ Usage (after the README's setup)::
 
     .venv/bin/python benchmarks/run.py            # all benchmarks
     .venv/bin/python benchmarks/run.py fingerprint layout   # some of them
-    .venv/bin/python benchmarks/run.py --runs 7
+    .venv/bin/python benchmarks/run.py --runs 7 --json results.json
+
+Ratios are medians of run-by-run ratios: each run of dockeroo is paired
+with the reference run made right after it, so that load from other
+processes on a shared machine cancels out.
 
 Each benchmark is a module ``benchmarks/bench_<name>.py`` with a function
 ``run(runs, warmup) -> harness.Row``.  Data sets are made once under
@@ -29,6 +33,7 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all): %s" % ", ".join(ORDER))
     parser.add_argument("--runs", type=int, default=5, help="timed runs per side (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up runs per side (default 1)")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows (with every sample) as JSON")
     args = parser.parse_args(argv)
     names = args.names or [n for n in ORDER
                            if os.path.exists(os.path.join(harness.HERE, "bench_%s.py" % n))]
@@ -48,6 +53,15 @@ def main(argv=None):
             row.name, row.ours, row.reference_name, row.reference, row.ratio, row.detail), flush=True)
     print()
     print(harness.rst_table(rows))
+    if args.json:
+        import dataclasses
+        import json
+        with open(args.json, "w") as handle:
+            json.dump({"machine": harness.machine_description(),
+                       "runs": args.runs, "warmup": args.warmup,
+                       "rows": [dict(dataclasses.asdict(r), ratio=r.ratio, best=r.best)
+                                for r in rows]},
+                      handle, indent=1)
     for row in rows:
         if row.detail:
             print("- %s: %s" % (row.name, row.detail))

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 180
 #: default for long operations (build, pull, push, scripts, copies)

@@ -74,30 +74,126 @@ def pack_folder(root, out, uid=None, gid=None, prefix="", ignore=None):
     owners when given.  The folder itself is not a member (copying a layout
     onto ``/`` must not change the mode of ``/``).  ``prefix`` is prepended
     to every member name.
+
+    The stream is the one ``tarfile`` writes in PAX format, but headers
+    that need no extended (PAX) record -- short ASCII names, the usual
+    sizes and ids -- are made here directly, and small files go out with
+    their header in one write: ``tarfile`` spends ~30 microseconds per
+    member on headers, which is most of the time for trees of small files.
     """
     # a prefix is a path inside the target root: "/srv/app" and "srv/app" alike
     prefix = safe_name(prefix.lstrip("/"), "prefix") + "/" if prefix and prefix.strip("/") else ""
     links = {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
-                      copybufsize=COPY_BUFSIZE) as tar:
-        for rel, full, st in walk(root, ignore):
-            info = _tarinfo(prefix + rel, full, st, uid, gid)
-            if info is None:
+    writer = _TarWriter(out)
+    for rel, full, st in walk(root, ignore):
+        info = _tarinfo(prefix + rel, full, st, uid, gid)
+        if info is None:
+            continue
+        if info.type == tarfile.REGTYPE and st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            if key in links:
+                info.type = tarfile.LNKTYPE
+                info.linkname = links[key]
+                info.size = 0
+                writer.add(info)
                 continue
-            if info.type == tarfile.REGTYPE and st.st_nlink > 1:
-                key = (st.st_dev, st.st_ino)
-                if key in links:
-                    info.type = tarfile.LNKTYPE
-                    info.linkname = links[key]
-                    info.size = 0
-                    tar.addfile(info)
-                    continue
-                links[key] = info.name
-            if info.type == tarfile.REGTYPE:
-                with open(full, "rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                tar.addfile(info)
+            links[key] = info.name
+        if info.type == tarfile.REGTYPE:
+            with open(full, "rb") as handle:
+                writer.add(info, handle)
+        else:
+            writer.add(info)
+    writer.close()
+
+
+_NUL_BLOCK = bytes(tarfile.BLOCKSIZE)
+_OCTAL_LIMITS = (("uid", 8), ("gid", 8), ("size", 12), ("mtime", 12))
+
+
+def ustar_header(info):
+    """The 512-byte header ``tarfile`` writes for INFO in PAX format when no
+    extended record is needed, or None when one is (long or non-ASCII
+    names, large numbers): then use ``info.tobuf(tarfile.PAX_FORMAT)``."""
+    name, linkname = info.name, info.linkname
+    if info.type == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    if (len(name) > 100 or len(linkname) > 100 or len(info.uname) > 32 or len(info.gname) > 32
+            or not (name.isascii() and linkname.isascii() and info.uname.isascii()
+                    and info.gname.isascii())):
+        return None
+    for field, digits in _OCTAL_LIMITS:
+        value = getattr(info, field)
+        if not isinstance(value, int) or not 0 <= value < 8 ** (digits - 1):
+            return None
+    if info.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        return None
+    buf = bytearray(b"".join((
+        name.encode("ascii").ljust(100, b"\0"),
+        b"%07o\0" % (info.mode & 0o7777),
+        b"%07o\0" % info.uid,
+        b"%07o\0" % info.gid,
+        b"%011o\0" % info.size,
+        b"%011o\0" % info.mtime,
+        b"        ",
+        info.type,
+        linkname.encode("ascii").ljust(100, b"\0"),
+        tarfile.POSIX_MAGIC,
+        info.uname.encode("ascii").ljust(32, b"\0"),
+        info.gname.encode("ascii").ljust(32, b"\0"),
+    ))).ljust(tarfile.BLOCKSIZE, b"\0")
+    buf[148:155] = b"%06o\0" % sum(buf)
+    return bytes(buf)
+
+
+class _TarWriter:
+    """A write-only tar stream: what ``tarfile.open(mode="w|", format=PAX_FORMAT)``
+    writes, with fast headers (:func:`ustar_header`) and batched writes."""
+
+    def __init__(self, out, flush_at=COPY_BUFSIZE):
+        self.out = out
+        self.offset = 0
+        self.pending = []
+        self.pending_size = 0
+        self.flush_at = flush_at
+
+    def _put(self, data):
+        self.pending.append(data)
+        self.pending_size += len(data)
+        self.offset += len(data)
+        if self.pending_size >= self.flush_at:
+            self.flush()
+
+    def flush(self):
+        if self.pending:
+            self.out.write(b"".join(self.pending))
+            self.pending = []
+            self.pending_size = 0
+
+    def add(self, info, handle=None):
+        header = ustar_header(info)
+        if header is None:
+            header = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+        self._put(header)
+        if handle is None or not info.size:
+            return
+        left = info.size
+        while left:
+            data = handle.read(min(left, COPY_BUFSIZE))
+            if not data:
+                raise OSError("unexpected end of data: %s changed while it was read"
+                              % info.name)
+            left -= len(data)
+            self._put(data)
+        remainder = info.size % tarfile.BLOCKSIZE
+        if remainder:
+            self._put(_NUL_BLOCK[remainder:])
+
+    def close(self):
+        self._put(_NUL_BLOCK * 2)
+        remainder = self.offset % tarfile.RECORDSIZE
+        if remainder:
+            self._put(bytes(tarfile.RECORDSIZE - remainder))
+        self.flush()
 
 
 # -- tar -> tar with new names ---------------------------------------------------

@@ -1,0 +1,73 @@
+"""recipe.uninstalled_together: which parts one uninstall may remove together."""
+
+import pytest
+
+from dockeroo import recipe
+
+INSTALLED = """[buildout]
+parts = a b c d other foreign
+
+[a]
+__buildout_installed__ =
+recipe = dockeroo:docker.run
+name = a-name
+dockeroo-owner = OWNER
+
+[b]
+recipe = dockeroo:docker.run
+name = b-name
+dockeroo-owner = OWNER
+
+[c]
+recipe = dockeroo:docker.run
+name = c-name
+keep = true
+dockeroo-owner = OWNER
+
+[d]
+recipe = dockeroo:docker.run
+name = d-name
+dockeroo-owner = OWNER
+
+[other]
+recipe = dockeroo:docker.volume
+name = v
+dockeroo-owner = OWNER
+
+[foreign]
+recipe = dockeroo:docker.run
+name = f
+dockeroo-owner = SOMEONE-ELSE
+"""
+
+
+@pytest.mark.parametrize("argv, plain", [
+    (["bin/buildout"], True),
+    (["bin/buildout", "-N"], True),
+    (["bin/buildout", "-Nv", "-c", "x.cfg", "buildout:offline=true"], True),
+    (["bin/buildout", "-cx.cfg", "-t", "5", "install"], True),
+    (["bin/buildout", "install", "a"], False),
+    (["bin/buildout", "-N", "install", "a", "b"], False),
+    (["bin/buildout", "annotate"], False),
+    (["bin/buildout", "--weird"], False),
+    (["python", "-m", "pytest"], False),
+])
+def test_plain_install(argv, plain):
+    assert recipe._plain_install(argv) is plain
+
+
+def test_uninstalled_together(tmp_path, monkeypatch):
+    (tmp_path / ".installed.cfg").write_text(INSTALLED)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["bin/buildout", "-N"])
+    monkeypatch.setattr(recipe, "_configured", {("OWNER", "d"): "docker.run"})
+    options = {"recipe": "dockeroo:docker.run", "name": "a-name", "dockeroo-owner": "OWNER"}
+    # b only: c is kept, d is configured in this run, other and foreign differ
+    assert [p for p, _ in recipe.uninstalled_together("a", options)] == ["b"]
+    # options that do not match the record: nothing
+    assert recipe.uninstalled_together("a", dict(options, name="x")) == []
+    monkeypatch.setattr("sys.argv", ["bin/buildout", "install", "a"])
+    assert recipe.uninstalled_together("a", options) == []
+    monkeypatch.setattr("sys.argv", ["bin/buildout"])
+    (tmp_path / ".installed.cfg").unlink()
+    assert recipe.uninstalled_together("a", options) == []
