@@ -49,13 +49,15 @@ def objects_with_prefix(prefix):
         "container": ["ps", "-a", "--format", "{{.Names}}"],
         "volume": ["volume", "ls", "--format", "{{.Name}}"],
         "network": ["network", "ls", "--format", "{{.Name}}"],
-        "image": ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        "image": ["image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
     }
     for kind, args in listings.items():
-        for name in docker(*args).split():
+        for line in docker(*args).splitlines():
+            name, _, image_id = line.partition(" ")
             base = name.rsplit("/", 1)[-1]
             if name.startswith(prefix) or base.startswith(prefix):
-                found.append((kind, name))
+                # an image known only by digest (tag <none>) is removed by its id
+                found.append((kind, image_id if name.endswith(":<none>") and image_id else name))
     return found
 
 
