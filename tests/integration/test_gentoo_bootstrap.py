@@ -22,6 +22,7 @@ import threading
 import pytest
 
 from conftest import _busybox_rootfs_tar, docker, inspect, objects_with_prefix
+from test_engine_selection import MACHINE, tls  # noqa: F401  (tls: the shared TLS engine fixture)
 
 from dockeroo.recipe import owner_id
 
@@ -569,24 +570,11 @@ def binfmt_restored():
         subprocess.run(["umount", "/proc/sys/fs/binfmt_misc"], check=False)
 
 
-@pytest.fixture(scope="module")
-def tls(engine, tmp_path_factory):
-    from test_engine_selection import TLSEndpoint
-    if not shutil.which("openssl"):
-        pytest.fail("openssl is needed (apt-get install openssl)")
-    endpoint = TLSEndpoint(str(tmp_path_factory.mktemp("tls")))
-    endpoint.build()
-    endpoint.start()
-    yield endpoint
-    endpoint.stop()
-
-
 @pytest.mark.skipif(not shutil.which("qemu-aarch64-static"),
                     reason="qemu-user-static is not installed")
 def test_foreign_platform_through_docker_machine(buildout, prefix, www, tls, tmp_path,
                                                  binfmt_restored):
     """The stand-in docker-machine runs ``ssh`` commands on this host (as the machine's)."""
-    from test_engine_selection import MACHINE
     calls = tmp_path / "calls"
     env = tls.env(str(calls))
     env["DOCKER_MACHINE_NAME"] = ""
