@@ -42,19 +42,12 @@ def run(runs=5, warmup=1):
         harness.docker("create", "--name", dst, image, "sleep", "3600")
         harness.settle()
 
-    def buildout_in(directory):
-        def fn():
-            result = harness.sh(buildout, "-N", cwd=directory, check=False)
-            if result.returncode != 0:
-                raise RuntimeError(result.stdout + result.stderr)
-        return fn
-
     def reference():
         harness.sh("sh", "-c", 'docker cp "$0":/data - | docker cp - "$1":/', src, dst)
 
     try:
-        times = harness.compare_many([("ours", buildout_in(ours_dir), fresh_target),
-                                      ("null", buildout_in(null_dir), None),
+        times = harness.compare_many([("ours", harness.buildout_in(buildout, ours_dir), fresh_target),
+                                      ("null", harness.buildout_in(buildout, null_dir), None),
                                       ("reference", reference, fresh_target)], runs, warmup)
         size = int(harness.sh("du", "-sb", tree).stdout.split()[0])
     finally:

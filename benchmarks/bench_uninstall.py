@@ -49,20 +49,11 @@ def run(runs=5, warmup=1):
         def setup():
             with open(cfg, "w") as handle:
                 handle.write(config(recipe))
-            result = harness.sh(buildout, "-N", cwd=directory, check=False)
-            if result.returncode != 0:
-                raise RuntimeError(result.stdout + result.stderr)
+            harness.run_buildout(buildout, directory)
             with open(cfg, "w") as handle:
                 handle.write("[buildout]\nparts =\n")
             harness.settle()
         return setup
-
-    def uninstall(directory):
-        def fn():
-            result = harness.sh(buildout, "-N", cwd=directory, check=False)
-            if result.returncode != 0:
-                raise RuntimeError(result.stdout + result.stderr)
-        return fn
 
     def start_raw():
         for name in raw_names:
@@ -72,8 +63,8 @@ def run(runs=5, warmup=1):
 
     try:
         times = harness.compare_many([
-            ("ours", uninstall(ours_dir), installer(ours_dir, "dockeroo:docker.run")),
-            ("null", uninstall(null_dir), installer(null_dir, "zc.buildout:debug")),
+            ("ours", harness.buildout_in(buildout, ours_dir), installer(ours_dir, "dockeroo:docker.run")),
+            ("null", harness.buildout_in(buildout, null_dir), installer(null_dir, "zc.buildout:debug")),
             ("reference", lambda: harness.docker("rm", "-f", *raw_names), start_raw),
         ], runs * 2, warmup)
         left = [n for n in harness.docker("ps", "-a", "--format", "{{.Names}}").split()

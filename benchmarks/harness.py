@@ -136,6 +136,18 @@ def workdir():
     return base
 
 
+def run_buildout(buildout, directory):
+    """Run BUILDOUT -N in DIRECTORY; a failure raises with its output."""
+    result = sh(buildout, "-N", cwd=directory, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(result.stdout + result.stderr)
+
+
+def buildout_in(buildout, directory):
+    """A callable running :func:`run_buildout` (for :func:`compare_many`)."""
+    return lambda: run_buildout(buildout, directory)
+
+
 def buildout_executable():
     """``bin/buildout`` of a minimal virtualenv (zc.buildout and dockeroo only).
 
