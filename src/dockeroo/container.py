@@ -311,41 +311,49 @@ class _Copier:
         if proc.returncode != 0:
             raise self.source_error(job)
 
-    def preflight(self, jobs, max_open):
-        """Start the producers; fail before anything is written if a source is missing.
+    def close_producer(self, job):
+        """Kill and reap JOB's producer (its stream was only a check)."""
+        proc, job.proc = job.proc, None
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+    def check(self, job):
+        """Start JOB's producer and wait until ``docker cp`` has found its path.
 
         A producer prints nothing until ``docker cp`` has found its path, so
-        waiting until its stdout is readable (without reading: the bytes stay
-        in the pipe for the consumer) tells whether the path exists.  At most
-        MAX_OPEN producers are kept waiting; later ones are checked and
-        started again when their turn comes.
+        waiting until its stdout is readable (without reading: the bytes
+        stay in the pipe for the consumer) tells whether the path exists.
         """
-        for first in range(0, len(jobs), max_open):
-            chunk = jobs[first:first + max_open]
-            for job in chunk:
-                self.producer(job)
-            poller = select.poll()
-            waiting = {}
-            for job in chunk:
-                fd = job.proc.stdout.fileno()
-                poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-                waiting[fd] = job
-            while waiting:
-                left = self.deadline - time.monotonic()
-                if left <= 0 or self.timed_out:
-                    raise DockerError(job.proc.args, None, "", timed_out=self.timeout)
-                for fd, event in poller.poll(min(left, 1.0) * 1000):
-                    job = waiting.pop(fd)
-                    poller.unregister(fd)
-                    if not event & select.POLLIN:
-                        raise self.source_error(job)
-            if first:
-                for job in chunk:
-                    job.proc.kill()
-                    job.proc.wait()
-                    job.proc.stdout.close()
-                    job.proc.stderr.close()
-                    job.proc = None
+        fd = self.producer(job).stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or self.timed_out:
+                raise DockerError(job.proc.args, None, "", timed_out=self.timeout)
+            events = poller.poll(min(left, 1.0) * 1000)
+            if events:
+                if not events[0][1] & select.POLLIN:
+                    raise self.source_error(job)
+                return
+
+    def preflight(self, jobs):
+        """Fail before anything is written if a source path is missing.
+
+        Docker (20.10 at least) holds the source container's lock while an
+        archive stream of it is open: a second ``docker cp SRC:... -``, an
+        inspect or an exec of that container waits until the first stream
+        is read to its end.  So at most ONE source stream is ever open: each
+        path is checked on its own and its stream closed again, except the
+        first path's, which is checked last and kept for the copy.
+        """
+        for job in jobs[1:] + jobs[:1]:
+            self.check(job)
+            if job is not jobs[0]:
+                self.close_producer(job)
 
     def direct(self, job):
         """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data path.
@@ -399,7 +407,11 @@ class _Copier:
         started = []
 
         def sources():
+            # one source stream open at a time (see preflight): a job's
+            # producer is reaped before the next one is started
             for job in jobs:
+                if started:
+                    self.finish_producer(started[-1])
                 started.append(job)
                 yield self.producer(job).stdout, job.renamer()
 
@@ -420,6 +432,8 @@ class _Copier:
             except BrokenPipeError:
                 pass
         for job in started:
+            if job.proc is None or job.proc.stdout.closed:
+                continue  # finished before the next one started
             if failure is not None and job.proc.poll() is None:
                 job.proc.kill()
             self.finish_producer(job)
@@ -433,7 +447,7 @@ class _Copier:
                               b"".join(output).decode("utf-8", "replace"))
 
 
-def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT, max_open=8):
+def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
     """Stream paths from container SOURCE to container TARGET.
 
     PAIRS are (source_path, target_path) absolute paths: SOURCE_PATH lands
@@ -454,7 +468,7 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT, max_
     if not jobs:
         return
     with _Copier(engine, source, target, timeout) as copier:
-        copier.preflight(jobs, max_open)
+        copier.preflight(jobs)
         index = 0
         while index < len(jobs):
             job = jobs[index]

@@ -200,8 +200,8 @@ def test_copy_bad_options(buildout, prefix, base_image):
 
 
 def test_copy_many_paths(buildout, prefix, base_image):
-    # more paths than producers kept open at once (8): later ones are checked,
-    # then started again when their turn comes
+    # many paths: each is checked (one source stream open at a time) before
+    # anything is written
     lines = ["/etc/app.conf /many/c%d.conf" % i for i in range(10)]
     lines += ["/srv/app/bin/tool /many/bin/", "/srv/app/link", "/srv/app/data/"]
     scratch = scratch_image(prefix)

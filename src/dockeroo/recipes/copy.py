@@ -15,6 +15,7 @@ import posixpath
 import shlex
 
 from .. import container as ct
+from ..engine import DockerError
 from ..fingerprint import hash_values
 from ..recipe import Recipe as Base
 
@@ -76,6 +77,11 @@ class Recipe(Base):
                           timeout=self.cmd_timeout(long=True))
         except ct.CopySourceError as exc:
             raise self.opts.error("paths", exc.reason, exc.path)
+        except DockerError as exc:
+            if not exc.timed_out:
+                raise
+            raise self.opts.error("timeout", "the copy did not finish within %gs and was "
+                                  "stopped (nothing is left running)" % exc.timed_out)
         os.makedirs(self.state_dir, exist_ok=True)
         tmp = self.state_path + ".tmp"
         with open(tmp, "w") as handle:
