@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
-ORDER = ["noop", "copy", "layout", "import", "uninstall", "fingerprint"]
+ORDER = ["noop", "scale", "apply", "copy", "layout", "import", "uninstall", "fingerprint"]
 
 
 def main(argv=None):
@@ -48,9 +48,11 @@ def main(argv=None):
             traceback.print_exc()
             failed.append(name)
             continue
-        rows.append(row)
-        print("  %s: %.3f s vs %s %.3f s (ratio %.2f) %s" % (
-            row.name, row.ours, row.reference_name, row.reference, row.ratio, row.detail), flush=True)
+        for row in [row] + list(getattr(module, "EXTRA_ROWS", [])):
+            rows.append(row)
+            print("  %s: %.3f s vs %s %.3f s (ratio %.2f) %s" % (
+                row.name, row.ours, row.reference_name, row.reference, row.ratio, row.detail),
+                flush=True)
     print()
     print(harness.rst_table(rows))
     if args.json:

@@ -348,14 +348,44 @@ class DockerEngine:
 
     def _changing(self, args):
         """Before a command that may change Docker objects: drop the cached
-        inspect data (it described Docker before the change); the names
-        are fetched again, still batched, when next asked for."""
+        inspect data it may make wrong (fetched again, still batched, when
+        next asked for).
+
+        Only what the command can change is dropped: the objects of its own
+        kind that it names (by name or id, also as ``NAME:PATH``), objects of
+        other kinds it names that were cached as missing (``create`` makes
+        the named volume of ``--volume`` and may pull its image), all images
+        for a command that moves tags, and everything for a command not
+        known here.  So a first apply does not fetch every kind again after
+        each create.
+        """
         if _read_only(args):
             return
+        kinds = _changed_kinds(args)
+        if kinds is None:
+            words, kinds, own = None, INSPECT_KINDS, ()
+        else:
+            kinds, own = kinds
+            words = set()
+            for arg in args[1:]:
+                if not arg.startswith("-"):
+                    words.add(arg)
+                    words.add(arg.split(":", 1)[0])
         for kind in INSPECT_KINDS:
-            if self._cache[kind]:
-                self._pending[kind].update(self._cache[kind])
-                self._cache[kind].clear()
+            cache = self._cache[kind]
+            if not cache:
+                continue
+            if kind in kinds:
+                stale = list(cache)
+            elif words is None:
+                continue
+            else:
+                stale = [name for name, obj in cache.items()
+                         if (name in words and (obj is None or kind in own))
+                         or (obj and kind in own and _names_id(obj, words))]
+            for name in stale:
+                self._pending[kind].add(name)
+                del cache[name]
 
     def inspect(self, kind, name):
         """The inspect JSON of one object, or None when it does not exist.
@@ -501,6 +531,39 @@ def _read_only(args):
     if args[0] == "cp" and len(args) > 2:  # docker cp CONTAINER:PATH - reads only
         return args[-1] == "-" or ":" not in args[-1]
     return False
+
+
+#: commands whose effect is limited to the objects named in their arguments
+_NAMED_ONLY = {"create", "run", "start", "stop", "restart", "kill", "rm", "rename", "pause",
+               "unpause", "update", "exec", "cp", "wait", "attach"}
+#: commands that may move image tags: every cached image is dropped
+_IMAGE_CHANGING = {"build", "commit", "tag", "rmi", "pull", "push", "import", "load"}
+
+
+def _changed_kinds(args):
+    """(kinds whose whole cache a mutating command makes stale, kinds of the
+    objects it changes when it names them), or None when the command is
+    not known here (everything is dropped)."""
+    verb = args[0]
+    sub = args[1] if len(args) > 1 else None
+    if verb == "network" and sub in ("create", "rm", "remove"):
+        return set(), {"network"}
+    if verb == "network" and sub in ("connect", "disconnect"):
+        return set(), {"network", "container"}
+    if verb == "volume" and sub in ("create", "rm", "remove"):
+        return set(), {"volume"}
+    if verb == "container" and sub in _NAMED_ONLY:
+        return set(), {"container"}
+    if verb == "image" or verb in _IMAGE_CHANGING:
+        return {"image"}, {"container"}
+    if verb in _NAMED_ONLY:
+        return set(), {"container"}
+    return None
+
+
+def _names_id(obj, words):
+    oid = (obj.get("Id") or obj.get("ID") or "").split(":", 1)[-1]
+    return any(len(w) >= 12 and oid.startswith(w.split(":", 1)[-1]) for w in words)
 
 
 def _only_missing(stderr):

@@ -262,6 +262,11 @@ class Recipe(Base):
         return self.networks[0] if self.networks else None
 
     def publish(self, obj=None):
+        if obj is None and not self.referenced:
+            # nobody reads the new values in this run (buildout substituted
+            # references before installing): no look-up; the next run's
+            # batched inspect publishes them
+            return
         if obj is None:
             self.engine.forget("container", self.name)
             obj = self.engine.inspect("container", self.name) or {}
