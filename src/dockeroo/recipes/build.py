@@ -193,7 +193,12 @@ class Recipe(Base):
         return mac.hexdigest()
 
     def secret_values(self):
-        """{id: bytes} of every secret, read now (UserError when one cannot be read)."""
+        """{id: bytes} of every secret, read once (UserError when one cannot be read)."""
+        if getattr(self, "_secret_values", None) is None:
+            self._secret_values = self._read_secrets()
+        return self._secret_values
+
+    def _read_secrets(self):
         values = {}
         for sid, (kind, value) in self.secrets.items():
             line = "%s %s=%s" % (sid, kind, value if kind != "command" else quote_command(value))
@@ -336,8 +341,8 @@ class Recipe(Base):
         secret_values = self.secret_values() if self.secrets else {}
         args, env = self.build_command(secret_values, fresh)
         if fresh and not self.no_cache:
-            self.log.info("The secrets changed since the image was built (secrets-rebuild = true): "
-                          "building without the layer cache")
+            self.log.info("secrets-rebuild = true and the image was not built with these secret "
+                          "values: building without the layer cache")
         self.log.info("Building image %s from %s with %s", self.image, self.context,
                       "BuildKit" if self.builder == "buildkit" else "the legacy builder")
         if self.client is not None:
