@@ -92,7 +92,11 @@ class IgnoreRules:
 
     @classmethod
     def from_dir(cls, root):
-        path = os.path.join(root, ".dockerignore")
+        return cls.from_file(os.path.join(root, ".dockerignore"))
+
+    @classmethod
+    def from_file(cls, path):
+        """The rules of ignore file PATH (none when it does not exist)."""
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as handle:
                 return cls(handle.read().split("\n"))

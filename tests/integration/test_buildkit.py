@@ -478,3 +478,51 @@ def test_dockerignore_matches_real_builds(builder, buildout, prefix, base_image,
     built = [p for p in built if p not in (".dockerignore", "Dockerfile")]
     assert built == predicted, (built, predicted)
     assert "keep.txt" in built and "sub/deep/keep.log" in built and "a.log" not in built
+
+
+def test_heredoc_with_a_buildx_client(buildout, prefix, base_image):
+    """Heredocs build on a client with the buildx plugin (none can be installed here)."""
+    client = shutil.which("docker")
+    if subprocess.run([client, "buildx", "version"], capture_output=True).returncode != 0:
+        pytest.skip("no docker client with the buildx plugin on PATH (%s has none)" % client)
+    ref = prefix + "-hdx:1"
+    buildout.write("ctx/Dockerfile", "FROM %s\nRUN <<EOF\necho heredoc > /hd\nEOF\n" % base_image)
+    buildout.configure("""
+        [img]
+        recipe = dockeroo:docker.build
+        name = %s
+        source = ctx
+        """ % ref)
+    buildout.ok()
+    assert installed_option(buildout, "img", "builder") == "buildkit"
+    assert docker("run", "--rm", ref, "cat", "/hd") == "heredoc\n"
+
+
+@pytest.mark.parametrize("builder", ["legacy", "buildkit"])
+def test_dockerfile_specific_ignore_file(builder, buildout, prefix, base_image, buildkit_client):
+    """BuildKit reads app.Dockerfile.dockerignore instead of .dockerignore; the legacy builder not."""
+    ref = prefix + "-spec:1"
+    buildout.write("ctx/app.Dockerfile", "FROM %s\nCOPY . /ctx/\n" % base_image)
+    buildout.write("ctx/app.Dockerfile.dockerignore", "a.txt\n")
+    buildout.write("ctx/.dockerignore", "b.txt\n")
+    buildout.write("ctx/a.txt", "a\n")
+    buildout.write("ctx/b.txt", "b\n")
+    buildout.configure("""
+        [img]
+        recipe = dockeroo:docker.build
+        name = %s
+        source = ctx
+        dockerfile = app.Dockerfile
+        docker-command = %s
+        builder = %s
+        """ % (ref, buildkit_client, builder))
+    buildout.ok()
+    listing = docker("run", "--rm", ref, "ls", "/ctx").split()
+    ignored, used = ("a.txt", "b.txt") if builder == "buildkit" else ("b.txt", "a.txt")
+    assert used in listing and ignored not in listing
+    first = inspect("image", ref)["Id"]
+    buildout.write("ctx/" + ignored, "changed\n")
+    assert "nothing to build" in buildout.ok().output
+    buildout.write("ctx/" + used, "changed\n")
+    assert "Building image" in buildout.ok().output
+    assert inspect("image", ref)["Id"] != first

@@ -74,7 +74,8 @@ class Recipe(Base):
             self.content = ("remote", source, self.dockerfile)
             self.features = []
         else:
-            self.context, self.dockerfile, self.content = self.local_context()
+            self.context, self.dockerfile = self.local_context()
+            self.content = None  # once the builder is known: it chooses the ignore file
             self.features = buildkit_features(self.dockerfile)
         self.options["image"] = self.image
 
@@ -84,6 +85,8 @@ class Recipe(Base):
         self.client = None
         self.builder = self.choose_builder()
         options["builder"] = self.builder
+        if self.content is None:
+            self.content = self.local_content()
         self.fingerprint = self.compute_fingerprint()
         options["fingerprint"] = self.fingerprint
 
@@ -226,24 +229,33 @@ class Recipe(Base):
         return values
 
     def local_context(self):
-        """(context dir, Dockerfile path, content fingerprint) of a local source."""
+        """(context dir, Dockerfile path) of a local source."""
         context = self.path_option("source", must_exist=True, kind="dir")
         option = "dockerfile" if self.opts.text("dockerfile") else "source"
         dockerfile = self.opts.path("dockerfile", context, default=os.path.join(context, "Dockerfile"))
         if not os.path.isfile(dockerfile):
             raise self.opts.error(option, "there is no Dockerfile at %s" % dockerfile, self.opts.text(option))
+        return context, dockerfile
+
+    def local_content(self):
+        """The fingerprint of what the builder reads from a local context."""
+        context, dockerfile = self.context, self.dockerfile
         relative = os.path.relpath(dockerfile, context)
         inside = not (relative == os.pardir or relative.startswith(os.pardir + os.sep))
         # the CLI always sends the Dockerfile and .dockerignore, even when ignored
         always = (".dockerignore", relative) if inside else (".dockerignore",)
+        # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore)
+        specific = dockerfile + ".dockerignore"
+        specific = specific if self.builder == "buildkit" and os.path.isfile(specific) else None
         try:
-            folder = folder_fingerprint(context, IgnoreRules.from_dir(context),
-                                        cache_dir=self.cache_directory, always=always)
+            rules = IgnoreRules.from_file(specific or os.path.join(context, ".dockerignore"))
+            folder = folder_fingerprint(context, rules, cache_dir=self.cache_directory, always=always)
             outside = None if inside else file_fingerprint(dockerfile)
+            content = ("local", folder, relative if inside else None, outside)
+            return content + (file_fingerprint(specific),) if specific else content
         except OSError as exc:
             raise self.opts.error("source", "cannot read the build context: %s" % exc,
                                   self.opts.text("source"))
-        return context, dockerfile, ("local", folder, relative if inside else None, outside)
 
     @classmethod
     def owned(cls, values):
