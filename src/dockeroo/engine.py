@@ -344,7 +344,7 @@ class DockerEngine:
     def client_builder(self, cache_dir=None):
         """What this engine's docker client can build with: a :class:`ClientBuilder`.
 
-        Asked once per client and process (``docker version``, and ``docker
+        Asked once per client and process (``docker --version``, and ``docker
         buildx version`` for clients that need the plugin); with CACHE_DIR
         the answer is also kept there, keyed by the client's and the buildx
         plugins' files, so that later runs start no process for it.
@@ -365,17 +365,16 @@ class DockerEngine:
                 found = None
         if found is None:
             found = self._probe_client(path)
-            if store:
+            if store and found.version:  # a client that did not answer is asked again
                 _store_json(store, key, list(astuple(found)))
         _CLIENT_BUILDERS[key] = found
         return found
 
     def _probe_client(self, path):
-        result = self.run(["version", "--format", "{{json .Client}}"], check=False)
-        try:
-            version = json.loads(result.stdout.splitlines()[0]).get("Version") or ""
-        except (ValueError, IndexError, AttributeError):
-            version = ""
+        # "Docker version 20.10.24+dfsg1, build 297e128": the client alone, no engine asked
+        result = self.run(["--version"], check=False, timeout=60)
+        version = re.search(r"version\s+([^\s,]+)", result.stdout)
+        version = version.group(1) if version else ""
         number = re.match(r"(\d+)\.(\d+)", version)
         number = tuple(int(n) for n in number.groups()) if number else None
         client = "%s (%s)" % (path, version or "version unknown")
@@ -384,7 +383,7 @@ class DockerEngine:
             # frontend predates heredocs
             return ClientBuilder(True, False, path, version,
                                  "the docker client %s has BuildKit built in" % client)
-        buildx = self.run(["buildx", "version"], check=False)
+        buildx = self.run(["buildx", "version"], check=False, timeout=60)
         if buildx.returncode == 0:
             return ClientBuilder(True, True, path, version, "the docker client %s has the buildx "
                                  "plugin (%s)" % (client, buildx.stdout.strip()[:80]))
@@ -583,11 +582,17 @@ def _store_json(path, key, value):
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".clients-")
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle)
         os.replace(tmp, path)
     except OSError:
-        pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _text(data):
@@ -599,8 +604,8 @@ def _text(data):
 
 
 #: docker commands (first word, or "KIND verb") that change no object
-_READ_ONLY = {"inspect", "ps", "info", "version", "logs", "history", "images", "login",
-              "logout", "port", "top", "diff", "stats", "search", "events", "save"}
+_READ_ONLY = {"inspect", "ps", "info", "version", "--version", "logs", "history", "images",
+              "login", "logout", "port", "top", "diff", "stats", "search", "events", "save"}
 _READ_ONLY_VERBS = {"inspect", "ls", "list", "history", "logs", "port", "top", "diff", "df",
                     "stats", "save", "version"}
 

@@ -86,8 +86,8 @@ def test_auto_picks_the_builder_of_each_client(buildout, prefix, base_image, bui
         """ % {"p": prefix, "client": buildkit_client})
     recorder = make_docker_recorder(buildout.path("rec"), shutil.which("docker"))
     result = buildout.ok(env=recorder.env)
-    probes = [c for c in recorder.commands() if c[:1] in (["version"], ["buildx"])]
-    assert probes == [["version", "--format", "{{json .Client}}"], ["buildx", "version"]]
+    probes = [c for c in recorder.commands() if c[:1] in (["--version"], ["buildx"])]
+    assert probes == [["--version"], ["buildx", "version"]]
     labels = inspect("volume", prefix + "-vol")["Labels"]
     assert (labels["legacy"], labels["bk"]) == ("legacy", "buildkit")
     assert "legacy: Builder legacy (builder = auto): the docker client" in result.output
@@ -103,11 +103,11 @@ def test_auto_picks_the_builder_of_each_client(buildout, prefix, base_image, bui
     recorder.clear()
     result = buildout.ok(env=recorder.env)
     assert "nothing to build" in result.output
-    assert [c for c in recorder.commands() if c[:1] in (["version"], ["buildx"], ["build"])] == []
+    assert [c for c in recorder.commands() if c[:1] in (["--version"], ["buildx"], ["build"])] == []
     os.remove(buildout.path(".installed.cfg"))  # a forced reinstall probes nothing either
     recorder.clear()
     buildout.ok(env=recorder.env)
-    assert [c for c in recorder.commands() if c[:1] in (["version"], ["buildx"], ["build"])] == []
+    assert [c for c in recorder.commands() if c[:1] in (["--version"], ["buildx"], ["build"])] == []
 
     # builder = legacy on the BuildKit client: the legacy builder builds
     buildout.write("ctx/Dockerfile", "FROM %s\nRUN echo again > /built\n" % base_image)
@@ -526,3 +526,32 @@ def test_dockerfile_specific_ignore_file(builder, buildout, prefix, base_image, 
     buildout.write("ctx/" + used, "changed\n")
     assert "Building image" in buildout.ok().output
     assert inspect("image", ref)["Id"] != first
+
+
+def test_docker_command_is_used_by_every_recipe(buildout, prefix, base_image, tmp_path):
+    """docker-command (or DOCKEROO_DOCKER_COMMAND) names the client of any part, uninstall too."""
+    named = make_docker_recorder(str(tmp_path / "named"), BUILDKIT_CLIENT)
+    from_env = make_docker_recorder(str(tmp_path / "env"), BUILDKIT_CLIENT)
+    buildout.configure("""
+        [vol]
+        recipe = dockeroo:docker.volume
+        name = %(p)s-vol
+        docker-command = %(named)s
+
+        [app]
+        recipe = dockeroo:docker.run
+        name = %(p)s-app
+        image = %(base)s
+        command = sleep 3600
+        """ % {"p": prefix, "named": named.directory + "/docker", "base": base_image})
+    buildout.ok(env={"DOCKEROO_DOCKER_COMMAND": from_env.directory + "/docker"})
+    assert inspect("volume", prefix + "-vol") is not None
+    assert inspect("container", prefix + "-app")["State"]["Running"]
+    assert ["volume", "create"] in [c[:2] for c in named.commands()]
+    assert "create" in [c[0] for c in from_env.commands()] or \
+        "run" in [c[0] for c in from_env.commands()]
+    assert not any(prefix + "-app" in " ".join(c) for c in named.commands())
+    named.clear()
+    buildout.uninstall_all()
+    assert ["volume", "rm"] in [c[:2] for c in named.commands()]
+    assert inspect("volume", prefix + "-vol") is None
