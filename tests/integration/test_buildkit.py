@@ -155,6 +155,12 @@ def test_cache_mount_is_reused_and_needs_buildkit(buildout, prefix, base_image, 
     buildout.configure(part % (ref, "builder = legacy\n        docker-command = " + buildkit_client))
     line = buildout.fails().error_line()
     assert "option 'builder' = 'legacy'" in line and "RUN --mount (line 4)" in line
+    buildout.configure(part % (ref, "builder = buildkit"))
+    result = buildout.fails()
+    line = result.error_line()
+    assert "option 'builder' = 'buildkit'" in line and "BuildKit is asked for" in line, result.output
+    assert "28.2" in line and "install the buildx plugin" in line
+    assert "Building image" not in result.output and inspect("image", ref) is None
 
     buildout.configure(part % (ref, "docker-command = " + buildkit_client))
     result = buildout.ok()
@@ -212,6 +218,7 @@ ENV DKT_TEST=%s
 RUN --mount=type=secret,id=file --mount=type=secret,id=env --mount=type=secret,id=cmd \\
     cat /run/secrets/file /run/secrets/env /run/secrets/cmd | sha256sum > /sums
 RUN echo no-secret-here > /other
+RUN --mount=type=secret,id=env sh -c 'echo "printed: $(cat /run/secrets/env)"'
 """
 
 
@@ -246,6 +253,7 @@ def test_secrets_are_used_and_kept_out_of_everything(buildout, prefix, base_imag
     assert docker("run", "--rm", ref, "cat", "/sums").split()[0] == expected
 
     values = [file_secret, env_secret, cmd_secret]
+    assert "printed: ***" in result.output  # a step that prints a secret: masked in the log
     for value in values:
         assert value not in result.output
         assert value not in buildout.installed()
