@@ -210,6 +210,12 @@ def test_heredoc_and_syntax_line(buildout, prefix, base_image, buildkit_client):
         """ % ref)
     line = buildout.fails().error_line()
     assert "a heredoc (line 3)" in line and "need(s) BuildKit" in line and "28.2" in line
+    # a syntax line alone: the legacy builder builds, and the log says it ignored the line
+    buildout.write("ctx/Dockerfile", "# syntax=docker/dockerfile:1\nFROM %s\nRUN echo ok > /ok\n"
+                   % base_image)
+    result = buildout.ok()
+    assert "The legacy builder ignores the Dockerfile's syntax line" in result.output
+    assert docker("run", "--rm", ref, "cat", "/ok") == "ok\n"
 
 
 SECRET_DOCKERFILE = """\

@@ -150,7 +150,8 @@ class Recipe(Base):
 
     def choose_builder(self):
         """``buildkit`` or ``legacy``; for ``auto``, asks the client once (see docs)."""
-        needs = list(self.features)
+        # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
+        needs = [f for f in self.features if not f.startswith("a syntax")]
         if self.secrets:
             needs.insert(0, "the secrets option")
         if self.ssh:
@@ -360,6 +361,8 @@ class Recipe(Base):
         if self.client is not None:
             self.log.info("Builder %s (builder = %s): %s", self.builder, self.builder_choice,
                           self.client.why)
+        if self.builder == "legacy" and any(f.startswith("a syntax") for f in self.features):
+            self.log.warning("The legacy builder ignores the Dockerfile's syntax line")
         # the tag is applied only when the whole build succeeded: a failure tags nothing
         hide = [v.decode("utf-8", "replace") for v in secret_values.values() if len(v) >= 4]
         quiet = logging.Filter()
