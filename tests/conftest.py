@@ -413,7 +413,11 @@ def docker_recorder(tmp_path):
             real = candidate
             break
     assert real, "no docker client on PATH"
-    directory = str(tmp_path / "docker-recorder")
+    return make_docker_recorder(str(tmp_path / "docker-recorder"), real)
+
+
+def make_docker_recorder(directory, real):
+    """A DockerRecorder whose ``docker`` in DIRECTORY records, then runs REAL."""
     os.makedirs(directory)
     recorder = DockerRecorder(directory, real)
     wrapper = os.path.join(directory, "docker")

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 DEFAULT_TIMEOUT = 180
 #: default for long operations (build, pull, push, scripts, copies)
@@ -94,6 +94,7 @@ class EngineConfig:
     env: tuple = ()  # sorted (key, value) pairs added to os.environ
     unset: tuple = ()  # variables removed from os.environ
     description: str = "the default docker engine"
+    docker: str = "docker"  # the docker client: a command on PATH or an absolute path
 
     def environ(self, extra=None):
         env = dict(os.environ)
@@ -110,9 +111,9 @@ class DockerEngine:
 
     _shared = {}
 
-    def __init__(self, config=None, docker="docker"):
+    def __init__(self, config=None, docker=None):
         self.config = config or EngineConfig()
-        self.docker = docker
+        self.docker = docker or self.config.docker
         self._cache = {kind: {} for kind in INSPECT_KINDS}
         self._pending = {kind: set() for kind in INSPECT_KINDS}
         self._info = None
@@ -340,6 +341,58 @@ class DockerEngine:
         machine = self.info().get("Architecture", "")
         return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
 
+    def client_builder(self, cache_dir=None):
+        """What this engine's docker client can build with: a :class:`ClientBuilder`.
+
+        Asked once per client and process (``docker --version``, and ``docker
+        buildx version`` for clients that need the plugin); with CACHE_DIR
+        the answer is also kept there, keyed by the client's and the buildx
+        plugins' files, so that later runs start no process for it.
+        """
+        environ = self.config.environ()
+        path = shutil.which(self.docker, path=environ.get("PATH"))
+        if path is None:
+            return ClientBuilder(False, False, self.docker, "", "the docker client %r was not found"
+                                 % self.docker)
+        key = _client_key(path, environ)
+        found = _CLIENT_BUILDERS.get(key)
+        store = os.path.join(cache_dir, "docker-clients.json") if cache_dir else None
+        if found is None and store:
+            try:
+                with open(store) as handle:
+                    found = ClientBuilder(*json.load(handle)[key])
+            except (OSError, ValueError, KeyError, TypeError):
+                found = None
+        if found is None:
+            found = self._probe_client(path)
+            if store and found.version:  # a client that did not answer is asked again
+                _store_json(store, key, list(astuple(found)))
+        _CLIENT_BUILDERS[key] = found
+        return found
+
+    def _probe_client(self, path):
+        # "Docker version 20.10.24+dfsg1, build 297e128": the client alone, no engine asked
+        result = self.run(["--version"], check=False, timeout=60)
+        version = re.search(r"version\s+([^\s,]+)", result.stdout)
+        version = version.group(1) if version else ""
+        number = re.match(r"(\d+)\.(\d+)", version)
+        number = tuple(int(n) for n in number.groups()) if number else None
+        client = "%s (%s)" % (path, version or "version unknown")
+        if number is not None and (18, 9) <= number < (23, 0):
+            # BuildKit built into the client (DOCKER_BUILDKIT=1); its Dockerfile
+            # frontend predates heredocs
+            return ClientBuilder(True, False, path, version,
+                                 "the docker client %s has BuildKit built in" % client)
+        buildx = self.run(["buildx", "version"], check=False, timeout=60)
+        if buildx.returncode == 0:
+            return ClientBuilder(True, True, path, version, "the docker client %s has the buildx "
+                                 "plugin (%s)" % (client, buildx.stdout.strip()[:80]))
+        if number is not None and number < (18, 9):
+            why = "the docker client %s predates BuildKit" % client
+        else:
+            why = "the docker client %s has no buildx plugin" % client
+        return ClientBuilder(False, False, path, version, why)
+
     # -- batched inspection -------------------------------------------------
     def want(self, kind, name):
         """Register an object to be fetched with the next inspect of its kind."""
@@ -506,6 +559,72 @@ class DockerEngine:
         return env
 
 
+@dataclass(frozen=True)
+class ClientBuilder:
+    """What a docker client builds with (see :meth:`DockerEngine.client_builder`)."""
+
+    buildkit: bool  # BuildKit (DOCKER_BUILDKIT=1 docker build) works
+    heredocs: bool  # its Dockerfile frontend understands heredocs without a syntax line
+    client: str  # the client's path
+    version: str
+    why: str  # one line for the log
+
+
+#: ClientBuilder per client identity (see _client_key), for this process
+_CLIENT_BUILDERS = {}
+#: where the docker CLI looks for plugins besides DOCKER_CONFIG/cli-plugins
+PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+               "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
+
+
+def _client_key(path, environ):
+    """A string that changes when the client or a buildx plugin it may use changes."""
+    def identity(name):
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".docker")
+    dirs = [os.path.join(config_dir, "cli-plugins")]
+    try:
+        with open(os.path.join(config_dir, "config.json")) as handle:
+            dirs += list(json.load(handle).get("cliPluginsExtraDirs") or [])
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass
+    dirs += PLUGIN_DIRS
+    plugins = [[d, identity(os.path.join(d, "docker-buildx"))] for d in dirs]
+    return json.dumps([os.path.realpath(path), identity(path), plugins])
+
+
+def _store_json(path, key, value):
+    """Set KEY in the JSON object file PATH (atomically; errors ignored: it is a cache)."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    data[key] = value
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".clients-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def _text(data):
     if data is None:
         return ""
@@ -515,10 +634,10 @@ def _text(data):
 
 
 #: docker commands (first word, or "KIND verb") that change no object
-_READ_ONLY = {"inspect", "ps", "info", "version", "logs", "history", "images", "login",
-              "logout", "port", "top", "diff", "stats", "search", "events", "save"}
+_READ_ONLY = {"inspect", "ps", "info", "version", "--version", "logs", "history", "images",
+              "login", "logout", "port", "top", "diff", "stats", "search", "events", "save"}
 _READ_ONLY_VERBS = {"inspect", "ls", "list", "history", "logs", "port", "top", "diff", "df",
-                    "stats", "save"}
+                    "stats", "save", "version"}
 
 
 def _read_only(args):
@@ -526,7 +645,7 @@ def _read_only(args):
         return True
     if args[0] in _READ_ONLY:
         return True
-    if args[0] in INSPECT_KINDS + ("system", "builder", "context", "manifest") and len(args) > 1:
+    if args[0] in INSPECT_KINDS + ("system", "builder", "buildx", "context", "manifest") and len(args) > 1:
         return args[1] in _READ_ONLY_VERBS
     if args[0] == "cp" and len(args) > 2:  # docker cp CONTAINER:PATH - reads only
         return args[-1] == "-" or ":" not in args[-1]

@@ -39,12 +39,12 @@ def _pattern_regex(pattern):
         c = pattern[i]
         if c == "*":
             if pattern[i:i + 2] == "**":
+                # as Docker's patternmatcher: "**/" is "**"; at the end it matches
+                # everything, elsewhere any number of whole directories (even none)
                 i += 2
                 if pattern[i:i + 1] == "/":
-                    out.append("(?:.*/)?")
                     i += 1
-                else:
-                    out.append(".*")
+                out.append(".*" if i >= len(pattern) else "(?:.*/)?")
                 continue
             out.append("[^/]*")
         elif c == "?":
@@ -72,9 +72,14 @@ class IgnoreRules:
 
     def __init__(self, lines=()):
         self.rules = []
-        for line in lines:
+        for number, line in enumerate(lines):
+            if number == 0:
+                line = line[1:] if line.startswith("\ufeff") else line  # a UTF-8 byte order mark
+            # a comment starts in the first column: " # x" is the pattern "# x"
+            if line.startswith("#"):
+                continue
             line = line.strip()
-            if not line or line.startswith("#"):
+            if not line:
                 continue
             negate = line.startswith("!")
             if negate:
@@ -87,10 +92,14 @@ class IgnoreRules:
 
     @classmethod
     def from_dir(cls, root):
-        path = os.path.join(root, ".dockerignore")
+        return cls.from_file(os.path.join(root, ".dockerignore"))
+
+    @classmethod
+    def from_file(cls, path):
+        """The rules of ignore file PATH (none when it does not exist)."""
         try:
-            with open(path) as handle:
-                return cls(handle.read().splitlines())
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                return cls(handle.read().split("\n"))
         except FileNotFoundError:
             return cls()
 

@@ -29,11 +29,13 @@ succeeds and drops what only the old configuration owned.  A part removed
 from the buildout is removed for real, honouring ``keep``.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -52,7 +54,10 @@ LABEL_BUILDOUT = "io.dockeroo.buildout"
 LABEL_FINGERPRINT = "io.dockeroo.fingerprint"
 OWNER_OPTION = "dockeroo-owner"
 
-ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls-cert-path")
+ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls-cert-path",
+                  "docker-command")
+#: the environment variable naming the docker client when ``docker-command`` is not given
+DOCKER_COMMAND_ENV = "DOCKEROO_DOCKER_COMMAND"
 
 #: (owner, part) -> recipe name, for every part constructed in this process
 _configured = {}
@@ -75,6 +80,31 @@ def label_args(labels):
 
 def engine_from_options(opts):
     """The engine a part's options select (see docs/engine.rst)."""
+    config = _engine_config(opts)
+    client = docker_command(opts)
+    return DockerEngine.shared(dataclasses.replace(config, docker=client) if client else config)
+
+
+def docker_command(opts):
+    """The docker client named by ``docker-command`` or $DOCKEROO_DOCKER_COMMAND, or None."""
+    value, option = opts.text("docker-command"), "docker-command"
+    if value is None:
+        value, option = os.environ.get(DOCKER_COMMAND_ENV, "").strip() or None, \
+            "docker-command (from %s)" % DOCKER_COMMAND_ENV
+    if value is None:
+        return None
+    if os.sep in value:
+        path = os.path.abspath(os.path.expanduser(value))
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise opts.error(option, "%s is not an executable file" % path, value)
+        return path
+    path = shutil.which(value)
+    if path is None:
+        raise opts.error(option, "there is no program %r on PATH" % value, value)
+    return value
+
+
+def _engine_config(opts):
     machine_opt = opts.text("machine-name")
     url = opts.text("engine-url")
     verify = opts.bool("engine-tls-verify", None) if opts.text("engine-tls-verify") else None
@@ -93,7 +123,7 @@ def engine_from_options(opts):
     if url:
         if "://" not in url:
             raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
-        return DockerEngine.shared(engine_mod.url_config(url, verify, cert_path))
+        return engine_mod.url_config(url, verify, cert_path)
     machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
     if machine:
         config = _machines.get(machine)
@@ -105,8 +135,8 @@ def engine_from_options(opts):
                 raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
                                  % (exc.stderr or exc), machine)
             _machines[machine] = config
-        return DockerEngine.shared(config)
-    return DockerEngine.shared(EngineConfig())
+        return config
+    return EngineConfig()
 
 
 class Recipe:

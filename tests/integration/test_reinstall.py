@@ -18,7 +18,7 @@ from test_network import free_subnet
 #: docker commands (first words) that change nothing
 READ_ONLY = {"inspect", "ps", "info", "version", "images", "image inspect", "container inspect",
              "network inspect", "volume inspect", "image ls", "network ls", "volume ls",
-             "container ls"}
+             "container ls", "--version", "buildx version"}
 
 
 def changing(commands):

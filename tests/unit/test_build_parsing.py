@@ -1,0 +1,41 @@
+"""docker.build's readers: BuildKit-only Dockerfile features, .dockerignore as Docker reads it."""
+
+from dockeroo.fingerprint import IgnoreRules
+from dockeroo.recipes.build import buildkit_features, csv_field
+
+
+def features(tmp_path, text):
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    return buildkit_features(str(path))
+
+
+def test_buildkit_features(tmp_path):
+    assert features(tmp_path, "FROM x\nRUN echo hi\nCOPY --chown=1 --from=a b c\n") == []
+    assert features(tmp_path, "# syntax=docker/dockerfile:1\nFROM x\n") == ["a syntax line (line 1)"]
+    assert features(tmp_path, "FROM x\n# syntax=late, just a comment\n") == []
+    assert features(tmp_path, "FROM x\nRUN \\\n  --mount=type=cache,target=/c true\n") == \
+        ["RUN --mount (line 2)"]
+    assert features(tmp_path, "FROM x\nCOPY --chmod=644 a b\n") == ["COPY --chmod (line 2)"]
+    assert features(tmp_path, "FROM x\nRUN <<EOF\necho\nEOF\n") == ["a heredoc (line 2)"]
+    assert features(tmp_path, "FROM x\nRUN echo $((1<<2))\n") == []
+    # another escape character
+    assert features(tmp_path, "# escape=`\nFROM x\nRUN `\n  --network=none true\n") == \
+        ["RUN --network (line 3)"]
+
+
+def test_dockerignore_lines_as_docker_reads_them():
+    rules = IgnoreRules(["\ufeffbom.txt", " # hash.txt", "# comment.txt", "a**c", "dir/**b",
+                         "**/*.log", "docs/**"])
+    assert rules.excluded("bom.txt")
+    assert rules.excluded("# hash.txt")
+    assert not rules.excluded("# comment.txt")
+    assert not rules.excluded("abc") and rules.excluded("ac") and rules.excluded("a/x/c")
+    assert not rules.excluded("dir/x/yb") and rules.excluded("dir/x/b") and rules.excluded("dir/b")
+    assert rules.excluded("x.log") and rules.excluded("a/b/x.log")
+    assert rules.excluded("docs/a/b") and not rules.excluded("docs")
+
+
+def test_secret_csv_field():
+    assert csv_field("src=/a/b") == "src=/a/b"
+    assert csv_field('src=/a,b"c') == '"src=/a,b""c"'
