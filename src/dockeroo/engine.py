@@ -17,6 +17,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from . import references
+
 DEFAULT_TIMEOUT = 180
 #: default for long operations (build, pull, push, scripts, copies)
 DEFAULT_LONG_TIMEOUT = 3600
@@ -509,27 +511,9 @@ def _only_missing(stderr):
     return all("no such" in line.lower() or line.rstrip().endswith(" not found") for line in lines)
 
 
-def normalize_image_ref(ref):
-    """``busybox`` -> ``busybox:latest``; refs with a tag or digest unchanged."""
-    if "@" in ref:
-        return ref
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last else ref + ":latest"
-
-
-def split_image_ref(ref):
-    """``host:5000/a/b:tag`` -> (``host:5000/a/b``, ``tag``); tag ``latest`` by default."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return repo, "@" + digest
-    head, _, last = ref.rpartition("/")
-    if ":" in last:
-        name, tag = last.rsplit(":", 1)
-        return (head + "/" + name if head else name), tag
-    return ref, "latest"
-
-
 def _match(kind, name, objects):
+    if kind == "image":  # references compared parsed: busybox is docker.io/library/busybox:latest
+        return references.find_image(name, objects)
     for obj in objects:
         oid = obj.get("Id") or obj.get("ID") or ""
         if kind == "container":
@@ -537,13 +521,6 @@ def _match(kind, name, objects):
                 return obj
         elif kind in ("volume", "network"):
             if obj.get("Name") == name or (kind == "network" and len(name) >= 12 and oid.startswith(name)):
-                return obj
-        else:
-            refs = set(obj.get("RepoTags") or []) | set(obj.get("RepoDigests") or [])
-            bare = oid.split(":", 1)[-1]
-            if (name in refs or normalize_image_ref(name) in refs or name == oid
-                    or (len(name) >= 12 and bare.startswith(name.split(":", 1)[-1])
-                        and all(c in "0123456789abcdef" for c in name.split(":", 1)[-1]))):
                 return obj
     return None
 
