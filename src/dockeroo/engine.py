@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import references
+from .capabilities import Capabilities
 
 DEFAULT_TIMEOUT = 180
 #: default for long operations (build, pull, push, scripts, copies)
@@ -118,6 +119,7 @@ class DockerEngine:
         self._cache = {kind: {} for kind in INSPECT_KINDS}
         self._pending = {kind: set() for kind in INSPECT_KINDS}
         self._info = None
+        self._capabilities = None
         self.calls = 0
 
     @classmethod
@@ -337,10 +339,24 @@ class DockerEngine:
             self._info = self.json(["info", "--format", "{{json .}}"])
         return self._info
 
+    @property
+    def capabilities(self):
+        """What the engine is (:class:`capabilities.Capabilities`): one
+        ``docker version``, run the first time something asks, then cached
+        for the engine's life (one engine per configuration and run)."""
+        if self._capabilities is None:
+            answer = self.json(["version", "--format", "{{json .}}"])
+            self._capabilities = Capabilities.from_version(answer)
+        return self._capabilities
+
+    @property
+    def kind(self):
+        """``docker`` or ``podman``."""
+        return self.capabilities.kind
+
     def architecture(self):
         """The engine's architecture as Docker names it (amd64, arm64, ...)."""
-        machine = self.info().get("Architecture", "")
-        return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+        return self.capabilities.arch
 
     # -- batched inspection -------------------------------------------------
     def want(self, kind, name):

@@ -209,7 +209,8 @@ class Reference:
 def split(text):
     """TEXT -> (domain or None when not written, path as written, tag, digest).
 
-    Checks everything Docker checks; raises :class:`ReferenceError`.
+    Checks the grammar (the length is checked by :meth:`Reference.parse`, on
+    the normalised name); raises :class:`ReferenceError`.
     """
     if not isinstance(text, str) or not text:
         raise ReferenceError(text, "it is empty")
