@@ -17,6 +17,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 
+from . import references
+from .capabilities import Capabilities
+
 DEFAULT_TIMEOUT = 180
 #: default for long operations (build, pull, push, scripts, copies)
 DEFAULT_LONG_TIMEOUT = 3600
@@ -117,6 +120,7 @@ class DockerEngine:
         self._cache = {kind: {} for kind in INSPECT_KINDS}
         self._pending = {kind: set() for kind in INSPECT_KINDS}
         self._info = None
+        self._capabilities = None
         self.calls = 0
 
     @classmethod
@@ -336,10 +340,24 @@ class DockerEngine:
             self._info = self.json(["info", "--format", "{{json .}}"])
         return self._info
 
+    @property
+    def capabilities(self):
+        """What the engine is (:class:`capabilities.Capabilities`): one
+        ``docker version``, run the first time something asks, then cached
+        for the engine's life (one engine per configuration and run)."""
+        if self._capabilities is None:
+            answer = self.json(["version", "--format", "{{json .}}"])
+            self._capabilities = Capabilities.from_version(answer)
+        return self._capabilities
+
+    @property
+    def kind(self):
+        """``docker`` or ``podman``."""
+        return self.capabilities.kind
+
     def architecture(self):
         """The engine's architecture as Docker names it (amd64, arm64, ...)."""
-        machine = self.info().get("Architecture", "")
-        return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+        return self.capabilities.arch
 
     def client_builder(self, cache_dir=None):
         """What this engine's docker client can build with: a :class:`ClientBuilder`.
@@ -691,27 +709,9 @@ def _only_missing(stderr):
     return all("no such" in line.lower() or line.rstrip().endswith(" not found") for line in lines)
 
 
-def normalize_image_ref(ref):
-    """``busybox`` -> ``busybox:latest``; refs with a tag or digest unchanged."""
-    if "@" in ref:
-        return ref
-    last = ref.rsplit("/", 1)[-1]
-    return ref if ":" in last else ref + ":latest"
-
-
-def split_image_ref(ref):
-    """``host:5000/a/b:tag`` -> (``host:5000/a/b``, ``tag``); tag ``latest`` by default."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return repo, "@" + digest
-    head, _, last = ref.rpartition("/")
-    if ":" in last:
-        name, tag = last.rsplit(":", 1)
-        return (head + "/" + name if head else name), tag
-    return ref, "latest"
-
-
 def _match(kind, name, objects):
+    if kind == "image":  # references compared parsed: busybox is docker.io/library/busybox:latest
+        return references.find_image(name, objects)
     for obj in objects:
         oid = obj.get("Id") or obj.get("ID") or ""
         if kind == "container":
@@ -719,13 +719,6 @@ def _match(kind, name, objects):
                 return obj
         elif kind in ("volume", "network"):
             if obj.get("Name") == name or (kind == "network" and len(name) >= 12 and oid.startswith(name)):
-                return obj
-        else:
-            refs = set(obj.get("RepoTags") or []) | set(obj.get("RepoDigests") or [])
-            bare = oid.split(":", 1)[-1]
-            if (name in refs or normalize_image_ref(name) in refs or name == oid
-                    or (len(name) >= 12 and bare.startswith(name.split(":", 1)[-1])
-                        and all(c in "0123456789abcdef" for c in name.split(":", 1)[-1]))):
                 return obj
     return None
 

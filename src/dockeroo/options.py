@@ -12,19 +12,13 @@ import shlex
 
 from zc.buildout import UserError
 
+from . import references
+
 TRUE = {"true", "yes", "on", "1"}
 FALSE = {"false", "no", "off", "0"}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
-
-# Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest]
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE_REF = re.compile(
-    r"^(?:%(d)s(?:\.%(d)s)*(?::[0-9]+)?/)?%(p)s(?:/%(p)s)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
-    % {"d": _DOMAIN_PART, "p": _PATH_PART})
 
 #: Docker's rule for container names and ``local`` volume names (2 characters or more)
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -191,24 +185,34 @@ class Options:
             raise self.error(option, "must be an IP address", value)
 
     # -- image references ----------------------------------------------------------
-    def image_ref(self, option, value=None, digest=True, hint=""):
-        """Check an image reference (``[host[:port]/]path[:tag][@digest]``).
+    def reference(self, option, value=None, digest=True, hint=""):
+        """An image reference (VALUE defaults to the option's), parsed and
+        normalised as Docker does: a :class:`references.Reference`.
 
-        VALUE defaults to the option's value.  ``digest=False`` refuses
-        ``@sha256:...`` (a tag is needed, e.g. to build or tag an image).
-        Returns the value unchanged (see ``engine.normalize_image_ref``).
+        ``digest=False`` refuses ``@sha256:...`` (a tag is needed, e.g. to
+        build or tag an image).
         """
         if value is None:
             value = self.text(option, required=True)
-        why = None
-        if not _IMAGE_REF.match(value) or len(value.split("@")[0].rsplit(":", 1)[0]) > 255:
-            why = ("is not a valid image reference: [REGISTRY[:PORT]/]NAME[:TAG] with NAME in "
-                   "lower case letters, digits and . _ - separators")
-        elif not digest and "@" in value:
-            why = "must be NAME[:TAG], not a digest reference"
-        if why:
-            raise self.error(option, why + hint, value)
-        return value
+        try:
+            ref = references.parse(value)
+        except references.ReferenceError as exc:
+            raise self.error(option, "is not a valid image reference %s: %s%s"
+                             % (references.FORMAT, exc.reason, hint), value)
+        if ref.digest and not digest:
+            raise self.error(option, "must be NAME[:TAG], not a digest reference" + hint, value)
+        return ref
+
+    def image_ref(self, option, value=None, digest=True, hint=""):
+        """:meth:`reference` as docker commands take it: the familiar form
+        (``busybox``, ``busybox:1``, ``host:5000/ns/app@sha256:...``), the
+        tag and digest as given.  A whole image id (64 hex digits, optionally
+        after ``sha256:``) is returned as it is."""
+        if value is None:
+            value = self.text(option, required=True)
+        if references.is_full_image_id(value):
+            return value
+        return str(self.reference(option, value, digest, hint))
 
     # -- Docker object names --------------------------------------------------------
     def object_name(self, option, value=None, strict=True, hint=""):

@@ -1,9 +1,8 @@
 """What docker.pull and docker.push share: registries, references, credentials, state.
 
-Image references follow Docker's grammar ``[HOST[:PORT]/]PATH[:TAG][@DIGEST]``.
-The first path component names a registry host when it contains ``.`` or
-``:`` or is ``localhost`` (Docker's own rule); otherwise the image lives
-on Docker Hub.
+Image references are parsed and normalised by :mod:`dockeroo.references`
+(Docker's grammar ``[HOST[:PORT]/]PATH[:TAG][@DIGEST]``); ``registry``
+puts a name that names no registry into ``HOST[:PORT][/NAMESPACE]``.
 
 Pulled images cannot carry dockeroo's ownership labels, and a push leaves
 nothing in the local engine to label; so these recipes remember what they
@@ -16,125 +15,41 @@ uninstall entry point removes it when the part goes away.
 import json
 import os
 import re
-from dataclasses import dataclass
-from typing import Optional
 
 from zc.buildout import UserError
 
+from . import references
 from .engine import DockerError
 from .recipe import Recipe as Base
 
 STATE_OPTION = "dockeroo-state"
 STATE_FILE = "dockeroo-state.json"
 
-#: registry hosts that mean Docker Hub (``docker login`` without a server)
-HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_HOST = re.compile(r"^%(d)s(?:\.%(d)s)*(?::[0-9]{1,5})?$" % {"d": _DOMAIN_PART})
-_PATH_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-
-
-def is_host(component):
-    """Docker's rule: does the first component of a name name a registry?"""
-    return ("." in component or ":" in component or component == "localhost"
-            or component.startswith("[") or component != component.lower())
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference; ``host`` None means Docker Hub."""
-
-    host: Optional[str]
-    path: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
-
-    @classmethod
-    def parse(cls, value):
-        rest, _, digest = value.partition("@")
-        head, slash, last = rest.rpartition("/")
-        tag = None
-        if ":" in last:
-            last, tag = last.rsplit(":", 1)
-        name = head + slash + last
-        first, _, remainder = name.partition("/")
-        if remainder and is_host(first):
-            host, path = first, remainder
-        else:
-            host, path = None, name
-        if host in HUB_HOSTS:
-            host = None
-        return cls(host, path, tag, digest or None)
-
-    @property
-    def repository(self):
-        return "%s/%s" % (self.host, self.path) if self.host else self.path
-
-    @property
-    def login_server(self):
-        """The server for ``docker login`` (None: Docker Hub)."""
-        return self.host
-
-    def normalized(self):
-        """With tag ``latest`` when neither tag nor digest is given."""
-        if self.tag or self.digest:
-            return self
-        return ImageRef(self.host, self.path, "latest", None)
-
-    def __str__(self):
-        text = self.repository
-        if self.tag:
-            text += ":" + self.tag
-        if self.digest:
-            text += "@" + self.digest
-        return text
-
 
 def read_registry(opts, option="registry"):
-    """``registry`` = ``HOST[:PORT][/NAMESPACE...]`` -> (host or None for Hub, namespace)."""
+    """``registry`` = ``HOST[:PORT][/NAMESPACE...]`` -> (domain, namespace), or None."""
     value = opts.text(option)
     if value is None:
-        return None, ""
-    if "://" in value:
-        raise opts.error(option, "give the registry as HOST[:PORT] (for example "
-                         "registry.example.com or 127.0.0.1:5000), without a scheme", value)
-    host, _, namespace = value.strip("/").partition("/")
-    if not _HOST.match(host):
-        raise opts.error(option, "must be a registry host name or address, optionally with "
-                         ":PORT and /NAMESPACE", value)
-    if not is_host(host):
-        raise opts.error(option, "%r is not a registry host (Docker would read it as a "
-                         "Docker Hub account): give a host such as registry.example.com or "
-                         "localhost:5000, or put the account in name" % host, value)
-    for part in namespace.split("/") if namespace else []:
-        if not _PATH_PART.match(part):
-            raise opts.error(option, "namespace %r must be lower case letters, digits and "
-                             ". _ - separators" % part, value)
-    return (None if host in HUB_HOSTS else host), namespace
+        return None
+    try:
+        return references.parse_registry(value)
+    except references.ReferenceError as exc:
+        raise opts.error(option, exc.reason, value)
 
 
 def image_reference(opts, name, name_option, registry=None, digest=True):
-    """The full reference for NAME in REGISTRY (see ``read_registry``).
+    """The normalised :class:`references.Reference` for NAME in REGISTRY
+    (see ``read_registry``; None: NAME as it is).
 
     ``registry/name`` unless NAME already names that registry.  A NAME
     that names another registry is an error rather than a guess.
     """
-    opts.image_ref(name_option, name, digest=digest)
-    ref = ImageRef.parse(name)
-    if registry is not None and opts.text("registry"):
-        host, namespace = registry
-        if ref.host is not None:
-            if ref.host != host:
-                raise opts.error(name_option, "names registry %s, but registry = %s; give only one"
-                                 % (ref.host, opts.text("registry")), name)
-        else:
-            path = ref.path
-            if namespace and not path.startswith(namespace + "/"):
-                path = namespace + "/" + path
-            ref = ImageRef(host, path, ref.tag, ref.digest)
-            opts.image_ref(name_option, str(ref), digest=digest,
-                           hint=" (after adding registry = %s)" % opts.text("registry"))
+    ref = opts.reference(name_option, name, digest=digest)
+    if registry is not None:
+        try:
+            ref = references.in_registry(name, *registry)
+        except references.ReferenceError as exc:
+            raise opts.error(name_option, exc.reason, name)
     return ref.normalized()
 
 
@@ -216,7 +131,7 @@ class RegistryRecipe(Base):
         self.registry = read_registry(self.opts)
         self.ref = image_reference(self.opts, self.name, self.name_option,
                                    self.registry, digest=self.allow_digest)
-        self.image = str(self.ref)
+        self.image = str(self.ref)  # familiar, as RepoTags show it
         self.options["image"] = self.image
         self.state = PartState(os.path.join(self.parts_directory, self.part, STATE_FILE))
         self.options[STATE_OPTION] = self.state.path

@@ -309,3 +309,36 @@ def test_object_name_loose_ok(value):
 def test_object_name_loose_refused(value):
     text = error_of(lambda: opts(name=value).object_name("name", strict=False, hint=" (h)"))
     assert "option 'name'" in text and "not start with '-' (h)" in text
+
+
+# -- image references -----------------------------------------------------------
+@pytest.mark.parametrize("value, expected", [
+    ("busybox", "busybox"),
+    ("docker.io/library/busybox:latest", "busybox:latest"),
+    ("index.docker.io/library/busybox", "busybox"),
+    ("library/busybox:1", "busybox:1"),
+    ("127.0.0.1:5000/ns/x@sha256:" + "a" * 64, "127.0.0.1:5000/ns/x@sha256:" + "a" * 64),
+    ("a" * 64, "a" * 64),  # an image id
+    ("sha256:" + "a" * 64, "sha256:" + "a" * 64),
+])
+def test_image_ref_gives_the_familiar_form(value, expected):
+    assert opts(image=value).image_ref("image") == expected
+
+
+def test_reference_is_normalised():
+    ref = opts(image="index.docker.io/library/busybox").reference("image")
+    assert (ref.domain, ref.path, str(ref.normalized())) == ("docker.io", "library/busybox",
+                                                             "busybox:latest")
+
+
+@pytest.mark.parametrize("value, kwargs, words", [
+    ("Busybox", {}, "must be lowercase"),
+    ("busybox:", {}, "tag ''"),
+    ("x@sha256:" + "a" * 64, {"digest": False}, "not a digest reference"),
+    ("https://example.com/x", {}, "without a scheme"),
+])
+def test_image_ref_errors(value, kwargs, words):
+    message = error_of(lambda: opts(image=value).image_ref("image", **kwargs))
+    assert message.startswith("Part [mypart], option 'image' = %r: " % value), message
+    assert "valid image reference" in message or "digest" in message
+    assert words in message, message

@@ -4,22 +4,7 @@ import pytest
 from zc.buildout import UserError
 
 from dockeroo.options import Options
-from dockeroo.registry import ImageRef, image_reference, read_credentials, read_registry
-
-
-@pytest.mark.parametrize("value, host, path, tag, digest", [
-    ("busybox", None, "busybox", None, None),
-    ("library/busybox:1.36", None, "library/busybox", "1.36", None),
-    ("docker.io/library/busybox", None, "library/busybox", None, None),
-    ("localhost/app", "localhost", "app", None, None),
-    ("127.0.0.1:5000/team/app:v2", "127.0.0.1:5000", "team/app", "v2", None),
-    ("registry.example.com/app@sha256:" + "a" * 64, "registry.example.com", "app", None,
-     "sha256:" + "a" * 64),
-    ("account/app", None, "account/app", None, None),
-])
-def test_parse(value, host, path, tag, digest):
-    ref = ImageRef.parse(value)
-    assert (ref.host, ref.path, ref.tag, ref.digest) == (host, path, tag, digest)
+from dockeroo.registry import image_reference, read_credentials, read_registry
 
 
 def reference(name, registry=None):
@@ -40,6 +25,12 @@ def reference(name, registry=None):
     ("app", "docker.io/account", "account/app:latest"),
     ("localhost:5000/app", None, "localhost:5000/app:latest"),
     ("app@sha256:" + "b" * 64, "localhost:5000", "localhost:5000/app@sha256:" + "b" * 64),
+    # spellings of Docker Hub names: normalised to what RepoTags show
+    ("docker.io/library/app", None, "app:latest"),
+    ("library/app:2", None, "app:2"),
+    ("index.docker.io/team/app", None, "team/app:latest"),
+    ("app:1@sha256:" + "c" * 64, None, "app@sha256:" + "c" * 64),
+    ("docker.io/library/app", "docker.io", "app:latest"),
 ])
 def test_reference(name, registry, expected):
     assert reference(name, registry) == expected
@@ -51,6 +42,9 @@ def test_reference(name, registry, expected):
     ("app", "registry.example.com/Team", "namespace"),
     ("other.example.com/app", "registry.example.com", "names registry other.example.com"),
     ("App", None, "not a valid image reference"),
+    ("App", None, "must be lowercase"),
+    ("app@sha256:abc", None, "digest 'sha256:abc' must be ALGORITHM:HEX"),
+    ("app", "bad host", "registry host 'bad host'"),
 ])
 def test_reference_errors(name, registry, needle):
     with pytest.raises(UserError) as info:

@@ -18,7 +18,7 @@ import secrets as random_secrets
 
 from zc.buildout import UserError
 
-from ..engine import ANSI_ESCAPE, DockerError, normalize_image_ref
+from ..engine import ANSI_ESCAPE, DockerError
 from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base, label_args, quote_command
 
@@ -47,7 +47,7 @@ class Recipe(Base):
 
     def setup(self):
         hint = " (name defaults to the part name)" if self.name == self.part else ""
-        self.image = normalize_image_ref(self.opts.image_ref("name", self.name, digest=False, hint=hint))
+        self.image = str(self.opts.reference("name", self.name, digest=False, hint=hint).normalized())
         self.build_args = self.opts.key_values("build-args")
         self.user_labels = self.opts.key_values("labels")
         self.target = self.opts.word("target")

@@ -24,7 +24,6 @@ from zc.buildout import UserError
 from .. import archives as archives_mod
 from .. import container as ctr
 from .. import binfmt
-from ..engine import normalize_image_ref
 from ..fingerprint import folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base
@@ -39,9 +38,9 @@ class Recipe(Base):
 
     def setup(self):
         opts = self.opts
-        image = opts.image_ref(self.name_option, self.name, digest=False,
-                               hint=" (image defaults to the part name; set image)")
-        self.image = normalize_image_ref(image)
+        self.image = str(opts.reference(self.name_option, self.name, digest=False,
+                                        hint=" (image defaults to the part name; set image)")
+                         .normalized())
         default_container = re.sub(r"[^a-zA-Z0-9_.-]", "_", self.part).lstrip("_.-") + "_bootstrap"
         self.container = opts.text("container", default=default_container)
         if not _CONTAINER_NAME.match(self.container):

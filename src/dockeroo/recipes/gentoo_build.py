@@ -35,7 +35,6 @@ from .. import archives as archives_mod
 from .. import container as ctr
 from .. import binfmt
 from .. import tarstream
-from ..engine import normalize_image_ref
 from ..fingerprint import folder_fingerprint, hash_values
 from ..portage import PACKAGE_FILES, Builder, read_atoms, read_entries
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base
@@ -86,8 +85,8 @@ class Recipe(Base):
 
     def setup(self):
         opts = self.opts
-        self.image = normalize_image_ref(opts.image_ref(
-            "name", self.name, digest=False, hint=" (name defaults to the part name)"))
+        self.image = str(opts.reference("name", self.name, digest=False,
+                                        hint=" (name defaults to the part name)").normalized())
         self.options["image"] = self.image
         base = re.sub(r"[^a-zA-Z0-9_.-]", "_", self.image).lstrip("_.-") or "gentoo"
         self.build_container = container_name(opts, "build-container", base + "_build")
@@ -103,9 +102,7 @@ class Recipe(Base):
         self.abi = self._word("abi") or "gnu"
 
         # the builder
-        self.build_image = opts.text("build-image")
-        if self.build_image:
-            opts.image_ref("build-image")
+        self.build_image = opts.image_ref("build-image") if opts.text("build-image") else None
         self.build_command = opts.argv("build-command", DEFAULT_COMMAND)
         self.build_layout = self.path_option("build-layout", must_exist=True, kind="dir")
         self.build_env = opts.key_values("build-env")
@@ -129,9 +126,7 @@ class Recipe(Base):
                 raise opts.error(needs[0], "needs build-image (the Gentoo builder to run in)")
 
         # the assemble container and the image
-        self.base_image = opts.text("base-image")
-        if self.base_image:
-            opts.image_ref("base-image")
+        self.base_image = opts.image_ref("base-image") if opts.text("base-image") else None
         self.archives = archives_mod.parse_archives(opts, "archives", self.directory)
         if self.base_image and self.archives:
             raise opts.error("archives", "give either base-image or archives, not both")

@@ -11,6 +11,7 @@ part's state file remembers which references it brought).
 
 from zc.buildout import UserError
 
+from .. import references
 from ..engine import DEFAULT_TIMEOUT, DockerError
 from ..options import Options
 from ..registry import PartState, RegistryRecipe
@@ -21,7 +22,7 @@ class Recipe(RegistryRecipe):
 
     def setup(self):
         self.read_registry_options()
-        self.options["repository"] = self.ref.repository
+        self.options["repository"] = self.ref.familiar_name
 
     @classmethod
     def owned(cls, values):
@@ -74,9 +75,8 @@ class Recipe(RegistryRecipe):
         if not owned:
             return
         old = self.engine.inspect("image", old_id)
-        mine = self.ref.repository + "@"
         if (old is not None and not old.get("RepoTags")
-                and all(d.startswith(mine) for d in old.get("RepoDigests") or [])):
+                and all(self.in_repository(d) for d in old.get("RepoDigests") or [])):
             result = self.run(["image", "rm", old_id], check=False)
             self.engine.forget("image", old_id)
             if result.returncode == 0:
@@ -84,6 +84,13 @@ class Recipe(RegistryRecipe):
             else:
                 self.log.info("The replaced image %s is still in use: left in place (%s)",
                               old_id[7:19], result.stderr.strip())
+
+    def in_repository(self, text):
+        """Does TEXT (a RepoDigests entry) name this part's repository?"""
+        try:
+            return references.parse(text).same_repository(self.ref)
+        except references.ReferenceError:
+            return False
 
     def untag(self, ref):
         self.engine.run(["image", "rm", ref], timeout=self.cmd_timeout())

@@ -13,7 +13,6 @@ import re
 
 from zc.buildout import UserError
 
-from ..engine import normalize_image_ref
 from ..registry import RegistryRecipe
 
 _DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
@@ -25,8 +24,8 @@ class Recipe(RegistryRecipe):
 
     def setup(self):
         self.read_registry_options()
-        self.local = normalize_image_ref(self.name)
-        self.options["repository"] = self.ref.repository
+        self.local = str(self.opts.reference(self.name_option, self.name).normalized())
+        self.options["repository"] = self.ref.familiar_name
 
     # -- install / update --------------------------------------------------------
     def ensure(self):

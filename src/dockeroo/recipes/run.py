@@ -25,7 +25,8 @@ import re
 from zc.buildout import UserError
 
 from .. import container as ct
-from ..engine import DEFAULT_TIMEOUT, DockerError, normalize_image_ref
+from .. import references
+from ..engine import DEFAULT_TIMEOUT, DockerError
 from ..fingerprint import file_fingerprint, folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME, Options
 from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, is_owned, remove_object,
@@ -77,8 +78,10 @@ def image_makers(buildout, ref):
         parts = set(buildout["buildout"].get("parts", "").split())
     except Exception:  # pragma: no cover - a buildout always has its section
         parts = set()
-    wanted = normalize_image_ref(ref)
+    wanted = same_image(ref)
     found = []
+    if wanted is None:
+        return found
     for section, values in raw.items():
         recipe = (values.get("recipe") or "").strip()
         if recipe not in IMAGE_MAKERS:
@@ -87,10 +90,18 @@ def image_makers(buildout, ref):
             values = initialized[section]
         names = [values.get("name"), values.get("image"), section]
         for name in names:
-            if name and "${" not in name and normalize_image_ref(name.strip()) == wanted:
+            if name and "${" not in name and same_image(name.strip()) == wanted:
                 found.append((section, recipe, section in parts or section in initialized))
                 break
     return found
+
+
+def same_image(text):
+    """TEXT as a normalised reference (to compare spellings), or None if it is none."""
+    try:
+        return references.parse(text).normalized()
+    except references.ReferenceError:
+        return None
 
 
 def container_ip(obj, network=None):

@@ -1,0 +1,48 @@
+"""What the engine is, learned from one ``docker version`` answer.
+
+Docker and Podman (through its Docker-compatible API) both answer
+``docker version``; the server's components tell them apart: Docker's
+first component is ``Engine``, Podman's ``Podman Engine``.  The engine
+asks once per run, and only when something needs to know (see
+``DockerEngine.capabilities``): a run that changes nothing asks nothing.
+
+Pure standard library: the JSON in, a frozen record out.
+"""
+
+from dataclasses import dataclass
+
+DOCKER = "docker"
+PODMAN = "podman"
+
+#: machine names (``uname -m``) -> Docker's platform names
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armhf": "arm",
+         "i386": "386", "i686": "386"}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The engine behind the docker CLI."""
+
+    kind: str  # DOCKER or PODMAN
+    version: str  # the engine's own version: "20.10.24+dfsg1", "4.3.1"
+    api_version: str  # the Docker API version it serves: "1.41"
+    os: str  # "linux"
+    arch: str  # Docker's platform name: amd64, arm64, arm, ...
+
+    @property
+    def is_podman(self):
+        return self.kind == PODMAN
+
+    @classmethod
+    def from_version(cls, data):
+        """From ``docker version --format '{{json .}}'`` (its ``Server`` part)."""
+        server = (data or {}).get("Server") or {}
+        names = [str(c.get("Name") or "") for c in server.get("Components") or []]
+        platform = str((server.get("Platform") or {}).get("Name") or "")
+        podman = any("podman" in name.lower() for name in names) or "podman" in platform.lower()
+        arch = str(server.get("Arch") or "")
+        return cls(kind=PODMAN if podman else DOCKER,
+                   version=str(server.get("Version") or ""),
+                   api_version=str(server.get("ApiVersion") or server.get("APIVersion") or ""),
+                   os=str(server.get("Os") or ""),
+                   arch=_ARCH.get(arch, arch))
