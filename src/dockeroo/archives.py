@@ -315,12 +315,17 @@ def write_archive(path, archive, out):
 
     Raises :class:`ChecksumMismatch` when the file's bytes do not match the
     archive's checksum (also when a corrupt file fails to decompress first).
+    The checksum is compared before the end-of-archive blocks are written:
+    after a mismatch, OUT has not seen the end of the archive.
     """
     source = _Source(path, archive)
+
+    def check():  # before the end-of-archive blocks go out
+        source.finish()
+        source.verify()
     try:
         try:
-            tarstream.merge([(source.reader, archive.prefix)], out)
-            source.finish()
+            tarstream.merge([(source.reader, archive.prefix)], out, before_end=check)
         except Exception as exc:
             # a corrupt download usually fails to decompress before its
             # checksum can be compared: report the mismatch instead
@@ -329,7 +334,6 @@ def write_archive(path, archive, out):
                 if actual is not None and actual != archive.digest:
                     raise ChecksumMismatch(archive, actual) from exc
             raise
-        source.verify()
     finally:
         source.close()
 
