@@ -141,7 +141,7 @@ class DockerEngine:
         self.docker = docker
         self._cache = {kind: {} for kind in INSPECT_KINDS}
         self._pending = {kind: set() for kind in INSPECT_KINDS}
-        self._info = None
+        self._facts = {}  # docker info, shared with the with_timeout() views
         self.calls = 0
         #: how long one batched ``docker KIND inspect`` may take
         self.inspect_timeout = DEFAULT_TIMEOUT
@@ -160,7 +160,7 @@ class DockerEngine:
         starts wait at most TIMEOUT seconds.  Without TIMEOUT: this engine."""
         if not timeout:
             return self
-        view = copy.copy(self)  # shares _cache and _pending (the same dicts)
+        view = copy.copy(self)  # shares _cache, _pending and _facts (the same dicts)
         view.inspect_timeout = timeout
         return view
 
@@ -368,9 +368,9 @@ class DockerEngine:
 
     # -- engine facts -----------------------------------------------------
     def info(self):
-        if self._info is None:
-            self._info = self.json(["info", "--format", "{{json .}}"])
-        return self._info
+        if "info" not in self._facts:
+            self._facts["info"] = self.json(["info", "--format", "{{json .}}"])
+        return self._facts["info"]
 
     def architecture(self):
         """The engine's architecture as Docker names it (amd64, arm64, ...)."""
