@@ -222,8 +222,13 @@ class DockerEngine:
             data = input.encode() if isinstance(input, str) else input
             threads.append(threading.Thread(target=_write_all, args=(proc.stdin, data),
                                             daemon=True))
-        for t in threads:
-            t.start()
+        try:
+            for t in threads:
+                t.start()
+        except BaseException:  # Ctrl-C while the threads start: no orphaned child
+            proc.kill()
+            proc.wait()
+            raise
         timed_out = _deadline_wait(proc, timeout)
         # after a kill, a grandchild (the ssh client of docker-machine ssh)
         # may still hold the pipes open: do not wait for it
