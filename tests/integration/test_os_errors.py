@@ -62,6 +62,30 @@ def test_unreadable_layout_file(buildout, prefix, base_image):
     assert inspect("container", prefix + "-app") is None
 
 
+@pytest.mark.parametrize("recipe, option", [("docker.gentoo-bootstrap", "layout"),
+                                            ("docker.gentoo-build", "layout"),
+                                            ("docker.gentoo-build", "build-layout")])
+def test_unreadable_layout_file_gentoo(buildout, prefix, base_image, recipe, option):
+    layout = make_layout(buildout)
+    os.chmod(os.path.join(layout, "etc", "app.conf"), 0)
+    source = ("archives = %s" % buildout.path("none.tar") if recipe.endswith("bootstrap")
+              else "build-image = %s" % base_image)
+    with open(buildout.path("none.tar"), "wb") as handle:
+        handle.write(bytes(10240))
+    buildout.configure(textwrap.dedent("""
+        [app]
+        recipe = dockeroo:%s
+        image = %s/img:1
+        %s
+        %s = layout
+        """) % (recipe, prefix, source, option))
+    result = run_without_dac(buildout)
+    assert not result.ok and "Traceback" not in result.output, result.output[-3000:]
+    assert result.error_line() == (
+        "Error: Part [app], option %r = %r: cannot read the layout: %s: Permission denied"
+        % (option, layout, os.path.join(layout, "etc", "app.conf"))), result.output[-3000:]
+
+
 def test_layout_file_unreadable_when_it_is_copied(buildout, prefix, base_image):
     """The file was readable when buildout read the configuration (the layout's
     fingerprint) and is not when the layout is streamed into the container:

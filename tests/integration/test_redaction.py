@@ -1,5 +1,6 @@
 """Secrets (build-env values, passwords in archive URLs) are in no message and no log line."""
 
+import os
 import textwrap
 
 from conftest import inspect
@@ -13,7 +14,7 @@ cap-drop = SYS_RESOURCE
 security-opt = seccomp=unconfined"""
 
 
-def test_build_env_values_hidden_at_debug_level(buildout, prefix, base_image):
+def test_build_env_values_hidden_at_debug_level(buildout, prefix, base_image, docker_recorder):
     secret = "tok-%s-S3cr3t" % prefix
     buildout.configure(textwrap.dedent("""
         [img]
@@ -30,13 +31,18 @@ def test_build_env_values_hidden_at_debug_level(buildout, prefix, base_image):
         %(priv)s
         """) % dict(prefix=prefix, base=base_image, secret=secret, length=len(secret),
                  priv=PRIVILEGES))
-    result = buildout.fails("-vv")
+    result = buildout.fails("-vv", env=docker_recorder.env)
     assert "token-arrived" in result.output  # the value did reach the script
+    assert any(argv[:1] == ["exec"] for argv in docker_recorder.commands())
+    for argv in docker_recorder.commands():  # on no command line
+        assert not any(secret in word for word in argv), argv
     line = result.error_line()
     assert "Part [img]" in line and "exit 3" in line, result.output[-3000:]
     assert secret not in result.output, [l for l in result.output.splitlines() if secret in l]
     assert "leaking ***" in result.output
     assert inspect("image", prefix + "-img") is None
+    assert secret not in open(buildout.path(".installed.cfg")).read() \
+        if os.path.exists(buildout.path(".installed.cfg")) else True
 
 
 def test_archive_url_password_hidden_at_debug_level(buildout, prefix):
