@@ -34,6 +34,7 @@ so errors read as they always did.
 """
 
 import hashlib
+import logging
 import os
 import queue
 import re
@@ -48,7 +49,7 @@ from typing import Optional
 from zc.buildout import UserError
 
 from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT, DockerError
+from .engine import DEFAULT_LONG_TIMEOUT, DockerError, add_secret, redact
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 SCHEMES = ("http", "https", "ftp", "file")
@@ -128,12 +129,20 @@ def parse_archives(opts, option, base):
         archives.append(Archive(*_source(opts, option, line, source, base),
                                 prefix=_prefix(opts, option, line, prefix),
                                 algorithm=algorithm, digest=digest, line=line))
+    # URL credentials never reach .installed.cfg or buildout's -vv configuration dump
+    raw = opts.options.get(option)
+    if raw and redact(raw) != raw:
+        opts.options[option] = redact(raw)
     return archives
 
 
 def _source(opts, option, line, source, base):
     match = _URL.match(source)
     if match:
+        parts = urllib.parse.urlsplit(source)
+        if parts.password:  # hidden in every message and log line from now on
+            add_secret(parts.password)
+            add_secret(urllib.parse.unquote(parts.password))
         scheme = match.group(1).lower()
         if scheme not in SCHEMES:
             raise opts.error(option, "unsupported URL scheme %r (use %s or a local path)"
@@ -282,7 +291,9 @@ class Fetcher:
 
     def __init__(self, buildout_options, logger=None):
         from zc.buildout.download import Download
-        self.download = Download(buildout_options, hash_name=True, logger=logger)
+        # zc.buildout logs the URLs it fetches: without their credentials
+        self.download = Download(buildout_options, hash_name=True,
+                                 logger=_Redacting(logger or logging.getLogger("zc.buildout"), {}))
         self.temporary = []
 
     def __enter__(self):
@@ -310,17 +321,27 @@ class Fetcher:
         return bool(cache) and os.path.abspath(path).startswith(os.path.abspath(cache) + os.sep)
 
 
+class _Redacting(logging.LoggerAdapter):
+    def process(self, msg, kwargs):
+        return redact(str(msg)), kwargs
+
+
 def write_archive(path, archive, out):
     """Write the archive at PATH (checked, decompressed, PREFIX applied) as a tar to OUT.
 
     Raises :class:`ChecksumMismatch` when the file's bytes do not match the
     archive's checksum (also when a corrupt file fails to decompress first).
+    The checksum is compared before the end-of-archive blocks are written:
+    after a mismatch, OUT has not seen the end of the archive.
     """
     source = _Source(path, archive)
+
+    def check():  # before the end-of-archive blocks go out
+        source.finish()
+        source.verify()
     try:
         try:
-            tarstream.merge([(source.reader, archive.prefix)], out)
-            source.finish()
+            tarstream.merge([(source.reader, archive.prefix)], out, before_end=check)
         except Exception as exc:
             # a corrupt download usually fails to decompress before its
             # checksum can be compared: report the mismatch instead
@@ -329,7 +350,6 @@ def write_archive(path, archive, out):
                 if actual is not None and actual != archive.digest:
                     raise ChecksumMismatch(archive, actual) from exc
             raise
-        source.verify()
     finally:
         source.close()
 
@@ -434,6 +454,9 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                 paths.append((fetcher.path(archive), archive))
             except UserError as exc:
                 raise opts.error(option, str(exc).strip(), archive.line)
+            except OSError as exc:  # e.g. a full disk under the download cache
+                raise opts.error(option, "cannot download %s: %s"
+                                 % (archive.shown, exc.strerror or exc), archive.line)
         made_images, made_container = [], []
         try:
             image = None

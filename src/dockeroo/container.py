@@ -7,7 +7,9 @@ streamed between containers, commits.  Tar data goes through
 """
 
 import posixpath
+import re
 import select
+import shlex
 import subprocess
 import threading
 import time
@@ -151,22 +153,41 @@ def load_layout(engine, container, root, uid=None, gid=None, timeout=DEFAULT_LON
                 lambda out: tarstream.pack_folder(root, out, uid=uid, gid=gid), timeout=timeout)
 
 
-def exec_script(engine, container, script, shell=("/bin/sh",), user=None, log=None,
-                timeout=DEFAULT_LONG_TIMEOUT, env=None, tty=False):
-    """Run SCRIPT in CONTAINER as ``SHELL -c SCRIPT`` with ``docker exec``.
+#: what ``SHELL -c`` runs: the script itself comes on stdin, never on a command line
+SCRIPT_LOADER = ". /dev/stdin"
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-    The output streams to LOG; a non-zero exit raises DockerError with the
-    output's tail.
+
+def script_input(script, env=None):
+    """What :func:`exec_script` writes to the shell's stdin: SCRIPT after a
+    preamble, on its first line (line numbers stay), that gives the
+    script's commands an empty stdin and exports ENV."""
+    preamble = ["exec </dev/null;"]
+    for key, value in (env or {}).items():
+        if not _SHELL_NAME.match(key):
+            raise ValueError("%r is not a shell variable name" % key)
+        preamble.append("export %s=%s;" % (key, shlex.quote(value)))
+    return " ".join(preamble) + " " + script + "\n"
+
+
+def exec_script(engine, container, script, shell=("/bin/sh",), user=None, log=None,
+                timeout=DEFAULT_LONG_TIMEOUT, env=None):
+    """Run SCRIPT in CONTAINER with SHELL, as ``SHELL -c SCRIPT`` would.
+
+    The script travels on the standard input of ``docker exec
+    --interactive`` and the shell runs ``SHELL -c '. /dev/stdin'``: it is
+    on no command line (``ps`` on the engine's host shows no script, no
+    ENV value) and has no size limit.  The script's first command points
+    its stdin at ``/dev/null``, so its commands see an empty stdin as with
+    ``sh -c`` (``cat`` or ``read`` do not eat the script).  ENV (name ->
+    value) is exported by the same preamble.  The output streams to LOG;
+    a non-zero exit raises DockerError with the output's tail.
     """
-    args = ["exec"]
+    args = ["exec", "--interactive"]
     if user:
         args += ["--user", user]
-    if tty:
-        args.append("--tty")
-    for key, value in (env or {}).items():
-        args += ["--env", "%s=%s" % (key, value)]
-    args += [container] + list(shell) + ["-c", script]
-    return engine.run(args, stream=log, timeout=timeout)
+    args += [container] + list(shell) + ["-c", SCRIPT_LOADER]
+    return engine.run(args, input=script_input(script, env), stream=log, timeout=timeout)
 
 
 class NotReady(Exception):

@@ -5,6 +5,7 @@ Every call is an argv list.  Failures become one exception type,
 Structured output comes from ``inspect`` JSON, never from scraped tables.
 """
 
+import copy
 import json
 import logging
 import os
@@ -29,14 +30,39 @@ log = logging.getLogger("dockeroo")
 INSPECT_KINDS = ("container", "image", "network", "volume")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
+# -- secrets -----------------------------------------------------------------------
+#: values (build-env values, passwords in archive URLs) never shown: every
+#: DockerError, logged command line, streamed output line and option error
+#: shows ``***`` instead
+_SECRETS = set()
+#: shorter values are not hidden: they would blank out unrelated text
+SECRET_MIN_LENGTH = 4
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+
+
+def add_secret(value):
+    """Hide VALUE (a str) wherever dockeroo forms a message from now on."""
+    if value and len(value) >= SECRET_MIN_LENGTH:
+        _SECRETS.add(value)
+
+
+def redact(text):
+    """TEXT with the registered secrets and the user:password of URLs as ``***``."""
+    if not text or not isinstance(text, str):
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
+
 
 class DockerError(Exception):
     """A docker (or docker-machine) command failed or timed out."""
 
     def __init__(self, cmd, returncode, stderr, timed_out=None):
-        self.cmd = list(cmd)
+        self.cmd = [redact(str(word)) for word in cmd]
         self.returncode = returncode
-        self.stderr = (stderr or "").strip()
+        self.stderr = redact((stderr or "").strip())
         self.timed_out = timed_out
         super().__init__(str(self))
 
@@ -119,9 +145,10 @@ class DockerEngine:
         self.docker = docker or self.config.docker
         self._cache = {kind: {} for kind in INSPECT_KINDS}
         self._pending = {kind: set() for kind in INSPECT_KINDS}
-        self._info = None
-        self._capabilities = None
+        self._facts = {}  # docker info and version, shared with the with_timeout() views
         self.calls = 0
+        #: how long one batched ``docker KIND inspect`` may take
+        self.inspect_timeout = DEFAULT_TIMEOUT
 
     @classmethod
     def shared(cls, config):
@@ -130,6 +157,16 @@ class DockerEngine:
         if engine is None:
             engine = cls._shared[config] = cls(config)
         return engine
+
+    def with_timeout(self, timeout):
+        """This engine as seen by a part with option ``timeout`` = TIMEOUT: the
+        same inspect cache and pending names, but the batched inspects it
+        starts wait at most TIMEOUT seconds.  Without TIMEOUT: this engine."""
+        if not timeout:
+            return self
+        view = copy.copy(self)  # shares _cache, _pending and _facts (the same dicts)
+        view.inspect_timeout = timeout
+        return view
 
     # -- running commands -------------------------------------------------
     def run(self, args, *, input=None, timeout=DEFAULT_TIMEOUT, check=True,
@@ -146,7 +183,8 @@ class DockerEngine:
         if program is None:
             self._changing(argv[1:])
         environ = self.config.environ(env)
-        log.debug("running %s", argv[:6])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("running %s", [redact(word) for word in argv[:6]])
         if stream is None:
             try:
                 proc = subprocess.run(
@@ -179,19 +217,22 @@ class DockerEngine:
                 sink.append(line)
                 text = line.rstrip("\r\n")
                 if text:
-                    logger.log(level, "%s", text)
+                    logger.log(level, "%s", redact(text))
             pipe.close()
 
         threads = [threading.Thread(target=pump, args=(proc.stdout, out, logging.INFO), daemon=True),
                    threading.Thread(target=pump, args=(proc.stderr, err, logging.INFO), daemon=True)]
-        for t in threads:
-            t.start()
-        if input is not None:
-            try:
-                proc.stdin.write(input.encode() if isinstance(input, str) else input)
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
+        if input is not None:  # written by a thread: the deadline holds while it blocks
+            data = input.encode() if isinstance(input, str) else input
+            threads.append(threading.Thread(target=_write_all, args=(proc.stdin, data),
+                                            daemon=True))
+        try:
+            for t in threads:
+                t.start()
+        except BaseException:  # Ctrl-C while the threads start: no orphaned child
+            proc.kill()
+            proc.wait()
+            raise
         timed_out = _deadline_wait(proc, timeout)
         # after a kill, a grandchild (the ssh client of docker-machine ssh)
         # may still hold the pipes open: do not wait for it
@@ -336,19 +377,19 @@ class DockerEngine:
 
     # -- engine facts -----------------------------------------------------
     def info(self):
-        if self._info is None:
-            self._info = self.json(["info", "--format", "{{json .}}"])
-        return self._info
+        if "info" not in self._facts:
+            self._facts["info"] = self.json(["info", "--format", "{{json .}}"])
+        return self._facts["info"]
 
     @property
     def capabilities(self):
         """What the engine is (:class:`capabilities.Capabilities`): one
         ``docker version``, run the first time something asks, then cached
         for the engine's life (one engine per configuration and run)."""
-        if self._capabilities is None:
+        if "capabilities" not in self._facts:
             answer = self.json(["version", "--format", "{{json .}}"])
-            self._capabilities = Capabilities.from_version(answer)
-        return self._capabilities
+            self._facts["capabilities"] = Capabilities.from_version(answer)
+        return self._facts["capabilities"]
 
     @property
     def kind(self):
@@ -486,14 +527,16 @@ class DockerEngine:
                 proc.communicate()
             raise
         error = None
+        deadline = time.monotonic() + self.inspect_timeout  # for the whole batch
         for k, proc in procs.items():
             try:
-                out, err = proc.communicate(timeout=DEFAULT_TIMEOUT)
+                out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
                 out, err = proc.communicate()
                 if k == kind:
-                    error = DockerError(proc.args, None, _text(err), timed_out=DEFAULT_TIMEOUT)
+                    error = DockerError(proc.args, None, _text(err),
+                                        timed_out=self.inspect_timeout)
                 self._pending[k].update(batches[k])
                 continue
             out, err = _text(out), _text(err)
@@ -639,6 +682,18 @@ def _store_json(path, key, value):
     except OSError:
         try:
             os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _write_all(pipe, data):
+    try:
+        pipe.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the process stopped reading: its exit status tells why
+    finally:
+        try:
+            pipe.close()
         except OSError:
             pass
 

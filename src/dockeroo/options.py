@@ -13,6 +13,7 @@ import shlex
 from zc.buildout import UserError
 
 from . import references
+from .engine import redact
 
 TRUE = {"true", "yes", "on", "1"}
 FALSE = {"false", "no", "off", "0"}
@@ -25,8 +26,11 @@ CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 def option_error(part, option, value, why):
+    """The UserError for a bad value; secrets (see :func:`dockeroo.engine.redact`) hidden."""
+    why = redact(why)
     if value is None:
         return UserError("Part [%s], option %r: %s" % (part, option, why))
+    value = redact(value)
     shown = value if len(value) <= 200 else value[:200] + "..."
     return UserError("Part [%s], option %r = %r: %s" % (part, option, shown, why))
 

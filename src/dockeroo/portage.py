@@ -15,6 +15,7 @@ lines travel on stdin, atoms as positional parameters or quoted with
 import re
 import shlex
 
+from .container import script_input
 from .engine import DEFAULT_LONG_TIMEOUT
 
 #: option -> file below etc/portage
@@ -128,20 +129,30 @@ class Builder:
         self.env = dict(env or {})
         self.timeout = timeout
 
-    def exec_args(self, argv, stdin=False, env=True):
+    def exec_args(self, argv, stdin=False):
+        """``docker exec`` argv, without the build-env variables (they are put
+        on no command line: :meth:`run_env` passes them on stdin)."""
         args = ["exec"]
         if stdin:
             args.append("--interactive")
-        for key, value in (self.env if env else {}).items():
-            args += ["--env", "%s=%s" % (key, value)]
         return args + [self.container] + list(argv)
+
+    def run_env(self, argv, **kwargs):
+        """``engine.run`` of ARGV in the build container with the build-env
+        variables, which travel on stdin (exported by ``sh``, then ARGV runs
+        with an empty stdin), never on a command line."""
+        if not self.env:
+            return self.engine.run(self.exec_args(argv), **kwargs)
+        wrapped = ["sh", "-c", '. /dev/stdin && exec "$@" </dev/null', "sh"] + list(argv)
+        return self.engine.run(self.exec_args(wrapped, stdin=True),
+                               input=script_input("", self.env), **kwargs)
 
     def check(self):
         """None when the builder has the contract, else what is missing."""
         result = self.engine.run(self.exec_args(
             ["sh", "-c", 'test -d "$1/etc/portage" || { echo "no $1/etc/portage"; exit 1; }; '
                          'command -v "$2" >/dev/null || { echo "no $2 on the PATH"; exit 1; }',
-             "check", self.target, self.chroot], env=False), check=False, timeout=self.timeout)
+             "check", self.target, self.chroot]), check=False, timeout=self.timeout)
         if result.returncode != 0:
             return (result.stdout.strip() or result.stderr.strip() or
                     "exit %s" % result.returncode)
@@ -154,24 +165,23 @@ class Builder:
                 continue
             path = "%s/etc/portage/%s" % (self.target, PACKAGE_FILES[option])
             self.engine.run(self.exec_args(["sh", "-c", WRITE_SCRIPT, "write", path, name],
-                                           stdin=True, env=False),
+                                           stdin=True),
                             input="".join(line + "\n" for line in lines), timeout=self.timeout)
             if self.log:
                 self.log.info("%s: %s", PACKAGE_FILES[option], "; ".join(lines))
 
     def run(self, argv, stream=True):
         """Run ARGV in the target root; output streams to the log."""
-        return self.engine.run(self.exec_args(chroot_argv(self.chroot, argv)),
-                               stream=self.log if stream else None, timeout=self.timeout)
+        return self.run_env(chroot_argv(self.chroot, argv),
+                            stream=self.log if stream else None, timeout=self.timeout)
 
     def emerge(self, atoms, **kwargs):
         return self.run(emerge_argv(atoms, **kwargs))
 
     def best_versions(self, atoms):
         """{atom: cpv or ''} of the installed versions in the target root."""
-        result = self.engine.run(self.exec_args(chroot_argv(self.chroot, script=BEST_VERSIONS,
-                                                            args=atoms)),
-                                 timeout=self.timeout)
+        result = self.run_env(chroot_argv(self.chroot, script=BEST_VERSIONS, args=atoms),
+                              timeout=self.timeout)
         found = {}
         for line in result.stdout.splitlines():
             atom, _, cpv = line.partition("\t")
@@ -181,12 +191,12 @@ class Builder:
 
     def installed(self, root):
         """The packages installed in ROOT (a path inside the target root), sorted."""
-        result = self.engine.run(self.exec_args(
-            chroot_argv(self.chroot, ["portageq", "match", root, ""])), timeout=self.timeout)
+        result = self.run_env(chroot_argv(self.chroot, ["portageq", "match", root, ""]),
+                              timeout=self.timeout)
         return sorted(line.strip() for line in result.stdout.splitlines() if "/" in line)
 
     def empty(self, path):
         """Remove what is inside PATH (a path in the build container), keep PATH."""
         self.engine.run(self.exec_args(
             ["sh", "-c", 'mkdir -p "$1" && find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +',
-             "empty", path], env=False), timeout=self.timeout)
+             "empty", path]), timeout=self.timeout)

@@ -139,6 +139,29 @@ def _engine_config(opts):
     return EngineConfig()
 
 
+def failure_text(exc):
+    """What a failure says; a docker command stopped by the time limit names
+    the option that sets it."""
+    text = str(exc)
+    if isinstance(exc, DockerError) and exc.timed_out:
+        text += " (option 'timeout')"
+    return text
+
+
+@contextmanager
+def os_errors(opts, option, what, value=None):
+    """An OSError in the block (an unreadable layout file, a full disk) becomes
+    the UserError ``Part [P], option 'OPTION' = VALUE: WHAT: FILE: REASON``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename and exc.strerror:
+            reason = "%s: %s" % (exc.filename, exc.strerror)
+        else:
+            reason = str(exc) or type(exc).__name__
+        raise opts.error(option, "%s: %s" % (what, reason), value) from None
+
+
 class Recipe:
     """Base class; subclasses set ``recipe`` and implement the hooks."""
 
@@ -171,7 +194,7 @@ class Recipe:
                                      if (options.get(o) or "").strip()), "name")
             options["name"] = self.name
         self.setup()
-        self.engine = engine_from_options(self.opts)
+        self.engine = engine_from_options(self.opts).with_timeout(self.timeout)
         # buildout constructs every part before it updates any: the objects
         # of all parts are then looked up together (one inspect per kind)
         try:
@@ -291,11 +314,11 @@ class Recipe:
         previous = _catch_sigterm()
         try:
             yield
-        except (DockerError, UnsafeArchive, UserError) as exc:
+        except (DockerError, UnsafeArchive, UserError, OSError) as exc:
             self._rollback()
             if isinstance(exc, UserError) and str(exc).startswith("Part ["):
                 raise
-            raise UserError("Part [%s] (%s): %s" % (self.part, self.recipe, exc))
+            raise UserError("Part [%s] (%s): %s" % (self.part, self.recipe, failure_text(exc)))
         except BaseException:
             self._rollback()
             raise
@@ -389,7 +412,7 @@ class Recipe:
                 cls.uninstalled(name, options, log)
                 return
             try:
-                engine = engine_from_options(opts)
+                engine = engine_from_options(opts).with_timeout(opts.duration("timeout", None))
                 cls.remove(engine, name, options, log)
             except (DockerError, UnsafeArchive) as exc:
                 raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))

@@ -221,12 +221,16 @@ def prefix_renamer(old, new):
     return rename
 
 
-def merge(sources, out, check=True):
+def merge(sources, out, check=True, before_end=None):
     """Concatenate several tar streams into one (for ``docker import``).
 
     SOURCES is a list of (binary file, prefix) pairs; each file may be
     compressed with gzip, bzip2 or xz (detected).  Later members win where
     names repeat, as when extracting the archives one after the other.
+
+    ``before_end()`` is called once every member is written and before the
+    end-of-archive blocks are: when it raises, OUT never sees the end of
+    the archive (a reader such as ``docker import`` cannot complete it).
     """
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=COPY_BUFSIZE) as tout:
@@ -248,6 +252,8 @@ def merge(sources, out, check=True):
                         tout.addfile(member, tin.extractfile(member))
                     else:
                         tout.addfile(member)
+        if before_end is not None:
+            before_end()
 
 
 def list_names(src):

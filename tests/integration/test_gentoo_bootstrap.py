@@ -457,6 +457,68 @@ def test_checksum_mismatch(buildout, prefix, www, tmp_path):
     assert cached == [], "the bad download must not stay in the download cache"
 
 
+def flipped(data, at):
+    data = bytearray(data)
+    data[at] ^= 0x01
+    return bytes(data)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+def test_flipped_byte_in_any_archive_leaves_nothing(buildout, prefix, www, tmp_path, bad):
+    """Three archives (two downloaded, one with a prefix, one local), one byte
+    flipped in archive BAD: the checksum stops the import before Docker sees
+    the end of that archive's stream.  The flips keep the archives readable
+    (a gzip trailer byte, a data byte of a plain tar), so only the checksum
+    catches them: no image, no container, no file in the download cache."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    os.makedirs(buildout.path("cache"))
+    names = ["%s-rootfs.tar.gz" % prefix, "%s-extra.tar" % prefix, "local.tar"]
+    good = [open(www.path("rootfs.tar.gz"), "rb").read(),
+            tar_bytes({"hello.txt": b"hello from a plain tar\n", "sub/data": b"data\n"}),
+            tar_bytes({"etc/motd": b"local archive\n"})]
+    sums = [hashlib.sha256(data).hexdigest() for data in good]
+    files = list(good)
+    files[bad] = flipped(good[bad], len(good[bad]) - 3 if bad == 0 else
+                         good[bad].index(b"hello from") if bad == 1 else
+                         good[bad].index(b"local archive"))
+    for name, data in zip(names[:2], files[:2]):
+        with open(www.path(name), "wb") as handle:
+            handle.write(data)
+    with open(buildout.path(names[2]), "wb") as handle:
+        handle.write(files[2])
+    try:
+        configure(buildout, """
+            [boot]
+            recipe = dockeroo:docker.gentoo-bootstrap
+            image = %s/boot:1
+            container = %s-boot
+            archives =
+                %s sha256:%s
+                %s /opt/extra sha256:%s
+                %s sha256:%s
+            privileged = false
+            commit = false
+            """ % (prefix, prefix, www.url(names[0]), sums[0], www.url(names[1]), sums[1],
+                   names[2], sums[2]),
+            "download-cache = cache\n")
+        result = buildout.fails(env={"TMPDIR": str(tmp)})
+    finally:
+        for name in names[:2]:
+            os.unlink(www.path(name))
+    line = result.error_line()
+    assert line.startswith("Error: Part [boot], option 'archives' = "), result.output
+    assert "sha256 checksum mismatch: expected %s" % sums[bad] in line
+    assert leftovers(prefix, buildout) == []
+    assert containers_left(prefix, buildout) == []
+    assert inspect("image", prefix + "/boot:1") is None
+    assert os.listdir(str(tmp)) == []
+    cached = [f for _, _, found in os.walk(buildout.path("cache")) for f in found]
+    # the good downloads stay cached (named by the md5 of their URL), the bad one is gone
+    assert sorted(cached) == sorted(hashlib.md5(www.url(name).encode()).hexdigest()
+                                    for i, name in enumerate(names[:2]) if i != bad)
+
+
 def test_failing_script(buildout, prefix, www):
     configure(buildout, """
         [boot]

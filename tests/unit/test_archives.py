@@ -216,3 +216,81 @@ def test_logged_source_hides_url_credentials():
     assert secret.shown == "https://***@example.org:8443/stage3.tar.xz?x=1"
     assert one("https://example.org/a.tar").shown == "https://example.org/a.tar"
     assert one("/srv/a.tar").shown == "/srv/a.tar"
+
+
+def ends_archive(data):
+    """Whether DATA is a whole tar stream: its members, then the end-of-archive blocks."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for member in tar:
+            pass
+        end = tar.offset
+    return data[end:end + 1024] == bytes(1024) and len(data) >= end + 1024
+
+
+@pytest.mark.parametrize("compress", ["", "gz", "zst"])
+def test_streamed_archive_never_ends_before_its_checksum_matched(tmp_path, compress):
+    """With a prefix (or several archives) the archive is re-streamed: a wrong
+    checksum must stop the stream before the end-of-archive blocks, or
+    ``docker import`` / ``docker cp`` would complete the tampered archive."""
+    if compress == "zst" and not shutil.which("zstd"):
+        pytest.skip("zstd is not installed")
+    path = make_tar(str(tmp_path / "a.tar"), {"etc/a": b"A" * 300000, "etc/b": b"B"}, compress)
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    out = io.BytesIO()
+    archives.write_archive(path, parse(tmp_path, "%s /opt sha256:%s" % (path, digest))[0], out)
+    assert ends_archive(out.getvalue())
+    out = io.BytesIO()
+    with pytest.raises(archives.ChecksumMismatch):
+        archives.write_archive(path, parse(tmp_path, "%s /opt sha256:%s" % (path, "0" * 64))[0],
+                               out)
+    assert out.getvalue(), "the members were streamed"
+    assert not ends_archive(out.getvalue())
+
+
+def test_several_archives_stop_before_the_end_of_a_tampered_one(tmp_path):
+    a = make_tar(str(tmp_path / "a.tar"), {"etc/a": b"A" * 1000})
+    b = make_tar(str(tmp_path / "b.tar.gz"), {"etc/b": b"B" * 1000}, "gz")
+    sums = [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in (a, b)]
+    for bad in (0, 1):
+        lines = ["%s sha256:%s" % (a, "0" * 64 if bad == 0 else sums[0]),
+                 "%s /opt sha256:%s" % (b, "0" * 64 if bad == 1 else sums[1])]
+        engine = CopyEngine()
+        with pytest.raises(UserError) as info:
+            archives.import_archives(engine, parse(tmp_path, "\n".join(lines)),
+                                     Options("boot", {}), "archives", {})
+        assert "sha256 checksum mismatch" in str(info.value)
+        # the good archive's stream was complete, the tampered one's was not
+        assert [ends_archive(data) for data in engine.fed] == [True] * bad + [False]
+        # what was made is removed again
+        assert sorted(engine.removed) == sorted(engine.made)
+
+
+class CopyEngine(FakeEngine):
+    """FakeEngine that also answers create/commit/rm for several archives."""
+
+    def __init__(self):
+        super().__init__()
+        self.made, self.removed = [], []
+
+    def feed(self, args, writer, timeout=None):
+        out = io.BytesIO()
+        try:
+            writer(out)
+        finally:
+            self.fed.append(out.getvalue())
+        if args[0] == "import":
+            self.made.append("sha256:feed")
+
+        class Result:
+            stdout = "sha256:feed\n"
+        return Result()
+
+    def run(self, args, check=True, timeout=None):
+        if args[0] == "create":
+            self.made.append(args[args.index("--name") + 1])
+        elif args[0] in ("rm", "image"):
+            self.removed.append(args[-1])
+
+        class Result:
+            stdout = "sha256:commit\n"
+        return Result()

@@ -26,7 +26,7 @@ from .. import container as ctr
 from .. import binfmt
 from ..fingerprint import folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME
-from ..recipe import LABEL_FINGERPRINT, Recipe as Base
+from ..recipe import LABEL_FINGERPRINT, Recipe as Base, os_errors
 
 
 _CONTAINER_NAME = CONTAINER_NAME  # Docker's rule: 2 or more characters
@@ -68,8 +68,9 @@ class Recipe(Base):
                 raise opts.error("volumes-from", "each line must be CONTAINER[:ro|:rw]", source)
         self.privileges = ctr.read_privileges(opts, True)
 
-        layout_fp = (folder_fingerprint(self.layout, cache_dir=self.cache_directory)
-                     if self.layout else None)
+        with os_errors(opts, "layout", "cannot read the layout", self.layout):
+            layout_fp = (folder_fingerprint(self.layout, cache_dir=self.cache_directory)
+                         if self.layout else None)
         #: what the imported image holds
         self.archives_fp = hash_values("gentoo-bootstrap/archives/1",
                                        [a.identity() for a in self.archives])
@@ -146,7 +147,8 @@ class Recipe(Base):
 
         # 4. layout
         if self.layout:
-            ctr.load_layout(engine, temp, self.layout, uid=0, gid=0, timeout=timeout)
+            with os_errors(self.opts, "layout", "cannot read the layout", self.layout):
+                ctr.load_layout(engine, temp, self.layout, uid=0, gid=0, timeout=timeout)
             self.log.info("Copied layout %s", self.layout)
 
         self.prepare_platform()

@@ -35,9 +35,10 @@ from .. import archives as archives_mod
 from .. import container as ctr
 from .. import binfmt
 from .. import tarstream
+from ..engine import add_secret
 from ..fingerprint import folder_fingerprint, hash_values
 from ..portage import PACKAGE_FILES, Builder, read_atoms, read_entries
-from ..recipe import LABEL_FINGERPRINT, Recipe as Base
+from ..recipe import LABEL_FINGERPRINT, Recipe as Base, os_errors
 from .copy import parse_path_line
 
 LABEL_PACKAGES = "io.dockeroo.packages"
@@ -50,6 +51,7 @@ RUN_FREEZE = "/.dockeroo-freeze"
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PORT = re.compile(r"^\d{1,5}(?:-\d{1,5})?(?:/(?:tcp|udp|sctp))?$")
 #: Docker architecture -> the name ``uname -m`` (and Gentoo's CHOST) uses
 UNAME = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7a", "ppc64le": "powerpc64le",
@@ -106,6 +108,13 @@ class Recipe(Base):
         self.build_command = opts.argv("build-command", DEFAULT_COMMAND)
         self.build_layout = self.path_option("build-layout", must_exist=True, kind="dir")
         self.build_env = opts.key_values("build-env")
+        for key, value in self.build_env.items():
+            if not _ENV_NAME.match(key):
+                raise opts.error("build-env", "%r is not a variable name (letters, digits "
+                                 "and _, not starting with a digit)" % key, key)
+            add_secret(value)  # never shown in messages or logs
+        if self.build_env:  # nor in .installed.cfg (the fingerprint covers the values)
+            self.options["build-env"] = "\n".join("%s=***" % key for key in self.build_env)
         self.build_volumes_from = volumes_from(opts, "build-volumes-from")
         self.scripts = {}
         for step in ("pre-build", "build", "post-build"):
@@ -159,10 +168,13 @@ class Recipe(Base):
         self.privileges = ctr.read_privileges(opts, True)
         self.machine_name = opts.text("machine-name") or os.environ.get("DOCKER_MACHINE_NAME")
 
-        layout_fp = (folder_fingerprint(self.layout, cache_dir=self.cache_directory)
-                     if self.layout else None)
-        build_layout_fp = (folder_fingerprint(self.build_layout, cache_dir=self.cache_directory)
-                           if self.build_layout else None)
+        with os_errors(opts, "layout", "cannot read the layout", self.layout):
+            layout_fp = (folder_fingerprint(self.layout, cache_dir=self.cache_directory)
+                         if self.layout else None)
+        with os_errors(opts, "build-layout", "cannot read the layout", self.build_layout):
+            build_layout_fp = (folder_fingerprint(self.build_layout,
+                                                  cache_dir=self.cache_directory)
+                               if self.build_layout else None)
         self.fingerprint = hash_values(
             "gentoo-build/1", self.image, self.platform, self.arch, self.processor, self.variant,
             self.abi, self.build_image, self.build_command, build_layout_fp, self.build_env,
@@ -272,8 +284,10 @@ class Recipe(Base):
                         lambda out: tarstream.single_file(out, MANIFEST, data),
                         timeout=self.cmd_timeout())
         if self.layout:
-            ctr.load_layout(engine, self.assemble_container, self.layout, uid=self.layout_uid,
-                            gid=self.layout_gid, timeout=self.cmd_timeout(long=True))
+            with os_errors(self.opts, "layout", "cannot read the layout", self.layout):
+                ctr.load_layout(engine, self.assemble_container, self.layout,
+                                uid=self.layout_uid, gid=self.layout_gid,
+                                timeout=self.cmd_timeout(long=True))
             self.log.info("Copied layout %s", self.layout)
         if keep_freeze or self.script:
             self.install_freeze(self.assemble_container, run_freeze)
@@ -348,8 +362,10 @@ class Recipe(Base):
             self.install_freeze(self.build_container, DEFAULT_COMMAND[0])
         self.run(["start", self.build_container])
         if self.build_layout:
-            ctr.load_layout(engine, self.build_container, self.build_layout, uid=0, gid=0,
-                            timeout=timeout)
+            with os_errors(self.opts, "build-layout", "cannot read the layout",
+                           self.build_layout):
+                ctr.load_layout(engine, self.build_container, self.build_layout, uid=0, gid=0,
+                                timeout=timeout)
             self.log.info("Copied build-layout %s", self.build_layout)
 
         builder = Builder(engine, self.build_container, arch, target_root, log=self.log,

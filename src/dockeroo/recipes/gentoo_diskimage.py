@@ -29,7 +29,7 @@ from .. import container as ctr
 from .. import tarstream
 from ..engine import DockerError
 from ..fingerprint import hash_values
-from ..recipe import Recipe as Base, label_args
+from ..recipe import Recipe as Base, label_args, os_errors
 from .gentoo_build import DEFAULT_COMMAND, container_name, volumes_from
 
 BLOCK = 1 << 20
@@ -113,8 +113,9 @@ class Recipe(Base):
         if current == fingerprint and os.path.isfile(self.path):
             return [self.location]
         self.build()
-        with open(stamp, "w") as handle:
-            handle.write(fingerprint + "\n")
+        with os_errors(self.opts, "image-file", "cannot write", self.path):
+            with open(stamp, "w") as handle:
+                handle.write(fingerprint + "\n")
         return [self.location]
 
     def _image_id(self, option, ref):
@@ -141,17 +142,19 @@ class Recipe(Base):
         self._extract_base(timeout)
         self._script("build-script", self.build_script)
 
-        os.makedirs(self.location, exist_ok=True)
         partial = "%s.part-%s" % (self.path, uuid.uuid4().hex[:8])
         self.on_failure(lambda: os.path.exists(partial) and os.unlink(partial))
         self.log.info("Copying %s out of the build container to %s", self.source, self.path)
-        try:
-            size = engine.reader(["exec", self.build_container, "cat", self.source],
-                                 lambda src: write_sparse(src, partial), timeout=timeout)
-        except DockerError as exc:
-            raise UserError("Part [%s], option 'image-file' = %r: cannot read it from the build "
-                            "container: %s" % (self.part, self.source, exc.stderr or exc))
-        os.replace(partial, self.path)
+        with os_errors(self.opts, "image-file", "cannot write the disk image", self.path):
+            os.makedirs(self.location, exist_ok=True)
+            try:
+                size = engine.reader(["exec", self.build_container, "cat", self.source],
+                                     lambda src: write_sparse(src, partial), timeout=timeout)
+            except DockerError as exc:
+                raise UserError("Part [%s], option 'image-file' = %r: cannot read it from the "
+                                "build container: %s" % (self.part, self.source,
+                                                          exc.stderr or exc))
+            os.replace(partial, self.path)
         self.remove_container(self.build_container)
         self.log.info("Made %s (%d MiB)", self.path, size >> 20)
 

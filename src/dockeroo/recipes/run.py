@@ -29,7 +29,8 @@ from .. import references
 from ..engine import DEFAULT_TIMEOUT, DockerError
 from ..fingerprint import file_fingerprint, folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME, Options
-from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, is_owned, remove_object,
+from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, is_owned, os_errors,
+                      remove_object,
                       uninstalled_together)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -218,7 +219,8 @@ class Recipe(Base):
         self.layout_gid = opts.int("layout-gid", self.layout_uid, minimum=0)
         layout_fp = None
         if self.layout:
-            layout_fp = folder_fingerprint(self.layout, cache_dir=self.cache_directory)
+            with os_errors(opts, "layout", "cannot read the layout", self.layout):
+                layout_fp = folder_fingerprint(self.layout, cache_dir=self.cache_directory)
             self.options["layout-fingerprint"] = layout_fp
 
         self.script = opts.script("script")
@@ -362,8 +364,9 @@ class Recipe(Base):
             self.run(args + [network, cid])
         if self.layout:
             self.log.info("Loading layout %s", self.layout)
-            ct.load_layout(self.engine, cid, self.layout, uid=self.layout_uid,
-                           gid=self.layout_gid, timeout=self.cmd_timeout(long=True))
+            with os_errors(self.opts, "layout", "cannot read the layout", self.layout):
+                ct.load_layout(self.engine, cid, self.layout, uid=self.layout_uid,
+                               gid=self.layout_gid, timeout=self.cmd_timeout(long=True))
         if self.start:
             self.start_container(cid)
             if self.wait:
