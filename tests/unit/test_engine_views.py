@@ -1,5 +1,6 @@
 """DockerEngine.with_timeout: a part's view of the shared engine."""
 
+from dockeroo.capabilities import Capabilities
 from dockeroo.engine import DEFAULT_TIMEOUT, DockerEngine
 
 
@@ -12,5 +13,6 @@ def test_timeout_view_shares_the_inspect_cache():
     assert engine._pending["container"] == {"a"}
     engine._cache["image"]["x"] = {"Id": "sha256:x"}
     assert view.image_id("x") == "sha256:x"
-    engine._facts["info"] = {"Architecture": "aarch64"}
+    engine._facts["capabilities"] = Capabilities.from_version({"Server": {"Arch": "arm64"}})
     assert view.architecture() == "arm64"
+    assert view.capabilities is engine.capabilities
