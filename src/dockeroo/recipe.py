@@ -20,29 +20,25 @@ installs the new configuration.  Removing objects there would destroy an
 image before its replacement is built, or drop a volume's data for a
 label change.  So the uninstall entry point checks whether the part is
 still configured in this buildout run (every part's recipe is constructed
-before any uninstall runs): if it is, removal is deferred and the new
-``install()`` removes only what the new configuration no longer owns,
-after the new objects exist.  When that install fails, buildout has
-already forgotten the old configuration: it is kept in
-``parts/.dockeroo-replaced/<part>.json`` until an install of the part
-succeeds and drops what only the old configuration owned.  A part removed
-from the buildout is removed for real, honouring ``keep``.
+before any uninstall runs): if it is, the old configuration is written to
+the run's pending records (:mod:`dockeroo.lifecycle`) and what only it
+owned is removed at the end of the run, after the new objects exist, on
+the engine the old options select.  A part removed from the buildout is
+removed for real, honouring ``keep``.
 """
 
 import hashlib
-import json
+import importlib
 import logging
 import os
 import shlex
-import signal
 import sys
-import threading
-import urllib.parse
 from contextlib import contextmanager
 
 from zc.buildout import UserError
 
 from . import engine as engine_mod
+from . import lifecycle
 from .engine import DockerEngine, DockerError, EngineConfig
 from .options import Options
 from .tarstream import UnsafeArchive
@@ -56,8 +52,6 @@ ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls
 
 #: (owner, part) -> recipe name, for every part constructed in this process
 _configured = {}
-#: (owner, part) -> old options of a part whose uninstall was deferred
-_replaced = {}
 #: docker-machine answers, per machine name
 _machines = {}
 
@@ -71,6 +65,11 @@ def label_args(labels):
     for key, value in labels.items():
         args += ["--label", "%s=%s" % (key, value)]
     return args
+
+
+def engine_options(values):
+    """The options of VALUES that select the engine (recorded with pending removals)."""
+    return {key: values[key] for key in ENGINE_OPTIONS if (values.get(key) or "").strip()}
 
 
 def engine_from_options(opts):
@@ -129,6 +128,9 @@ class Recipe:
         bo = buildout["buildout"]
         self.directory = bo["directory"]
         self.owner = owner_id(self.directory)
+        # the run lock is taken by the first part constructed
+        self.lifecycle = lifecycle.current(self.parts_directory, self.directory)
+        self.lifecycle.configured[name] = self
         options[OWNER_OPTION] = self.owner
         self.newest = bo.get("newest", "true") == "true"
         self.offline = bo.get("offline", "false") == "true"
@@ -142,6 +144,7 @@ class Recipe:
             options["name"] = self.name
         self.setup()
         self.engine = engine_from_options(self.opts)
+        self.engine_options = engine_options(options)
         # buildout constructs every part before it updates any: the objects
         # of all parts are then looked up together (one inspect per kind)
         try:
@@ -177,12 +180,30 @@ class Recipe:
         return self.engine.run(args, timeout=self.cmd_timeout(long),
                                stream=self.log if stream else None, **kwargs)
 
-    def labels(self, fingerprint=None, extra=None):
+    def labels(self, fingerprint=None, extra=None, temporary=None):
+        """Ownership labels; with TEMPORARY (the object's name while it is
+        temporary), also this run's id, so that the next run removes it if
+        this one is killed before it does."""
         labels = dict(extra or {})
         labels[LABEL_PART] = self.part
         labels[LABEL_BUILDOUT] = self.owner
         if fingerprint:
             labels[LABEL_FINGERPRINT] = fingerprint
+        if temporary:
+            labels.update(self.lifecycle.temporary_labels(temporary, self.engine_options))
+        return labels
+
+    def image_labels(self, fingerprint=None):
+        """Labels for an image made by this run (an import): untagged, it is
+        removed by the next run if this one is killed before it is tagged."""
+        return self.labels(fingerprint, self.lifecycle.image_labels(self.engine_options))
+
+    def temporary(self, name, fingerprint=None, extra=None, done=None):
+        """Labels for the temporary container NAME, which is removed if the
+        install fails (and by the next run if this one is killed)."""
+        labels = self.labels(fingerprint, extra, temporary=name)
+        self.on_failure(lambda: self.remove_container(name),
+                        done or "removed the temporary container %s" % name)
         return labels
 
     def is_ours(self, obj):
@@ -192,6 +213,25 @@ class Recipe:
         """Remove a (temporary) container this run made, with its anonymous volumes."""
         self.run(["rm", "--force", "--volumes", name], check=False)
         self.engine.forget("container", name)
+        self.lifecycle.released(name)
+
+    def set_aside(self, name, aside, running):
+        """Rename container NAME to ASIDE while its replacement is made
+        (journaled first: a killed run's successor puts it back or removes it)."""
+        self.lifecycle.aside(self.part, self.owner, self.engine_options, name, aside, running)
+        self.run(["rename", name, aside])
+        self.engine.forget("container", name)
+
+    def drop_aside(self, aside):
+        """Remove the set-aside container ASIDE: its replacement is complete."""
+        self.engine.run(["rm", "--force", "--volumes", aside], timeout=self.cmd_timeout())
+        self.engine.forget("container", aside)
+        self.lifecycle.aside_done(aside)
+
+    def retire_image(self, image_id):
+        """The image IMAGE_ID was replaced: remove it at the end of the run,
+        or of a later one, once it is untagged and no container uses it."""
+        self.lifecycle.retire_image(self.part, image_id, self.engine_options, self.owner)
 
     def clear_leftover(self, name, options):
         """Remove container NAME left by an interrupted run of this part.
@@ -208,21 +248,13 @@ class Recipe:
         self.log.info("Removing container %s left by an interrupted run", name)
         self.remove_container(name)
 
-    def remove_image_id(self, image_id, warn=True):
-        """Remove an image this part made, by id.
-
-        With WARN, an image still in use (e.g. by another part's container)
-        is left with a warning; otherwise the error is raised.
-        """
+    def remove_image_id(self, image_id):
+        """Remove an image this run made, by id (undoing a failed install)."""
         try:
             self.run(["image", "rm", image_id])
         except DockerError as exc:
-            if "no such image" in exc.stderr.lower():
-                return
-            if not warn:
+            if "no such image" not in exc.stderr.lower():
                 raise
-            self.log.warning("Could not remove the previous image %s: %s", image_id[7:19],
-                             exc.stderr)
         self.engine.forget("image", image_id)
 
     def install_freeze(self, container, path):
@@ -234,9 +266,10 @@ class Recipe:
         except freeze.FreezeUnavailable as exc:
             raise UserError("Part [%s]: %s" % (self.part, exc))
 
-    def on_failure(self, action):
-        """Register an undo action run (last first) if install fails."""
-        self._undo.append(action)
+    def on_failure(self, action, done=None):
+        """Register an undo action run (last first) if install fails; DONE
+        says what it did (for the one line an interrupt prints)."""
+        self._undo.append((action, done))
 
     def path_option(self, option, **kwargs):
         return self.opts.path(option, self.directory, **kwargs)
@@ -253,12 +286,12 @@ class Recipe:
     def failures(self):
         """Turn engine errors into UserErrors naming the part; undo on failure.
 
-        SIGTERM (a CI job or service manager stopping buildout) is turned into
-        :class:`Terminated` meanwhile, so that the undo actions run as for any
-        failure instead of leaving half-made objects that look complete.
+        SIGINT and SIGTERM (Ctrl-C, a CI job or service manager stopping
+        buildout) raise :class:`lifecycle.Interrupted` meanwhile: the undo
+        actions run as for any failure, one line says what they undid, and
+        buildout exits with 128 + the signal number, without a traceback.
         """
         self._undo = []
-        previous = _catch_sigterm()
         try:
             yield
         except (DockerError, UnsafeArchive, UserError) as exc:
@@ -266,77 +299,57 @@ class Recipe:
             if isinstance(exc, UserError) and str(exc).startswith("Part ["):
                 raise
             raise UserError("Part [%s] (%s): %s" % (self.part, self.recipe, exc))
+        except lifecycle.Interrupted as exc:
+            done = self._rollback()
+            self.log.error("interrupted (%s)%s", exc.name,
+                           ": " + ", ".join(done) if done else "; nothing to roll back")
+            exc.reported = True
+            raise
         except BaseException:
             self._rollback()
             raise
-        finally:
-            _restore_sigterm(previous)
         self._undo = []
 
     def _rollback(self):
+        """Run the undo actions; returns what the ones that worked did."""
+        done = []
         while self._undo:
-            action = self._undo.pop()
+            action, what = self._undo.pop()
             try:
                 action()
             except Exception as exc:  # keep the original error visible
                 self.log.warning("Cleanup after failure did not complete: %s", exc)
+            else:
+                if what:
+                    done.append(what)
+        return done
 
     # -- buildout entry points ------------------------------------------------------
     def install(self):
-        old = _replaced.pop((self.owner, self.part), None)
-        # old configurations whose objects a failed install could not drop
-        pending = self._load_pending()
-        if old is not None:
-            pending.append(old)
-        try:
-            with self.failures():
-                paths = self.ensure() or []
-                for values in pending:
-                    self.drop_replaced(values)
-        except BaseException:
-            # buildout has forgotten the old configuration by now: remember
-            # it, so that the next successful install still removes what
-            # only the old configuration owned (a renamed container...)
-            self._save_pending(pending)
-            raise
-        self._save_pending([])
+        # buildout records the part only once install returns, and may be
+        # killed before: record it now, so that a later run uninstalls it
+        self.lifecycle.keep_recorded(self.buildout, self.part, self.options.copy())
+        with self.failures():
+            paths = self.ensure() or []
+        self.lifecycle.succeeded.add(self.part)
         return list(paths)
 
-    @property
-    def _pending_path(self):
-        return os.path.join(self.parts_directory, ".dockeroo-replaced",
-                            urllib.parse.quote(self.part, safe="") + ".json")
-
-    def _load_pending(self):
-        try:
-            with open(self._pending_path) as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return []
-        return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
-
-    def _save_pending(self, pending):
-        path = self._pending_path
-        if not pending:
-            if os.path.exists(path):
-                os.remove(path)
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as handle:
-            json.dump(pending, handle)
-        os.replace(path + ".tmp", path)
-
     def update(self):
-        with self.failures():
-            paths = self.ensure()
+        self.lifecycle.keep_recorded(self.buildout)
+        try:
+            with self.failures():
+                paths = self.ensure()
+        except BaseException:
+            # buildout forgets a part whose update fails
+            self.lifecycle.configuration(self.part, self.options)
+            raise
+        self.lifecycle.succeeded.add(self.part)
         return list(paths) if paths else None
 
-    def drop_replaced(self, old):
-        """Remove objects the old configuration owned and the new one does not."""
-        if Options(self.part, old).bool("keep", False):
-            return
+    def drop_replaced(self, old, engine):
+        """Remove (on ENGINE, the one the old options select) the objects the
+        old configuration OLD owned and the current one does not."""
         keep = set(self.owned(self.options))
-        engine = self.engine
         for kind, name in self.owned(old):
             if (kind, name) not in keep:
                 remove_object(engine, kind, name, self.part, old.get(OWNER_OPTION), self.log,
@@ -349,8 +362,10 @@ class Recipe:
         def uninstall(name, options):
             log = logging.getLogger(name)
             owner = options.get(OWNER_OPTION)
+            run = lifecycle_for_uninstall()
             if _configured.get((owner, name)) == cls.recipe:
-                _replaced[(owner, name)] = dict(options)
+                run.configuration(name, options)
+                run.deferred[name] = options.copy()
                 log.debug("configuration changed: old objects are removed after the new ones exist")
                 return
             opts = Options(name, dict(options))
@@ -380,31 +395,122 @@ class Recipe:
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
 
 
-class Terminated(SystemExit):
-    """SIGTERM arrived while a part was being installed or updated."""
+def lifecycle_for_uninstall():
+    """The run of an uninstall entry point: the one the parts constructed in
+    this process started, else (no dockeroo part left in the buildout) the
+    one of the buildout directory buildout runs in."""
+    if lifecycle._runs:
+        return next(iter(lifecycle._runs.values()))
+    here = os.getcwd()
+    return lifecycle.current(os.path.join(here, "parts"), here)
 
 
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
-    raise Terminated(128 + signum)
-
-
-def _catch_sigterm():
-    """Install the SIGTERM handler (main thread only); returns the previous one."""
-    if threading.current_thread() is not threading.main_thread():
+def recipe_class(recipe):
+    """The Recipe class of a ``dockeroo:docker.NAME`` recipe string, or None."""
+    package, _, entry = (recipe or "").partition(":")
+    if package != "dockeroo" or not entry.startswith("docker."):
         return None
     try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):
+        module = importlib.import_module("dockeroo.recipes." + entry[7:].replace("-", "_"))
+    except ImportError:
         return None
+    return getattr(module, "Recipe", None)
 
 
-def _restore_sigterm(previous):
-    if previous is not None:
-        try:
-            signal.signal(signal.SIGTERM, previous)
-        except (ValueError, OSError):
-            pass
+def drop_pending_entry(recipe, part, entry):
+    """Remove what a pending record ENTRY of PART describes (see
+    :mod:`dockeroo.lifecycle`); RECIPE is the part's recipe when it is
+    configured (and was installed) in this run.  Returns False to keep the
+    entry for a later run; raises when a removal failed."""
+    log = logging.getLogger(part)
+    if "image" in entry:
+        engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
+        return drop_image(engine, part, entry["image"], entry.get("owner"), log)
+    old = dict(entry["options"])
+    opts = Options(part, old)
+    engine = engine_from_options(opts)
+    if recipe is not None:
+        if not opts.bool("keep", False):
+            recipe.drop_replaced(old, engine)
+        return True
+    cls = recipe_class(old.get("recipe"))
+    if cls is None:
+        return True
+    if opts.bool("keep", False):
+        log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
+    else:
+        cls.remove(engine, part, old, log)
+    cls.uninstalled(part, old, log)
+    return True
+
+
+def drop_image(engine, part, image_id, owner, log):
+    """Remove the replaced image IMAGE_ID if it is still untagged and ours;
+    False while a container uses it."""
+    obj = engine.inspect("image", image_id)
+    if obj is None or obj.get("RepoTags") or not is_owned(obj, part, owner):
+        return True  # gone, tagged again (a rebuild from cache) or not ours
+    try:
+        engine.run(["image", "rm", image_id])
+    except DockerError as exc:
+        if "conflict" not in exc.stderr.lower() and "in use" not in exc.stderr.lower():
+            raise
+        users = engine.run(["ps", "--all", "--filter", "ancestor=" + image_id,
+                            "--format", "{{.Names}}"], check=False).stdout.split()
+        log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
+                 "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
+        return False
+    engine.forget("image", image_id)
+    log.info("Removed the previous image %s", image_id[7:19])
+    return True
+
+
+def sweep_run(run_id, engine_opts):
+    """Remove the temporaries (containers still under their temporary name,
+    untagged images) that the interrupted run RUN_ID made on an engine."""
+    engine = engine_from_options(Options("dockeroo", dict(engine_opts)))
+    label = "label=%s=%s" % (lifecycle.LABEL_RUN, run_id)
+    listed = engine.run(["ps", "--all", "--filter", label, "--format",
+                         '{{.Names}}\t{{.Label "%s"}}\t{{.Label "%s"}}'
+                         % (lifecycle.LABEL_TEMPORARY, LABEL_PART)]).stdout
+    strays = [line.split("\t") for line in listed.splitlines() if line.count("\t") == 2]
+    strays = [(name, part) for name, temporary, part in strays if name == temporary]
+    if strays:
+        engine.run(["rm", "--force", "--volumes"] + [name for name, _ in strays])
+        for name, part in strays:
+            engine.forget("container", name)
+            logging.getLogger(part or "dockeroo").info(
+                "Removed container %s left by an interrupted run", name)
+    images = engine.run(["image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
+                         "--filter", label]).stdout.split()
+    for image in images:
+        if engine.run(["image", "rm", image], check=False).returncode == 0:
+            engine.forget("image", image)
+            lifecycle.log.info("Removed image %s left by an interrupted run", image[7:19])
+    return True
+
+
+def sweep_aside(entry):
+    """A container an interrupted run had set aside: removed when its
+    replacement is complete (under the part's name), else put back."""
+    engine = engine_from_options(Options(entry["part"], dict(entry.get("engine") or {})))
+    log = logging.getLogger(entry["part"])
+    obj = engine.inspect("container", entry["aside"])
+    if obj is None or not is_owned(obj, entry["part"], entry.get("owner")):
+        return True
+    if engine.inspect("container", entry["name"]) is not None:
+        engine.run(["rm", "--force", "--volumes", entry["aside"]])
+        log.info("Removed the previous container %s, set aside by an interrupted run",
+                 entry["aside"])
+    else:
+        engine.run(["rename", entry["aside"], entry["name"]])
+        if entry.get("running"):
+            engine.run(["start", entry["name"]])
+        log.info("Put back the previous container %s, set aside by an interrupted run",
+                 entry["name"])
+    engine.forget("container", entry["aside"])
+    engine.forget("container", entry["name"])
+    return True
 
 
 def _plain_install(argv):
