@@ -417,102 +417,6 @@ def recipe_class(recipe):
     return getattr(module, "Recipe", None)
 
 
-def drop_pending_entry(recipe, part, entry):
-    """Remove what a pending record ENTRY of PART describes (see
-    :mod:`dockeroo.lifecycle`); RECIPE is the part's recipe when it is
-    configured (and was installed) in this run.  Returns False to keep the
-    entry for a later run; raises when a removal failed."""
-    log = logging.getLogger(part)
-    if "image" in entry:
-        engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
-        return drop_image(engine, part, entry["image"], entry.get("owner"), log)
-    old = dict(entry["options"])
-    opts = Options(part, old)
-    engine = engine_from_options(opts)
-    if recipe is not None:
-        if not opts.bool("keep", False):
-            recipe.drop_replaced(old, engine)
-        return True
-    cls = recipe_class(old.get("recipe"))
-    if cls is None:
-        return True
-    if opts.bool("keep", False):
-        log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
-    else:
-        cls.remove(engine, part, old, log)
-    cls.uninstalled(part, old, log)
-    return True
-
-
-def drop_image(engine, part, image_id, owner, log):
-    """Remove the replaced image IMAGE_ID if it is still untagged and ours;
-    False while a container uses it."""
-    obj = engine.inspect("image", image_id)
-    if obj is None or obj.get("RepoTags") or not is_owned(obj, part, owner):
-        return True  # gone, tagged again (a rebuild from cache) or not ours
-    try:
-        engine.run(["image", "rm", image_id])
-    except DockerError as exc:
-        if "conflict" not in exc.stderr.lower() and "in use" not in exc.stderr.lower():
-            raise
-        users = engine.run(["ps", "--all", "--filter", "ancestor=" + image_id,
-                            "--format", "{{.Names}}"], check=False).stdout.split()
-        log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
-                 "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
-        return False
-    engine.forget("image", image_id)
-    log.info("Removed the previous image %s", image_id[7:19])
-    return True
-
-
-def sweep_run(run_id, engine_opts):
-    """Remove the temporaries (containers still under their temporary name,
-    untagged images) that the interrupted run RUN_ID made on an engine."""
-    engine = engine_from_options(Options("dockeroo", dict(engine_opts)))
-    label = "label=%s=%s" % (lifecycle.LABEL_RUN, run_id)
-    listed = engine.run(["ps", "--all", "--filter", label, "--format",
-                         '{{.Names}}\t{{.Label "%s"}}\t{{.Label "%s"}}'
-                         % (lifecycle.LABEL_TEMPORARY, LABEL_PART)]).stdout
-    strays = [line.split("\t") for line in listed.splitlines() if line.count("\t") == 2]
-    strays = [(name, part) for name, temporary, part in strays if name == temporary]
-    if strays:
-        engine.run(["rm", "--force", "--volumes"] + [name for name, _ in strays])
-        for name, part in strays:
-            engine.forget("container", name)
-            logging.getLogger(part or "dockeroo").info(
-                "Removed container %s left by an interrupted run", name)
-    images = engine.run(["image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
-                         "--filter", label]).stdout.split()
-    for image in images:
-        if engine.run(["image", "rm", image], check=False).returncode == 0:
-            engine.forget("image", image)
-            lifecycle.log.info("Removed image %s left by an interrupted run", image[7:19])
-    return True
-
-
-def sweep_aside(entry):
-    """A container an interrupted run had set aside: removed when its
-    replacement is complete (under the part's name), else put back."""
-    engine = engine_from_options(Options(entry["part"], dict(entry.get("engine") or {})))
-    log = logging.getLogger(entry["part"])
-    obj = engine.inspect("container", entry["aside"])
-    if obj is None or not is_owned(obj, entry["part"], entry.get("owner")):
-        return True
-    if engine.inspect("container", entry["name"]) is not None:
-        engine.run(["rm", "--force", "--volumes", entry["aside"]])
-        log.info("Removed the previous container %s, set aside by an interrupted run",
-                 entry["aside"])
-    else:
-        engine.run(["rename", entry["aside"], entry["name"]])
-        if entry.get("running"):
-            engine.run(["start", entry["name"]])
-        log.info("Put back the previous container %s, set aside by an interrupted run",
-                 entry["name"])
-    engine.forget("container", entry["aside"])
-    engine.forget("container", entry["name"])
-    return True
-
-
 def _plain_install(argv):
     """Whether ARGV is ``buildout [options] [assignments] [install]``: a run
     that uninstalls every installed part the configuration no longer has
@@ -578,6 +482,8 @@ def uninstalled_together(part, options, installed=".installed.cfg"):
         if other == part or not values or (owner, other) in _configured:
             continue
         if values.get("recipe") != recipe or values.get(OWNER_OPTION) != owner:
+            continue
+        if engine_options(values) != engine_options(options):  # another engine
             continue
         values = {k: v.replace("$$", "$") for k, v in values.items()}
         try:

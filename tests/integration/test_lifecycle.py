@@ -214,8 +214,9 @@ def test_build_tag_renamed_while_a_container_uses_the_image(buildout, prefix, ba
     assert inspect("image", prefix + "-img:v1") is None, result.output
     assert docker("exec", prefix + "-app", "cat", "/v") == "two\n"
     assert not os.path.exists(buildout.path("parts", ".dockeroo", "pending", "img.json"))
-    result = buildout.ok()
-    assert "Installing" not in result.output
+    installed = buildout.installed()
+    result = buildout.ok("-vv")
+    assert "Installing" not in result.output, (installed, result.output)
 
 
 def test_dockerfile_change_leaks_no_image(buildout, prefix, base_image, tmp_path):
