@@ -16,6 +16,7 @@ from conftest import BUILDOUT, docker, inspect
 
 from dockeroo.recipe import owner_id
 from test_engine_selection import tls  # noqa: F401  (module fixture: a second engine endpoint)
+from test_gentoo_bootstrap import containers_left, leftovers, www  # noqa: F401  (www: archives)
 
 #: the script of the app part: counts its runs, then blocks while /host/block exists
 SCRIPT = """script =
@@ -338,6 +339,38 @@ def test_temporaries_of_a_killed_recreation_are_removed_when_the_part_is_gone(
     assert len(container_names(prefix)) == 2  # the set-aside one and the new one
     buildout.uninstall_all()
     assert container_names(prefix) == []
+
+
+def test_killed_bootstrap_rebuild_leaves_no_temporary(buildout, prefix, base_image, www,
+                                                       tmp_path):
+    """docker.gentoo-bootstrap rebuilds in a temporary container: killed
+    during its script, that container (and the previous one, set aside or
+    not) must be dealt with by the next run."""
+    host = host_folder(tmp_path)
+    part = """
+        [boot]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %s-boot:1
+        container = %s-boot
+        archives = %s
+        privileged = false
+        volumes = %s:/host
+        %s
+        """
+    configure(buildout, base_image, part % (prefix, prefix, www.url("rootfs.tar.gz"), host,
+                                            SCRIPT % {"tag": "first"}))
+    buildout.ok()
+    configure(buildout, base_image, part % (prefix, prefix, www.url("rootfs.tar.gz"), host,
+                                            SCRIPT % {"tag": "second"}))
+    started = Started(buildout, host)
+    started.wait_for_script()
+    started.kill(signal.SIGKILL)
+    result = buildout.ok()
+    assert started.runs() == ["first", "second", "second"], result.output
+    assert containers_left(prefix, buildout) == [prefix + "-boot"], result.output
+    assert docker("exec", prefix + "-boot", "cat", "/host/runs").split()[-1] == "second"
+    buildout.uninstall_all()
+    assert leftovers(prefix, buildout) == []
 
 
 # -- signals -----------------------------------------------------------------------------------
