@@ -435,7 +435,8 @@ def drop_image(engine, part, image_id, owner, log):
 
 def sweep_run(run_id, engine_opts):
     """Remove the temporaries (containers still under their temporary name,
-    untagged images) that the interrupted run RUN_ID made on an engine."""
+    import helpers, untagged images) that the interrupted run RUN_ID made on
+    an engine."""
     from .recipe import LABEL_PART, engine_from_options
     engine = engine_from_options(Options("dockeroo", dict(engine_opts)))
     label = "label=%s=%s" % (LABEL_RUN, run_id)
@@ -443,7 +444,9 @@ def sweep_run(run_id, engine_opts):
                          '{{.Names}}\t{{.Label "%s"}}\t{{.Label "%s"}}'
                          % (LABEL_TEMPORARY, LABEL_PART)]).stdout
     strays = [line.split("\t") for line in listed.splitlines() if line.count("\t") == 2]
-    strays = [(name, part) for name, temporary, part in strays if name == temporary]
+    # renamed away from its temporary name: complete (import helpers have none)
+    strays = [(name, part) for name, temporary, part in strays if name == temporary
+              or not temporary]
     if strays:
         engine.run(["rm", "--force", "--volumes"] + [name for name, _ in strays])
         for name, part in strays:

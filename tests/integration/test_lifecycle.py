@@ -77,8 +77,10 @@ def configure(buildout, base_image, text):
     buildout.configure(text)
     with open(buildout.path("buildout.cfg")) as handle:
         content = handle.read()
+    if "${buildout:base}" in content:
+        content = content.replace("[buildout]\n", "[buildout]\nbase = %s\n" % base_image, 1)
     with open(buildout.path("buildout.cfg"), "w") as handle:
-        handle.write(content.replace("[buildout]\n", "[buildout]\nbase = %s\n" % base_image, 1))
+        handle.write(content)
 
 
 def host_folder(tmp_path):
