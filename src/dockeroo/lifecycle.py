@@ -226,8 +226,12 @@ class Run:
         from zc.buildout.buildout import _save_options
         parts = []
         if os.path.exists(path):
-            with open(path) as handle:
-                recorded = zc.buildout.configparser.parse(handle, path)
+            try:
+                with open(path) as handle:
+                    recorded = zc.buildout.configparser.parse(handle, path)
+            except Exception as exc:  # not ours to repair: buildout reports it
+                log.debug("cannot read %s: %s", path, exc)
+                return
             parts = (recorded.get("buildout") or {}).get("parts", "").split()
         with open(path, "a") as handle:
             for name, values in extra.items():
