@@ -20,31 +20,27 @@ installs the new configuration.  Removing objects there would destroy an
 image before its replacement is built, or drop a volume's data for a
 label change.  So the uninstall entry point checks whether the part is
 still configured in this buildout run (every part's recipe is constructed
-before any uninstall runs): if it is, removal is deferred and the new
-``install()`` removes only what the new configuration no longer owns,
-after the new objects exist.  When that install fails, buildout has
-already forgotten the old configuration: it is kept in
-``parts/.dockeroo-replaced/<part>.json`` until an install of the part
-succeeds and drops what only the old configuration owned.  A part removed
-from the buildout is removed for real, honouring ``keep``.
+before any uninstall runs): if it is, the old configuration is written to
+the run's pending records (:mod:`dockeroo.lifecycle`) and what only it
+owned is removed at the end of the run, after the new objects exist, on
+the engine the old options select.  A part removed from the buildout is
+removed for real, honouring ``keep``.
 """
 
 import dataclasses
 import hashlib
-import json
+import importlib
 import logging
 import os
 import shlex
 import shutil
-import signal
 import sys
-import threading
-import urllib.parse
 from contextlib import contextmanager
 
 from zc.buildout import UserError
 
 from . import engine as engine_mod
+from . import lifecycle
 from .engine import DockerEngine, DockerError, EngineConfig
 from .options import Options
 from .tarstream import UnsafeArchive
@@ -61,8 +57,6 @@ DOCKER_COMMAND_ENV = "DOCKEROO_DOCKER_COMMAND"
 
 #: (owner, part) -> recipe name, for every part constructed in this process
 _configured = {}
-#: (owner, part) -> old options of a part whose uninstall was deferred
-_replaced = {}
 #: docker-machine answers, per machine name
 _machines = {}
 
@@ -76,6 +70,11 @@ def label_args(labels):
     for key, value in labels.items():
         args += ["--label", "%s=%s" % (key, value)]
     return args
+
+
+def engine_options(values):
+    """The options of VALUES that select the engine (recorded with pending removals)."""
+    return {key: values[key] for key in ENGINE_OPTIONS if (values.get(key) or "").strip()}
 
 
 def engine_from_options(opts):
@@ -182,6 +181,9 @@ class Recipe:
         bo = buildout["buildout"]
         self.directory = bo["directory"]
         self.owner = owner_id(self.directory)
+        # the run lock is taken by the first part constructed
+        self.lifecycle = lifecycle.current(self.parts_directory, self.directory)
+        self.lifecycle.configured[name] = self
         options[OWNER_OPTION] = self.owner
         self.newest = bo.get("newest", "true") == "true"
         self.offline = bo.get("offline", "false") == "true"
@@ -195,6 +197,7 @@ class Recipe:
             options["name"] = self.name
         self.setup()
         self.engine = engine_from_options(self.opts).with_timeout(self.timeout)
+        self.engine_options = engine_options(options)
         # buildout constructs every part before it updates any: the objects
         # of all parts are then looked up together (one inspect per kind)
         try:
@@ -230,12 +233,30 @@ class Recipe:
         return self.engine.run(args, timeout=self.cmd_timeout(long),
                                stream=self.log if stream else None, **kwargs)
 
-    def labels(self, fingerprint=None, extra=None):
+    def labels(self, fingerprint=None, extra=None, temporary=None):
+        """Ownership labels; with TEMPORARY (the object's name while it is
+        temporary), also this run's id, so that the next run removes it if
+        this one is killed before it does."""
         labels = dict(extra or {})
         labels[LABEL_PART] = self.part
         labels[LABEL_BUILDOUT] = self.owner
         if fingerprint:
             labels[LABEL_FINGERPRINT] = fingerprint
+        if temporary:
+            labels.update(self.lifecycle.temporary_labels(temporary, self.engine_options))
+        return labels
+
+    def image_labels(self, fingerprint=None):
+        """Labels for an image made by this run (an import): untagged, it is
+        removed by the next run if this one is killed before it is tagged."""
+        return self.labels(fingerprint, self.lifecycle.image_labels(self.engine_options))
+
+    def temporary(self, name, fingerprint=None, extra=None, done=None):
+        """Labels for the temporary container NAME, which is removed if the
+        install fails (and by the next run if this one is killed)."""
+        labels = self.labels(fingerprint, extra, temporary=name)
+        self.on_failure(lambda: self.remove_container(name),
+                        done or "removed the temporary container %s" % name)
         return labels
 
     def is_ours(self, obj):
@@ -245,6 +266,25 @@ class Recipe:
         """Remove a (temporary) container this run made, with its anonymous volumes."""
         self.run(["rm", "--force", "--volumes", name], check=False)
         self.engine.forget("container", name)
+        self.lifecycle.released(name)
+
+    def set_aside(self, name, aside, running):
+        """Rename container NAME to ASIDE while its replacement is made
+        (journaled first: a killed run's successor puts it back or removes it)."""
+        self.lifecycle.aside(self.part, self.owner, self.engine_options, name, aside, running)
+        self.run(["rename", name, aside])
+        self.engine.forget("container", name)
+
+    def drop_aside(self, aside):
+        """Remove the set-aside container ASIDE: its replacement is complete."""
+        self.engine.run(["rm", "--force", "--volumes", aside], timeout=self.cmd_timeout())
+        self.engine.forget("container", aside)
+        self.lifecycle.aside_done(aside)
+
+    def retire_image(self, image_id):
+        """The image IMAGE_ID was replaced: remove it at the end of the run,
+        or of a later one, once it is untagged and no container uses it."""
+        self.lifecycle.retire_image(self.part, image_id, self.engine_options, self.owner)
 
     def clear_leftover(self, name, options):
         """Remove container NAME left by an interrupted run of this part.
@@ -261,21 +301,13 @@ class Recipe:
         self.log.info("Removing container %s left by an interrupted run", name)
         self.remove_container(name)
 
-    def remove_image_id(self, image_id, warn=True):
-        """Remove an image this part made, by id.
-
-        With WARN, an image still in use (e.g. by another part's container)
-        is left with a warning; otherwise the error is raised.
-        """
+    def remove_image_id(self, image_id):
+        """Remove an image this run made, by id (undoing a failed install)."""
         try:
             self.run(["image", "rm", image_id])
         except DockerError as exc:
-            if "no such image" in exc.stderr.lower():
-                return
-            if not warn:
+            if "no such image" not in exc.stderr.lower():
                 raise
-            self.log.warning("Could not remove the previous image %s: %s", image_id[7:19],
-                             exc.stderr)
         self.engine.forget("image", image_id)
 
     def install_freeze(self, container, path):
@@ -287,9 +319,10 @@ class Recipe:
         except freeze.FreezeUnavailable as exc:
             raise UserError("Part [%s]: %s" % (self.part, exc))
 
-    def on_failure(self, action):
-        """Register an undo action run (last first) if install fails."""
-        self._undo.append(action)
+    def on_failure(self, action, done=None):
+        """Register an undo action run (last first) if install fails; DONE
+        says what it did (for the one line an interrupt prints)."""
+        self._undo.append((action, done))
 
     def path_option(self, option, **kwargs):
         return self.opts.path(option, self.directory, **kwargs)
@@ -306,12 +339,12 @@ class Recipe:
     def failures(self):
         """Turn engine errors into UserErrors naming the part; undo on failure.
 
-        SIGTERM (a CI job or service manager stopping buildout) is turned into
-        :class:`Terminated` meanwhile, so that the undo actions run as for any
-        failure instead of leaving half-made objects that look complete.
+        SIGINT and SIGTERM (Ctrl-C, a CI job or service manager stopping
+        buildout) raise :class:`lifecycle.Interrupted` meanwhile: the undo
+        actions run as for any failure, one line says what they undid, and
+        buildout exits with 128 + the signal number, without a traceback.
         """
         self._undo = []
-        previous = _catch_sigterm()
         try:
             yield
         except (DockerError, UnsafeArchive, UserError, OSError) as exc:
@@ -319,77 +352,57 @@ class Recipe:
             if isinstance(exc, UserError) and str(exc).startswith("Part ["):
                 raise
             raise UserError("Part [%s] (%s): %s" % (self.part, self.recipe, failure_text(exc)))
+        except lifecycle.Interrupted as exc:
+            done = self._rollback()
+            self.log.error("interrupted (%s)%s", exc.name,
+                           ": " + ", ".join(done) if done else "; nothing to roll back")
+            exc.reported = True
+            raise
         except BaseException:
             self._rollback()
             raise
-        finally:
-            _restore_sigterm(previous)
         self._undo = []
 
     def _rollback(self):
+        """Run the undo actions; returns what the ones that worked did."""
+        done = []
         while self._undo:
-            action = self._undo.pop()
+            action, what = self._undo.pop()
             try:
                 action()
             except Exception as exc:  # keep the original error visible
                 self.log.warning("Cleanup after failure did not complete: %s", exc)
+            else:
+                if what:
+                    done.append(what)
+        return done
 
     # -- buildout entry points ------------------------------------------------------
     def install(self):
-        old = _replaced.pop((self.owner, self.part), None)
-        # old configurations whose objects a failed install could not drop
-        pending = self._load_pending()
-        if old is not None:
-            pending.append(old)
-        try:
-            with self.failures():
-                paths = self.ensure() or []
-                for values in pending:
-                    self.drop_replaced(values)
-        except BaseException:
-            # buildout has forgotten the old configuration by now: remember
-            # it, so that the next successful install still removes what
-            # only the old configuration owned (a renamed container...)
-            self._save_pending(pending)
-            raise
-        self._save_pending([])
+        # buildout records the part only once install returns, and may be
+        # killed before: record it now, so that a later run uninstalls it
+        self.lifecycle.keep_recorded(self.buildout, self.part, self.options.copy())
+        with self.failures():
+            paths = self.ensure() or []
+        self.lifecycle.succeeded.add(self.part)
         return list(paths)
 
-    @property
-    def _pending_path(self):
-        return os.path.join(self.parts_directory, ".dockeroo-replaced",
-                            urllib.parse.quote(self.part, safe="") + ".json")
-
-    def _load_pending(self):
-        try:
-            with open(self._pending_path) as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return []
-        return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
-
-    def _save_pending(self, pending):
-        path = self._pending_path
-        if not pending:
-            if os.path.exists(path):
-                os.remove(path)
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as handle:
-            json.dump(pending, handle)
-        os.replace(path + ".tmp", path)
-
     def update(self):
-        with self.failures():
-            paths = self.ensure()
+        self.lifecycle.keep_recorded(self.buildout)
+        try:
+            with self.failures():
+                paths = self.ensure()
+        except BaseException:
+            # buildout forgets a part whose update fails
+            self.lifecycle.configuration(self.part, self.options)
+            raise
+        self.lifecycle.succeeded.add(self.part)
         return list(paths) if paths else None
 
-    def drop_replaced(self, old):
-        """Remove objects the old configuration owned and the new one does not."""
-        if Options(self.part, old).bool("keep", False):
-            return
+    def drop_replaced(self, old, engine):
+        """Remove (on ENGINE, the one the old options select) the objects the
+        old configuration OLD owned and the current one does not."""
         keep = set(self.owned(self.options))
-        engine = self.engine
         for kind, name in self.owned(old):
             if (kind, name) not in keep:
                 remove_object(engine, kind, name, self.part, old.get(OWNER_OPTION), self.log,
@@ -402,8 +415,10 @@ class Recipe:
         def uninstall(name, options):
             log = logging.getLogger(name)
             owner = options.get(OWNER_OPTION)
+            run = lifecycle_for_uninstall()
             if _configured.get((owner, name)) == cls.recipe:
-                _replaced[(owner, name)] = dict(options)
+                run.configuration(name, options)
+                run.deferred[name] = options.copy()
                 log.debug("configuration changed: old objects are removed after the new ones exist")
                 return
             opts = Options(name, dict(options))
@@ -433,31 +448,26 @@ class Recipe:
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
 
 
-class Terminated(SystemExit):
-    """SIGTERM arrived while a part was being installed or updated."""
+def lifecycle_for_uninstall():
+    """The run of an uninstall entry point: the one the parts constructed in
+    this process started, else (no dockeroo part left in the buildout) the
+    one of the buildout directory buildout runs in."""
+    if lifecycle._runs:
+        return next(iter(lifecycle._runs.values()))
+    here = os.getcwd()
+    return lifecycle.current(os.path.join(here, "parts"), here)
 
 
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends at once
-    raise Terminated(128 + signum)
-
-
-def _catch_sigterm():
-    """Install the SIGTERM handler (main thread only); returns the previous one."""
-    if threading.current_thread() is not threading.main_thread():
+def recipe_class(recipe):
+    """The Recipe class of a ``dockeroo:docker.NAME`` recipe string, or None."""
+    package, _, entry = (recipe or "").partition(":")
+    if package != "dockeroo" or not entry.startswith("docker."):
         return None
     try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):
+        module = importlib.import_module("dockeroo.recipes." + entry[7:].replace("-", "_"))
+    except ImportError:
         return None
-
-
-def _restore_sigterm(previous):
-    if previous is not None:
-        try:
-            signal.signal(signal.SIGTERM, previous)
-        except (ValueError, OSError):
-            pass
+    return getattr(module, "Recipe", None)
 
 
 def _plain_install(argv):
@@ -525,6 +535,8 @@ def uninstalled_together(part, options, installed=".installed.cfg"):
         if other == part or not values or (owner, other) in _configured:
             continue
         if values.get("recipe") != recipe or values.get(OWNER_OPTION) != owner:
+            continue
+        if engine_options(values) != engine_options(options):  # another engine
             continue
         values = {k: v.replace("$$", "$") for k, v in values.items()}
         try:

@@ -299,7 +299,7 @@ def test_run_rename_with_a_failed_install_still_removes_the_old_container(buildo
     buildout.configure(cfg % ("two", ""))
     buildout.ok()
     assert container_names(prefix) == [prefix + "-two"]
-    assert not os.path.exists(buildout.path("parts", ".dockeroo-replaced", "app.json"))
+    assert not os.path.exists(buildout.path("parts", ".dockeroo", "pending", "app.json"))
 
 
 def test_run_failed_recreation_puts_the_old_container_back(buildout, prefix, base_image):

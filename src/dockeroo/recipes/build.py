@@ -273,8 +273,8 @@ class Recipe(Base):
         self.engine.forget("image", self.image)
         new_id = self.engine.image_id(self.image)
         self.log.info("Built image %s (%s)", self.image, short(new_id))
-        if current and current["Id"] != new_id:
-            self.drop_previous(current["Id"])
+        if current and current["Id"] != new_id and self.is_ours(current):
+            self.retire_image(current["Id"])
         return []
 
     def check_client(self):
@@ -391,25 +391,6 @@ class Recipe(Base):
             raise UserError("Part [%s] (%s): building image %s failed (exit %s); the end of its "
                             "output:\n%s%s" % (self.part, self.recipe, self.image,
                                                 result.returncode, tail, hint))
-
-    def drop_previous(self, old_id):
-        """Remove the image the tag named before, if untagged now, ours and unused."""
-        old = self.engine.inspect("image", old_id)
-        if old is None or old.get("RepoTags") or not self.is_ours(old):
-            return
-        users = self.run(["ps", "--all", "--filter", "ancestor=" + old_id,
-                          "--format", "{{.Names}}"]).stdout.split()
-        if users:
-            self.log.info("Keeping the previous image %s: used by container(s) %s",
-                          short(old_id), ", ".join(users))
-            return
-        try:
-            self.run(["image", "rm", old_id])
-        except DockerError as exc:
-            self.log.warning("The previous image %s was not removed: %s", short(old_id), exc.stderr)
-            return
-        self.engine.forget("image", old_id)
-        self.log.info("Removed the previous image %s", short(old_id))
 
 
 def tidy_record(record, hide=()):

@@ -17,7 +17,6 @@ until the new ones are complete.
 
 import os
 import re
-import uuid
 
 from zc.buildout import UserError
 
@@ -128,19 +127,18 @@ class Recipe(Base):
         else:
             base = archives_mod.import_archives(
                 engine, self.archives, self.opts, "archives", self.buildout["buildout"],
-                changes=[ctr.label_change(self.labels(self.archives_fp))],
-                labels=self.labels(), logger=self.log, timeout=timeout)
-            self.on_failure(lambda: self.remove_image_id(base, warn=False))
+                changes=[ctr.label_change(self.image_labels(self.archives_fp))],
+                labels=self.image_labels(), logger=self.log, timeout=timeout)
+            self.on_failure(lambda: self.remove_image_id(base))
             self.log.info("Imported %d archive(s) as image %s", len(self.archives), base[7:19])
 
         # 2. a container (under a temporary name until it is complete)
-        temp = "%s-new-%s" % (self.container, uuid.uuid4().hex[:8])
+        temp = "%s-new-%s" % (self.container, self.lifecycle.id[:12])
         spec = ctr.ContainerSpec(
             name=temp, image=base, command=self.command, tty=self.tty,
-            labels=self.labels(self.fingerprint), volumes=self.volumes,
+            labels=self.temporary(temp, self.fingerprint), volumes=self.volumes,
             volumes_from=self.volumes_from, **self.privileges)
         self.run(spec.create_args())
-        self.on_failure(lambda: self.remove_container(temp))
 
         # 3. freeze, for the engine's architecture (it runs natively)
         self.install_freeze(temp, "/bin/freeze")
@@ -170,6 +168,7 @@ class Recipe(Base):
                                 timeout=timeout)
             self.on_failure(lambda: self.remove_image_id(new_id))
             self.run(["rm", "--force", "--volumes", temp])
+            self.lifecycle.released(temp)
             self.log.info("Committed image %s", self.image)
             if old_container is not None:
                 self.run(["rm", "--force", "--volumes", self.container])
@@ -181,7 +180,7 @@ class Recipe(Base):
         engine.forget("container", self.container)
         engine.forget("image", self.image)
         if old_image is not None and old_image["Id"] != new_id:
-            self.remove_image_id(old_image["Id"])
+            self.retire_image(old_image["Id"])
 
     def swap_container(self, temp, old_container):
         """Give TEMP the part's container name.  The previous container is
@@ -189,13 +188,19 @@ class Recipe(Base):
         renames both back."""
         aside = None
         if old_container is not None:
-            aside = "%s-old-%s" % (self.container, uuid.uuid4().hex[:8])
-            self.run(["rename", self.container, aside])
-            self.on_failure(lambda: self.run(["rename", aside, self.container]))
+            aside = "%s-old-%s" % (self.container, self.lifecycle.id[:12])
+            self.set_aside(self.container, aside,
+                           (old_container.get("State") or {}).get("Running"))
+
+            def restore():
+                self.run(["rename", aside, self.container])
+                self.lifecycle.aside_done(aside)
+            self.on_failure(restore, "put back the previous container %s" % self.container)
         self.run(["rename", temp, self.container])
+        self.lifecycle.released(temp)
         self.on_failure(lambda: self.run(["rename", self.container, temp]))
         if aside is not None:
-            self.run(["rm", "--force", "--volumes", aside])
+            self.drop_aside(aside)
 
     def prepare_platform(self):
         """Make sure the engine's host can run ``crossdev-platform`` binaries."""

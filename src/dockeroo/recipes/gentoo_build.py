@@ -255,8 +255,8 @@ class Recipe(Base):
 
         # the assemble container: created from the base, started only for a script
         spec = ctr.ContainerSpec(name=self.assemble_container, image=base_id, tty=self.tty,
-                                 labels=self.labels(), volumes_from=self.volumes_from,
-                                 **self.privileges)
+                                 labels=self.temporary(self.assemble_container),
+                                 volumes_from=self.volumes_from, **self.privileges)
         run_freeze = DEFAULT_COMMAND[0] if keep_freeze else RUN_FREEZE
         if self.script and entrypoint:
             spec.entrypoint = [run_freeze]
@@ -265,7 +265,6 @@ class Recipe(Base):
         else:
             spec.command = command
         self.run(spec.create_args())
-        self.on_failure(lambda: self.remove_container(self.assemble_container))
 
         if self.build_image:
             if self.packages:
@@ -328,7 +327,7 @@ class Recipe(Base):
         self.log.info("Committed image %s%s", self.image,
                       " with %s" % ", ".join(packages) if packages else "")
         if old_image is not None and old_image["Id"] != new_id:
-            self.remove_image_id(old_image["Id"])
+            self.retire_image(old_image["Id"])
 
     # -- steps ------------------------------------------------------------------------------
     def _assemble_base(self):
@@ -336,17 +335,17 @@ class Recipe(Base):
         if self.base_image:
             data = self._image("base-image", self.base_image)
             return data["Id"], data.get("Config") or {}
-        label = ctr.label_change(self.labels())
+        label = ctr.label_change(self.image_labels())
         if self.archives:
             image = archives_mod.import_archives(
                 self.engine, self.archives, self.opts, "archives", self.buildout["buildout"],
-                changes=[label], labels=self.labels(), logger=self.log,
+                changes=[label], labels=self.image_labels(), logger=self.log,
                 timeout=self.cmd_timeout(long=True))
         else:
             image = self.engine.feed(["import", "--change", label, "-"],
                                      lambda out: tarstream.merge([], out),
                                      timeout=self.cmd_timeout()).stdout.strip()
-        self.on_failure(lambda: self.remove_image_id(image, warn=False))
+        self.on_failure(lambda: self.remove_image_id(image))
         return image, {}
 
     def _build(self, arch, target_root):
@@ -354,10 +353,10 @@ class Recipe(Base):
         engine = self.engine
         timeout = self.cmd_timeout(long=True)
         spec = ctr.ContainerSpec(name=self.build_container, image=self.build_image,
-                                 command=self.build_command, tty=self.tty, labels=self.labels(),
+                                 command=self.build_command, tty=self.tty,
+                                 labels=self.temporary(self.build_container),
                                  volumes_from=self.build_volumes_from, **self.privileges)
         self.run(spec.create_args())
-        self.on_failure(lambda: self.remove_container(self.build_container))
         if self.build_command == DEFAULT_COMMAND:
             self.install_freeze(self.build_container, DEFAULT_COMMAND[0])
         self.run(["start", self.build_container])

@@ -130,10 +130,10 @@ class Recipe(Base):
         timeout = self.cmd_timeout(long=True)
         self.clear_leftover(self.build_container, "option 'build-container'")
         spec = ctr.ContainerSpec(name=self.build_container, image=self.build_image,
-                                 command=self.build_command, tty=self.tty, labels=self.labels(),
+                                 command=self.build_command, tty=self.tty,
+                                 labels=self.temporary(self.build_container),
                                  volumes_from=self.build_volumes_from, **self.privileges)
         self.run(spec.create_args())
-        self.on_failure(lambda: self.remove_container(self.build_container))
         if self.build_command == DEFAULT_COMMAND:
             self.install_freeze(self.build_container, DEFAULT_COMMAND[0])
         self.run(["start", self.build_container])
@@ -169,7 +169,7 @@ class Recipe(Base):
         """``docker export`` of BASE-IMAGE into BUILD-ROOT, extracted inside the container."""
         engine = self.engine
         probe = "%s_base_%s" % (self.build_container, uuid.uuid4().hex[:8])
-        self.run(["create", "--name", probe] + label_args(self.labels())
+        self.run(["create", "--name", probe] + label_args(self.temporary(probe))
                  + [self.base_image, "/.dockeroo-export"])
         try:
             self.log.info("Extracting %s into %s", self.base_image, self.build_root)

@@ -97,14 +97,14 @@ class Recipe(RegistryRecipe):
         self.engine.forget("image", ref)
 
     # -- changed configuration ---------------------------------------------------------
-    def drop_replaced(self, old):
+    def drop_replaced(self, old, engine):
         old_ref = old.get("image")
         if not old_ref or old_ref == self.image:
             return
         state = self.state.load()
         entry = state.get("refs", {}).pop(old_ref, None)
         if entry and entry.get("owned") and not Options(self.part, dict(old)).bool("keep", False):
-            remove_reference(self.engine, self.part, old_ref, self.log, self.cmd_timeout())
+            remove_reference(engine, self.part, old_ref, self.log, self.cmd_timeout())
         self.state.save(state)
 
     # -- uninstall --------------------------------------------------------------------

@@ -78,7 +78,7 @@ class Recipe(RegistryRecipe):
         return found[-1] if found else None
 
     # -- changed configuration ---------------------------------------------------------
-    def drop_replaced(self, old):
+    def drop_replaced(self, old, engine):
         state = self.state.load()
         pushed = state.get("pushed", {})
         stale = [ref for ref in pushed if ref != self.image]

@@ -346,17 +346,21 @@ class Recipe(Base):
         return "; ".join(hints)
 
     def create(self, fingerprint, old):
+        """Make the container under a temporary name; it gets the part's name
+        only once layout, start, wait and script are done, so a container
+        under that name is always complete (a killed run leaves a temporary
+        the next run removes)."""
         name = self.name
         self.check_networks()
         if old is not None:
             self.set_aside(old)
-        spec = dataclasses.replace(self.spec, labels=self.labels(fingerprint, self.user_labels))
+        temp = "%s-dockeroo-new-%s" % (name, self.lifecycle.id[:12])
+        labels = self.temporary(temp, fingerprint, self.user_labels,
+                                done="removed the new container %s" % name)
+        spec = dataclasses.replace(self.spec, name=temp, labels=labels)
         self.log.info("%s container %s from %s", "Recreating" if old else "Creating", name,
                       self.image)
         cid = self.run(spec.create_args()).stdout.strip().splitlines()[-1]
-        self.on_failure(lambda: self.engine.run(["rm", "--force", "--volumes", cid],
-                                                timeout=self.cmd_timeout()))
-        self.engine.forget("container", name)
         for network in self.networks[1:]:
             args = ["network", "connect"]
             for alias in self.aliases:
@@ -373,9 +377,17 @@ class Recipe(Base):
                 self.wait_ready(cid)
             if self.script:
                 self.run_script(cid)
+        # complete: from here on it is the part's container
+        self.run(["rename", cid, name])
+        self.lifecycle.released(temp)
+        self.engine.forget("container", name)
+        self._undo = []
         if old is not None:
-            self.engine.run(["rm", "--force", "--volumes", old["Id"]], timeout=self.cmd_timeout())
+            self.drop_aside(self.aside_name(old))
         self.publish()
+
+    def aside_name(self, old):
+        return "%s-dockeroo-old-%s" % (self.name, old["Id"][:12])
 
     def start_container(self, cid):
         try:
@@ -402,22 +414,23 @@ class Recipe(Base):
     def set_aside(self, old):
         """Stop the old container and rename it; undone if anything fails."""
         was_running = (old.get("State") or {}).get("Running")
-        aside = "%s-dockeroo-old-%s" % (self.name, old["Id"][:12])
+        aside = self.aside_name(old)
         if was_running:
             self.log.info("Stopping the previous container %s", self.name)
             stop = old.get("Config", {}).get("StopTimeout")
             self.engine.run(["stop", self.name],
                             timeout=self.cmd_timeout() + (stop or DOCKER_STOP_TIMEOUT))
-        self.run(["rename", self.name, aside])
-        self.engine.forget("container", self.name)
+        super().set_aside(self.name, aside, was_running)
 
         def restore():
             self.engine.run(["rename", aside, self.name], timeout=self.cmd_timeout())
             if was_running:
                 self.engine.run(["start", self.name], timeout=self.cmd_timeout())
             self.engine.forget("container", self.name)
-            self.log.warning("The previous container %s was put back", self.name)
-        self.on_failure(restore)
+            self.lifecycle.aside_done(aside)
+            if self.lifecycle.interrupted is None:
+                self.log.warning("The previous container %s was put back", self.name)
+        self.on_failure(restore, "put back the previous container %s" % self.name)
 
     def run_script(self, cid):
         self.log.info("Running script in %s", self.name)
@@ -444,11 +457,9 @@ class Recipe(Base):
                                   self.opts.text("wait"))
 
     # -- removal ------------------------------------------------------------------------
-    def drop_replaced(self, old):
-        if Options(self.part, dict(old)).bool("keep", False):
-            return
+    def drop_replaced(self, old, engine):
         if old.get("name") and old.get("name") != self.name:
-            self.remove(self.engine, self.part, old, self.log)
+            self.remove(engine, self.part, old, self.log)
 
     @classmethod
     def remove(cls, engine, part, options, log):

@@ -1,0 +1,499 @@
+"""The lifecycle of one buildout run, decided here for every recipe.
+
+Buildout may be killed at any instant, and it keeps nothing about a part
+but the options of the parts it finished.  Whatever dockeroo must know on
+the next run is therefore written under ``parts/.dockeroo/`` *before* the
+step it describes:
+
+``lock``
+    the run lock.  The first dockeroo entry point of a buildout process (a
+    part's ``__init__`` or an uninstall) takes it with ``flock``; the
+    operating system releases it when the process ends, however it ends.
+    A second run of the same buildout waits for it (``DOCKEROO_LOCK_TIMEOUT``
+    seconds, 600 by default), then fails with an error naming the holder.
+``pending/<part>.json``
+    configurations whose objects may exist in Docker while buildout has no
+    record of them (the old configuration of a changed part, written when
+    its removal is deferred; the configuration being installed, written
+    before the install starts), and images to remove once nothing uses them
+    (an image replaced by a rebuild while a container still runs from it).
+    Retried at the end of every run, on the engine the recorded options
+    select, until they succeed; a removal that fails is a warning, never a
+    failed install.
+``temporaries.json``
+    the runs that made temporary objects and the engines they made them on,
+    and the containers set aside while their replacement is made.  A run
+    that ended without removing them (SIGKILL, a reboot) leaves its entry;
+    the next run removes its temporaries (found by their labels) and puts
+    set-aside containers back or removes them, before any part runs.
+
+Temporary containers carry ``io.dockeroo.run`` (the run's id) and
+``io.dockeroo.temporary`` (the name under which they are temporary: a
+container renamed at completion is no longer temporary).
+
+Completion: an object gets its final name (containers) or tag (images)
+only when everything its part describes has happened, so an object under
+its final name is complete; anything else is a temporary.
+"""
+
+import atexit
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+from zc.buildout import UserError
+
+from .engine import DockerError
+from .options import Options
+
+LABEL_RUN = "io.dockeroo.run"
+LABEL_TEMPORARY = "io.dockeroo.temporary"
+LOCK_TIMEOUT_ENV = "DOCKEROO_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 600
+STATE_DIR = ".dockeroo"
+
+log = logging.getLogger("dockeroo")
+
+#: parts directory -> Run, for this process
+_runs = {}
+
+
+class Interrupted(SystemExit):
+    """SIGINT or SIGTERM arrived: exit (128 + signal) after rolling back."""
+
+    def __init__(self, signum):
+        super().__init__(128 + signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def current(parts_directory, directory=None):
+    """This process's :class:`Run` for the buildout whose parts are in
+    PARTS_DIRECTORY (started, and locked, on first use)."""
+    key = os.path.abspath(parts_directory)
+    run = _runs.get(key)
+    if run is None:
+        run = _runs[key] = Run(key, directory or os.path.dirname(key))
+    return run
+
+
+def lock_timeout():
+    value = os.environ.get(LOCK_TIMEOUT_ENV, "")
+    try:
+        return max(0.0, float(value)) if value.strip() else DEFAULT_LOCK_TIMEOUT
+    except ValueError:
+        raise UserError("%s=%r: must be a number of seconds" % (LOCK_TIMEOUT_ENV, value))
+
+
+def _read_json(path, default):
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return default
+    return data if isinstance(data, type(default)) else default
+
+
+def _write_json(path, data):
+    if not data:
+        for name in (path, path + ".tmp"):
+            if os.path.exists(name):
+                os.remove(name)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(path + ".tmp", path)
+
+
+class Run:
+    """One buildout process: lock, run id, pending removals, temporaries."""
+
+    def __init__(self, parts_directory, directory):
+        self.parts_directory = parts_directory
+        self.directory = directory
+        self.state = os.path.join(parts_directory, STATE_DIR)
+        self.id = uuid.uuid4().hex[:16]
+        #: part -> recipe instance constructed in this run
+        self.configured = {}
+        #: parts whose install or update succeeded in this run
+        self.succeeded = set()
+        #: part -> old options, for the parts whose uninstall was deferred
+        self.deferred = {}
+        #: engines (option dicts) this run made temporaries on
+        self.engines = []
+        #: names of this run's temporaries not removed yet
+        self.live = set()
+        self.interrupted = None
+        self._signals()
+        self._lock()
+        atexit.register(self.finish)
+        self.sweep()
+
+    # -- the run lock -------------------------------------------------------------
+    def _lock(self):
+        os.makedirs(self.state, exist_ok=True)
+        path = os.path.join(self.state, "lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
+        deadline = time.monotonic() + lock_timeout()
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise UserError(
+                        "another buildout run (pid %s) is working in %s: waited %ss for it "
+                        "to finish (set %s to wait longer)"
+                        % (holder, self.directory, int(lock_timeout()), LOCK_TIMEOUT_ENV))
+                if not waiting:
+                    log.info("Waiting for the other buildout run (pid %s) in %s to finish",
+                             holder, self.directory)
+                    waiting = True
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+        self._lock_fd = fd  # held until the process ends
+
+    # -- signals ------------------------------------------------------------------
+    def _signals(self):
+        """SIGINT and SIGTERM raise :class:`Interrupted` (main thread only), so
+        that a part being installed rolls back and says so in one line."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL):
+                    signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):
+                pass
+
+    def _on_signal(self, signum, frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second one ends at once
+        self.interrupted = Interrupted(signum)
+        raise self.interrupted
+
+    # -- pending removals -----------------------------------------------------------
+    def _pending_path(self, part):
+        return os.path.join(self.state, "pending", urllib.parse.quote(part, safe="") + ".json")
+
+    def pending(self, part):
+        return [e for e in _read_json(self._pending_path(part), []) if isinstance(e, dict)]
+
+    def _save_pending(self, part, entries):
+        _write_json(self._pending_path(part), entries)
+
+    def add_pending(self, part, entry):
+        """Record ENTRY for PART unless it is there already."""
+        entries = self.pending(part)
+        if entry not in entries:
+            entries.append(entry)
+            self._save_pending(part, entries)
+
+    def configuration(self, part, options):
+        """Record that the configuration OPTIONS of PART may own objects in
+        Docker (buildout may lose it: a deferred uninstall, an install that
+        is cut short)."""
+        self.add_pending(part, {"options": dict(options)})
+
+    def keep_recorded(self, buildout, part=None, options=None):
+        """Keep in buildout's record (``.installed.cfg``) the parts whose
+        objects may exist although buildout would forget them if this run
+        ended now: PART, about to be installed with OPTIONS (buildout records
+        it only once its install returns), and the parts whose uninstall was
+        deferred and that are not installed again yet.  A later run then
+        calls their uninstall, or installs them again.  Buildout rewrites
+        the record with what it knows as soon as the install succeeds."""
+        extra = {p: o for p, o in self.deferred.items() if p not in self.succeeded}
+        if part is not None:
+            extra[part] = options
+        path = buildout["buildout"].get("installed")
+        if not extra or not path:
+            return
+        import zc.buildout.configparser
+        from zc.buildout.buildout import _save_options
+        parts = []
+        if os.path.exists(path):
+            try:
+                with open(path) as handle:
+                    recorded = zc.buildout.configparser.parse(handle, path)
+            except Exception as exc:  # not ours to repair: buildout reports it
+                log.debug("cannot read %s: %s", path, exc)
+                return
+            parts = (recorded.get("buildout") or {}).get("parts", "").split()
+        with open(path, "a") as handle:
+            for name, values in extra.items():
+                values = {k: v for k, v in values.items() if not k.startswith("__buildout")}
+                values["__buildout_installed__"] = ""
+                handle.write("\n")
+                _save_options(name, values, handle)
+            handle.write("\n")
+            _save_options("buildout", {"parts": " ".join(parts + [p for p in extra
+                                                                 if p not in parts])}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def retire_image(self, part, image_id, engine_options, owner):
+        """Remove image IMAGE_ID at the end of the run, or of a later one,
+        once it is untagged and no container uses it."""
+        self.add_pending(part, {"image": image_id, "engine": dict(engine_options),
+                                "owner": owner})
+
+    def finish(self):
+        """At exit: retry the pending removals, forget the temporaries that
+        are gone.  Never raises (an exit hook)."""
+        try:
+            if self.interrupted is None:
+                self.drop_pending()
+            self._forget_temporaries()
+        except BaseException as exc:  # pragma: no cover - last resort
+            log.warning("dockeroo: cleanup at exit did not complete: %s", exc)
+        if self.interrupted is not None and not getattr(self.interrupted, "reported", False):
+            log.error("Interrupted (%s)", self.interrupted.name)
+
+    def drop_pending(self):
+        folder = os.path.join(self.state, "pending")
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+        except OSError:
+            return
+        from .recipe import _plain_install
+        # a part missing from the configuration was removed from the buildout,
+        # unless this run installs some parts only (buildout install PART...)
+        plain = _plain_install(sys.argv)
+        kept, todo = {}, []
+        for name in names:
+            part = urllib.parse.unquote(name[:-5])
+            kept[part] = []
+            for entry in self.pending(part):
+                recipe = self.configured.get(part)
+                if "options" in entry and ((recipe is not None and part not in self.succeeded)
+                                           or (recipe is None and not plain)):
+                    kept[part].append(entry)  # its part may still need it
+                else:
+                    todo.append((part, entry))
+        # one removal may wait for another (an image for the container using
+        # it): try again while that helps
+        errors = {}
+        while todo:
+            failed = []
+            for part, entry in todo:
+                try:
+                    if self._drop(part, entry):
+                        errors.pop(id(entry), None)
+                        continue
+                except Exception as exc:
+                    errors[id(entry)] = exc
+                failed.append((part, entry))
+            if len(failed) == len(todo) or self.interrupted is not None:
+                break
+            todo = failed
+        else:
+            failed = []
+        for part, entry in failed:
+            kept[part].append(entry)
+            if id(entry) in errors:
+                logging.getLogger(part).warning(
+                    "Could not remove what a previous configuration owned (tried again on "
+                    "the next run): %s", errors[id(entry)])
+        for part, entries in kept.items():
+            self._save_pending(part, entries)
+
+    def _drop(self, part, entry):
+        return drop_pending_entry(self.configured.get(part), part, entry)
+
+    # -- temporaries -------------------------------------------------------------------
+    @property
+    def _temporaries_path(self):
+        return os.path.join(self.state, "temporaries.json")
+
+    def _journal(self):
+        data = _read_json(self._temporaries_path, {})
+        data.setdefault("runs", {})
+        data.setdefault("asides", [])
+        return data
+
+    def temporary_labels(self, name, engine_options):
+        """Labels for temporary NAME of this run; journals the engine first."""
+        labels = self.image_labels(engine_options)
+        self.live.add(name)
+        labels[LABEL_TEMPORARY] = name
+        return labels
+
+    def image_labels(self, engine_options):
+        """Labels for an object of this run that the next run removes if it is
+        still temporary (untagged images); journals the engine first."""
+        engine_options = dict(engine_options)
+        if engine_options not in self.engines:
+            self.engines.append(engine_options)
+            data = self._journal()
+            data["runs"][self.id] = self.engines
+            _write_json(self._temporaries_path, data)
+        return {LABEL_RUN: self.id}
+
+    def released(self, name):
+        """Temporary NAME is gone (removed, or renamed to its final name)."""
+        self.live.discard(name)
+
+    def aside(self, part, owner, engine_options, name, aside, running):
+        """Journal that container NAME was renamed ASIDE (before the rename)."""
+        data = self._journal()
+        data["asides"].append({"part": part, "owner": owner, "engine": dict(engine_options),
+                               "name": name, "aside": aside, "running": bool(running)})
+        _write_json(self._temporaries_path, data)
+
+    def aside_done(self, aside):
+        data = self._journal()
+        data["asides"] = [a for a in data["asides"] if a.get("aside") != aside]
+        self._write_journal(data)
+
+    def _write_journal(self, data):
+        if not data["runs"] and not data["asides"]:
+            data = {}
+        _write_json(self._temporaries_path, data)
+
+    def _forget_temporaries(self):
+        if self.live or not self.engines:
+            return
+        data = self._journal()
+        data["runs"].pop(self.id, None)
+        self._write_journal(data)
+
+    def sweep(self):
+        """Remove the temporaries of runs that did not end cleanly, put back
+        (or remove) the containers they had set aside."""
+        data = _read_json(self._temporaries_path, {})
+        if not data:
+            return
+        runs = {}
+        for run_id, engines in (data.get("runs") or {}).items():
+            left = [e for e in engines if not _quietly(sweep_run, run_id, e)]
+            if left:
+                runs[run_id] = left
+        asides = [a for a in data.get("asides") or [] if not _quietly(sweep_aside, a)]
+        self._write_journal({"runs": runs, "asides": asides})
+
+
+# -- what the records describe, removed -------------------------------------------
+def drop_pending_entry(recipe, part, entry):
+    """Remove what a pending record ENTRY of PART describes (see
+    :mod:`dockeroo.lifecycle`); RECIPE is the part's recipe when it is
+    configured (and was installed) in this run.  Returns False to keep the
+    entry for a later run; raises when a removal failed."""
+    from .recipe import engine_from_options, recipe_class
+    log = logging.getLogger(part)
+    if "image" in entry:
+        engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
+        return drop_image(engine, part, entry["image"], entry.get("owner"), log)
+    old = dict(entry["options"])
+    opts = Options(part, old)
+    engine = engine_from_options(opts)
+    if recipe is not None:
+        if not opts.bool("keep", False):
+            recipe.drop_replaced(old, engine)
+        return True
+    cls = recipe_class(old.get("recipe"))
+    if cls is None:
+        return True
+    if opts.bool("keep", False):
+        log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
+    else:
+        cls.remove(engine, part, old, log)
+    cls.uninstalled(part, old, log)
+    return True
+
+
+def drop_image(engine, part, image_id, owner, log):
+    """Remove the replaced image IMAGE_ID if it is still untagged and ours;
+    False while a container uses it."""
+    from .recipe import is_owned
+    obj = engine.inspect("image", image_id)
+    if obj is None or obj.get("RepoTags") or not is_owned(obj, part, owner):
+        return True  # gone, tagged again (a rebuild from cache) or not ours
+    try:
+        engine.run(["image", "rm", image_id])
+    except DockerError as exc:
+        if "conflict" not in exc.stderr.lower() and "in use" not in exc.stderr.lower():
+            raise
+        users = engine.run(["ps", "--all", "--filter", "ancestor=" + image_id,
+                            "--format", "{{.Names}}"], check=False).stdout.split()
+        log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
+                 "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
+        return False
+    engine.forget("image", image_id)
+    log.info("Removed the previous image %s", image_id[7:19])
+    return True
+
+
+def sweep_run(run_id, engine_opts):
+    """Remove the temporaries (containers still under their temporary name,
+    import helpers, untagged images) that the interrupted run RUN_ID made on
+    an engine."""
+    from .recipe import LABEL_PART, engine_from_options
+    engine = engine_from_options(Options("dockeroo", dict(engine_opts)))
+    label = "label=%s=%s" % (LABEL_RUN, run_id)
+    listed = engine.run(["ps", "--all", "--filter", label, "--format",
+                         '{{.Names}}\t{{.Label "%s"}}\t{{.Label "%s"}}'
+                         % (LABEL_TEMPORARY, LABEL_PART)]).stdout
+    strays = [line.split("\t") for line in listed.splitlines() if line.count("\t") == 2]
+    # renamed away from its temporary name: complete (import helpers have none)
+    strays = [(name, part) for name, temporary, part in strays if name == temporary
+              or not temporary]
+    if strays:
+        engine.run(["rm", "--force", "--volumes"] + [name for name, _ in strays])
+        for name, part in strays:
+            engine.forget("container", name)
+            logging.getLogger(part or "dockeroo").info(
+                "Removed container %s left by an interrupted run", name)
+    images = engine.run(["image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
+                         "--filter", label]).stdout.split()
+    for image in images:
+        if engine.run(["image", "rm", image], check=False).returncode == 0:
+            engine.forget("image", image)
+            log.info("Removed image %s left by an interrupted run", image[7:19])
+    return True
+
+
+def sweep_aside(entry):
+    """A container an interrupted run had set aside: removed when its
+    replacement is complete (under the part's name), else put back."""
+    from .recipe import engine_from_options, is_owned
+    engine = engine_from_options(Options(entry["part"], dict(entry.get("engine") or {})))
+    log = logging.getLogger(entry["part"])
+    obj = engine.inspect("container", entry["aside"])
+    if obj is None or not is_owned(obj, entry["part"], entry.get("owner")):
+        return True
+    if engine.inspect("container", entry["name"]) is not None:
+        engine.run(["rm", "--force", "--volumes", entry["aside"]])
+        log.info("Removed the previous container %s, set aside by an interrupted run",
+                 entry["aside"])
+    else:
+        engine.run(["rename", entry["aside"], entry["name"]])
+        if entry.get("running"):
+            engine.run(["start", entry["name"]])
+        log.info("Put back the previous container %s, set aside by an interrupted run",
+                 entry["name"])
+    engine.forget("container", entry["aside"])
+    engine.forget("container", entry["name"])
+    return True
+
+
+def _quietly(function, *args):
+    try:
+        return function(*args)
+    except Exception as exc:
+        log.warning("Could not remove what an interrupted run left (tried again next "
+                    "run): %s", exc)
+        return False
