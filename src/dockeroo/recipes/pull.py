@@ -40,6 +40,10 @@ class Recipe(RegistryRecipe):
                 raise UserError("Part [%s] (%s): image %s is not in the engine and buildout is "
                                 "offline (-o): run without -o to pull it"
                                 % (self.part, self.recipe, self.image))
+            # recorded before pulling: a run killed during or right after the
+            # pull still knows that the part brought this reference
+            refs[self.image] = {"owned": True}
+            self.state.save(state)
             self.pull()
             self.on_failure(lambda: self.untag(self.image))
             owned = True

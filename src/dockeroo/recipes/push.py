@@ -13,7 +13,7 @@ import re
 
 from zc.buildout import UserError
 
-from ..registry import RegistryRecipe
+from ..registry import PartState, RegistryRecipe
 
 _DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
@@ -29,6 +29,7 @@ class Recipe(RegistryRecipe):
 
     # -- install / update --------------------------------------------------------
     def ensure(self):
+        self.drop_added_tags()
         local = self.engine.inspect("image", self.local)
         if local is None:
             raise UserError("Part [%s] (%s): image %s does not exist locally; it must be built, "
@@ -55,6 +56,11 @@ class Recipe(RegistryRecipe):
         if self.image != self.local:
             existing = self.engine.inspect("image", self.image)
             if existing is None:
+                # recorded before tagging: a run killed before the untag
+                # leaves a record, and the next run removes the tag
+                state = self.state.load()
+                state.setdefault("added-tags", []).append(self.image)
+                self.state.save(state)
                 self.run(["tag", self.local, self.image])
                 added = True
             elif existing["Id"] != image_id:
@@ -69,13 +75,37 @@ class Recipe(RegistryRecipe):
                 result = self.run(["push", self.image], long=True, stream=True, env=env)
         finally:
             if added:  # only the tag this part added; the image keeps its own tags
-                untag = self.run(["image", "rm", self.image], check=False)
-                if untag.returncode != 0:
-                    self.log.warning("Could not remove the tag %s added for the push: %s",
-                                     self.image, untag.stderr.strip())
+                self.drop_added_tags()
             self.engine.forget("image", self.image)
         found = _DIGEST_LINE.findall(result.stdout)
         return found[-1] if found else None
+
+    def drop_added_tags(self):
+        """Remove the tags this part added for a push (recorded before
+        tagging), also those a killed run left."""
+        state = self.state.load()
+        added = state.get("added-tags") or []
+        if not added:
+            return
+        left = []
+        for ref in added:
+            self.engine.forget("image", ref)
+            if self.engine.inspect("image", ref) is None:
+                continue
+            untag = self.run(["image", "rm", ref], check=False)
+            self.engine.forget("image", ref)
+            if untag.returncode != 0:
+                self.log.warning("Could not remove the tag %s added for the push: %s",
+                                 ref, untag.stderr.strip())
+                left.append(ref)
+        state = self.state.load()
+        state["added-tags"] = left
+        if not left:
+            del state["added-tags"]
+        if state:
+            self.state.save(state)
+        else:  # nothing pushed yet: no record at all
+            self.state.remove()
 
     # -- changed configuration ---------------------------------------------------------
     def drop_replaced(self, old, engine):
@@ -86,6 +116,19 @@ class Recipe(RegistryRecipe):
             for ref in stale:
                 del pushed[ref]
             self.state.save(state)
+
+
+    # -- uninstall --------------------------------------------------------------------
+    @classmethod
+    def remove(cls, engine, part, options, log):
+        """Nothing is removed from the registry; only tags a killed run added
+        for a push (recorded before tagging) are removed."""
+        state = PartState.for_options(options)
+        for ref in (state.load().get("added-tags") or []) if state else []:
+            if engine.inspect("image", ref) is not None:
+                engine.run(["image", "rm", ref], check=False)
+                engine.forget("image", ref)
+                log.info("Removed the tag %s added for a push", ref)
 
 
 uninstall = Recipe.uninstaller()
