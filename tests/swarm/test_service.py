@@ -1,6 +1,7 @@
 """docker.service, docker.secret, docker.config and overlay networks on a private swarm."""
 
 import os
+import textwrap
 
 import pytest
 
@@ -113,3 +114,178 @@ def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, sw
     for kind in ("service", "secret", "config", "network"):
         assert sw.names(kind, sprefix) == [], kind
     assert sw.task_containers(sprefix + "-app") == []
+
+
+def build_and_service(prefix, base, extra=""):
+    return """
+        [image]
+        recipe = dockeroo:docker.build
+        name = %(p)s-img:v1
+        source = ${buildout:directory}/context
+
+        [web]
+        recipe = dockeroo:docker.service
+        name = %(p)s-web
+        image = ${image:image}
+        replicas = 2
+        endpoint-mode = dnsrr
+        update-parallelism = 1
+        update-monitor = 3s
+        wait = 120
+        %(extra)s
+        """ % {"p": prefix, "extra": extra}
+
+
+def write_context(bo, base, version, cmd="while true; do sleep 1; done"):
+    bo.write("context/Dockerfile", "FROM %s\nRUN echo %s > /version\nCMD [\"sh\", \"-c\", \"%s\"]\n"
+             % (base, version, cmd))
+
+
+def versions(sw, service):
+    return sorted(sw.exec(c, "cat", "/version").strip() for c in sw.task_containers(service))
+
+
+def test_rebuilt_image_rolls_out_and_a_failing_one_rolls_back(sbuildout, sprefix, swarm_engine,
+                                                              swarm_image):
+    sw = swarm_engine
+    web = sprefix + "-web"
+    write_context(sbuildout, swarm_image, "one")
+    sbuildout.configure(build_and_service(sprefix, swarm_image))
+    sbuildout.ok()
+    assert versions(sw, web) == ["one", "one"]
+    first = sw.inspect("service", web)
+    service_id = first["ID"]
+
+    # image rebuilt under the same tag: a rolling update in place, converged when buildout ends
+    write_context(sbuildout, swarm_image, "two")
+    result = sbuildout.ok()
+    assert "Updating service %s" % web in result.output
+    assert "has converged" in result.output
+    service = sw.inspect("service", web)
+    assert service["ID"] == service_id, "updated in place, not re-created"
+    assert (service.get("UpdateStatus") or {}).get("State") == "completed"
+    running = sw.tasks(web)
+    assert len(running) == 2 and all(t["Status"]["State"] == "running" for t in running)
+    assert versions(sw, web) == ["two", "two"]
+
+    # a new image whose tasks fail: the update rolls back and the part fails saying so
+    write_context(sbuildout, swarm_image, "three", cmd="echo broken; exit 3")
+    result = sbuildout.fails()
+    error = result.error_line()
+    assert "Part [web]" in error and "rolled back" in error, result.output
+    assert "task errors:" in error and "non-zero exit (3)" in error, error
+    assert "Traceback" not in result.output
+    service = sw.inspect("service", web)
+    assert service["ID"] == service_id
+    assert service["UpdateStatus"]["State"] == "rollback_completed"
+    sw.wait_running(web, 2)
+    assert versions(sw, web) == ["two", "two"]
+
+    # fixed again: the next run rolls the fixed image out
+    write_context(sbuildout, swarm_image, "four")
+    sbuildout.ok()
+    assert versions(sw, web) == ["four", "four"]
+
+
+def test_changed_options_update_in_place_and_hand_updates_are_repaired(
+        sbuildout, sprefix, swarm_engine, swarm_image):
+    sw = swarm_engine
+    app = sprefix + "-app"
+    base = textwrap.dedent("""
+        [app]
+        recipe = dockeroo:docker.service
+        name = %s
+        image = %s
+        command = sleep 1000
+        endpoint-mode = dnsrr
+        """ % (app, swarm_image)) + "%s\n"
+    sbuildout.configure(base % "env =\n    A=1\n    B=2\nlabels =\n    x=1")
+    sbuildout.ok()
+    first = sw.inspect("service", app)
+    task = sw.tasks(app)[0]["ID"]
+
+    # only a service label changes: updated in place, the task is not replaced
+    sbuildout.configure(base % "env =\n    A=1\n    B=2\nlabels =\n    x=2")
+    sbuildout.ok()
+    service = sw.inspect("service", app)
+    assert service["ID"] == first["ID"] and service["Spec"]["Labels"]["x"] == "2"
+    assert [t["ID"] for t in sw.tasks(app)] == [task]
+
+    # env changed: B dropped, C added, same service
+    sbuildout.configure(base % "env =\n    A=1\n    C=3\nlabels =\n    x=2")
+    sbuildout.ok()
+    service = sw.inspect("service", app)
+    assert service["ID"] == first["ID"]
+    assert sorted(service["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]) == ["A=1", "C=3"]
+
+    # updated by hand: repaired on the next run
+    sw.docker("service", "update", "--detach", "--env-add", "A=hand", "--env-rm", "C", app)
+    result = sbuildout.ok()
+    assert "Updating service" in result.output
+    spec = sw.inspect("service", app)["Spec"]
+    assert sorted(spec["TaskTemplate"]["ContainerSpec"]["Env"]) == ["A=1", "C=3"]
+    sw.wait_running(app, 1)
+
+    # removed by hand: created again
+    sw.docker("service", "rm", app)
+    sbuildout.ok()
+    assert sw.inspect("service", app)["ID"] != first["ID"]
+    sw.wait_running(app, 1)
+
+    # keep = true: uninstall leaves the service
+    sbuildout.configure(base % "keep = true")
+    sbuildout.ok()
+    sbuildout.uninstall_all()
+    assert sw.inspect("service", app) is not None
+
+
+def test_parts_needing_a_swarm_fail_on_an_engine_that_is_not_a_manager(buildout, prefix, tmp_path):
+    # the default (shared) engine of the other tests is not in swarm mode and must
+    # never be: only `docker info` is asked, nothing may be created
+    buildout.write("s.txt", "x")
+    buildout.configure("""
+        [net]
+        recipe = dockeroo:docker.network
+        name = %(p)s-net
+        driver = overlay
+
+        [s]
+        recipe = dockeroo:docker.secret
+        name = %(p)s-s
+        file = s.txt
+
+        [svc]
+        recipe = dockeroo:docker.service
+        name = %(p)s-svc
+        image = busybox
+        """ % {"p": prefix}, parts=["net"])
+    from conftest import inspect
+    for part in ("net", "s", "svc"):
+        text = open(buildout.path("buildout.cfg")).read()
+        with open(buildout.path("buildout.cfg"), "w") as handle:
+            handle.write(text.replace(text.splitlines()[1], "parts = " + part))
+        result = buildout.fails()
+        assert "Part [%s]" % part in result.error_line()
+        assert "needs a swarm manager" in result.error_line()
+        assert "not in swarm mode" in result.error_line()
+        assert "Nothing was created" in result.error_line()
+    assert inspect("network", prefix + "-net") is None
+
+
+@pytest.mark.parametrize("options, message", [
+    ("recipe = dockeroo:docker.secret\ncontent = hush", "not 'content'"),
+    ("recipe = dockeroo:docker.secret\nenv = DKS_UNSET_VARIABLE", "is not set"),
+    ("recipe = dockeroo:docker.secret\nfile = a\nenv = B", "exactly one"),
+    ("recipe = dockeroo:docker.config\n", "exactly one"),
+    ("recipe = dockeroo:docker.service\nimage = x\nmode = global\nreplicas = 2", "no replicas"),
+    ("recipe = dockeroo:docker.service\nimage = x\nsecrets = a,target", "SOURCE[,target=T]"),
+    ("recipe = dockeroo:docker.service\nimage = x\nupdate-delay = soon", "a duration"),
+    ("recipe = dockeroo:docker.service\nimage = x\nupdate-failure-action = explode", "one of"),
+    ("recipe = dockeroo:docker.service\nimage = x\nmounts = type=volume,target=rel", "--mount"),
+    ("recipe = dockeroo:docker.service\nimage = x\nports = 80:eighty", "PUBLISHED:TARGET"),
+    ("recipe = dockeroo:docker.network\ndriver = bridge\nattachable = true", "overlay only"),
+])
+def test_bad_options_are_user_errors(buildout, options, message):
+    buildout.configure("[p]\n" + options + "\n")
+    result = buildout.fails()
+    assert "Part [p]" in result.error_line() and message in result.error_line(), result.output

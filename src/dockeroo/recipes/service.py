@@ -37,7 +37,7 @@ HOST_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$|^0$")
 #: task-template fingerprint, a container label of every task
 LABEL_TASK = "io.dockeroo.task-fingerprint"
-LABEL_IMAGE = "io.dockeroo.image-id"
+LABEL_IMAGE = "io.dockeroo.image"
 DEFAULT_WAIT = 300.0
 
 #: scalar options: option -> (flag, kind, value that resets it in an update)
@@ -295,14 +295,16 @@ class Recipe(Base):
         service_fp, task_fp = self.fingerprints(image_id)
         container_labels = dict(self.container_labels)
         container_labels[LABEL_TASK] = task_fp
-        if image_id:
-            container_labels[LABEL_IMAGE] = image_id
+        container_labels[LABEL_IMAGE] = self.image
         resolve = self.resolve
-        if resolve == "auto":  # a local image no registry knows: the tag is used as it is
+        if resolve == "auto":  # a local image no registry knows
             resolve = "never" if image and not image.get("RepoDigests") else "always"
+        # a local image is deployed by its id: the tag may point at a newer build
+        # by the time a task starts or an update rolls back
+        deploy = image_id if resolve == "never" and image_id else self.image
         return {"labels": self.labels(service_fp, self.user_labels),
                 "container_labels": container_labels, "task_fp": task_fp,
-                "resolve": resolve, "fingerprint": service_fp}
+                "resolve": resolve, "fingerprint": service_fp, "image": deploy}
 
     def ensure(self):
         swarm.require_manager(self.engine, self.part, self.recipe)
@@ -322,7 +324,7 @@ class Recipe(Base):
             current = None
         if current is None:
             self.run(["service", "create", "--detach", "--name", self.name]
-                     + self.create_args(want) + [self.image] + (self.command or []), long=True)
+                     + self.create_args(want) + [want["image"]] + (self.command or []), long=True)
             self.log.info("Created service %s", self.name)
         else:
             changes = self.update_args(current, want)
@@ -331,7 +333,7 @@ class Recipe(Base):
             self.log.info("Updating service %s (%s)", self.name, ", ".join(sorted(
                 {c.lstrip("-").rsplit("-", 1)[0] for c in changes if c.startswith("--")})))
             self.run(["service", "update", "--detach"] + changes
-                     + self.scalar_args(update=True) + self.resolve_args(want) + [self.name],
+                     + self.scalar_args() + self.resolve_args(want) + [self.name],
                      long=True)
         if self.wait:
             self.converge(want)
@@ -344,12 +346,11 @@ class Recipe(Base):
     def current_mode(self, current):
         return "global" if "Global" in (current.get("Spec", {}).get("Mode") or {}) else "replicated"
 
-    def scalar_args(self, update=False):
+    def scalar_args(self):
+        """Every scalar option as a flag, the ones not given at their reset value."""
         args = []
         for option, (flag, _kind, reset) in SCALARS.items():
-            value = self.scalars.get(option)
-            if value is None and update:
-                value = reset
+            value = self.scalars.get(option, reset)
             if value is not None:
                 args += [flag, value]
         if self.scalars.get("no-healthcheck"):
@@ -357,6 +358,7 @@ class Recipe(Base):
         return args
 
     def create_args(self, want):
+        # every scalar explicit (resets too): an update passing them changes nothing
         args = self.resolve_args(want) + self.scalar_args()
         args += ["--mode", self.mode]
         if self.mode == "replicated":
@@ -390,9 +392,11 @@ class Recipe(Base):
         task = spec.get("TaskTemplate") or {}
         cs = task.get("ContainerSpec") or {}
         args = []
-        if (cs.get("Image") or "").split("@")[0] != self.image.split("@")[0] or (
-                "@" in self.image and cs.get("Image") != self.image):
-            args += ["--image", self.image]
+        image = want["image"]
+        has_image = cs.get("Image") or ""
+        if (has_image if image.startswith("sha256:") or "@" in image
+                else has_image.split("@")[0]) != image:
+            args += ["--image", image]
         if (cs.get("Args") or []) != (self.command or []):
             args += ["--args", quote_command(self.command or [])]
         if (cs.get("Command") or []) != (self.entrypoint or []):
