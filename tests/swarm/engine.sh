@@ -52,6 +52,10 @@ start_daemon() {
     ip netns exec "$name" ip link set lo up
     if [ -n "${DKSWARM_LINK:-}" ]; then
         IFS=: read -r peer mine theirs <<< "$DKSWARM_LINK"
+        case "$peer" in dkswarm*) ;; *) echo "engine.sh: peer names start with dkswarm" >&2; exit 2 ;; esac
+        if [ ! -e "/run/netns/$peer" ]; then
+            ip netns add "$peer"
+        fi
         if ! ip -n "$name" link show dkveth0 > /dev/null 2>&1; then
             ip link add dkveth0 netns "$name" type veth peer name dkveth1 netns "$peer"
             ip -n "$name" addr add "$mine" dev dkveth0
