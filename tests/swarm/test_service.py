@@ -54,11 +54,13 @@ def stack(prefix, image, replicas=2, secret_file="db.secret", extra="", net=True
 
 
 def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, swarm_engine,
-                                                          swarm_image):
+                                                          swarm_image, docker_recorder):
     sw = swarm_engine
     sbuildout.write("db.secret", "s3cret-one\n")
     sbuildout.configure(stack(sprefix, swarm_image))
-    result = sbuildout.ok()
+    result = sbuildout.ok(env=docker_recorder.env)
+    creates = [c for c in docker_recorder.commands("secret") if c[1] == "create"]
+    assert len(creates) == 1 and creates[0][-1] == "-", creates  # the content went on stdin
     assert "s3cret-one" not in result.output
     assert "s3cret-one" not in sbuildout.installed()
 
@@ -98,7 +100,9 @@ def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, sw
 
     # a changed secret: new version, service switched in the same run, old one removed
     sbuildout.write("db.secret", "s3cret-two\n")
-    result = sbuildout.ok()
+    result = sbuildout.ok(env=docker_recorder.env)
+    argv = [" ".join(c["argv"]) for c in docker_recorder.calls()]
+    assert not any("s3cret" in a for a in argv), "a secret value reached a command line"
     assert "s3cret-two" not in result.output and "s3cret-two" not in sbuildout.installed()
     new_secrets = sw.names("secret", sprefix)
     assert len(new_secrets) == 1 and new_secrets != secrets, new_secrets
@@ -289,3 +293,111 @@ def test_bad_options_are_user_errors(buildout, options, message):
     buildout.configure("[p]\n" + options + "\n")
     result = buildout.fails()
     assert "Part [p]" in result.error_line() and message in result.error_line(), result.output
+
+
+def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sprefix,
+                                                                    swarm_engine, swarm_image):
+    sw = swarm_engine
+    name = sprefix + "-full"
+    os.environ["DKS_TEST_SECRET"] = "from-env"
+    sbuildout.write("conf.txt", "from-file\n")
+    sw.docker("volume", "create", sprefix + "-vol")
+    sbuildout.configure("""
+        [net]
+        recipe = dockeroo:docker.network
+        name = %(p)s-net
+        driver = overlay
+        subnet = 172.30.%(n)d.0/24
+
+        [token]
+        recipe = dockeroo:docker.secret
+        name = %(p)s-token
+        env = DKS_TEST_SECRET
+
+        [conf]
+        recipe = dockeroo:docker.config
+        name = %(p)s-conf
+        file = conf.txt
+
+        [full]
+        recipe = dockeroo:docker.service
+        name = %(name)s
+        image = %(image)s
+        entrypoint = sh -c
+        command = "echo started; exec sleep 1000"
+        replicas = 1
+        endpoint-mode = dnsrr
+        env =
+            A=1
+        labels =
+            svc=yes
+        container-labels =
+            ctr=yes
+        networks =
+            ${net:network} one two
+        volumes =
+            %(p)s-vol:/data
+        mounts =
+            type=tmpfs,target=/scratch
+        secrets =
+            token,target=tok,uid=1000,gid=1000,mode=0400
+        configs =
+            ${conf:config},target=/etc/conf.txt
+        constraints =
+            node.role == manager
+        placement-preferences =
+            spread=node.id
+        limit-cpu = 0.5
+        limit-memory = 64M
+        reserve-memory = 8M
+        restart-condition = on-failure
+        restart-delay = 2s
+        restart-max-attempts = 3
+        health-cmd = true
+        health-interval = 5s
+        health-retries = 2
+        update-parallelism = 2
+        update-delay = 1s
+        update-order = start-first
+        update-monitor = 2s
+        rollback-parallelism = 1
+        rollback-order = stop-first
+        workdir = /tmp
+        user = 1000
+        stop-grace-period = 3s
+        ports =
+            published=%(port)d,target=80,mode=host
+        """ % {"p": sprefix, "n": 100 + int(sprefix[-2:], 16) % 100, "name": name,
+               "image": swarm_image, "port": 20000 + int(sprefix[-3:], 16)})
+    try:
+        sbuildout.ok()
+    finally:
+        del os.environ["DKS_TEST_SECRET"]
+    spec = sw.inspect("service", name)["Spec"]
+    task = spec["TaskTemplate"]
+    cs = task["ContainerSpec"]
+    assert cs["Command"] == ["sh", "-c"] and cs["Args"] == ["echo started; exec sleep 1000"]
+    assert cs["Labels"]["ctr"] == "yes" and spec["Labels"]["svc"] == "yes"
+    assert cs["User"] == "1000" and cs["Dir"] == "/tmp"
+    assert sorted((m["Type"], m["Target"]) for m in cs["Mounts"]) == [("tmpfs", "/scratch"),
+                                                                      ("volume", "/data")]
+    assert cs["Secrets"][0]["File"] == {"Name": "tok", "UID": "1000", "GID": "1000", "Mode": 0o400}
+    assert cs["Configs"][0]["File"]["Name"] == "/etc/conf.txt"
+    assert task["Placement"]["Constraints"] == ["node.role == manager"]
+    assert task["Resources"]["Limits"]["NanoCPUs"] == 500000000
+    assert task["RestartPolicy"]["Condition"] == "on-failure"
+    assert task["RestartPolicy"]["MaxAttempts"] == 3
+    assert cs["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
+    assert spec["UpdateConfig"]["Parallelism"] == 2 and spec["UpdateConfig"]["Order"] == "start-first"
+    assert spec["UpdateConfig"]["FailureAction"] == "rollback"
+    assert task["Networks"][0]["Aliases"] == ["one", "two"]
+    assert spec["EndpointSpec"]["Ports"][0]["PublishMode"] == "host"
+    container = sw.wait_running(name, 1) and sw.task_containers(name)[0]
+    assert sw.exec(container, "cat", "/run/secrets/tok") == "from-env"
+    assert sw.exec(container, "cat", "/etc/conf.txt") == "from-file\n"
+    assert sw.exec(container, "id", "-u") == "1000\n"
+
+    version = sw.inspect("service", name)["Version"]["Index"]
+    result = sbuildout.ok(env={"DKS_TEST_SECRET": "from-env"})
+    assert "Updating service" not in result.output, result.output
+    assert sw.inspect("service", name)["Version"]["Index"] == version
