@@ -401,3 +401,44 @@ def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sp
     result = sbuildout.ok(env={"DKS_TEST_SECRET": "from-env"})
     assert "Updating service" not in result.output, result.output
     assert sw.inspect("service", name)["Version"]["Index"] == version
+
+
+def test_a_new_service_that_does_not_converge_is_removed(sbuildout, sprefix, swarm_engine,
+                                                         swarm_image):
+    sw = swarm_engine
+    sbuildout.configure("""
+        [bad]
+        recipe = dockeroo:docker.service
+        name = %s-bad
+        image = %s
+        command = sh -c 'exit 7'
+        endpoint-mode = dnsrr
+        wait = 8s
+        """ % (sprefix, swarm_image))
+    result = sbuildout.fails()
+    error = result.error_line()
+    assert "Part [bad]" in error and "did not converge within 8s" in error, result.output
+    assert "non-zero exit (7)" in error
+    assert sw.inspect("service", sprefix + "-bad") is None
+    assert sw.task_containers(sprefix + "-bad") == []
+
+
+def test_uninstalling_a_secret_a_foreign_service_uses_fails_and_names_it(
+        sbuildout, sprefix, swarm_engine, swarm_image):
+    sw = swarm_engine
+    sbuildout.write("s.txt", "x")
+    sbuildout.configure("""
+        [s]
+        recipe = dockeroo:docker.secret
+        name = %s-s
+        file = s.txt
+        """ % sprefix)
+    sbuildout.ok()
+    [secret] = sw.names("secret", sprefix)
+    sw.docker("service", "create", "--detach", "--name", sprefix + "-foreign", "--no-resolve-image",
+              "--secret", secret, swarm_image, "sleep", "1000")
+    result = sbuildout.uninstall_all()
+    assert not result.ok and "Traceback" not in result.output
+    assert "still in use" in result.output and sprefix + "-foreign" in result.output, result.output
+    assert sw.names("secret", sprefix) == [secret]
+    sw.docker("service", "rm", sprefix + "-foreign")

@@ -326,6 +326,10 @@ class Recipe(Base):
             self.run(["service", "create", "--detach", "--name", self.name]
                      + self.create_args(want) + [want["image"]] + (self.command or []), long=True)
             self.log.info("Created service %s", self.name)
+            # a new service that does not converge is not left behind half-made
+            self.on_failure(lambda: self.remove_service(
+                self.engine, swarm.inspect(self.engine, "service", self.name), self.log,
+                self.wait or DEFAULT_WAIT))
         else:
             changes = self.update_args(current, want)
             if not changes:
