@@ -442,3 +442,64 @@ def test_uninstalling_a_secret_a_foreign_service_uses_fails_and_names_it(
     assert "still in use" in result.output and sprefix + "-foreign" in result.output, result.output
     assert sw.names("secret", sprefix) == [secret]
     sw.docker("service", "rm", sprefix + "-foreign")
+
+
+def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_image):
+    sw = swarm_engine
+    name = sprefix + "-lists"
+    port = 20000 + int(sprefix[-3:], 16)
+    sbuildout.write("s.txt", "x")
+    template = textwrap.dedent("""
+        [net]
+        recipe = dockeroo:docker.network
+        name = %(p)s-net
+        driver = overlay
+        subnet = 172.30.%(n)d.0/24
+
+        [s]
+        recipe = dockeroo:docker.secret
+        name = %(p)s-s
+        file = s.txt
+
+        [svc]
+        recipe = dockeroo:docker.service
+        name = %(name)s
+        image = %(image)s
+        command = sleep 1000
+        endpoint-mode = dnsrr
+        networks =
+            ${net:network} %%(alias)s
+        mounts =
+            type=tmpfs,target=%%(mount)s
+        secrets =
+            s,target=%%(target)s
+        constraints =
+            %%(constraint)s
+        ports =
+            published=%%(port)d,target=80,mode=host
+        """ % {"p": sprefix, "n": 100 + int(sprefix[-2:], 16) % 100, "name": name,
+               "image": swarm_image})
+    first = dict(alias="a1", mount="/m1", target="t1", constraint="node.role == manager", port=port)
+    sbuildout.configure(template % first)
+    sbuildout.ok()
+    service_id = sw.inspect("service", name)["ID"]
+    second = dict(alias="a2", mount="/m2", target="t2", constraint="node.role != worker",
+                  port=port + 1)
+    sbuildout.configure(template % second)
+    result = sbuildout.ok()
+    assert "Updating service" in result.output
+    service = sw.inspect("service", name)
+    assert service["ID"] == service_id
+    task = service["Spec"]["TaskTemplate"]
+    cs = task["ContainerSpec"]
+    assert task["Networks"][0]["Aliases"] == ["a2"] and len(task["Networks"]) == 1
+    assert [m["Target"] for m in cs["Mounts"]] == ["/m2"]
+    assert [s["File"]["Name"] for s in cs["Secrets"]] == ["t2"]
+    assert task["Placement"]["Constraints"] == ["node.role != worker"]
+    assert [p["PublishedPort"] for p in service["Spec"]["EndpointSpec"]["Ports"]] == [port + 1]
+    container = sw.wait_running(name, 1) and sw.task_containers(name)[0]
+    assert sw.exec(container, "cat", "/run/secrets/t2") == "x"
+    version = service["Version"]["Index"]
+    result = sbuildout.ok()
+    assert "Updating service" not in result.output
+    assert sw.inspect("service", name)["Version"]["Index"] == version
