@@ -334,8 +334,9 @@ class Recipe(Base):
             changes = self.update_args(current, want)
             if not changes:
                 return []
-            self.log.info("Updating service %s (%s)", self.name, ", ".join(sorted(
-                {c.lstrip("-").rsplit("-", 1)[0] for c in changes if c.startswith("--")})))
+            changed = {re.sub(r"-(add|rm)$", "", c.split("=", 1)[0].lstrip("-"))
+                       for c in changes if c.startswith("--")}  # flag names only, no values
+            self.log.info("Updating service %s (%s)", self.name, ", ".join(sorted(changed)))
             self.run(["service", "update", "--detach"] + changes
                      + self.scalar_args() + self.resolve_args(want) + [self.name],
                      long=True)
