@@ -161,6 +161,10 @@ stop() {
         ip netns del "$name"
     fi
     rm -rf "$data" "$run"
+    # the (empty) cgroups of its --cgroup-parent, deepest first
+    for dir in /sys/fs/cgroup/*/"dockeroo-$name" /sys/fs/cgroup/"dockeroo-$name"; do
+        [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2> /dev/null || true
+    done
 }
 
 case "$cmd" in
