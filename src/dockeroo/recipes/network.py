@@ -4,6 +4,7 @@ import ipaddress
 
 from zc.buildout import UserError
 
+from ..swarm import require_manager
 from ..recipe import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args, network_users
 
 OUR_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
@@ -20,6 +21,14 @@ class Recipe(Base):
         self.ipv6 = self.opts.bool("ipv6", False)
         self.user_labels = self.opts.key_values("labels")
         self.pools = address_plan(self.opts, self.ipv6)
+        # overlay (swarm) networks: attachable, scope, encrypted
+        self.attachable = self.opts.bool("attachable", False)
+        self.encrypted = self.opts.bool("encrypted", False)
+        self.scope = self.opts.choice("scope", ("local", "swarm", "global"))
+        for option in ("attachable", "encrypted"):
+            if getattr(self, option) and self.driver != "overlay":
+                raise self.opts.error(option, "applies to driver = overlay only", self.opts.text(option))
+        self.needs_swarm = self.driver == "overlay" or self.scope == "swarm"
         self.options["network"] = self.name
 
     @classmethod
@@ -27,6 +36,8 @@ class Recipe(Base):
         return [("network", values["name"])]
 
     def ensure(self):
+        if self.needs_swarm:
+            require_manager(self.engine, self.part, self.recipe, "an overlay (swarm) network")
         current = self.engine.inspect("network", self.name)
         if current is None:
             self.create()
@@ -66,6 +77,12 @@ class Recipe(Base):
             args.append("--internal")
         if self.ipv6:
             args.append("--ipv6")
+        if self.attachable:
+            args.append("--attachable")
+        if self.encrypted:
+            args += ["--opt", "encrypted"]
+        if self.scope:
+            args += ["--scope", self.scope]
         args += label_args(self.labels(extra=self.user_labels))
         self.run(args + [self.name])
         self.engine.forget("network", self.name)
@@ -76,12 +93,20 @@ class Recipe(Base):
         changes = []
         for what, has, wants in (("driver", current.get("Driver"), self.driver),
                                  ("internal", bool(current.get("Internal")), self.internal),
-                                 ("ipv6", bool(current.get("EnableIPv6")), self.ipv6)):
+                                 ("ipv6", bool(current.get("EnableIPv6")), self.ipv6),
+                                 ("attachable", bool(current.get("Attachable")), self.attachable),
+                                 ("encrypted", "encrypted" in (current.get("Options") or {}),
+                                  self.encrypted),
+                                 ("scope", current.get("Scope"), self.scope or current.get("Scope"))):
             if has != wants:
                 changes.append((what, has, wants))
         if self.pools:  # without a subnet any address plan Docker chose is fine
             families = {ipaddress.ip_network(p["Subnet"]).version for p in self.pools}
             has = [normalized_pool(p) for p in ((current.get("IPAM") or {}).get("Config") or [])]
+            if self.driver == "overlay":  # swarm records the gateway it chose
+                given = {p["Subnet"]: p for p in self.pools}
+                has = [{k: v for k, v in p.items() if k != "Gateway" or "Gateway" in
+                        given.get(p["Subnet"], p)} for p in has]
             has = sorted((p for p in has if ipaddress.ip_network(p["Subnet"]).version in families),
                          key=sorted_items)
             if has != sorted(self.pools, key=sorted_items):

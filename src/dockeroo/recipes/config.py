@@ -1,0 +1,13 @@
+"""dockeroo:docker.config: a swarm config, versioned like docker.secret
+(see :mod:`dockeroo.recipes.secret`); its content may also be inline."""
+
+from .secret import SwarmObject
+
+
+class Recipe(SwarmObject):
+    recipe = "docker.config"
+    kind = "config"
+    sources = ("file", "content", "env")
+
+
+uninstall = Recipe.uninstaller()

@@ -1,0 +1,101 @@
+"""Helpers of the swarm recipes (docker.service, docker.secret, docker.config).
+
+Swarm objects (services, secrets, configs) live in the swarm's store on a
+manager: they are looked up here with their own ``inspect`` (not with the
+engine's batched container/image/network/volume cache).
+"""
+
+import hashlib
+import hmac
+import os
+import secrets as _secrets
+
+from zc.buildout import UserError
+
+from .engine import DockerError
+from .recipe import LABEL_BUILDOUT, LABEL_PART
+
+#: the file under the parts directory holding the key of the content hashes
+KEY_FILE = ".dockeroo-swarm-key"
+
+
+def inspect(engine, kind, name, timeout=60):
+    """``docker KIND inspect NAME`` (service, secret, config, node) or None."""
+    result = engine.run([kind, "inspect", "--", name], check=False, timeout=timeout)
+    if result.returncode != 0:
+        err = result.stderr.lower()
+        if "no such" in err or "not found" in err:
+            return None
+        raise DockerError(result.args, result.returncode, result.stderr)
+    found = result.json() or []
+    return found[0] if found else None
+
+
+def spec_labels(obj):
+    return ((obj or {}).get("Spec") or {}).get("Labels") or {}
+
+
+def is_ours(obj, part, owner):
+    labels = spec_labels(obj)
+    return labels.get(LABEL_PART) == part and labels.get(LABEL_BUILDOUT) == owner
+
+
+def labelled(engine, kind, part, owner, timeout=60):
+    """Names of the KIND objects (secret, config, service) made by PART of OWNER."""
+    result = engine.run([kind, "ls", "--filter", "label=%s=%s" % (LABEL_PART, part),
+                         "--filter", "label=%s=%s" % (LABEL_BUILDOUT, owner),
+                         "--format", "{{.Name}}"], timeout=timeout)
+    return sorted(set(result.stdout.split()))
+
+
+def require_manager(engine, part, recipe, what="this part"):
+    """UserError unless ENGINE is an active swarm manager (before anything is made)."""
+    try:
+        info = engine.info()
+    except DockerError as exc:
+        raise UserError("Part [%s] (%s): cannot ask %s whether it is a swarm manager: %s"
+                        % (part, recipe, engine.config.description, exc))
+    swarm = info.get("Swarm") or {}
+    state = swarm.get("LocalNodeState") or "inactive"
+    if state != "active" or not swarm.get("ControlAvailable"):
+        why = ("is not in swarm mode (swarm: %s)" % state if state != "active"
+               else "is a swarm worker, not a manager")
+        raise UserError("Part [%s] (%s): %s needs a swarm manager, but %s %s; run "
+                        "'docker swarm init' there, or point engine-url (or the docker "
+                        "context) at a manager of the cluster. Nothing was created."
+                        % (part, recipe, what, engine.config.description, why))
+
+
+def buildout_key(parts_directory):
+    """The per-buildout key of content hashes (created on first use, mode 0600)."""
+    path = os.path.join(parts_directory, KEY_FILE)
+    try:
+        with open(path, "rb") as handle:
+            key = handle.read().strip()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    os.makedirs(parts_directory, exist_ok=True)
+    key = _secrets.token_hex(32).encode()
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    try:
+        os.link(tmp, path)  # the first writer wins; later ones read its key
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    with open(path, "rb") as handle:
+        return handle.read().strip()
+
+
+def content_hash(key, *chunks):
+    """A keyed hash (HMAC-SHA256) of CHUNKS (bytes): reveals nothing of them."""
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for chunk in chunks:
+        mac.update(len(chunk).to_bytes(8, "big"))
+        mac.update(chunk)
+    return mac.hexdigest()

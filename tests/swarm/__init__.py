@@ -1,0 +1,1 @@
+"""Swarm tests: run against a private engine (see conftest.py)."""
