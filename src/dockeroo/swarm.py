@@ -48,6 +48,17 @@ def labelled(engine, kind, part, owner, timeout=60):
     return sorted(set(result.stdout.split()))
 
 
+def is_manager(engine):
+    """Whether ENGINE is an active swarm manager (one ``docker info``, cached).
+
+    An engine that is not cannot hold a part's services, secrets or
+    configs: their uninstall has nothing to do there (a part whose install
+    failed for that reason is still recorded, see :mod:`dockeroo.lifecycle`).
+    """
+    swarm = engine.info().get("Swarm") or {}
+    return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+
+
 def require_manager(engine, part, recipe, what="this part"):
     """UserError unless ENGINE is an active swarm manager (before anything is made)."""
     try:

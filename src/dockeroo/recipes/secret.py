@@ -125,6 +125,10 @@ class SwarmObject(Base):
     def remove(cls, engine, part, options, log):
         timeout = Options(part, dict(options)).duration("timeout", 60)
         owner = options.get(OWNER_OPTION)
+        if not swarm.is_manager(engine):
+            log.debug("%s is not a swarm manager: no %s of this part there",
+                      engine.config.description, cls.kind)
+            return
         for name in swarm.labelled(engine, cls.kind, part, owner, timeout=timeout):
             remove_version(engine, cls.kind, name, log, part=part)
 

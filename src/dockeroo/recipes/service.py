@@ -509,6 +509,10 @@ class Recipe(Base):
     def remove(cls, engine, part, options, log):
         opts = Options(part, dict(options))
         name = options.get("name") or part
+        if not swarm.is_manager(engine):
+            log.debug("%s is not a swarm manager: no service %s there",
+                      engine.config.description, name)
+            return
         current = swarm.inspect(engine, "service", name)
         if current is None:
             return
