@@ -382,6 +382,7 @@ class Sweep:
         self.baseline = set()
         self.reference = None
         self.calls = []
+        self._roots = None
 
     # -- pieces ------------------------------------------------------------------
     def run(self, step, **fault):
@@ -408,19 +409,13 @@ class Sweep:
         return problems
 
     def clean(self, objects):
-        for kind in ("container", "network", "volume", "image"):
-            names = [n for k, n in objects if k == kind]
-            if kind == "container" and names:
-                docker("rm", "-f", "-v", *names, check=False)
-            elif kind == "image":
-                for name in names:
-                    docker("image", "rm", "-f", name, check=False)
-            elif names:
-                docker(kind, "rm", *names, check=False)
+        remove(objects)
 
     @property
     def roots(self):
-        return [image_id(self.values[key]) for key in self.scenario.roots]
+        if self._roots is None:
+            self._roots = [image_id(self.values[key]) for key in self.scenario.roots]
+        return self._roots
 
     def leftovers(self):
         return objects_of(self.prefix, self.owner, self.roots) - self.baseline
@@ -454,8 +449,13 @@ class Sweep:
             self.clean(left)
 
     # -- the sweep -----------------------------------------------------------------
-    def start(self):
-        """Test objects, then the uninterrupted reference; returns N."""
+    def start(self, check=True):
+        """Test objects, then the uninterrupted reference; returns N.
+
+        With CHECK, the reference must itself converge (re-run, uninstall);
+        without, the first case's preparation uninstalls it (still checked
+        for leftovers).
+        """
         if self.scenario.setup:
             self.values.update(self.scenario.setup(self.prefix) or {})
             self.baseline = objects_of(self.prefix, self.owner)
@@ -464,7 +464,8 @@ class Sweep:
         assert result.ok and not problems, (problems, result.output)
         self.calls = self.docker.calls()
         self.reference = self.state()
-        self.converged(problems)
+        if check:
+            self.converged(problems)
         assert not problems, "the uninterrupted scenario does not converge: %s" % problems
         return len(self.calls)
 
@@ -493,30 +494,31 @@ class Sweep:
     def finish(self):
         self.fresh()
         if self.scenario.setup:
-            self.clean(objects_of(self.prefix, self.owner))
+            roots = self.roots
+            self.clean(objects_of(self.prefix, self.owner, roots) | {("image", r) for r in roots})
 
 
-def sweep(make_sweep, ks, signal="KILL", kill_container=False, workers=2):
+def sweep(make_sweep, ks, signal="KILL", kill_container=False, workers=2, check=True):
     """Run the cases KS, spread over up to WORKERS independent sweeps (threads).
 
     MAKE_SWEEP(i) returns a fresh :class:`Sweep` (its own directory and
     prefix); each worker makes its own reference.  KS is a list of ints or
     a function (N, reference calls) -> list; a second worker is started
     only when there are enough cases to share.  Returns (N, ks, failures,
-    seconds): failures are the Outcomes with problems.
+    seconds, reference calls): failures are the Outcomes with problems.
     """
     started = time.monotonic()
     sweeps = [make_sweep(0)]
     outcomes = []
     try:
-        n = sweeps[0].start()
+        n = sweeps[0].start(check)
         chosen = list(ks(n, sweeps[0].calls) if callable(ks) else ks)
         if workers > 1 and len(chosen) >= 4:
             sweeps += [make_sweep(i) for i in range(1, workers)]
         shares = [chosen[i::len(sweeps)] for i in range(len(sweeps))]
 
         def work(i):
-            if i and sweeps[i].start() != n:
+            if i and sweeps[i].start(check) != n:
                 return [Outcome(0, ["worker %d counts another N" % i])]
             return [sweeps[i].case(k, signal, kill_container) for k in shares[i]]
 
@@ -529,7 +531,23 @@ def sweep(make_sweep, ks, signal="KILL", kill_container=False, workers=2):
             except Exception:  # noqa: BLE001 - the prefix fixture cleans the rest
                 pass
     failures = sorted((o for o in outcomes if o.problems), key=lambda o: o.k)
-    return n, chosen, failures, time.monotonic() - started
+    return n, chosen, failures, time.monotonic() - started, sweeps[0].calls
+
+
+def remove(objects):
+    """Remove (kind, name) OBJECTS; images children first (a parent with children stays)."""
+    for kind in ("container", "network", "volume"):
+        names = [n for k, n in objects if k == kind]
+        if kind == "container" and names:
+            docker("rm", "-f", "-v", *names, check=False)
+        elif names:
+            docker(kind, "rm", *names, check=False)
+    images = [n for k, n in objects if k == "image"]
+    for _ in range(10):
+        if not images:
+            break
+        docker("image", "rm", "-f", *images, check=False)
+        images = [i for i in images if _inspect("image", i) is not None]
 
 
 # -- helpers for scenario set-ups ----------------------------------------------------------
