@@ -235,13 +235,13 @@ KNOWN = {
     ("run/install", "TERM"): (F1 + "; the SIGTERM rollback misses it too, the undo of create "
                               "is registered only after create returns", {3}),
     ("copy/install", "KILL"): (F1 + " (the copy's source container)", {3}),
-    ("volume/change", "KILL"): (F4, {2}),
-    ("build/change", "KILL"): (F5, {2}),
+    ("volume/change", "KILL"): (F4, {1, 2, 3}),
+    ("build/change", "KILL"): (F5, {2, 3, 4, 5}),
     ("run/change", "KILL"): (F6, {4, 5, 6, 7, 8, 9}),
-    ("pull/change", "KILL"): (F7, {3}),
-    ("push/install", "KILL"): (F8, {3, 5}),
-    ("push/change", "KILL"): (F8, {3, 5}),
-    ("pull/install", "KILL"): (F7, {3}),
+    ("pull/change", "KILL"): (F7, {1, 2, 3, 4, 5}),
+    ("push/install", "KILL"): (F8, {3, 4, 5}),
+    ("push/change", "KILL"): (F8, {3, 4, 5}),
+    ("pull/install", "KILL"): (F7, {3, 4}),
     ("run/rename", "KILL"): (F4 + "; " + F1, {3}),
 }
 
