@@ -225,6 +225,8 @@ F6 = ("F6: docker.run change killed after the rename aside: <name>-dockeroo-old-
       "removed (labelled temporaries not swept); with F1 for the new container")
 F7 = ("F7: docker.pull change killed right after the pull: the new reference is recorded as not "
       "owned and the old one is never removed; both stay after uninstall")
+F10 = ("F10: SIGTERM right after a docker command that makes something (create, rename) and "
+       "before its undo action is registered: the rollback misses it")
 F8 = ("F8: docker.push killed between tag and untag: the tag added for the push stays forever")
 
 #: recipe defects the sweeps find (see FINDINGS.md): (scenario, mode) -> (reason, the kill
@@ -242,7 +244,11 @@ KNOWN = {
     ("push/install", "KILL"): (F8, {3, 4, 5}),
     ("push/change", "KILL"): (F8, {3, 4, 5}),
     ("pull/install", "KILL"): (F7, {3, 4}),
-    ("run/rename", "KILL"): (F4 + "; " + F1, {3}),
+    ("run/rename", "KILL"): (F4 + "; " + F1, set(range(1, 11))),
+    ("run/change", "TERM"): (F10 + "; " + F6, {4, 5}),
+    ("copy/install", "TERM"): (F10 + "; " + F1 + " (the copy's source container)", {3}),
+    ("build/change", "TERM"): (F5 + " (the SIGTERM rollback does not remove it either)",
+                               {2, 3, 4, 5}),
 }
 
 #: how the fault is made: signal for buildout, and whether the scenario's container is killed
