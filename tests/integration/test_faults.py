@@ -247,6 +247,11 @@ KNOWN = {
     ("run/rename", "KILL"): (F4 + "; " + F1, set(range(1, 11))),
     ("run/change", "TERM"): (F10 + "; " + F6, {4, 5}),
     ("copy/install", "TERM"): (F10 + "; " + F1 + " (the copy's source container)", {3}),
+    ("pull/install", "TERM"): (F10 + "; " + F7, {3, 4}),
+    ("pull/change", "TERM"): (F10 + "; " + F7, {3, 4}),
+    ("push/install", "TERM"): (F10 + "; " + F8, {3}),
+    ("push/change", "TERM"): (F10 + "; " + F8, {3}),
+    ("run/rename", "TERM"): (F10 + "; " + F1, {3}),
     ("build/change", "TERM"): (F5 + " (the SIGTERM rollback does not remove it either)",
                                {2, 3, 4, 5}),
 }
