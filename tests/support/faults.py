@@ -213,6 +213,15 @@ def _inspect(kind, name):
     return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
 
 
+#: labels whose values differ from run to run by design (the id of the run that made an
+#: object, the temporary name that carries that id): not compared
+VOLATILE_LABELS = ("io.dockeroo.run", "io.dockeroo.temporary")
+
+
+def _labels(labels):
+    return {k: v for k, v in (labels or {}).items() if k not in VOLATILE_LABELS}
+
+
 def describe(kind, name, files=True):
     """A canonical description of one object: what an equal state must share."""
     obj = _inspect(kind, name)
@@ -224,7 +233,7 @@ def describe(kind, name, files=True):
         desc = {
             "image": config.get("Image"),
             "cmd": config.get("Cmd"), "entrypoint": config.get("Entrypoint"),
-            "env": sorted(config.get("Env") or []), "labels": config.get("Labels") or {},
+            "env": sorted(config.get("Env") or []), "labels": _labels(config.get("Labels")),
             "user": config.get("User"), "workdir": config.get("WorkingDir"),
             "running": (obj.get("State") or {}).get("Running"),
             "binds": sorted(host.get("Binds") or []),
@@ -237,18 +246,18 @@ def describe(kind, name, files=True):
         return desc
     if kind == "image":
         config = obj.get("Config") or {}
-        desc = {"tags": sorted(obj.get("RepoTags") or []), "labels": config.get("Labels") or {},
+        desc = {"tags": sorted(obj.get("RepoTags") or []), "labels": _labels(config.get("Labels")),
                 "cmd": config.get("Cmd"), "env": sorted(config.get("Env") or []),
                 "layers": len((obj.get("RootFS") or {}).get("Layers") or [])}
         if files and obj.get("RepoTags"):
             desc["files"] = image_files(obj["Id"], name)
         return desc
     if kind == "volume":
-        return {"driver": obj.get("Driver"), "labels": obj.get("Labels") or {},
+        return {"driver": obj.get("Driver"), "labels": _labels(obj.get("Labels")),
                 "options": obj.get("Options") or {}}
     if kind == "network":
         return {"driver": obj.get("Driver"), "internal": obj.get("Internal"),
-                "labels": obj.get("Labels") or {},
+                "labels": _labels(obj.get("Labels")),
                 "subnets": sorted(c.get("Subnet") for c in (obj.get("IPAM") or {})
                                   .get("Config") or []),
                 "containers": sorted(c.get("Name") for c in (obj.get("Containers") or {})
