@@ -442,3 +442,17 @@ def make_docker_recorder(directory, real):
 
 # -- the real Portage builder of the Gentoo tests (tests/gentoo/) ------------------
 from gentoo.fixtures import portage_builder  # noqa: E402,F401
+
+
+# -- the slow marker: exhaustive sweeps run only when asked for (-m slow) ------------------
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: exhaustive runs (fault sweeps), only with -m slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("markexpr", ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

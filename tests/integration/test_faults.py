@@ -1,0 +1,457 @@
+"""Convergence under faults: buildout killed after the k-th docker call.
+
+See tests/support/faults.py for the harness.  For every scenario (a first
+install, a change and an uninstall per recipe, and a container rename) the
+uninterrupted run is the reference; then, for each kill point k, the run
+is killed right after its k-th docker command has finished (SIGKILL,
+SIGTERM, or the scenario's container killed while buildout goes on), and
+a plain run must reach exactly the reference state, a further run must
+change nothing and an uninstall must leave nothing.
+
+Default selection (a few minutes): docker.run's first install at every
+k, docker.copy's first install and docker.run's first install with
+SIGTERM right after every call that changes Docker, one kill point of
+every other first install and change (test_converges_after_fault_sampled),
+the change cycles and the large copy.  The exhaustive sweep (every k of every
+scenario with SIGKILL and with SIGTERM, and the container killed at every
+k of three scenarios) is marked ``slow``::
+
+    .venv/bin/pytest -q -m slow tests/integration/test_faults.py
+
+With ``DOCKEROO_FAULT_REPORT=FILE`` every sweep appends its call count,
+kill points, duration and each kill point that does not converge (with
+the reference's docker calls) to FILE as it goes.  Defects found are
+listed in ``KNOWN`` (strict xfail): remove an entry once it is fixed.
+"""
+
+import os
+import random
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import docker
+from support.faults import Scenario, Step, Sweep, changes_docker, free_subnet, own_image, sweep
+
+# -- scenarios --------------------------------------------------------------------------
+BIG = bytes(random.Random(64).getrandbits(8) for _ in range(300 * 1024))
+
+VOLUME = """
+    [vol]
+    recipe = dockeroo:docker.volume
+    name = %(p)s-vol%(v)s
+    labels = dkt.round=%(v)s
+    """
+
+NETWORK = """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet)s
+    internal = %(internal)s
+    labels = dkt.round=%(v)s
+    """
+
+BUILD = """
+    [img]
+    recipe = dockeroo:docker.build
+    name = %(p)s-img:latest
+    source = %(dir)s/ctx
+    build-args = V=%(v)s
+    """
+DOCKERFILE = """\
+    FROM %(pbase)s
+    ARG V
+    RUN echo "$V" > /v && mkdir /data && echo made > /data/made
+    CMD ["cat", "/v"]
+    """
+
+RUN = """
+    [app]
+    recipe = dockeroo:docker.run
+    name = %(p)s-app%(n)s
+    image = %(base)s
+    command = /bin/sh -c 'echo started %(v)s; exec sleep 3600'
+    stop-timeout = 0
+    layout = %(dir)s/layout
+    wait = 60s
+    script = echo ran >> /var/marker
+    """
+
+COPY = """
+    [src]
+    recipe = dockeroo:docker.run
+    name = %(p)s-src
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    layout = %(dir)s/src-layout
+
+    [dst]
+    recipe = dockeroo:docker.run
+    name = %(p)s-dst
+    image = %(base)s
+    command = /nothing
+    start = false
+
+    [copy]
+    recipe = dockeroo:docker.copy
+    container-from = ${src:container}
+    container-to = ${dst:container}
+    paths = %(paths)s
+    """
+COPY_FILES = {
+    # small files: with streams larger than a pipe the copy can deadlock (see
+    # test_copy_large_paths_do_not_deadlock), which would hide every other result
+    "src-layout/srv/app/data.bin": BIG[:12 * 1024],
+    "src-layout/srv/app/conf/a.txt": "a\n",
+    "src-layout/srv/etc/x.conf": "x = 1\n",
+}
+PATHS_1 = """
+        /srv/app/
+        /srv/etc/x.conf /opt/renamed.conf
+        /srv/app/data.bin /data/data-copy.bin"""
+PATHS_2 = """
+        /srv/app/
+        /srv/app/conf/a.txt /opt/a-renamed.txt
+        /srv/app/data.bin /data/data-second.bin"""
+
+PULL = """
+    [img]
+    recipe = dockeroo:docker.pull
+    image = %(p)s-bb:%(v)s
+    registry = %(host)s
+    username = %(user)s
+    password = %(password)s
+    """
+
+PUSH = """
+    [out]
+    recipe = dockeroo:docker.push
+    image = %(p)s-local:%(v)s
+    registry = %(host)s
+    username = %(user)s
+    password = %(password)s
+    """
+
+UNINSTALL = Step(None)
+
+
+def with_values(text, **values):
+    """TEXT with some %(...)s filled in now (the rest when the step is applied)."""
+    class Keep(dict):
+        def __missing__(self, key):
+            return "%(" + key + ")s"
+    return text % Keep(values)
+
+
+def life_cycle(recipe, first, second, **extra):
+    """{recipe/install, recipe/change, recipe/uninstall} from two steps."""
+    return {
+        recipe + "/install": Scenario(recipe + "/install", [first], **extra),
+        recipe + "/change": Scenario(recipe + "/change", [first, second], **extra),
+        recipe + "/uninstall": Scenario(recipe + "/uninstall", [first, UNINSTALL], **extra),
+    }
+
+
+def scenarios(base_image, registry):
+    found = {}
+    found.update(life_cycle("volume", Step(with_values(VOLUME, v="1")),
+                            Step(with_values(VOLUME, v="2"))))
+
+    def network_setup(prefix):
+        return {"subnet": free_subnet()}
+    found.update(life_cycle("network", Step(with_values(NETWORK, v="1", internal="false")),
+                            Step(with_values(NETWORK, v="2", internal="true")),
+                            setup=network_setup))
+
+    def build_setup(prefix):
+        return {"pbase": own_image(base_image, prefix + "-base:latest", prefix)}
+    found.update(life_cycle(
+        "build", Step(with_values(BUILD, v="1"), files={"ctx/Dockerfile": DOCKERFILE}),
+        Step(with_values(BUILD, v="2")), setup=build_setup, roots=("pbase",)))
+
+    run_1 = Step(with_values(RUN, v="1", n=""), files={"layout/etc/app.conf": "v1\n"})
+    found.update(life_cycle("run", run_1,
+                            Step(with_values(RUN, v="2", n=""),
+                                 files={"layout/etc/app.conf": "v2\n"}),
+                            container="%(p)s-app"))
+    found["run/rename"] = Scenario("run/rename", [run_1, Step(with_values(RUN, v="1", n="2"))])
+
+    found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
+                            Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
+
+    creds = dict(host=registry.host, user=registry.username, password=registry.password)
+
+    def pull_setup(prefix):
+        for tag in ("1", "2"):
+            local = own_image(base_image, "%s-pulled:%s" % (prefix, tag), prefix + tag)
+            registry.push(local, "%s-bb:%s" % (prefix, tag))
+        return creds
+    found.update(life_cycle("pull", Step(with_values(PULL, v="1")),
+                            Step(with_values(PULL, v="2")), setup=pull_setup, registry=registry))
+
+    def push_setup(prefix):
+        for tag in ("1", "2"):
+            own_image(base_image, "%s-local:%s" % (prefix, tag), prefix + tag)
+        return creds
+    found.update(life_cycle("push", Step(with_values(PUSH, v="1")),
+                            Step(with_values(PUSH, v="2")), setup=push_setup, registry=registry))
+    return found
+
+
+# -- selections ---------------------------------------------------------------------------
+def mutating(n, calls):
+    """Right after each call that changes Docker (what a kill can leave differs there)."""
+    return [i + 1 for i, c in enumerate(calls) if changes_docker(c)]
+
+
+SELECT = {
+    "every": lambda n, calls: list(range(1, n + 1)),
+    "mutating": mutating,
+    # one kill point: right after the first call that changes Docker (a new object made,
+    # nothing of the old configuration removed yet)
+    "sampled": lambda n, calls: mutating(n, calls)[:1],
+}
+
+F1 = ("F1: docker.run: a container killed mid-install (after create, layout, start or wait) "
+      "looks complete: the next run keeps it without layout or script (no completion marker)")
+F4 = ("F4: a changed name killed after the new object exists: the old object is never removed "
+      "(the deferred removal is in memory only; pending removals not written at deferral time)")
+F5 = ("F5: docker.build killed right after the build of a change: the previous image and its "
+      "layers are never removed")
+F6 = ("F6: docker.run change killed after the rename aside: <name>-dockeroo-old-<id> is never "
+      "removed (labelled temporaries not swept); with F1 for the new container")
+F7 = ("F7: docker.pull change killed right after the pull: the new reference is recorded as not "
+      "owned and the old one is never removed; both stay after uninstall")
+F10 = ("F10: SIGTERM right after a docker command that makes something (create, rename) and "
+       "before its undo action is registered: the rollback misses it")
+F8 = ("F8: docker.push killed between tag and untag: the tag added for the push stays forever")
+
+#: recipe defects the sweeps find (see FINDINGS.md): (scenario, mode) -> (reason, the kill
+#: points that fail).  A listed case is expected to fail (strict xfail; in the sampled test,
+#: a failure of its own when its kill point converges): remove the entry once it is fixed.
+KNOWN = {
+    ("run/install", "KILL"): (F1, {3, 4, 5, 6}),
+    ("run/install", "TERM"): (F1 + "; the SIGTERM rollback misses it too, the undo of create "
+                              "is registered only after create returns", {3}),
+    ("copy/install", "KILL"): (F1 + " (the copy's source container)", {3}),
+    ("volume/change", "KILL"): (F4, {1, 2, 3}),
+    ("build/change", "KILL"): (F5, {2, 3, 4, 5}),
+    ("run/change", "KILL"): (F6, {4, 5, 6, 7, 8, 9}),
+    ("pull/change", "KILL"): (F7, {1, 2, 3, 4, 5}),
+    ("push/install", "KILL"): (F8, {3, 4, 5}),
+    ("push/change", "KILL"): (F8, {3, 4, 5}),
+    ("pull/install", "KILL"): (F7, {3, 4}),
+    ("run/rename", "KILL"): (F4 + "; " + F1, set(range(1, 11))),
+    ("run/change", "TERM"): (F10 + "; " + F6, {4, 5}),
+    ("copy/install", "TERM"): (F10 + "; " + F1 + " (the copy's source container)", {3}),
+    ("pull/install", "TERM"): (F10 + "; " + F7, {3, 4}),
+    ("pull/change", "TERM"): (F10 + "; " + F7, {3, 4}),
+    ("push/install", "TERM"): (F10 + "; " + F8, {3}),
+    ("push/change", "TERM"): (F10 + "; " + F8, {3}),
+    ("run/rename", "TERM"): (F10 + "; " + F1, {3}),
+    ("build/change", "TERM"): (F5 + " (the SIGTERM rollback does not remove it either)",
+                               {2, 3, 4, 5}),
+}
+
+#: how the fault is made: signal for buildout, and whether the scenario's container is killed
+MODES = {"KILL": ("KILL", False), "TERM": ("TERM", False), "container": ("none", True)}
+
+
+def run_sweep(tmp_path, prefix, base_image, registry, name, mode, ks, workers=2):
+    """Sweep scenario NAME; returns (report line, failures, the kill points swept)."""
+    scenario = scenarios(base_image, registry)[name]
+    values = {"base": base_image}
+    signal, kill_container = MODES[mode]
+
+    def make(i):
+        return Sweep(scenario, str(tmp_path / ("w%d" % i)), "%sw%d" % (prefix, i), values)
+
+    # one sampled kill point: the reference's own re-run and uninstall are left out
+    n, chosen, failures, seconds, calls = sweep(make, SELECT[ks], signal=signal,
+                                         kill_container=kill_container, workers=workers,
+                                         check=ks != "sampled")
+    report = "%s-%s: N=%d docker calls, kill points %s, %.0fs" % (name, mode, n, chosen, seconds)
+    print(report)
+    if os.environ.get("DOCKEROO_FAULT_REPORT"):  # a running account for long sweeps
+        with open(os.environ["DOCKEROO_FAULT_REPORT"], "a") as handle:
+            handle.write("%s\n%s" % (report, "".join("    %s\n" % f for f in failures)))
+            if failures:
+                handle.write("".join("      call %d: %s\n" % (i + 1, " ".join(c[:5])[:150])
+                                     for i, c in enumerate(calls)))
+    return report, failures, chosen
+
+
+def check(report, failures, _chosen):
+    assert not failures, "%s; %d kill point(s) do not converge:\n%s" % (
+        report, len(failures), "\n".join(str(f) for f in failures))
+
+
+def param(scenario, mode="KILL", ks="every", slow=False):
+    marks = [pytest.mark.slow] if slow else []
+    known = KNOWN.get((scenario, mode))
+    if known:
+        marks.append(pytest.mark.xfail(strict=True, reason=known[0]))
+    return pytest.param(scenario, mode, ks, marks=marks, id="%s-%s" % (scenario, mode))
+
+
+ALL = ("volume", "network", "build", "run", "copy", "pull", "push")
+NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + ["run/rename"]
+
+#: the first install of the two container recipes: every kill point of docker.run, the kill
+#: points right after a call that changes Docker for the rest (default selection)
+DEFAULT = [param("run/install"), param("copy/install", ks="mutating"),
+           param("run/install", "TERM", ks="mutating")]
+#: one kill point of each other first install and change, all in one test (default
+#: selection); the uninstalls (one or two docker calls each) are left to the full sweep
+SAMPLED = [name for name in NAMES
+           if name not in ("run/install", "copy/install") and not name.endswith("/uninstall")]
+#: the exhaustive sweep: every k of every scenario, both signals, and the container killed
+FULL = [param(name, mode, slow=True) for mode in ("KILL", "TERM") for name in NAMES] + [
+    param(name, "container", slow=True) for name in ("run/install", "run/change", "copy/install")]
+
+
+@pytest.mark.parametrize("name, mode, ks", DEFAULT)
+def test_converges_after_fault(tmp_path, prefix, base_image, registry, name, mode, ks):
+    check(*run_sweep(tmp_path, prefix, base_image, registry, name, mode, ks))
+
+
+def test_converges_after_fault_sampled(tmp_path, prefix, base_image, registry):
+    """SIGKILL at one kill point (right after the first docker call that changes something)
+    of every other scenario, two scenarios at a time."""
+    def one(item):
+        i, name = item
+        return name, run_sweep(tmp_path / ("s%02d" % i), "%ss%02d" % (prefix, i), base_image,
+                               registry, name, "KILL", "sampled", workers=1)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(one, enumerate(SAMPLED)))
+    unexpected, fixed = [], []
+    for name, (report, failures, chosen) in results:
+        reason, known = KNOWN.get((name, "KILL"), ("", set()))
+        surprises = [f for f in failures if f.k not in known]
+        if surprises:
+            unexpected.append("%s:\n%s" % (report, "\n".join("    %s" % f for f in surprises)))
+        expected = set(chosen) & known
+        if expected - {f.k for f in failures}:
+            fixed.append("%s converges at k=%s now: update KNOWN (%s)"
+                         % (name, sorted(expected - {f.k for f in failures}), reason))
+    assert not unexpected and not fixed, "\n".join(unexpected + fixed)
+
+
+@pytest.mark.parametrize("name, mode, ks", FULL)
+def test_converges_after_fault_full(tmp_path, prefix, base_image, registry, name, mode, ks):
+    check(*run_sweep(tmp_path, prefix, base_image, registry, name, mode, ks))
+
+
+# -- change cycles ----------------------------------------------------------------------------
+CYCLE = """
+    [img]
+    recipe = dockeroo:docker.build
+    name = %(p)s-img:latest
+    source = %(dir)s/ctx
+    build-args = V=%(v)s
+
+    [src]
+    recipe = dockeroo:docker.run
+    name = %(p)s-src
+    image = ${img:name}
+    command = /bin/sh -c 'echo round %(v)s; exec sleep 3600'
+    stop-timeout = 0
+    layout = %(dir)s/layout
+    script = cat /v > /var/seen
+
+    [dst]
+    recipe = dockeroo:docker.run
+    name = %(p)s-dst
+    image = %(base)s
+    command = /nothing
+    start = false
+
+    [copy]
+    recipe = dockeroo:docker.copy
+    container-from = ${src:container}
+    container-to = ${dst:container}
+    paths =
+        /etc/app.conf /opt/app-%(v)s.conf
+        /var/seen
+        /v /opt/v-%(v)s
+    """
+
+
+@pytest.mark.xfail(strict=True, reason="F3: every ordinary Dockerfile change leaks images (docker.build "
+                   "keeps the previous image while a container still uses it; nothing removes "
+                   "it later)")
+def test_change_cycles_leave_nothing(tmp_path, prefix, base_image):
+    """Three rounds of install, change of every part, re-run, uninstall: nothing is left."""
+    from conftest import Buildout
+    from support.faults import FaultDocker, image_id, objects_of, owner_of, remove
+    bo = Buildout(str(tmp_path / "buildout"), prefix)
+    owner = owner_of(bo.directory)
+    counter = FaultDocker(str(tmp_path / "calls"))
+    pbase = own_image(base_image, prefix + "-base:latest", prefix)
+    root = image_id(pbase)
+    mine = objects_of(prefix, owner, [root])
+    assert mine == {("image", pbase)}
+    bo.write("ctx/Dockerfile", DOCKERFILE % {"pbase": pbase})
+    values = {"p": prefix, "dir": bo.directory, "base": base_image}
+    try:
+        cycles(bo, values, counter, prefix, owner, root, mine)
+    finally:
+        remove(objects_of(prefix, owner, [root]) | {("image", root)})
+
+
+def cycles(bo, values, counter, prefix, owner, root, mine):
+    from support.faults import objects_of
+    notes = []
+    for round_ in range(1, 4):
+        for step, v in (("install", "%d.1" % round_), ("change", "%d.2" % round_),
+                        ("re-run", "%d.2" % round_)):
+            bo.write("layout/etc/app.conf", "%s\n" % v)
+            bo.configure(CYCLE % dict(values, v=v))
+            counter.reset()
+            result = bo.ok(env=counter.env())
+            notes += [line for line in result.output.splitlines() if "previous image" in line]
+            assert docker("exec", prefix + "-src", "cat", "/var/seen") == v + "\n", step
+            copied = docker("cp", prefix + "-dst:/opt/app-%s.conf" % v, "-")  # a tar stream
+            assert v + "\n" in copied, step
+            changed = [c for c in counter.calls() if changes_docker(c)]
+            if step == "re-run":
+                assert not changed, "round %d: the re-run changed Docker: %s" % (round_, changed)
+        result = bo.run("buildout:parts=")
+        assert result.ok, result.output
+        left = objects_of(prefix, owner, [root]) - mine
+        assert not left, "round %d left %s (%s)" % (round_, sorted(left), "; ".join(notes))
+
+
+# -- copies larger than a pipe ----------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="F2: docker.copy deadlocks when several paths of one source "
+                   "container are larger than a pipe: the preflight holds the producers unread "
+                   "while the engine holds the container lock for an unread docker cp stream")
+def test_copy_large_paths_do_not_deadlock(tmp_path, prefix, base_image):
+    """Several paths of one source container, some of them 2 MiB: copied, not hung.
+
+    The copy's ``timeout`` (20 s) turns a hang into a failure.
+    """
+    from conftest import Buildout
+    bo = Buildout(str(tmp_path / "buildout"), prefix)
+    big = BIG * 7
+    files = {"src-layout/srv/app/big.bin": big, "src-layout/srv/etc/x.conf": b"x = 1\n"}
+    for i in range(4):
+        files["src-layout/srv/small/%d.txt" % i] = b"%d\n" % i
+    for path, content in files.items():
+        os.makedirs(os.path.dirname(bo.path(path)), exist_ok=True)
+        with open(bo.path(path), "wb") as handle:
+            handle.write(content)
+    paths = "\n        ".join(["", "/srv/app/", "/srv/app/big.bin /data/big-copy.bin"] + [
+        "/srv/small/%d.txt /opt/s%d.txt" % (i, i) for i in range(4)] + [
+        "/srv/app/big.bin /data/big-again.bin", "/srv/etc/x.conf /opt/x.conf"])
+    text = COPY.replace("    paths =", "    timeout = 20\n    paths =")
+    bo.configure(text % {"p": prefix, "base": base_image, "dir": bo.directory, "paths": paths})
+    bo.ok()
+    for path in ("/srv/app/big.bin", "/data/big-copy.bin", "/data/big-again.bin"):
+        copied = subprocess.run(["docker", "cp", "%s-dst:%s" % (prefix, path), "-"],
+                                capture_output=True, check=True).stdout
+        assert big in copied, path
