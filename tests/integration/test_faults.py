@@ -233,27 +233,6 @@ F8 = ("F8: docker.push killed between tag and untag: the tag added for the push 
 #: points that fail).  A listed case is expected to fail (strict xfail; in the sampled test,
 #: a failure of its own when its kill point converges): remove the entry once it is fixed.
 KNOWN = {
-    ("run/install", "KILL"): (F1, {3, 4, 5, 6}),
-    ("run/install", "TERM"): (F1 + "; the SIGTERM rollback misses it too, the undo of create "
-                              "is registered only after create returns", {3}),
-    ("copy/install", "KILL"): (F1 + " (the copy's source container)", {3}),
-    ("volume/change", "KILL"): (F4, {1, 2, 3}),
-    ("build/change", "KILL"): (F5, {2, 3, 4, 5}),
-    ("run/change", "KILL"): (F6, {4, 5, 6, 7, 8, 9}),
-    ("pull/change", "KILL"): (F7, {1, 2, 3, 4, 5}),
-    ("push/install", "KILL"): (F8, {3, 4, 5}),
-    ("push/change", "KILL"): (F8, {3, 4, 5}),
-    ("pull/install", "KILL"): (F7, {3, 4}),
-    ("run/rename", "KILL"): (F4 + "; " + F1, set(range(1, 11))),
-    ("run/change", "TERM"): (F10 + "; " + F6, {4, 5}),
-    ("copy/install", "TERM"): (F10 + "; " + F1 + " (the copy's source container)", {3}),
-    ("pull/install", "TERM"): (F10 + "; " + F7, {3, 4}),
-    ("pull/change", "TERM"): (F10 + "; " + F7, {3, 4}),
-    ("push/install", "TERM"): (F10 + "; " + F8, {3}),
-    ("push/change", "TERM"): (F10 + "; " + F8, {3}),
-    ("run/rename", "TERM"): (F10 + "; " + F1, {3}),
-    ("build/change", "TERM"): (F5 + " (the SIGTERM rollback does not remove it either)",
-                               {2, 3, 4, 5}),
 }
 
 #: how the fault is made: signal for buildout, and whether the scenario's container is killed

@@ -268,13 +268,16 @@ class Recipe(Base):
         if current and labels.get(LABEL_FINGERPRINT) == self.fingerprint:
             self.log.info("Image %s is up to date (%s): nothing to build", self.image, short(current["Id"]))
             return []
+        if current and self.is_ours(current):
+            # recorded before the build: once the tag moves to the new image,
+            # the old one is removed when unused, even if this run is killed
+            # right after the build (it is left alone while still tagged)
+            self.retire_image(current["Id"])
         # BuildKit's layer cache ignores secret values: a changed secret builds afresh
         self.build(fresh=bool(self.secret_hmac) and labels.get(LABEL_SECRETS) != self.secret_hmac)
         self.engine.forget("image", self.image)
         new_id = self.engine.image_id(self.image)
         self.log.info("Built image %s (%s)", self.image, short(new_id))
-        if current and current["Id"] != new_id and self.is_ours(current):
-            self.retire_image(current["Id"])
         return []
 
     def check_client(self):
