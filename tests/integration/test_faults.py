@@ -360,9 +360,6 @@ CYCLE = """
     """
 
 
-@pytest.mark.xfail(strict=True, reason="F3: every ordinary Dockerfile change leaks images (docker.build "
-                   "keeps the previous image while a container still uses it; nothing removes "
-                   "it later)")
 def test_change_cycles_leave_nothing(tmp_path, prefix, base_image):
     """Three rounds of install, change of every part, re-run, uninstall: nothing is left."""
     from conftest import Buildout
@@ -406,9 +403,6 @@ def cycles(bo, values, counter, prefix, owner, root, mine):
 
 
 # -- copies larger than a pipe ----------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="F2: docker.copy deadlocks when several paths of one source "
-                   "container are larger than a pipe: the preflight holds the producers unread "
-                   "while the engine holds the container lock for an unread docker cp stream")
 def test_copy_large_paths_do_not_deadlock(tmp_path, prefix, base_image):
     """Several paths of one source container, some of them 2 MiB: copied, not hung.
 
