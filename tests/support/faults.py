@@ -486,8 +486,13 @@ class Sweep:
         result = self.run(self.scenario.steps[-1], at=k, signal=signal, when=when,
                           container=container)
         fault = self.docker.fault()
-        if signal != "none" and fault is None:
-            problems.append("the fault did not happen (%d calls)" % len(self.docker.calls()))
+        if signal != "none" and fault is None and not result.ok:
+            # no fault happened and still the run failed.  (A call that dockeroo
+            # itself stops, e.g. the check of a copy's source path that is closed
+            # once the path is found, cannot be a kill point: the run then goes
+            # on unharmed and must converge like any other.)
+            problems.append("the fault did not happen (%d calls) and the run failed"
+                            % len(self.docker.calls()))
         if "Traceback" in result.output:
             problems.append("traceback in the faulted run")
         result = self.run(self.scenario.steps[-1])
