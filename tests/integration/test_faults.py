@@ -79,6 +79,16 @@ RUN = """
     script = echo ran >> /var/marker
     """
 
+#: a container made in one step (``docker run -d``: no layout, script or wait)
+SIMPLE = """
+    [app]
+    recipe = dockeroo:docker.run
+    name = %(p)s-app
+    image = %(base)s
+    command = /bin/sh -c 'echo started %(v)s; exec sleep 3600'
+    stop-timeout = 0
+    """
+
 COPY = """
     [src]
     recipe = dockeroo:docker.run
@@ -178,6 +188,8 @@ def scenarios(base_image, registry):
                                  files={"layout/etc/app.conf": "v2\n"}),
                             container="%(p)s-app"))
     found["run/rename"] = Scenario("run/rename", [run_1, Step(with_values(RUN, v="1", n="2"))])
+    found.update(life_cycle("simple", Step(with_values(SIMPLE, v="1")),
+                            Step(with_values(SIMPLE, v="2")), container="%(p)s-app"))
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -276,13 +288,13 @@ def param(scenario, mode="KILL", ks="every", slow=False):
     return pytest.param(scenario, mode, ks, marks=marks, id="%s-%s" % (scenario, mode))
 
 
-ALL = ("volume", "network", "build", "run", "copy", "pull", "push")
+ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + ["run/rename"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection)
 DEFAULT = [param("run/install"), param("copy/install", ks="mutating"),
-           param("run/install", "TERM", ks="mutating")]
+           param("run/install", "TERM", ks="mutating"), param("simple/change")]
 #: one kill point of each other first install and change, all in one test (default
 #: selection); the uninstalls (one or two docker calls each) are left to the full sweep
 SAMPLED = [name for name in NAMES

@@ -354,6 +354,45 @@ class Recipe(Base):
         self.check_networks()
         if old is not None:
             self.set_aside(old)
+        if self.in_one_step:
+            self.create_in_one_step(fingerprint, old)
+        else:
+            self.create_in_steps(fingerprint, old)
+        self._undo = []
+        if old is not None:
+            self.drop_aside(self.aside_name(old))
+        self.publish()
+
+    @property
+    def in_one_step(self):
+        """Whether the container is complete as soon as ``docker run -d`` (or
+        ``docker create`` with ``start = false``) returns: no layout, script
+        or wait, at most one network.  Such a container is made under its
+        own name in one docker process; a run killed meanwhile leaves either
+        nothing or the complete container (started by the next run if the
+        kill came before it started)."""
+        return not (self.layout or self.script or self.wait or len(self.networks) > 1)
+
+    def create_in_one_step(self, fingerprint, old):
+        name = self.name
+        spec = dataclasses.replace(self.spec, labels=self.labels(fingerprint, self.user_labels))
+        args = spec.create_args()
+        if self.start:
+            args = ["run", "--detach"] + args[1:]
+        self.log.info("%s container %s from %s", "Recreating" if old else "Creating", name,
+                      self.image)
+        self.on_failure(lambda: self.remove_container(name), "removed the new container %s" % name)
+        try:
+            self.run(args)
+        except DockerError as exc:
+            self.engine.forget("container", name)
+            if self.start and self.engine.inspect("container", name) is not None:
+                raise self.not_started(exc)  # created, then refused to start
+            raise
+        self.engine.forget("container", name)
+
+    def create_in_steps(self, fingerprint, old):
+        name = self.name
         temp = "%s-dockeroo-new-%s" % (name, self.lifecycle.id[:12])
         labels = self.temporary(temp, fingerprint, self.user_labels,
                                 done="removed the new container %s" % name)
@@ -381,10 +420,6 @@ class Recipe(Base):
         self.run(["rename", cid, name])
         self.lifecycle.released(temp)
         self.engine.forget("container", name)
-        self._undo = []
-        if old is not None:
-            self.drop_aside(self.aside_name(old))
-        self.publish()
 
     def aside_name(self, old):
         return "%s-dockeroo-old-%s" % (self.name, old["Id"][:12])
@@ -393,10 +428,13 @@ class Recipe(Base):
         try:
             self.run(["start", cid])
         except DockerError as exc:
-            lines = [l.strip() for l in exc.stderr.splitlines()
-                     if l.strip() and not l.startswith("Error: failed to start")]
-            raise UserError("Part [%s]: container %s did not start: %s"
-                            % (self.part, self.name, "; ".join(lines) or exc))
+            raise self.not_started(exc)
+
+    def not_started(self, exc):
+        lines = [l.strip() for l in exc.stderr.splitlines()
+                 if l.strip() and not l.startswith("Error: failed to start")]
+        return UserError("Part [%s]: container %s did not start: %s"
+                         % (self.part, self.name, "; ".join(lines) or exc))
 
     def check_networks(self):
         for network in self.networks:
