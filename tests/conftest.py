@@ -75,6 +75,43 @@ def remove_with_prefix(prefix):
             docker(kind, "rm", *names, check=False)
 
 
+# -- the engine the tests talk to: Docker, or Podman's Docker-compatible API ------------
+_ENGINE_KIND = []
+
+
+def engine_kind():
+    """``docker`` or ``podman`` (dockeroo's own answer to one ``docker version``)."""
+    if not _ENGINE_KIND:
+        from dockeroo.capabilities import Capabilities
+        proc = subprocess.run(["docker", "version", "--format", "{{json .}}"],
+                              capture_output=True, text=True)
+        try:
+            answer = json.loads(proc.stdout)
+        except ValueError:
+            answer = {}
+        _ENGINE_KIND.append(Capabilities.from_version(answer).kind)
+    return _ENGINE_KIND[0]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "podman_limit(feature, why): the test needs what Podman 4.3 cannot do "
+        "(FEATURE: a key of dockeroo.capabilities.PODMAN_LIMITS, or WHY); skipped on Podman")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``podman_limit`` when the engine is Podman, saying why."""
+    marked = [(item, item.get_closest_marker("podman_limit")) for item in items]
+    marked = [(item, mark) for item, mark in marked if mark is not None]
+    if not marked or engine_kind() != "podman":
+        return
+    from dockeroo.capabilities import PODMAN_LIMITS
+    for item, mark in marked:
+        feature = mark.args[0]
+        why = mark.args[1] if len(mark.args) > 1 else PODMAN_LIMITS[feature]
+        item.add_marker(pytest.mark.skip(reason="Podman 4.3 limit (%s): %s" % (feature, why)))
+
+
 @pytest.fixture(scope="session")
 def engine():
     """The Docker engine must answer (``.ci/run`` starts it)."""

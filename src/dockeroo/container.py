@@ -6,7 +6,9 @@ streamed between containers, commits.  Tar data goes through
 :mod:`dockeroo.tarstream`; processes through :class:`~dockeroo.engine.DockerEngine`.
 """
 
+import json
 import posixpath
+import re
 import select
 import subprocess
 import threading
@@ -186,6 +188,8 @@ def wait_ready(engine, container, timeout, interval=0.25):
         state = engine.run(["container", "inspect", "--format", "{{json .State}}", container],
                            timeout=DEFAULT_TIMEOUT).json() or {}
         health = state.get("Health")
+        if health is not None and not health.get("Status"):
+            health = None  # Podman: {"Status": ""} for a container without healthcheck
         if state.get("Running") and not state.get("Restarting"):
             if not health or health.get("Status") == "healthy":
                 return state
@@ -483,14 +487,66 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
 
 
 def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LONG_TIMEOUT):
-    """``docker commit`` with ``--change`` lines; returns the new image id."""
+    """``docker commit`` with ``--change`` lines; returns the new image id.
+
+    Podman 4.3 refuses every commit the docker CLI sends (no request body);
+    there the container is exported and imported again with its own
+    configuration and CHANGES (one flattened layer, the same files and
+    configuration).  The engine is asked what it is only after a failure.
+    """
     args = ["commit"]
     for change in changes:
         args += ["--change", change]
     if message:
         args += ["--message", message]
-    args += [container, ref]
-    return engine.run(args, timeout=timeout).stdout.strip()
+    try:
+        return engine.run(args + [container, ref], timeout=timeout).stdout.strip()
+    except DockerError:
+        if not engine.capabilities.is_podman:
+            raise
+    config = ((engine.inspect("container", container) or {}).get("Config")) or {}
+    args = ["import"]
+    for change in config_changes(config) + [c for line in changes for c in split_change(line)]:
+        args += ["--change", change]
+    if message:
+        args += ["--message", message]
+    result = engine.pipe(["export", container], args + ["-", ref], timeout=timeout)
+    engine.forget("image", ref)
+    return result.stdout.split()[-1]  # Podman answers "ID: ID"
+
+
+def config_changes(config):
+    """``--change`` lines that give an imported image CONFIG (a container's
+    ``Config``): what ``docker commit`` keeps."""
+    quote = json.dumps
+    out = ["ENV %s=%s" % (k, _quote(v)) for k, _, v in
+           (e.partition("=") for e in config.get("Env") or [])]
+    for key, word in (("Entrypoint", "ENTRYPOINT"), ("Cmd", "CMD")):
+        if config.get(key):
+            out.append("%s %s" % (word, quote(config[key])))
+    if config.get("WorkingDir"):
+        out.append("WORKDIR " + config["WorkingDir"])
+    if config.get("User"):
+        out.append("USER " + config["User"])
+    out += ["EXPOSE " + port for port in sorted(config.get("ExposedPorts") or {})]
+    if config.get("Volumes"):
+        out.append("VOLUME " + quote(sorted(config["Volumes"])))
+    out += [label_change({k: v}) for k, v in sorted((config.get("Labels") or {}).items())]
+    return out
+
+
+_LABEL_PAIR = re.compile(r'"(?:[^"\\]|\\.)*"="(?:[^"\\]|\\.)*"')
+
+
+def split_change(line):
+    """A ``LABEL`` line of several labels as one line per label (Podman's
+    ``import --change`` takes only one); other lines as they are."""
+    if not line.startswith("LABEL "):
+        return [line]
+    pairs = _LABEL_PAIR.findall(line)
+    if " ".join(pairs) != line[len("LABEL "):].strip():
+        return [line]
+    return ["LABEL " + pair for pair in pairs]
 
 
 def label_change(labels):
@@ -499,6 +555,9 @@ def label_change(labels):
     Keys and values are double-quoted (spaces, ``=`` and quotes survive
     Docker's Dockerfile parser).
     """
-    def quote(text):
-        return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return "LABEL " + " ".join("%s=%s" % (quote(k), quote(v)) for k, v in labels.items())
+    return "LABEL " + " ".join("%s=%s" % (_quote(k), _quote(v)) for k, v in labels.items())
+
+
+def _quote(text):
+    """TEXT double-quoted for a Dockerfile instruction."""
+    return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from zc.buildout import UserError
 
 from . import engine as engine_mod
-from .engine import DockerEngine, DockerError, EngineConfig
+from .engine import DockerEngine, DockerError, EngineConfig, InUse, NotFound
 from .options import Options
 from .tarstream import UnsafeArchive
 
@@ -246,9 +246,9 @@ class Recipe:
         """
         try:
             self.run(["image", "rm", image_id])
+        except NotFound:
+            return
         except DockerError as exc:
-            if "no such image" in exc.stderr.lower():
-                return
             if not warn:
                 raise
             self.log.warning("Could not remove the previous image %s: %s", image_id[7:19],
@@ -537,14 +537,12 @@ def remove_object(engine, kind, name, part, owner, log, timeout=engine_mod.DEFAU
     elif kind == "volume":
         try:
             engine.run(["volume", "rm", name], timeout=timeout)
-        except DockerError as exc:
-            if "in use" in exc.stderr:
-                users = engine.run(["ps", "--all", "--filter", "volume=" + name,
-                                    "--format", "{{.Names}}"], check=False).stdout.split()
-                raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
-                                "remove them first (nothing was removed)"
-                                % (part, name, ", ".join(users) or "(unknown)"))
-            raise
+        except InUse:
+            users = engine.run(["ps", "--all", "--filter", "volume=" + name,
+                                "--format", "{{.Names}}"], check=False).stdout.split()
+            raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
+                            "remove them first (nothing was removed)"
+                            % (part, name, ", ".join(users) or "(unknown)"))
     elif kind == "network":
         users = network_users(engine, name, obj)
         if users:  # Docker would remove it under stopped containers and break them

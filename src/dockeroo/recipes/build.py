@@ -18,7 +18,7 @@ import secrets as random_secrets
 
 from zc.buildout import UserError
 
-from ..engine import ANSI_ESCAPE, DockerError
+from ..engine import ANSI_ESCAPE, DockerError, InUse
 from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base, label_args, quote_command
 
@@ -397,19 +397,29 @@ class Recipe(Base):
         old = self.engine.inspect("image", old_id)
         if old is None or old.get("RepoTags") or not self.is_ours(old):
             return
-        users = self.run(["ps", "--all", "--filter", "ancestor=" + old_id,
-                          "--format", "{{.Names}}"]).stdout.split()
-        if users:
-            self.log.info("Keeping the previous image %s: used by container(s) %s",
-                          short(old_id), ", ".join(users))
-            return
-        try:
+        try:  # refused while a container uses it (Podman's ancestor filter finds nothing)
             self.run(["image", "rm", old_id])
+        except InUse as exc:
+            users = self.containers_named_in(exc.stderr)
+            self.log.info("Keeping the previous image %s: %s", short(old_id),
+                          "used by container(s) " + ", ".join(users) if users else exc.stderr)
+            return
         except DockerError as exc:
             self.log.warning("The previous image %s was not removed: %s", short(old_id), exc.stderr)
             return
         self.engine.forget("image", old_id)
         self.log.info("Removed the previous image %s", short(old_id))
+
+    def containers_named_in(self, text):
+        """The names of the containers whose ids (or id prefixes) TEXT mentions."""
+        ids = set(re.findall(r"\b[0-9a-f]{12,64}\b", text))
+        if not ids:
+            return []
+        listed = self.run(["ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
+                          check=False).stdout.splitlines()
+        names = [line.split(" ", 1)[1] for line in listed if " " in line
+                 and any(line.startswith(i) for i in ids)]
+        return names
 
 
 def tidy_record(record, hide=()):

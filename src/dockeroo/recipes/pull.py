@@ -12,7 +12,7 @@ part's state file remembers which references it brought).
 from zc.buildout import UserError
 
 from .. import references
-from ..engine import DEFAULT_TIMEOUT, DockerError
+from ..engine import DEFAULT_TIMEOUT, Conflict, InUse
 from ..options import Options
 from ..registry import PartState, RegistryRecipe
 
@@ -129,11 +129,9 @@ def remove_reference(engine, part, ref, log, timeout):
         return
     try:
         engine.run(["image", "rm", ref], timeout=timeout)
-    except DockerError as exc:
-        if "conflict" in exc.stderr or "being used" in exc.stderr or "is using" in exc.stderr:
-            log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
-            return
-        raise
+    except (InUse, Conflict) as exc:
+        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
+        return
     engine.forget("image", ref)
     log.info("Removed image %s", ref)
 

@@ -345,6 +345,7 @@ class Recipe(Base):
 
     def create(self, fingerprint, old):
         name = self.name
+        self.check_engine()
         self.check_networks()
         if old is not None:
             self.set_aside(old)
@@ -382,6 +383,20 @@ class Recipe(Base):
                      if l.strip() and not l.startswith("Error: failed to start")]
             raise UserError("Part [%s]: container %s did not start: %s"
                             % (self.part, self.name, "; ".join(lines) or exc))
+
+    def check_engine(self):
+        """Options this engine cannot honour: an Error before anything is made (the
+        engine is asked what it is only when such an option is used)."""
+        image = (self.engine.inspect("image", self.image) or {}).get("Config") or {}
+        healthcheck = ((image.get("Healthcheck") or {}).get("Test") or ["NONE"])[0] != "NONE"
+        for option, feature, used in (("links", "links", self.spec.links),
+                                      ("devices", "devices", self.spec.devices),
+                                      ("wait", "healthcheck", self.wait and healthcheck)):
+            why = self.engine.capabilities.limit(feature) if used else None
+            if why:
+                raise self.opts.error(option, ("image %s has a HEALTHCHECK to wait for, but "
+                                               % self.image if feature == "healthcheck" else "")
+                                      + why + " (nothing was created)", self.opts.text(option))
 
     def check_networks(self):
         for network in self.networks:
