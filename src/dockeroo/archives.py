@@ -48,7 +48,7 @@ from typing import Optional
 from zc.buildout import UserError
 
 from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT, DockerError
+from .engine import DEFAULT_LONG_TIMEOUT, DockerError, printed_id
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 SCHEMES = ("http", "https", "ftp", "file")
@@ -451,8 +451,8 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                         image = _import_as_is(engine, args + ["-"], path, archive, opts,
                                               option, fetcher, timeout, logger)
                     if image is None:
-                        image = _feed(engine, args + ["-"], writer, opts, option, archive,
-                                      fetcher, path, timeout).stdout.strip()
+                        image = printed_id(_feed(engine, args + ["-"], writer, opts, option,
+                                                 archive, fetcher, path, timeout).stdout)
                     made_images.append(image)
                     continue
                 if not made_container:
@@ -465,10 +465,8 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                 _feed(engine, ["cp", "-", made_container[0] + ":/"], writer, opts, option,
                       archive, fetcher, path, timeout)
             if made_container:
-                args = ["commit"]
-                for change in changes:
-                    args += ["--change", change]
-                image = engine.run(args + [made_container[0]], timeout=timeout).stdout.strip()
+                from .container import commit  # container imports nothing from here
+                image = commit(engine, made_container[0], None, changes, timeout=timeout)
                 made_images.append(image)
             return image
         except BaseException:
@@ -499,7 +497,7 @@ def _import_as_is(engine, args, path, archive, opts, option, fetcher, timeout, l
             logger.debug("docker import refused %s as it is (%s); streaming it through "
                          "dockeroo", archive.shown, exc)
         return None
-    return result.stdout.strip()
+    return printed_id(result.stdout)
 
 
 def _feed(engine, args, writer, opts, option, archive, fetcher, path, timeout):

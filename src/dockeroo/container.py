@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError
+from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError, printed_id
 from .options import parse_mapping
 
 
@@ -487,7 +487,8 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
 
 
 def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LONG_TIMEOUT):
-    """``docker commit`` with ``--change`` lines; returns the new image id.
+    """``docker commit`` with ``--change`` lines (as REF, or untagged when REF
+    is None); returns the new image id.
 
     Podman 4.3 refuses every commit the docker CLI sends (no request body);
     there the container is exported and imported again with its own
@@ -499,8 +500,9 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
         args += ["--change", change]
     if message:
         args += ["--message", message]
+    target = [ref] if ref else []
     try:
-        return engine.run(args + [container, ref], timeout=timeout).stdout.strip()
+        return printed_id(engine.run(args + [container] + target, timeout=timeout).stdout)
     except DockerError:
         if not engine.capabilities.is_podman:
             raise
@@ -510,9 +512,8 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
         args += ["--change", change]
     if message:
         args += ["--message", message]
-    result = engine.pipe(["export", container], args + ["-", ref], timeout=timeout)
-    engine.forget("image", ref)
-    return result.stdout.split()[-1]  # Podman answers "ID: ID"
+    result = engine.pipe(["export", container], args + ["-"] + target, timeout=timeout)
+    return printed_id(result.stdout)
 
 
 def config_changes(config):

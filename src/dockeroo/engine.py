@@ -707,6 +707,12 @@ def _store_json(path, key, value):
             pass
 
 
+def printed_id(stdout):
+    """The image id ``docker import``/``commit`` printed (Podman prints ``ID: ID``)."""
+    words = (stdout or "").split()
+    return words[-1] if words else ""
+
+
 def _text(data):
     if data is None:
         return ""

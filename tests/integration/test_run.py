@@ -9,11 +9,12 @@ import json
 import os
 import random
 import subprocess
+import tempfile
 import time
 
 import pytest
 
-from conftest import docker, inspect
+from conftest import docker, engine_kind, inspect
 
 LOOP = "/bin/sh -c 'echo started; exec sleep 3600'"
 
@@ -46,10 +47,17 @@ def make_network(name):
 
 
 def derived_image(prefix, base_image, suffix, *changes):
-    """An image made from the base image with ``docker commit --change`` lines."""
+    """An image made from the base image with ``docker commit --change`` lines
+    (built from them on Podman, which refuses the docker CLI's commit)."""
+    ref = "%s-%s:latest" % (prefix, suffix)
+    if engine_kind() == "podman":
+        with tempfile.TemporaryDirectory() as context:
+            with open(os.path.join(context, "Dockerfile"), "w") as handle:
+                handle.write("FROM %s\n%s\n" % (base_image, "\n".join(changes)))
+            docker("build", "-q", "-t", ref, context)
+        return ref
     tmp = prefix + "-tmp-" + suffix
     docker("create", "--name", tmp, base_image, "true")
-    ref = "%s-%s:latest" % (prefix, suffix)
     args = []
     for change in changes:
         args += ["--change", change]
