@@ -315,7 +315,10 @@ def registry(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("docker-registry did not start")
-    yield Registry("127.0.0.1:%d" % port, username, password, directory)
+    # Podman's API logs in over plain HTTP only to localhost:PORT (.ci/podman lists
+    # localhost and 127.0.0.1 as insecure registries for its pushes and pulls)
+    host = "localhost" if engine_kind() == "podman" else "127.0.0.1"
+    yield Registry("%s:%d" % (host, port), username, password, directory)
     proc.terminate()
     proc.wait(timeout=10)
     log.close()

@@ -26,6 +26,8 @@ PODMAN_LIMITS = {
     "devices": "the docker CLI's --device fails against it ('unknown server OS')",
     "healthcheck": "it runs healthchecks from systemd timers only: without systemd a "
                    "healthcheck never runs and the status stays 'starting'",
+    "buildkit": "it does not serve BuildKit's build sessions (builder = buildkit, secrets, "
+                "ssh, RUN --mount); builder = legacy builds there",
     "commit": "docker commit fails against it (the docker CLI sends no request body: "
               "'Decode(): EOF')",
 }

@@ -150,12 +150,7 @@ class Recipe(Base):
 
     def choose_builder(self):
         """``buildkit`` or ``legacy``; for ``auto``, asks the client once (see docs)."""
-        # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
-        needs = [f for f in self.features if not f.startswith("a syntax")]
-        if self.secrets:
-            needs.insert(0, "the secrets option")
-        if self.ssh:
-            needs.insert(0, "the ssh option")
+        needs = self.needs()
         if self.builder_choice == "legacy":
             if needs:
                 raise self.opts.error("builder", "%s need(s) BuildKit" % ", ".join(needs), "legacy")
@@ -170,6 +165,16 @@ class Recipe(Base):
                             % (self.part, self.recipe, ", ".join(needs), self.client.why,
                                INSTALL_BUILDX))
         return "legacy"
+
+    def needs(self):
+        """What makes this build need BuildKit (empty: the legacy builder can do it)."""
+        # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
+        needs = [f for f in self.features if not f.startswith("a syntax")]
+        if self.secrets:
+            needs.insert(0, "the secrets option")
+        if self.ssh:
+            needs.insert(0, "the ssh option")
+        return needs
 
     def compute_fingerprint(self):
         extra = {}
@@ -285,6 +290,12 @@ class Recipe(Base):
         if not client.buildkit:
             raise self.opts.error("builder", "BuildKit is asked for, but %s: %s"
                                   % (client.why, INSTALL_BUILDX), self.builder_choice)
+        why = self.engine.capabilities.limit("buildkit")
+        if why:
+            raise self.opts.error("builder", "BuildKit is asked for (%s), but %s" % (
+                ", ".join(self.needs()) or ("builder = buildkit" if self.builder_choice ==
+                                            "buildkit" else "the docker client has it"),
+                why), self.builder_choice)
         heredocs = [f for f in self.features if f.startswith("a heredoc")]
         if heredocs and not client.heredocs and not any(f.startswith("a syntax") for f in self.features):
             raise UserError("Part [%s] (%s): the Dockerfile uses %s, which the Dockerfile frontend "
