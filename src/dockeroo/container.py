@@ -344,7 +344,7 @@ class _Copier:
                     raise self.source_error(job)
                 return
 
-    def preflight(self, jobs):
+    def preflight(self, jobs, folders=False):
         """Fail before anything is written if a source path is missing.
 
         Docker (20.10 at least) holds the source container's lock while an
@@ -352,12 +352,25 @@ class _Copier:
         inspect or an exec of that container waits until the first stream
         is read to its end.  So at most ONE source stream is ever open: each
         path is checked on its own and its stream closed again, except the
-        first path's, which is checked last and kept for the copy.
+        first path's, which is checked last and kept for the copy.  With
+        FOLDERS (Podman) a path ending in ``/`` is also checked to be a folder.
         """
         for job in jobs[1:] + jobs[:1]:
             self.check(job)
-            if job is not jobs[0]:
+            if folders and job.arg.endswith("/"):
+                self.check_folder(job)
+            elif job is not jobs[0]:
                 self.close_producer(job)
+
+    def check_folder(self, job):
+        """Podman copies a file asked for as ``PATH/``: read the first header
+        of its stream, fail unless it is a folder, and close the stream (it
+        is opened again for the copy)."""
+        header = job.proc.stdout.read(tarstream.BLOCK)
+        self.close_producer(job)
+        if tarstream.names_a_file(header):
+            raise CopySourceError(["cp", "%s:%s" % (self.source, job.arg), "-"], 1,
+                                  "not a directory", self.source, job.arg)
 
     def direct(self, job):
         """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data path.
@@ -398,8 +411,9 @@ class _Copier:
             return False  # e.g. a file is in the way: the re-targeted copy reports it
         return True
 
-    def merged(self, jobs):
-        """Several (renamed) paths through one ``docker cp - TARGET:/``."""
+    def merged(self, jobs, owners=None):
+        """Several (renamed) paths through one ``docker cp - TARGET:/`` (see
+        :func:`owner_ids` for OWNERS)."""
         consumer = self.popen(["cp", "-", "%s:/" % self.target], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         output = []
@@ -421,7 +435,7 @@ class _Copier:
 
         failure = None
         try:
-            tarstream.retarget_many(sources(), consumer.stdin)
+            tarstream.retarget_many(sources(), consumer.stdin, owners=owners)
         except BrokenPipeError:
             pass  # the consumer stopped: its error is reported below
         except tarstream.UnsafeArchive:
@@ -471,19 +485,41 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
     jobs = [_CopyJob(src, dst) for src, dst in pairs]
     if not jobs:
         return
+    owners = owner_ids(engine, source, timeout) if engine.capabilities.is_podman else None
     with _Copier(engine, source, target, timeout) as copier:
-        copier.preflight(jobs)
+        copier.preflight(jobs, folders=owners is not None)
         index = 0
         while index < len(jobs):
             job = jobs[index]
             index += 1
-            if job.direct and copier.direct(job):
+            if job.direct and owners is None and copier.direct(job):
                 continue
             group = [job]
-            while index < len(jobs) and not jobs[index].direct:
+            while index < len(jobs) and (owners is not None or not jobs[index].direct):
                 group.append(jobs[index])
                 index += 1
-            copier.merged(group)
+            copier.merged(group, owners)
+
+
+def owner_ids(engine, container, timeout=DEFAULT_TIMEOUT):
+    """(user name -> uid, group name -> gid) from CONTAINER's /etc/passwd and
+    /etc/group: Podman's archives of a container name each member's owners
+    but give 0 as every id, so paths copied from it get their ids back
+    from these (an id without a name in the source is lost: it becomes 0)."""
+    maps = []
+    for path in ("/etc/passwd", "/etc/group"):
+        try:
+            data = engine.reader(["cp", "%s:%s" % (container, path), "-"],
+                                 tarstream.first_file, timeout=timeout)
+        except DockerError:
+            data = None
+        found = {}
+        for line in (data or b"").decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit():
+                found.setdefault(fields[0], int(fields[2]))
+        maps.append(found)
+    return tuple(maps)
 
 
 def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LONG_TIMEOUT):
