@@ -193,6 +193,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+#: the manifests a push writes: Docker's (v2 schema 2), Podman's (OCI)
+MANIFESTS = ("application/vnd.docker.distribution.manifest.v2+json, "
+             "application/vnd.oci.image.manifest.v1+json")
+
+
 @dataclass
 class Registry:
     host: str
@@ -207,8 +212,7 @@ class Registry:
         return self.api("/v2/%s/tags/list" % repo).get("tags") or []
 
     def manifest(self, repo, tag):
-        return self.api("/v2/%s/manifests/%s" % (repo, tag),
-                        accept="application/vnd.docker.distribution.manifest.v2+json")
+        return self.api("/v2/%s/manifests/%s" % (repo, tag), accept=MANIFESTS)
 
     def login(self, config_dir):
         """``docker login`` to this registry with DOCKER_CONFIG=CONFIG_DIR; returns that env."""
@@ -235,9 +239,8 @@ class Registry:
     def retag(self, repo, tag, new_tag):
         """Point REPO:NEW_TAG at the manifest of REPO:TAG (registry API, no docker)."""
         import urllib.request
-        media = "application/vnd.docker.distribution.manifest.v2+json"
         req = self._request("/v2/%s/manifests/%s" % (repo, tag))
-        req.add_header("Accept", media)
+        req.add_header("Accept", MANIFESTS)
         with urllib.request.urlopen(req, timeout=10) as resp:
             body, media = resp.read(), resp.headers["Content-Type"]
         req = self._request("/v2/%s/manifests/%s" % (repo, new_tag), method="PUT", data=body)
@@ -248,7 +251,7 @@ class Registry:
         """The manifest digest of REPO:TAG (what ``docker pull REPO@DIGEST`` takes)."""
         import urllib.request
         req = self._request("/v2/%s/manifests/%s" % (repo, tag), method="HEAD")
-        req.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        req.add_header("Accept", MANIFESTS)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.headers["Docker-Content-Digest"]
 

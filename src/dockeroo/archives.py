@@ -48,6 +48,7 @@ from typing import Optional
 from zc.buildout import UserError
 
 from . import tarstream
+from .container import commit, split_change
 from .engine import DEFAULT_LONG_TIMEOUT, DockerError, printed_id
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
@@ -445,7 +446,8 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                 if index == 0:
                     args = ["import"]
                     for change in (changes if len(paths) == 1 else ()):
-                        args += ["--change", change]
+                        for line in split_change(change):  # Podman: one label a line
+                            args += ["--change", line]
                     image = None
                     if len(paths) == 1 and not archive.prefix and passthrough_format(path):
                         image = _import_as_is(engine, args + ["-"], path, archive, opts,
@@ -465,7 +467,6 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                 _feed(engine, ["cp", "-", made_container[0] + ":/"], writer, opts, option,
                       archive, fetcher, path, timeout)
             if made_container:
-                from .container import commit  # container imports nothing from here
                 image = commit(engine, made_container[0], None, changes, timeout=timeout)
                 made_images.append(image)
             return image

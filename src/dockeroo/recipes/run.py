@@ -418,7 +418,9 @@ class Recipe(Base):
         if was_running:
             self.log.info("Stopping the previous container %s", self.name)
             stop = old.get("Config", {}).get("StopTimeout")
-            self.engine.run(["stop", self.name],
+            # --time always: without it Podman kills at once (Docker waits StopTimeout)
+            self.engine.run(["stop", "--time", str(DOCKER_STOP_TIMEOUT if stop is None else stop),
+                             self.name],
                             timeout=self.cmd_timeout() + (stop or DOCKER_STOP_TIMEOUT))
         self.run(["rename", self.name, aside])
         self.engine.forget("container", self.name)
