@@ -21,15 +21,14 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armhf": "arm",
 
 #: what Podman 4.3 cannot do through the docker CLI, and why
 PODMAN_LIMITS = {
-    "links": "it has no legacy container links (--link); put the containers on a "
+    "links": "has no legacy container links (--link): put the containers on a "
              "user-defined network instead (they find each other by name there)",
-    "devices": "the docker CLI's --device fails against it ('unknown server OS')",
-    "healthcheck": "it runs healthchecks from systemd timers only: without systemd a "
-                   "healthcheck never runs and the status stays 'starting'",
-    "buildkit": "it does not serve BuildKit's build sessions (builder = buildkit, secrets, "
-                "ssh, RUN --mount); builder = legacy builds there",
-    "commit": "docker commit fails against it (the docker CLI sends no request body: "
-              "'Decode(): EOF')",
+    "devices": "rejects the docker CLI's --device ('unknown server OS')",
+    "healthcheck": "runs healthchecks from systemd timers only: without systemd they "
+                   "never run (the status stays 'starting')",
+    "buildkit": "does not serve BuildKit's build sessions (builder = buildkit, secrets, "
+                "ssh, RUN --mount): builder = legacy builds there",
+    "commit": "refuses the docker CLI's commit (it sends no request body: 'Decode(): EOF')",
 }
 
 
@@ -50,7 +49,7 @@ class Capabilities:
     def limit(self, feature):
         """Why this engine cannot do FEATURE (a key of :data:`PODMAN_LIMITS`), or None."""
         if self.is_podman:
-            return "Podman %s (through its Docker-compatible API) cannot: %s" % (
+            return "Podman %s (through its Docker-compatible API) %s" % (
                 self.version, PODMAN_LIMITS[feature])
         return None
 

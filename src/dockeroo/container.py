@@ -201,6 +201,9 @@ def wait_ready(engine, container, timeout, interval=0.25):
             raise NotReady("it exited with code %s%s" % (
                 state.get("ExitCode"), (":\n" + tail[-2000:]) if tail else ""))
         if time.monotonic() >= deadline:
+            if health and not health.get("Log") and engine.capabilities.is_podman:
+                raise NotReady("its healthcheck never ran in %ss: %s" % (
+                    timeout, engine.capabilities.limit("healthcheck")))
             if health:
                 last = (health.get("Log") or [{}])[-1]
                 raise NotReady("its healthcheck still says %s after %ss; last check (exit %s): %s"

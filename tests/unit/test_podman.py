@@ -75,7 +75,7 @@ PODMAN_VERSION = {"Server": {"Components": [{"Name": "Podman Engine", "Version":
 def test_podman_limits_name_the_engine():
     podman = Capabilities.from_version(PODMAN_VERSION)
     assert podman.is_podman
-    assert "Podman 4.3.1" in podman.limit("links") and "--link" in podman.limit("links")
+    assert "Podman 4.3.1" in podman.limit("links") and "(--link)" in podman.limit("links")
     docker = Capabilities.from_version({"Server": {"Components": [{"Name": "Engine"}]}})
     assert docker.limit("links") is None
 

@@ -387,16 +387,11 @@ class Recipe(Base):
     def check_engine(self):
         """Options this engine cannot honour: an Error before anything is made (the
         engine is asked what it is only when such an option is used)."""
-        image = (self.engine.inspect("image", self.image) or {}).get("Config") or {}
-        healthcheck = ((image.get("Healthcheck") or {}).get("Test") or ["NONE"])[0] != "NONE"
-        for option, feature, used in (("links", "links", self.spec.links),
-                                      ("devices", "devices", self.spec.devices),
-                                      ("wait", "healthcheck", self.wait and healthcheck)):
-            why = self.engine.capabilities.limit(feature) if used else None
+        for option, used in (("links", self.spec.links), ("devices", self.spec.devices)):
+            why = self.engine.capabilities.limit(option) if used else None
             if why:
-                raise self.opts.error(option, ("image %s has a HEALTHCHECK to wait for, but "
-                                               % self.image if feature == "healthcheck" else "")
-                                      + why + " (nothing was created)", self.opts.text(option))
+                raise self.opts.error(option, why + " (nothing was created)",
+                                      self.opts.text(option))
 
     def check_networks(self):
         for network in self.networks:
@@ -441,7 +436,9 @@ class Recipe(Base):
                            timeout=self.cmd_timeout(long=True))
         except DockerError as exc:
             text = exc.stderr
-            if self.script_user and "unable to find user" in text.lower():
+            # Podman answers an unknown exec user with a bare "received 500"
+            if self.script_user and ("unable to find user" in text.lower()
+                                     or "unable to upgrade to tcp, received 500" in text):
                 raise self.opts.error("script-user", "no such user in container %s (%s)"
                                       % (self.name, text.strip()), self.script_user)
             if exc.timed_out:
