@@ -112,6 +112,13 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.skip(reason="Podman 4.3 limit (%s): %s" % (feature, why)))
 
 
+def skip_on_podman(feature, why=None):
+    """Inside a test: skip it on Podman, whose FEATURE limit it needs (as the marker)."""
+    if engine_kind() == "podman":
+        from dockeroo.capabilities import PODMAN_LIMITS
+        pytest.skip("Podman 4.3 limit (%s): %s" % (feature, why or PODMAN_LIMITS[feature]))
+
+
 @pytest.fixture(scope="session")
 def engine():
     """The Docker engine must answer (``.ci/run`` starts it)."""

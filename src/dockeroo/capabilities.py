@@ -28,6 +28,7 @@ PODMAN_LIMITS = {
                    "never run (the status stays 'starting')",
     "buildkit": "does not serve BuildKit's build sessions (builder = buildkit, secrets, "
                 "ssh, RUN --mount): builder = legacy builds there",
+    "build-hosts": "rejects the extra hosts of a build (--add-host: '400 Bad Request')",
     "commit": "refuses the docker CLI's commit (it sends no request body: 'Decode(): EOF')",
 }
 

@@ -250,9 +250,11 @@ class Recipe(Base):
         inside = not (relative == os.pardir or relative.startswith(os.pardir + os.sep))
         # the CLI always sends the Dockerfile and .dockerignore, even when ignored
         always = (".dockerignore", relative) if inside else (".dockerignore",)
-        # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore)
+        # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore),
+        # and so does Podman's builder (the engine is asked only when there is one)
         specific = dockerfile + ".dockerignore"
-        specific = specific if self.builder == "buildkit" and os.path.isfile(specific) else None
+        specific = specific if os.path.isfile(specific) and (
+            self.builder == "buildkit" or self.engine.capabilities.is_podman) else None
         try:
             rules = IgnoreRules.from_file(specific or os.path.join(context, ".dockerignore"))
             folder = folder_fingerprint(context, rules, cache_dir=self.cache_directory, always=always)
@@ -355,6 +357,10 @@ class Recipe(Base):
     def build(self, fresh=False):
         if self.builder == "buildkit":
             self.check_client()
+        why = self.engine.capabilities.limit("build-hosts") if self.add_hosts else None
+        if why:
+            raise self.opts.error("add-hosts", why + " (nothing was built)",
+                                  self.opts.text("add-hosts"))
         if "default" in self.ssh and not self.ssh["default"] and not os.environ.get("SSH_AUTH_SOCK"):
             raise self.opts.error("ssh", "default needs an ssh-agent, but SSH_AUTH_SOCK is not set",
                                   "default")
