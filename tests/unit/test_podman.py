@@ -123,3 +123,39 @@ def test_a_containers_config_becomes_import_changes():
                               "Volumes": {"/data": {}}, "Labels": {"k": "v"}})
     assert changes == ['ENV A="1 2"', 'CMD ["/bin/sh", "-c", "x"]', "WORKDIR /w", "USER app",
                        "EXPOSE 80/tcp", 'VOLUME ["/data"]', 'LABEL "k"="v"']
+
+
+def _tar(members):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, uname in members:
+            info = tarfile.TarInfo(name)
+            info.type, info.uname, info.gname = kind, uname, uname
+            tar.addfile(info, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+    buf.seek(0)
+    return buf
+
+
+def test_owner_names_give_podmans_archives_their_ids_back():
+    import io
+    import tarfile
+    from dockeroo import tarstream
+    src = _tar([("app", tarfile.DIRTYPE, "app"), ("app/f", tarfile.REGTYPE, "nobody"),
+                ("app/g", tarfile.REGTYPE, "")])
+    out = io.BytesIO()
+    tarstream.retarget_many([(src, lambda n: n)], out,
+                            owners=({"app": 1000, "nobody": 65534}, {"app": 1000}))
+    out.seek(0)
+    found = {m.name: (m.uid, m.gid) for m in tarfile.open(fileobj=out)}
+    assert found == {"app": (1000, 1000), "app/f": (65534, 0), "app/g": (0, 0)}
+
+
+def test_the_first_header_tells_a_file_from_a_folder():
+    import tarfile
+    from dockeroo import tarstream
+    assert tarstream.names_a_file(_tar([("f", tarfile.REGTYPE, "")]).read(512))
+    assert not tarstream.names_a_file(_tar([("d", tarfile.DIRTYPE, "")]).read(512))
+    assert not tarstream.names_a_file(b"")
+    assert tarstream.first_file(_tar([("d", tarfile.DIRTYPE, ""), ("d/f", tarfile.REGTYPE, "")])) == b""
