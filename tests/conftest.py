@@ -75,6 +75,50 @@ def remove_with_prefix(prefix):
             docker(kind, "rm", *names, check=False)
 
 
+# -- the engine the tests talk to: Docker, or Podman's Docker-compatible API ------------
+_ENGINE_KIND = []
+
+
+def engine_kind():
+    """``docker`` or ``podman`` (dockeroo's own answer to one ``docker version``)."""
+    if not _ENGINE_KIND:
+        from dockeroo.capabilities import Capabilities
+        proc = subprocess.run(["docker", "version", "--format", "{{json .}}"],
+                              capture_output=True, text=True)
+        try:
+            answer = json.loads(proc.stdout)
+        except ValueError:
+            answer = {}
+        _ENGINE_KIND.append(Capabilities.from_version(answer).kind)
+    return _ENGINE_KIND[0]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "podman_limit(feature, why): the test needs what Podman 4.3 cannot do "
+        "(FEATURE: a key of dockeroo.capabilities.PODMAN_LIMITS, or WHY); skipped on Podman")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``podman_limit`` when the engine is Podman, saying why."""
+    marked = [(item, item.get_closest_marker("podman_limit")) for item in items]
+    marked = [(item, mark) for item, mark in marked if mark is not None]
+    if not marked or engine_kind() != "podman":
+        return
+    from dockeroo.capabilities import PODMAN_LIMITS
+    for item, mark in marked:
+        feature = mark.args[0]
+        why = mark.args[1] if len(mark.args) > 1 else PODMAN_LIMITS[feature]
+        item.add_marker(pytest.mark.skip(reason="Podman 4.3 limit (%s): %s" % (feature, why)))
+
+
+def skip_on_podman(feature, why=None):
+    """Inside a test: skip it on Podman, whose FEATURE limit it needs (as the marker)."""
+    if engine_kind() == "podman":
+        from dockeroo.capabilities import PODMAN_LIMITS
+        pytest.skip("Podman 4.3 limit (%s): %s" % (feature, why or PODMAN_LIMITS[feature]))
+
+
 @pytest.fixture(scope="session")
 def engine():
     """The Docker engine must answer (``.ci/run`` starts it)."""
@@ -156,6 +200,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+#: the manifests a push writes: Docker's (v2 schema 2), Podman's (OCI)
+MANIFESTS = ("application/vnd.docker.distribution.manifest.v2+json, "
+             "application/vnd.oci.image.manifest.v1+json")
+
+
 @dataclass
 class Registry:
     host: str
@@ -170,8 +219,7 @@ class Registry:
         return self.api("/v2/%s/tags/list" % repo).get("tags") or []
 
     def manifest(self, repo, tag):
-        return self.api("/v2/%s/manifests/%s" % (repo, tag),
-                        accept="application/vnd.docker.distribution.manifest.v2+json")
+        return self.api("/v2/%s/manifests/%s" % (repo, tag), accept=MANIFESTS)
 
     def login(self, config_dir):
         """``docker login`` to this registry with DOCKER_CONFIG=CONFIG_DIR; returns that env."""
@@ -198,9 +246,8 @@ class Registry:
     def retag(self, repo, tag, new_tag):
         """Point REPO:NEW_TAG at the manifest of REPO:TAG (registry API, no docker)."""
         import urllib.request
-        media = "application/vnd.docker.distribution.manifest.v2+json"
         req = self._request("/v2/%s/manifests/%s" % (repo, tag))
-        req.add_header("Accept", media)
+        req.add_header("Accept", MANIFESTS)
         with urllib.request.urlopen(req, timeout=10) as resp:
             body, media = resp.read(), resp.headers["Content-Type"]
         req = self._request("/v2/%s/manifests/%s" % (repo, new_tag), method="PUT", data=body)
@@ -211,7 +258,7 @@ class Registry:
         """The manifest digest of REPO:TAG (what ``docker pull REPO@DIGEST`` takes)."""
         import urllib.request
         req = self._request("/v2/%s/manifests/%s" % (repo, tag), method="HEAD")
-        req.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        req.add_header("Accept", MANIFESTS)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.headers["Docker-Content-Digest"]
 
@@ -278,7 +325,10 @@ def registry(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("docker-registry did not start")
-    yield Registry("127.0.0.1:%d" % port, username, password, directory)
+    # Podman's API logs in over plain HTTP only to localhost:PORT (.ci/podman lists
+    # localhost and 127.0.0.1 as insecure registries for its pushes and pulls)
+    host = "localhost" if engine_kind() == "podman" else "127.0.0.1"
+    yield Registry("%s:%d" % (host, port), username, password, directory)
     proc.terminate()
     proc.wait(timeout=10)
     log.close()

@@ -49,7 +49,8 @@ from typing import Optional
 from zc.buildout import UserError
 
 from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT, DockerError, add_secret, redact
+from .container import commit, split_change
+from .engine import DEFAULT_LONG_TIMEOUT, DockerError, add_secret, printed_id, redact
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 SCHEMES = ("http", "https", "ftp", "file")
@@ -468,14 +469,15 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                 if index == 0:
                     args = ["import"]
                     for change in (changes if len(paths) == 1 else ()):
-                        args += ["--change", change]
+                        for line in split_change(change):  # Podman: one label a line
+                            args += ["--change", line]
                     image = None
                     if len(paths) == 1 and not archive.prefix and passthrough_format(path):
                         image = _import_as_is(engine, args + ["-"], path, archive, opts,
                                               option, fetcher, timeout, logger)
                     if image is None:
-                        image = _feed(engine, args + ["-"], writer, opts, option, archive,
-                                      fetcher, path, timeout).stdout.strip()
+                        image = printed_id(_feed(engine, args + ["-"], writer, opts, option,
+                                                 archive, fetcher, path, timeout).stdout)
                     made_images.append(image)
                     continue
                 if not made_container:
@@ -488,10 +490,7 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                 _feed(engine, ["cp", "-", made_container[0] + ":/"], writer, opts, option,
                       archive, fetcher, path, timeout)
             if made_container:
-                args = ["commit"]
-                for change in changes:
-                    args += ["--change", change]
-                image = engine.run(args + [made_container[0]], timeout=timeout).stdout.strip()
+                image = commit(engine, made_container[0], None, changes, timeout=timeout)
                 made_images.append(image)
             return image
         except BaseException:
@@ -522,7 +521,7 @@ def _import_as_is(engine, args, path, archive, opts, option, fetcher, timeout, l
             logger.debug("docker import refused %s as it is (%s); streaming it through "
                          "dockeroo", archive.shown, exc)
         return None
-    return result.stdout.strip()
+    return printed_id(result.stdout)
 
 
 def _feed(engine, args, writer, opts, option, archive, fetcher, path, timeout):

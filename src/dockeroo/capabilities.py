@@ -19,6 +19,20 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armhf": "arm",
          "i386": "386", "i686": "386"}
 
 
+#: what Podman 4.3 cannot do through the docker CLI, and why
+PODMAN_LIMITS = {
+    "links": "has no legacy container links (--link): put the containers on a "
+             "user-defined network instead (they find each other by name there)",
+    "devices": "rejects the docker CLI's --device ('unknown server OS')",
+    "healthcheck": "runs healthchecks from systemd timers only: without systemd they "
+                   "never run (the status stays 'starting')",
+    "buildkit": "does not serve BuildKit's build sessions (builder = buildkit, secrets, "
+                "ssh, RUN --mount): builder = legacy builds there",
+    "build-hosts": "rejects the extra hosts of a build (--add-host: '400 Bad Request')",
+    "commit": "refuses the docker CLI's commit (it sends no request body: 'Decode(): EOF')",
+}
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """The engine behind the docker CLI."""
@@ -32,6 +46,13 @@ class Capabilities:
     @property
     def is_podman(self):
         return self.kind == PODMAN
+
+    def limit(self, feature):
+        """Why this engine cannot do FEATURE (a key of :data:`PODMAN_LIMITS`), or None."""
+        if self.is_podman:
+            return "Podman %s (through its Docker-compatible API) %s" % (
+                self.version, PODMAN_LIMITS[feature])
+        return None
 
     @classmethod
     def from_version(cls, data):

@@ -6,6 +6,7 @@ streamed between containers, commits.  Tar data goes through
 :mod:`dockeroo.tarstream`; processes through :class:`~dockeroo.engine.DockerEngine`.
 """
 
+import json
 import posixpath
 import re
 import select
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError
+from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError, printed_id
 from .options import parse_mapping
 
 
@@ -207,6 +208,8 @@ def wait_ready(engine, container, timeout, interval=0.25):
         state = engine.run(["container", "inspect", "--format", "{{json .State}}", container],
                            timeout=DEFAULT_TIMEOUT).json() or {}
         health = state.get("Health")
+        if health is not None and not health.get("Status"):
+            health = None  # Podman: {"Status": ""} for a container without healthcheck
         if state.get("Running") and not state.get("Restarting"):
             if not health or health.get("Status") == "healthy":
                 return state
@@ -218,6 +221,9 @@ def wait_ready(engine, container, timeout, interval=0.25):
             raise NotReady("it exited with code %s%s" % (
                 state.get("ExitCode"), (":\n" + tail[-2000:]) if tail else ""))
         if time.monotonic() >= deadline:
+            if health and not health.get("Log") and engine.capabilities.is_podman:
+                raise NotReady("its healthcheck never ran in %ss: %s" % (
+                    timeout, engine.capabilities.limit("healthcheck")))
             if health:
                 last = (health.get("Log") or [{}])[-1]
                 raise NotReady("its healthcheck still says %s after %ss; last check (exit %s): %s"
@@ -361,7 +367,7 @@ class _Copier:
                     raise self.source_error(job)
                 return
 
-    def preflight(self, jobs):
+    def preflight(self, jobs, folders=False):
         """Fail before anything is written if a source path is missing.
 
         Docker (20.10 at least) holds the source container's lock while an
@@ -369,12 +375,25 @@ class _Copier:
         inspect or an exec of that container waits until the first stream
         is read to its end.  So at most ONE source stream is ever open: each
         path is checked on its own and its stream closed again, except the
-        first path's, which is checked last and kept for the copy.
+        first path's, which is checked last and kept for the copy.  With
+        FOLDERS (Podman) a path ending in ``/`` is also checked to be a folder.
         """
         for job in jobs[1:] + jobs[:1]:
             self.check(job)
-            if job is not jobs[0]:
+            if folders and job.arg.endswith("/"):
+                self.check_folder(job)
+            elif job is not jobs[0]:
                 self.close_producer(job)
+
+    def check_folder(self, job):
+        """Podman copies a file asked for as ``PATH/``: read the first header
+        of its stream, fail unless it is a folder, and close the stream (it
+        is opened again for the copy)."""
+        header = job.proc.stdout.read(tarstream.BLOCK)
+        self.close_producer(job)
+        if tarstream.names_a_file(header):
+            raise CopySourceError(["cp", "%s:%s" % (self.source, job.arg), "-"], 1,
+                                  "not a directory", self.source, job.arg)
 
     def direct(self, job):
         """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data path.
@@ -415,8 +434,9 @@ class _Copier:
             return False  # e.g. a file is in the way: the re-targeted copy reports it
         return True
 
-    def merged(self, jobs):
-        """Several (renamed) paths through one ``docker cp - TARGET:/``."""
+    def merged(self, jobs, owners=None):
+        """Several (renamed) paths through one ``docker cp - TARGET:/`` (see
+        :func:`owner_ids` for OWNERS)."""
         consumer = self.popen(["cp", "-", "%s:/" % self.target], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         output = []
@@ -438,7 +458,7 @@ class _Copier:
 
         failure = None
         try:
-            tarstream.retarget_many(sources(), consumer.stdin)
+            tarstream.retarget_many(sources(), consumer.stdin, owners=owners)
         except BrokenPipeError:
             pass  # the consumer stopped: its error is reported below
         except tarstream.UnsafeArchive:
@@ -488,30 +508,105 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
     jobs = [_CopyJob(src, dst) for src, dst in pairs]
     if not jobs:
         return
+    owners = owner_ids(engine, source, timeout) if engine.capabilities.is_podman else None
     with _Copier(engine, source, target, timeout) as copier:
-        copier.preflight(jobs)
+        copier.preflight(jobs, folders=owners is not None)
         index = 0
         while index < len(jobs):
             job = jobs[index]
             index += 1
-            if job.direct and copier.direct(job):
+            if job.direct and owners is None and copier.direct(job):
                 continue
             group = [job]
-            while index < len(jobs) and not jobs[index].direct:
+            while index < len(jobs) and (owners is not None or not jobs[index].direct):
                 group.append(jobs[index])
                 index += 1
-            copier.merged(group)
+            copier.merged(group, owners)
+
+
+def owner_ids(engine, container, timeout=DEFAULT_TIMEOUT):
+    """(user name -> uid, group name -> gid) from CONTAINER's /etc/passwd and
+    /etc/group: Podman's archives of a container name each member's owners
+    but give 0 as every id, so paths copied from it get their ids back
+    from these (an id without a name in the source is lost: it becomes 0)."""
+    maps = []
+    for path in ("/etc/passwd", "/etc/group"):
+        try:
+            data = engine.reader(["cp", "%s:%s" % (container, path), "-"],
+                                 tarstream.first_file, timeout=timeout)
+        except DockerError:
+            data = None
+        found = {}
+        for line in (data or b"").decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2].isdigit():
+                found.setdefault(fields[0], int(fields[2]))
+        maps.append(found)
+    return tuple(maps)
 
 
 def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LONG_TIMEOUT):
-    """``docker commit`` with ``--change`` lines; returns the new image id."""
+    """``docker commit`` with ``--change`` lines (as REF, or untagged when REF
+    is None); returns the new image id.
+
+    Podman 4.3 refuses every commit the docker CLI sends (no request body);
+    there the container is exported and imported again with its own
+    configuration and CHANGES (one flattened layer, the same files and
+    configuration).  The engine is asked what it is only after a failure.
+    """
     args = ["commit"]
     for change in changes:
         args += ["--change", change]
     if message:
         args += ["--message", message]
-    args += [container, ref]
-    return engine.run(args, timeout=timeout).stdout.strip()
+    target = [ref] if ref else []
+    try:
+        return printed_id(engine.run(args + [container] + target, timeout=timeout).stdout)
+    except DockerError:
+        if not engine.capabilities.is_podman:
+            raise
+    config = ((engine.inspect("container", container) or {}).get("Config")) or {}
+    args = ["import"]
+    for change in config_changes(config) + [c for line in changes for c in split_change(line)]:
+        args += ["--change", change]
+    if message:
+        args += ["--message", message]
+    result = engine.pipe(["export", container], args + ["-"] + target, timeout=timeout)
+    return printed_id(result.stdout)
+
+
+def config_changes(config):
+    """``--change`` lines that give an imported image CONFIG (a container's
+    ``Config``): what ``docker commit`` keeps."""
+    quote = json.dumps
+    out = ["ENV %s=%s" % (k, _quote(v)) for k, _, v in
+           (e.partition("=") for e in config.get("Env") or [])]
+    for key, word in (("Entrypoint", "ENTRYPOINT"), ("Cmd", "CMD")):
+        if config.get(key):
+            out.append("%s %s" % (word, quote(config[key])))
+    if config.get("WorkingDir"):
+        out.append("WORKDIR " + config["WorkingDir"])
+    if config.get("User"):
+        out.append("USER " + config["User"])
+    out += ["EXPOSE " + port for port in sorted(config.get("ExposedPorts") or {})]
+    if config.get("Volumes"):
+        out.append("VOLUME " + quote(sorted(config["Volumes"])))
+    out += [label_change({k: v}) for k, v in sorted((config.get("Labels") or {}).items())]
+    return out
+
+
+_LABEL_PAIR = re.compile(r'"(?:[^"\\]|\\.)*"="(?:[^"\\]|\\.)*"')
+
+
+def split_change(line):
+    """A ``LABEL`` line of several labels as one line per label (Podman's
+    ``import --change`` takes only one); other lines as they are."""
+    if not line.startswith("LABEL "):
+        return [line]
+    pairs = _LABEL_PAIR.findall(line)
+    if " ".join(pairs) != line[len("LABEL "):].strip():
+        return [line]
+    return ["LABEL " + pair for pair in pairs]
 
 
 def label_change(labels):
@@ -520,6 +615,9 @@ def label_change(labels):
     Keys and values are double-quoted (spaces, ``=`` and quotes survive
     Docker's Dockerfile parser).
     """
-    def quote(text):
-        return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return "LABEL " + " ".join("%s=%s" % (quote(k), quote(v)) for k, v in labels.items())
+    return "LABEL " + " ".join("%s=%s" % (_quote(k), _quote(v)) for k, v in labels.items())
+
+
+def _quote(text):
+    """TEXT double-quoted for a Dockerfile instruction."""
+    return '"%s"' % str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

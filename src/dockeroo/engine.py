@@ -1,7 +1,10 @@
 """DockerEngine: the only code in dockeroo that starts ``docker`` or ``docker-machine``.
 
-Every call is an argv list.  Failures become one exception type,
-:class:`DockerError`, carrying the command, the exit code and stderr.
+Every call is an argv list.  Failures raise :class:`DockerError`, carrying
+the command, the exit code and stderr, typed once here from the engine's
+answer (:class:`NotFound`, :class:`InUse`, :class:`Conflict`,
+:class:`Timeout`, :class:`Unreachable`: Docker and Podman word them
+differently), so that callers never match error texts.
 Structured output comes from ``inspect`` JSON, never from scraped tables.
 """
 
@@ -76,8 +79,63 @@ class DockerError(Exception):
 
     @property
     def not_found(self):
-        s = self.stderr.lower()
-        return "no such" in s or "not found" in s
+        return isinstance(self, NotFound)
+
+    @classmethod
+    def from_output(cls, cmd, returncode, stderr, timed_out=None):
+        """The error for a failed command, typed from its answer: Docker and
+        Podman word the same failure differently (see :func:`error_kind`)."""
+        kind = Timeout if timed_out else error_kind(stderr)
+        return (kind or cls)(cmd, returncode, stderr, timed_out)
+
+
+class NotFound(DockerError):
+    """The object the command names does not exist."""
+
+
+class InUse(DockerError):
+    """The object is still used (a volume by a container, an image by a container
+    or a child image): nothing was removed."""
+
+
+class Conflict(DockerError):
+    """An object of that name already exists."""
+
+
+class Timeout(DockerError):
+    """The command did not finish in time and was killed."""
+
+
+class Unreachable(DockerError):
+    """No engine answers where the client looks for it."""
+
+
+#: (class, lower-case fragments of Docker's and Podman's error texts), tried in order
+_ERROR_TEXTS = (
+    (Unreachable, ("cannot connect to the docker daemon", "error during connect",
+                   "is the docker daemon running")),
+    # before InUse: Docker's name conflict says "is already in use by container"
+    (Conflict, ("already in use", "already exists", "already used", "conflict. the container name")),
+    # Docker: "volume is in use", "conflict: unable to remove repository reference ...
+    # container X is using its referenced image", "image is being used by running
+    # container", "image has dependent child images"; Podman: "volume is being used",
+    # "image is in use by a container"
+    (InUse, ("in use", "is being used", "is using its referenced image",
+             "dependent child images")),
+    # Docker: "No such container: x", "No such object", "network x not found";
+    # Podman: "no such container", "image not known", "network not found", and an
+    # "invalid repository name ... 64-byte hexadecimal" for an unknown full id
+    (NotFound, ("no such", "not found", "image not known", "cannot specify 64-byte hexadecimal")),
+)
+
+
+def error_kind(stderr):
+    """The DockerError subclass for an engine's error text, or None."""
+    text = (stderr or "").lower()
+    for kind, fragments in _ERROR_TEXTS:
+        if any(f in text for f in fragments):
+            return kind
+    return None
 
 
 @dataclass
@@ -192,14 +250,15 @@ class DockerEngine:
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     env=environ, timeout=timeout)
             except subprocess.TimeoutExpired as exc:
-                raise DockerError(argv, None, _text(exc.stderr), timed_out=timeout)
+                raise Timeout(argv, None, _text(exc.stderr), timed_out=timeout)
             except FileNotFoundError:
                 raise DockerError(argv, 127, "%s: command not found" % argv[0])
             result = Result(argv, proc.returncode, _text(proc.stdout), _text(proc.stderr))
         else:
             result = self._run_streamed(argv, input, timeout, stream, environ)
         if check and result.returncode != 0:
-            raise DockerError(argv, result.returncode, result.stderr or result.stdout[-2000:])
+            raise DockerError.from_output(argv, result.returncode,
+                                          result.stderr or result.stdout[-2000:])
         return result
 
     def _run_streamed(self, argv, input, timeout, logger, environ):
@@ -241,7 +300,7 @@ class DockerEngine:
             t.join(max(0.0, give_up - time.monotonic()) if timed_out else None)
         stderr = "".join(err)
         if timed_out:
-            raise DockerError(argv, None, stderr[-2000:], timed_out=timeout)
+            raise Timeout(argv, None, stderr[-2000:], timed_out=timeout)
         return Result(argv, proc.returncode, "".join(out), stderr)
 
     def popen(self, args, **kwargs):
@@ -331,11 +390,11 @@ class DockerEngine:
             self._kill_all(procs, {})
             raise
         if errors.get("timeout"):
-            raise DockerError(procs[-1].args, None, "", timed_out=timeout)
+            raise Timeout(procs[-1].args, None, "", timed_out=timeout)
         for proc in procs:
             err = b"".join(outputs[proc][1]).decode("utf-8", "replace")
             if proc.returncode != 0 and transform_error is None:
-                raise DockerError(proc.args, proc.returncode, err)
+                raise DockerError.from_output(proc.args, proc.returncode, err)
         if transform_error is not None:
             raise transform_error
         out = b"".join(outputs[consumer][0]).decode("utf-8", "replace")
@@ -370,9 +429,10 @@ class DockerEngine:
             timer.cancel()
             t.join()
         if state.get("timeout"):
-            raise DockerError(proc.args, None, "", timed_out=timeout)
+            raise Timeout(proc.args, None, "", timed_out=timeout)
         if proc.returncode != 0:
-            raise DockerError(proc.args, proc.returncode, b"".join(err).decode("utf-8", "replace"))
+            raise DockerError.from_output(proc.args, proc.returncode,
+                                          b"".join(err).decode("utf-8", "replace"))
         return value
 
     # -- engine facts -----------------------------------------------------
@@ -390,6 +450,9 @@ class DockerEngine:
             answer = self.json(["version", "--format", "{{json .}}"])
             self._facts["capabilities"] = Capabilities.from_version(answer)
         return self._facts["capabilities"]
+
+    def _is_podman(self):
+        return self.capabilities.is_podman
 
     @property
     def kind(self):
@@ -535,8 +598,8 @@ class DockerEngine:
                 proc.kill()
                 out, err = proc.communicate()
                 if k == kind:
-                    error = DockerError(proc.args, None, _text(err),
-                                        timed_out=self.inspect_timeout)
+                    error = Timeout(proc.args, None, _text(err),
+                                    timed_out=self.inspect_timeout)
                 self._pending[k].update(batches[k])
                 continue
             out, err = _text(out), _text(err)
@@ -547,11 +610,11 @@ class DockerEngine:
             if proc.returncode != 0 and not found and not _only_missing(err):
                 # asked for by someone else: fetched again (and reported) then
                 if k == kind:
-                    error = DockerError(proc.args, proc.returncode, err)
+                    error = DockerError.from_output(proc.args, proc.returncode, err)
                 self._pending[k].update(batches[k])
                 continue
             for wanted in batches[k]:
-                self._cache[k][wanted] = _match(k, wanted, found)
+                self._cache[k][wanted] = _match(k, wanted, found, self._is_podman)
         if error is not None:
             self._pending[kind].discard(name)
             raise error
@@ -590,8 +653,9 @@ class DockerEngine:
             try:
                 self.run(args, input=(password or "") + "\n", env=env, timeout=timeout)
             except DockerError as exc:
-                raise DockerError(exc.cmd, exc.returncode,
-                                  exc.stderr.replace(password or "\0", "***"), exc.timed_out)
+                raise DockerError.from_output(exc.cmd, exc.returncode,
+                                              exc.stderr.replace(password or "\0", "***"),
+                                              exc.timed_out)
             yield env
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -698,6 +762,12 @@ def _write_all(pipe, data):
             pass
 
 
+def printed_id(stdout):
+    """The image id ``docker import``/``commit`` printed (Podman prints ``ID: ID``)."""
+    words = (stdout or "").split()
+    return words[-1] if words else ""
+
+
 def _text(data):
     if data is None:
         return ""
@@ -759,14 +829,15 @@ def _names_id(obj, words):
 
 
 def _only_missing(stderr):
+    """Does every line of an inspect's stderr say an object is missing?"""
     lines = [line for line in stderr.splitlines() if line.strip()]
-    # "No such object: x" (containers, images, volumes); "network x not found"
-    return all("no such" in line.lower() or line.rstrip().endswith(" not found") for line in lines)
+    # Podman ends its answer for an unknown network with "exit status 1"
+    return all(error_kind(line) is NotFound or line.strip() == "exit status 1" for line in lines)
 
 
-def _match(kind, name, objects):
+def _match(kind, name, objects, podman=None):
     if kind == "image":  # references compared parsed: busybox is docker.io/library/busybox:latest
-        return references.find_image(name, objects)
+        return references.find_image(name, objects, podman)
     for obj in objects:
         oid = obj.get("Id") or obj.get("ID") or ""
         if kind == "container":

@@ -50,7 +50,7 @@ import uuid
 
 from zc.buildout import UserError
 
-from .engine import DockerError
+from .engine import DockerError, InUse
 from .options import Options
 
 LABEL_RUN = "io.dockeroo.run"
@@ -424,9 +424,7 @@ def drop_image(engine, part, image_id, owner, log):
         return True  # gone, tagged again (a rebuild from cache) or not ours
     try:
         engine.run(["image", "rm", image_id])
-    except DockerError as exc:
-        if "conflict" not in exc.stderr.lower() and "in use" not in exc.stderr.lower():
-            raise
+    except InUse:
         users = engine.run(["ps", "--all", "--filter", "ancestor=" + image_id,
                             "--format", "{{.Names}}"], check=False).stdout.split()
         log.info("Keeping the previous image %s: used by container(s) %s (removed by a "

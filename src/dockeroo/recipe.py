@@ -41,7 +41,7 @@ from zc.buildout import UserError
 
 from . import engine as engine_mod
 from . import lifecycle
-from .engine import DockerEngine, DockerError, EngineConfig
+from .engine import DockerEngine, DockerError, EngineConfig, InUse, NotFound
 from .options import Options
 from .tarstream import UnsafeArchive
 
@@ -305,9 +305,8 @@ class Recipe:
         """Remove an image this run made, by id (undoing a failed install)."""
         try:
             self.run(["image", "rm", image_id])
-        except DockerError as exc:
-            if "no such image" not in exc.stderr.lower():
-                raise
+        except NotFound:
+            return
         self.engine.forget("image", image_id)
 
     def install_freeze(self, container, path):
@@ -572,14 +571,12 @@ def remove_object(engine, kind, name, part, owner, log, timeout=engine_mod.DEFAU
     elif kind == "volume":
         try:
             engine.run(["volume", "rm", name], timeout=timeout)
-        except DockerError as exc:
-            if "in use" in exc.stderr:
-                users = engine.run(["ps", "--all", "--filter", "volume=" + name,
-                                    "--format", "{{.Names}}"], check=False).stdout.split()
-                raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
-                                "remove them first (nothing was removed)"
-                                % (part, name, ", ".join(users) or "(unknown)"))
-            raise
+        except InUse:
+            users = engine.run(["ps", "--all", "--filter", "volume=" + name,
+                                "--format", "{{.Names}}"], check=False).stdout.split()
+            raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
+                            "remove them first (nothing was removed)"
+                            % (part, name, ", ".join(users) or "(unknown)"))
     elif kind == "network":
         users = network_users(engine, name, obj)
         if users:  # Docker would remove it under stopped containers and break them

@@ -24,8 +24,10 @@ here too.  Domains are compared as written: ``Docker.io`` is not Hub.
 Docker shows references in their *familiar* form (``busybox:latest``,
 ``team/app:1``, ``127.0.0.1:5000/ns/app:2``) in ``RepoTags`` and
 ``RepoDigests``; Podman shows them fully qualified
-(``docker.io/library/busybox:latest``).  :meth:`Reference.matches`
-compares parsed references, so both agree.
+(``docker.io/library/busybox:latest``), and tags what its own CLI makes
+``localhost/NAME:TAG``.  :meth:`Reference.matches` compares parsed
+references, so both agree; on Podman a name written without a registry
+also matches its ``localhost/`` spelling (:func:`find_image`).
 
 Pure standard library: no engine, no buildout.
 """
@@ -186,24 +188,32 @@ class Reference:
     def same_repository(self, other):
         return (self.domain, self.path) == (other.domain, other.path)
 
-    def matches(self, image):
+    def matches(self, image, local=False):
         """Does the image (``docker image inspect`` JSON) carry this reference?
 
         A digest reference is looked up in ``RepoDigests``, any other in
         ``RepoTags`` (tag ``latest`` by default).  Entries are compared
-        parsed, so familiar and fully qualified spellings agree.
+        parsed, so familiar and fully qualified spellings agree.  With LOCAL
+        (Podman, for a name written without a registry) ``localhost/NAME``
+        matches too: Podman tags what its own CLI builds, imports and commits
+        so, and resolves a short name to it first.
         """
         wanted = self.normalized()
+        also = self.local() if local and wanted.is_hub else None
         field = "RepoDigests" if wanted.digest else "RepoTags"
         for text in (image or {}).get(field) or []:
             try:
                 found = Reference.parse(text)
             except ReferenceError:  # "<none>:<none>" and the like
                 continue
-            if wanted.same_repository(found) and (
+            if (wanted.same_repository(found) or (also and also.same_repository(found))) and (
                     found.digest == wanted.digest if wanted.digest else found.tag == wanted.tag):
                 return True
         return False
+
+    def local(self):
+        """Podman's ``localhost/`` spelling of a Docker Hub reference."""
+        return replace(self, domain="localhost", path=self.familiar_name)
 
 
 def split(text):
@@ -321,11 +331,13 @@ def is_full_image_id(text):
     return bool(_FULL_ID.match(text or "") or _HEX64.match(text or ""))
 
 
-def find_image(name, images):
+def find_image(name, images, podman=None):
     """The image (inspect JSON) among IMAGES that NAME (a reference or id) names, or None.
 
     As Docker: a full id (``sha256:`` and 64 hex digits) is an id; any other
-    NAME is a reference first, then an id prefix.
+    NAME is a reference first, then an id prefix.  PODMAN (a callable, asked
+    only when a ``localhost/`` tag could be the answer) tells whether the
+    engine is Podman, whose ``localhost/NAME:TAG`` a bare ``NAME:TAG`` names.
     """
     try:
         ref = None if _FULL_ID.match(name) else Reference.parse(name)
@@ -335,6 +347,10 @@ def find_image(name, images):
         for image in images:
             if ref.matches(image):
                 return image
+        if podman is not None and ref.is_hub and split(name)[0] is None:
+            local = [image for image in images if ref.matches(image, local=True)]
+            if local and podman():
+                return local[0]
     if is_image_id(name):
         bare = name.split(":", 1)[-1]
         for image in images:

@@ -281,13 +281,15 @@ def single_file(out, name, data, mode=0o644, uid=0, gid=0, mtime=None):
         tar.addfile(info, io.BytesIO(data))
 
 
-def retarget_many(sources, out, uid=None, gid=None):
+def retarget_many(sources, out, uid=None, gid=None, owners=None):
     """Like :func:`retarget` for several tar streams written as ONE archive.
 
     SOURCES is an iterable of (binary file, rename) pairs, read one after
     the other (a source may be produced lazily, e.g. by a process started
     only when its turn comes).  Used to send several renamed paths through
-    a single ``docker cp - c:/``.
+    a single ``docker cp - c:/``.  OWNERS, (user name -> uid, group name ->
+    gid), gives members their ids back from their owner names (Podman's
+    archives carry the names, and 0 as every id).
     """
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=COPY_BUFSIZE) as tout:
@@ -305,6 +307,9 @@ def retarget_many(sources, out, uid=None, gid=None):
                                                 % (name, member.linkname))
                         member.linkname = target
                     check_member(member)
+                    if owners:
+                        member.uid = owners[0].get(member.uname, member.uid)
+                        member.gid = owners[1].get(member.gname, member.gid)
                     if uid is not None:
                         member.uid, member.uname = uid, ""
                     if gid is not None:
@@ -316,6 +321,32 @@ def retarget_many(sources, out, uid=None, gid=None):
             # the padding after the end-of-archive marker: let the producer finish
             for _ in iter(lambda: src.read(COPY_BUFSIZE), b""):
                 pass
+
+
+BLOCK = tarfile.BLOCKSIZE
+
+
+def names_a_file(header):
+    """Is the first header block of a tar stream a member that is no folder?
+    (False when unsure: an extended header comes first.)"""
+    return len(header) == BLOCK and header[156:157] not in (tarfile.DIRTYPE, tarfile.XHDTYPE,
+                                                               tarfile.XGLTYPE)
+
+
+def first_file(src, limit=1 << 20):
+    """The content of the first regular file of the tar stream SRC (at most
+    LIMIT bytes), or None; the rest of the stream is read and dropped."""
+    data = None
+    try:
+        with tarfile.open(fileobj=src, mode="r|*", copybufsize=COPY_BUFSIZE) as tin:
+            for member in tin:
+                if data is None and member.isreg() and member.size <= limit:
+                    data = tin.extractfile(member).read()
+    except tarfile.TarError:  # no stream (the path is missing): the caller sees the exit code
+        pass
+    for _ in iter(lambda: src.read(COPY_BUFSIZE), b""):
+        pass
+    return data
 
 
 def folder_entry(out, name, mode=0o755, uid=0, gid=0, mtime=None):

@@ -16,7 +16,7 @@ import tarfile
 
 import pytest
 
-from conftest import docker, inspect, make_docker_recorder
+from conftest import docker, engine_kind, inspect, make_docker_recorder, skip_on_podman
 
 BUILDKIT_CLIENT = "/usr/bin/docker"
 
@@ -63,6 +63,7 @@ def layer_bytes(ref):
     return b"\n".join(blobs)
 
 
+@pytest.mark.podman_limit("buildkit")
 def test_auto_picks_the_builder_of_each_client(buildout, prefix, base_image, buildkit_client):
     buildout.write("ctx/Dockerfile", "FROM %s\nRUN echo built > /built\n" % base_image)
     buildout.configure("""
@@ -134,6 +135,7 @@ RUN --mount=type=cache,id=%(prefix)s,target=/cache \\
 """
 
 
+@pytest.mark.podman_limit("buildkit")
 def test_cache_mount_is_reused_and_needs_buildkit(buildout, prefix, base_image, buildkit_client):
     ref = prefix + "-cache:1"
     buildout.write("ctx/Dockerfile", CACHE_DOCKERFILE % {"base": base_image, "prefix": prefix})
@@ -173,6 +175,7 @@ def test_cache_mount_is_reused_and_needs_buildkit(buildout, prefix, base_image, 
     assert docker("run", "--rm", ref, "cat", "/seen") == "first\n"
 
 
+@pytest.mark.podman_limit("buildkit")
 def test_heredoc_and_syntax_line(buildout, prefix, base_image, buildkit_client):
     ref = prefix + "-hd:1"
     buildout.write("ctx/Dockerfile", "FROM %s\nRUN <<EOF\necho heredoc > /hd\nEOF\n" % base_image)
@@ -228,6 +231,7 @@ RUN --mount=type=secret,id=env sh -c 'echo "printed: $(cat /run/secrets/env)"'
 """
 
 
+@pytest.mark.podman_limit("buildkit")
 def test_secrets_are_used_and_kept_out_of_everything(buildout, prefix, base_image,
                                                      buildkit_client, tmp_path):
     ref = prefix + "-sec:1"
@@ -377,6 +381,7 @@ def ssh_agent(tmp_path):
         agent.wait()
 
 
+@pytest.mark.podman_limit("buildkit")
 def test_ssh_mount_with_agent_and_key_file(buildout, prefix, base_image, buildkit_client,
                                            ssh_agent):
     sock, keys = ssh_agent
@@ -417,6 +422,7 @@ def test_ssh_mount_with_agent_and_key_file(buildout, prefix, base_image, buildki
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
 def test_network_hosts_shm_and_quiet(builder, buildout, prefix, base_image, buildkit_client):
+    skip_on_podman("buildkit" if builder == "buildkit" else "build-hosts")
     ref = prefix + "-net:1"
     buildout.write("ctx/Dockerfile", """\
         FROM %s
@@ -466,6 +472,8 @@ DOCKERIGNORE = ("\ufeffbom.txt\n"  # a UTF-8 byte order mark before the first pa
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
 def test_dockerignore_matches_real_builds(builder, buildout, prefix, base_image, buildkit_client):
+    if builder == "buildkit":
+        skip_on_podman("buildkit")
     from dockeroo.fingerprint import IgnoreRules, walk
 
     ref = prefix + "-ign:1"
@@ -494,6 +502,7 @@ def test_dockerignore_matches_real_builds(builder, buildout, prefix, base_image,
     assert "keep.txt" in built and "sub/deep/keep.log" in built and "a.log" not in built
 
 
+@pytest.mark.podman_limit("buildkit")
 def test_heredoc_with_a_buildx_client(buildout, prefix, base_image):
     """Heredocs build on a client with the buildx plugin (none can be installed here)."""
     client = shutil.which("docker")
@@ -514,6 +523,8 @@ def test_heredoc_with_a_buildx_client(buildout, prefix, base_image):
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
 def test_dockerfile_specific_ignore_file(builder, buildout, prefix, base_image, buildkit_client):
+    if builder == "buildkit":
+        skip_on_podman("buildkit")
     """BuildKit reads app.Dockerfile.dockerignore instead of .dockerignore; the legacy builder not."""
     ref = prefix + "-spec:1"
     buildout.write("ctx/app.Dockerfile", "FROM %s\nCOPY . /ctx/\n" % base_image)
@@ -532,6 +543,13 @@ def test_dockerfile_specific_ignore_file(builder, buildout, prefix, base_image, 
         """ % (ref, buildkit_client, builder))
     buildout.ok()
     listing = docker("run", "--rm", ref, "ls", "/ctx").split()
+    if engine_kind() == "podman" and builder == "legacy":
+        # the client leaves out what .dockerignore names, Podman's builder what the
+        # Dockerfile's own ignore file names: the fingerprint follows the latter
+        assert "a.txt" not in listing and "b.txt" not in listing
+        buildout.write("ctx/a.txt", "changed\n")
+        assert "nothing to build" in buildout.ok().output
+        return
     ignored, used = ("a.txt", "b.txt") if builder == "buildkit" else ("b.txt", "a.txt")
     assert used in listing and ignored not in listing
     first = inspect("image", ref)["Id"]
@@ -569,3 +587,24 @@ def test_docker_command_is_used_by_every_recipe(buildout, prefix, base_image, tm
     buildout.uninstall_all()
     assert ["volume", "rm"] in [c[:2] for c in named.commands()]
     assert inspect("volume", prefix + "-vol") is None
+
+
+@pytest.mark.parametrize("option", ["builder = buildkit",
+                                    "add-hosts = dkt-host:172.28.9.9\n        builder = legacy"])
+def test_podman_build_limits_are_an_error_before_building(buildout, prefix, base_image, option,
+                                                          buildkit_client):
+    if engine_kind() != "podman":
+        pytest.skip("a Podman limit: Docker can do it (tested above)")
+    ref = prefix + "-lim:1"
+    buildout.write("ctx/Dockerfile", "FROM %s\nRUN true\n" % base_image)
+    buildout.configure("""
+        [img]
+        recipe = dockeroo:docker.build
+        name = %s
+        source = ctx
+        docker-command = %s
+        %s
+        """ % (ref, buildkit_client, option))
+    line = buildout.fails().error_line()
+    assert "option '%s'" % option.split(" ")[0] in line and "Podman 4.3" in line, line
+    assert inspect("image", ref) is None

@@ -5,7 +5,7 @@ import os
 import subprocess
 import tarfile
 
-from conftest import docker
+from conftest import docker, engine_kind
 
 SRC_SCRIPT = """
             mkdir -p /srv/app/bin /srv/app/data /srv/app/empty
@@ -211,7 +211,10 @@ def test_copy_many_paths(buildout, prefix, base_image):
     for i in range(10):
         assert files["many/c%d.conf" % i].data == b"conf\n"
     assert files["many/bin/tool"].mode == 0o755
-    assert files["srv/app/link"].linkname == "data/file"
+    if engine_kind() == "podman":  # Podman's cp follows a final symlink: its target is copied
+        assert files["srv/app/link"].isreg() and files["srv/app/link"].data == b"secret\n"
+    else:
+        assert files["srv/app/link"].linkname == "data/file"
     assert files["srv/app/data/hard"].linkname == "srv/app/data/file"
 
     lines[-1] = "/srv/app/no-such-folder/"

@@ -64,7 +64,8 @@ def test_install_into_created_container(frozen):
 
 def test_stop_is_immediate_and_exits_zero(frozen):
     start = time.monotonic()
-    docker("stop", frozen)  # SIGTERM; docker would SIGKILL after 10 s
+    # SIGTERM; docker would SIGKILL after 10 s (Podman at once without --time)
+    docker("stop", "--time", "10", frozen)
     assert time.monotonic() - start < 2
     state = inspect("container", frozen)["State"]
     assert state["ExitCode"] == 0 and not state["OOMKilled"]
@@ -120,7 +121,7 @@ def test_committed_image_from_scratch(prefix):
     time.sleep(0.2)
     assert inspect("container", name)["State"]["Running"]
     start = time.monotonic()
-    docker("stop", name)
+    docker("stop", "--time", "10", name)
     assert time.monotonic() - start < 2
     assert inspect("container", name)["State"]["ExitCode"] == 0
 

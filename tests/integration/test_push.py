@@ -151,7 +151,8 @@ def test_push_failure_removes_the_added_tag(buildout, prefix, base_image, regist
         """ % (local, registry.host))  # no credentials: the registry refuses
     result = buildout.fails()
     assert "Part [out]" in result.error_line()
-    assert "no basic auth credentials" in result.output
+    assert ("no basic auth credentials" in result.output  # Docker
+            or "authentication required" in result.output)  # Podman
     assert inspect("image", remote) is None
     assert inspect("image", local) is not None
     assert not os.path.exists(buildout.path("parts", "out", "dockeroo-state.json"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import docker, inspect
+from conftest import docker, engine_kind, inspect
 
 
 def container_names(prefix):
@@ -218,3 +218,34 @@ def test_run_sigterm_during_the_script_leaves_no_container(buildout, prefix, bas
     buildout.configure(app_part(prefix, base_image, "script = echo again > /done"))
     buildout.ok()
     assert docker("exec", prefix + "-app", "cat", "/done") == "again\n"
+
+
+def only_on_podman():
+    if engine_kind() != "podman":
+        pytest.skip("a Podman limit: Docker can do it (tested in test_run.py)")
+
+
+@pytest.mark.parametrize("option,value", [("links", "%s-db:alias"), ("devices", "/dev/null%.0s")])
+def test_podman_limits_are_an_error_before_anything_is_made(buildout, prefix, base_image,
+                                                            option, value):
+    only_on_podman()
+    docker("create", "--name", prefix + "-db", base_image, "true")
+    buildout.configure(app_part(prefix, base_image, "%s = %s" % (option, value % prefix)))
+    line = buildout.fails().error_line()
+    assert "Part [app], option '%s'" % option in line and "Podman 4.3" in line, line
+    assert "nothing was created" in line
+    assert container_names(prefix) == [prefix + "-db"]
+
+
+def test_podman_healthcheck_that_never_runs_is_named(buildout, prefix, base_image, tmp_path):
+    only_on_podman()
+    image = prefix + "-health:latest"
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        "FROM %s\nHEALTHCHECK --interval=1s --timeout=2s --retries=1 CMD true\n" % base_image)
+    docker("build", "-q", "-t", image, str(tmp_path / "ctx"))
+    buildout.configure(app_part(prefix, image, "wait = 3"))
+    line = buildout.fails().error_line()
+    assert "Part [app], option 'wait'" in line and "never ran" in line, line
+    assert "systemd" in line
+    assert container_names(prefix) == []

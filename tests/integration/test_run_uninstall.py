@@ -25,7 +25,8 @@ def test_uninstall_of_several_parts_is_one_stop_and_one_rm(buildout, prefix, bas
     buildout.configure("\n".join(sections))
     buildout.ok()
     # app2's container is replaced by one the part did not make: left alone
-    docker("rm", "-f", prefix + "-app2")
+    docker("kill", prefix + "-app2")  # SIGKILL: no TERM (Podman's rm -f would send one)
+    docker("rm", prefix + "-app2")
     docker("run", "-d", "--name", prefix + "-app2", base_image, "sleep", "3600")
 
     wrapper_dir = tmp_path / "wrap"

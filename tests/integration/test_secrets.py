@@ -112,12 +112,14 @@ def test_login_keeps_the_users_docker_context(buildout, prefix, base_image, regi
     config_dir = str(user_home / ".docker")
     context = prefix + "-ctx"
     env = dict(os.environ, DOCKER_CONFIG=config_dir)
-    env.pop("DOCKER_HOST", None)
+    host = env.pop("DOCKER_HOST", None) or "unix:///var/run/docker.sock"  # the engine under test
     env.pop("DOCKER_CONTEXT", None)
-    docker("context", "create", context, "--docker", "host=unix:///var/run/docker.sock", env=env)
+    docker("context", "create", context, "--docker", "host=" + host, env=env)
     docker("context", "use", context, env=env)
     before = snapshot(user_home)
-    run_env = dict(docker_recorder.env, HOME=str(user_home), DOCKER_CONFIG=config_dir)
+    # an empty DOCKER_HOST is no DOCKER_HOST: the context decides
+    run_env = dict(docker_recorder.env, HOME=str(user_home), DOCKER_CONFIG=config_dir,
+                   DOCKER_HOST="")
     buildout.configure(parts(registry, prefix, "username = %s\npassword = %s"
                              % (registry.username, registry.password)))
     buildout.ok(env=run_env)

@@ -1,5 +1,7 @@
 """docker.volume against the real engine."""
 
+import pytest
+
 from conftest import docker, inspect
 
 
@@ -29,6 +31,8 @@ def test_volume_install_update_uninstall(buildout, prefix):
     assert inspect("volume", name) is None
 
 
+@pytest.mark.podman_limit("volume size", "Podman's local volume driver takes o=size= as a "
+                          "quota, which needs a filesystem with project quotas")
 def test_volume_driver_opts_and_keep(buildout, prefix):
     name = prefix + "-tmpfs"
     buildout.configure("""

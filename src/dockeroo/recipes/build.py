@@ -18,7 +18,7 @@ import secrets as random_secrets
 
 from zc.buildout import UserError
 
-from ..engine import ANSI_ESCAPE, DockerError
+from ..engine import ANSI_ESCAPE, DockerError, InUse
 from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base, label_args, quote_command
 
@@ -150,12 +150,7 @@ class Recipe(Base):
 
     def choose_builder(self):
         """``buildkit`` or ``legacy``; for ``auto``, asks the client once (see docs)."""
-        # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
-        needs = [f for f in self.features if not f.startswith("a syntax")]
-        if self.secrets:
-            needs.insert(0, "the secrets option")
-        if self.ssh:
-            needs.insert(0, "the ssh option")
+        needs = self.needs()
         if self.builder_choice == "legacy":
             if needs:
                 raise self.opts.error("builder", "%s need(s) BuildKit" % ", ".join(needs), "legacy")
@@ -170,6 +165,16 @@ class Recipe(Base):
                             % (self.part, self.recipe, ", ".join(needs), self.client.why,
                                INSTALL_BUILDX))
         return "legacy"
+
+    def needs(self):
+        """What makes this build need BuildKit (empty: the legacy builder can do it)."""
+        # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
+        needs = [f for f in self.features if not f.startswith("a syntax")]
+        if self.secrets:
+            needs.insert(0, "the secrets option")
+        if self.ssh:
+            needs.insert(0, "the ssh option")
+        return needs
 
     def compute_fingerprint(self):
         extra = {}
@@ -245,9 +250,11 @@ class Recipe(Base):
         inside = not (relative == os.pardir or relative.startswith(os.pardir + os.sep))
         # the CLI always sends the Dockerfile and .dockerignore, even when ignored
         always = (".dockerignore", relative) if inside else (".dockerignore",)
-        # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore)
+        # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore),
+        # and so does Podman's builder (the engine is asked only when there is one)
         specific = dockerfile + ".dockerignore"
-        specific = specific if self.builder == "buildkit" and os.path.isfile(specific) else None
+        specific = specific if os.path.isfile(specific) and (
+            self.builder == "buildkit" or self.engine.capabilities.is_podman) else None
         try:
             rules = IgnoreRules.from_file(specific or os.path.join(context, ".dockerignore"))
             folder = folder_fingerprint(context, rules, cache_dir=self.cache_directory, always=always)
@@ -288,6 +295,12 @@ class Recipe(Base):
         if not client.buildkit:
             raise self.opts.error("builder", "BuildKit is asked for, but %s: %s"
                                   % (client.why, INSTALL_BUILDX), self.builder_choice)
+        why = self.engine.capabilities.limit("buildkit")
+        if why:
+            raise self.opts.error("builder", "BuildKit is asked for (%s), but %s" % (
+                ", ".join(self.needs()) or ("builder = buildkit" if self.builder_choice ==
+                                            "buildkit" else "the docker client has it"),
+                why), self.builder_choice)
         heredocs = [f for f in self.features if f.startswith("a heredoc")]
         if heredocs and not client.heredocs and not any(f.startswith("a syntax") for f in self.features):
             raise UserError("Part [%s] (%s): the Dockerfile uses %s, which the Dockerfile frontend "
@@ -347,6 +360,10 @@ class Recipe(Base):
     def build(self, fresh=False):
         if self.builder == "buildkit":
             self.check_client()
+        why = self.engine.capabilities.limit("build-hosts") if self.add_hosts else None
+        if why:
+            raise self.opts.error("add-hosts", why + " (nothing was built)",
+                                  self.opts.text("add-hosts"))
         if "default" in self.ssh and not self.ssh["default"] and not os.environ.get("SSH_AUTH_SOCK"):
             raise self.opts.error("ssh", "default needs an ssh-agent, but SSH_AUTH_SOCK is not set",
                                   "default")

@@ -4,6 +4,7 @@ import ipaddress
 
 from zc.buildout import UserError
 
+from ..capabilities import PODMAN
 from ..swarm import require_manager
 from ..recipe import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args, network_users
 
@@ -109,7 +110,10 @@ class Recipe(Base):
                         given.get(p["Subnet"], p)} for p in has]
             has = sorted((p for p in has if ipaddress.ip_network(p["Subnet"]).version in families),
                          key=sorted_items)
-            if has != sorted(self.pools, key=sorted_items):
+            wants = sorted(self.pools, key=sorted_items)
+            if has != wants and self.engine.kind == PODMAN:  # asked only when they differ
+                has, wants = podman_view(has, wants)
+            if has != wants:
                 changes.append(("addresses", describe(has), describe(self.pools)))
         labels = {k: v for k, v in (current.get("Labels") or {}).items() if k not in OUR_LABELS}
         if labels != self.user_labels:
@@ -177,6 +181,22 @@ def normalized_pool(pool):
             out[key] = str(ipaddress.ip_address(pool[key].split("/")[0]) if key == "Gateway"
                            else ipaddress.ip_network(pool[key], strict=False))
     return out
+
+
+def podman_view(has, wants):
+    """HAS and WANTS as Podman can show them: its ``network inspect`` drops the
+    ip-range (it is applied: addresses are leased from it) and always shows a
+    gateway (the subnet's first address unless one was given)."""
+    def shown(pool, given):
+        out = {k: v for k, v in pool.items() if k != "IPRange"}
+        if "Gateway" in out and "Gateway" not in given:
+            default = next(ipaddress.ip_network(out["Subnet"]).hosts())
+            if out["Gateway"] == str(default):
+                del out["Gateway"]
+        return out
+    wants_by_subnet = {p["Subnet"]: p for p in wants}
+    return ([shown(p, wants_by_subnet.get(p["Subnet"], {})) for p in has],
+            [shown(p, p) for p in wants])
 
 
 def sorted_items(pool):

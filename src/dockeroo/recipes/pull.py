@@ -12,7 +12,7 @@ part's state file remembers which references it brought).
 from zc.buildout import UserError
 
 from .. import references
-from ..engine import DEFAULT_TIMEOUT, DockerError
+from ..engine import DEFAULT_TIMEOUT, Conflict, InUse
 from ..options import Options
 from ..registry import PartState, RegistryRecipe
 
@@ -129,16 +129,21 @@ class Recipe(RegistryRecipe):
 
 def remove_reference(engine, part, ref, log, timeout):
     """``docker image rm REF``: removes that reference only (other tags stay)."""
-    if engine.inspect("image", ref) is None:
+    image = engine.inspect("image", ref)
+    if image is None:
         return
     try:
-        engine.run(["image", "rm", ref], timeout=timeout)
-    except DockerError as exc:
-        if "conflict" in exc.stderr or "being used" in exc.stderr or "is using" in exc.stderr:
-            log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
-            return
-        raise
+        result = engine.run(["image", "rm", ref], timeout=timeout)
+    except (InUse, Conflict) as exc:
+        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
+        return
     engine.forget("image", ref)
+    if "Deleted:" not in result.stdout and engine.capabilities.is_podman:
+        # Podman only untags the last tag of an image it knows a digest of
+        left = engine.inspect("image", image["Id"])
+        if left is not None and not left.get("RepoTags"):
+            engine.run(["image", "rm", image["Id"]], check=False, timeout=timeout)
+            engine.forget("image", image["Id"])
     log.info("Removed image %s", ref)
 
 

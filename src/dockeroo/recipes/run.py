@@ -351,6 +351,7 @@ class Recipe(Base):
         under that name is always complete (a killed run leaves a temporary
         the next run removes)."""
         name = self.name
+        self.check_engine()
         self.check_networks()
         if old is not None:
             self.set_aside(old)
@@ -436,6 +437,15 @@ class Recipe(Base):
         return UserError("Part [%s]: container %s did not start: %s"
                          % (self.part, self.name, "; ".join(lines) or exc))
 
+    def check_engine(self):
+        """Options this engine cannot honour: an Error before anything is made (the
+        engine is asked what it is only when such an option is used)."""
+        for option, used in (("links", self.spec.links), ("devices", self.spec.devices)):
+            why = self.engine.capabilities.limit(option) if used else None
+            if why:
+                raise self.opts.error(option, why + " (nothing was created)",
+                                      self.opts.text(option))
+
     def check_networks(self):
         for network in self.networks:
             if network not in SPECIAL_NETWORKS + ("bridge",) and not network.startswith("container:"):
@@ -456,7 +466,9 @@ class Recipe(Base):
         if was_running:
             self.log.info("Stopping the previous container %s", self.name)
             stop = old.get("Config", {}).get("StopTimeout")
-            self.engine.run(["stop", self.name],
+            # --time always: without it Podman kills at once (Docker waits StopTimeout)
+            self.engine.run(["stop", "--time", str(DOCKER_STOP_TIMEOUT if stop is None else stop),
+                             self.name],
                             timeout=self.cmd_timeout() + (stop or DOCKER_STOP_TIMEOUT))
         super().set_aside(self.name, aside, was_running)
 
@@ -478,7 +490,9 @@ class Recipe(Base):
                            timeout=self.cmd_timeout(long=True))
         except DockerError as exc:
             text = exc.stderr
-            if self.script_user and "unable to find user" in text.lower():
+            # Podman answers an unknown exec user with a bare "received 500"
+            if self.script_user and ("unable to find user" in text.lower()
+                                     or "unable to upgrade to tcp, received 500" in text):
                 raise self.opts.error("script-user", "no such user in container %s (%s)"
                                       % (self.name, text.strip()), self.script_user)
             if exc.timed_out:
