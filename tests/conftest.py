@@ -97,10 +97,17 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "podman_limit(feature, why): the test needs what Podman 4.3 cannot do "
         "(FEATURE: a key of dockeroo.capabilities.PODMAN_LIMITS, or WHY); skipped on Podman")
+    config.addinivalue_line("markers", "slow: exhaustive runs (fault sweeps), only with -m slow")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip the tests marked ``podman_limit`` when the engine is Podman, saying why."""
+    """Skip the ``slow`` tests unless a mark expression is given (``-m slow``), and
+    the tests marked ``podman_limit`` when the engine is Podman, saying why."""
+    if not config.getoption("markexpr", ""):
+        slow = pytest.mark.skip(reason="slow: run with -m slow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(slow)
     marked = [(item, item.get_closest_marker("podman_limit")) for item in items]
     marked = [(item, mark) for item, mark in marked if mark is not None]
     if not marked or engine_kind() != "podman":
@@ -492,17 +499,3 @@ def make_docker_recorder(directory, real):
 
 # -- the real Portage builder of the Gentoo tests (tests/gentoo/) ------------------
 from gentoo.fixtures import portage_builder  # noqa: E402,F401
-
-
-# -- the slow marker: exhaustive sweeps run only when asked for (-m slow) ------------------
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: exhaustive runs (fault sweeps), only with -m slow")
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("markexpr", ""):
-        return
-    skip = pytest.mark.skip(reason="slow: run with -m slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
