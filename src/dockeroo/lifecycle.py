@@ -41,6 +41,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -424,15 +425,28 @@ def drop_image(engine, part, image_id, owner, log):
         return True  # gone, tagged again (a rebuild from cache) or not ours
     try:
         engine.run(["image", "rm", image_id])
-    except InUse:
-        users = engine.run(["ps", "--all", "--filter", "ancestor=" + image_id,
-                            "--format", "{{.Names}}"], check=False).stdout.split()
+    except InUse as exc:
+        users = containers_named_in(engine, exc.stderr, image_id)
         log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
                  "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
         return False
     engine.forget("image", image_id)
     log.info("Removed the previous image %s", image_id[7:19])
     return True
+
+
+def containers_named_in(engine, text, image_id=""):
+    """Names of the containers whose ids (or id prefixes) TEXT, an engine's
+    "image is in use" answer, mentions (Docker and Podman both name them;
+    Podman's ``ps --filter ancestor=`` finds nothing)."""
+    own = image_id.split(":", 1)[-1]
+    ids = {i for i in re.findall(r"\b[0-9a-f]{12,64}\b", text or "") if not own.startswith(i)}
+    if not ids:
+        return []
+    listed = engine.run(["ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
+                        check=False).stdout.splitlines()
+    return [line.split(" ", 1)[1] for line in listed
+            if " " in line and any(line.startswith(i) for i in ids)]
 
 
 def sweep_run(run_id, engine_opts):

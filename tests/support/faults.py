@@ -233,7 +233,9 @@ def describe(kind, name, files=True):
         desc = {
             "image": config.get("Image"),
             "cmd": config.get("Cmd"), "entrypoint": config.get("Entrypoint"),
-            "env": sorted(config.get("Env") or []), "labels": _labels(config.get("Labels")),
+            # Podman adds HOSTNAME=<the container's own id> to the environment
+            "env": sorted(e for e in config.get("Env") or [] if not e.startswith("HOSTNAME=")),
+            "labels": _labels(config.get("Labels")),
             "user": config.get("User"), "workdir": config.get("WorkingDir"),
             "running": (obj.get("State") or {}).get("Running"),
             "binds": sorted(host.get("Binds") or []),
