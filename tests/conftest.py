@@ -27,9 +27,18 @@ KINDS = ("container", "image", "network", "volume")
 
 
 def docker(*args, check=True, input=None, env=None):
-    """Run the docker CLI, return stdout (str)."""
-    proc = subprocess.run(["docker", *args], input=input, capture_output=True, text=True,
-                          env=env)
+    """Run the docker CLI, return stdout (str).
+
+    A listing of images that fails because an image went away while it was
+    being listed (Podman: "image not known", when another test removes
+    images at the same time) is asked again."""
+    for attempt in range(5):
+        proc = subprocess.run(["docker", *args], input=input, capture_output=True, text=True,
+                              env=env)
+        listing = "ls" in args[:2] or args[:1] in (("images",), ("ps",))
+        if proc.returncode == 0 or not listing or "image not known" not in proc.stderr:
+            break
+        time.sleep(0.5)
     if check and proc.returncode != 0:
         raise AssertionError("docker %s failed: %s" % (" ".join(args), proc.stderr))
     return proc.stdout

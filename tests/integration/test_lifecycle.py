@@ -12,6 +12,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import BUILDOUT, docker, inspect
 
 from dockeroo.recipe import owner_id
@@ -222,6 +224,10 @@ def test_build_tag_renamed_while_a_container_uses_the_image(buildout, prefix, ba
     assert "Installing" not in result.output, (installed, result.output)
 
 
+@pytest.mark.podman_limit(
+    "build layers", "Podman's builder lists every intermediate image of a rebuilt layer chain "
+    "as an image carrying the build's labels, so the labelled-image count this test compares "
+    "differs there (the replaced image itself is removed)")
 def test_dockerfile_change_leaks_no_image(buildout, prefix, base_image, tmp_path):
     host = host_folder(tmp_path)
     buildout.write("ctx/Dockerfile", "FROM %s\nRUN echo one > /v\n" % base_image)
