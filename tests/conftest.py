@@ -6,8 +6,10 @@ and removed in teardown; objects not named so are never touched.
 """
 
 import hashlib
+import ipaddress
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -42,6 +44,23 @@ def docker(*args, check=True, input=None, env=None):
     if check and proc.returncode != 0:
         raise AssertionError("docker %s failed: %s" % (" ".join(args), proc.stderr))
     return proc.stdout
+
+
+def used_subnets():
+    ids = docker("network", "ls", "--quiet").split()
+    nets = json.loads(docker("network", "inspect", *ids)) if ids else []
+    return [ipaddress.ip_network(c["Subnet"], strict=False)
+            for n in nets for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
+
+
+def free_subnet(avoid=()):
+    """A random 172.{28..31}.X.0/24 no existing network overlaps."""
+    used = used_subnets() + list(avoid)
+    for _ in range(200):
+        net = ipaddress.ip_network("172.%d.%d.0/24" % (random.randint(28, 31), random.randint(0, 255)))
+        if not any(net.overlaps(u) for u in used if u.version == 4):
+            return net
+    pytest.fail("no free /24 in 172.28.0.0/14")
 
 
 def inspect(kind, name):

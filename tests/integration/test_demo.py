@@ -5,29 +5,16 @@ The demo's own names and subnet are overridden on the command line
 user installed, nor another test's network.
 """
 
-import ipaddress
-import json
 import os
-import random
 import shutil
 
 import pytest
 
-from conftest import HERE, docker, inspect
+from conftest import HERE, docker, free_subnet, inspect
 
 REPO = os.path.dirname(HERE)
 
 
-def free_subnet():
-    ids = docker("network", "ls", "--quiet").split()
-    used = [ipaddress.ip_network(c["Subnet"], strict=False)
-            for n in (json.loads(docker("network", "inspect", *ids)) if ids else [])
-            for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
-    for _ in range(200):
-        net = ipaddress.ip_network("172.%d.%d.0/24" % (random.randint(28, 31), random.randint(0, 255)))
-        if not any(net.overlaps(u) for u in used if u.version == 4):
-            return net
-    pytest.fail("no free /24 in 172.28.0.0/14")
 
 
 def test_demo_buildout(buildout, prefix):

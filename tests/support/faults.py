@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from conftest import Buildout, BuildoutRun, docker, objects_with_prefix
+from conftest import free_subnet as conftest_free_subnet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABEL_BUILDOUT = "io.dockeroo.buildout"
@@ -568,21 +569,8 @@ def remove(objects):
 
 # -- helpers for scenario set-ups ----------------------------------------------------------
 def free_subnet():
-    """A random 172.{28..31}.X.0/24 no network of the engine uses (see the Docker rules)."""
-    import ipaddress
-    import random
-    names = docker("network", "ls", "--format", "{{.Name}}").split()
-    used = []
-    for net in json.loads(docker("network", "inspect", *names)) if names else []:
-        for conf in (net.get("IPAM") or {}).get("Config") or []:
-            if conf.get("Subnet") and ":" not in conf["Subnet"]:
-                used.append(ipaddress.ip_network(conf["Subnet"]))
-    for _ in range(100):
-        net = ipaddress.ip_network("172.%d.%d.0/24" % (random.randint(28, 31),
-                                                        random.randint(0, 255)))
-        if not any(net.overlaps(u) for u in used):
-            return str(net)
-    raise AssertionError("no free /24 in 172.28.0.0/14")
+    """A free 172.{28..31}.X.0/24, as text (see conftest.free_subnet)."""
+    return str(conftest_free_subnet())
 
 
 def own_image(base_image, ref, label):
