@@ -21,6 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 
+from . import plan as _plan
 from . import references
 from .capabilities import Capabilities
 
@@ -237,6 +238,10 @@ class DockerEngine:
         :class:`DockerError` says so.
         """
         argv = [program or self.docker] + [str(a) for a in args]
+        if _plan.PLANNING and not (plan_safe(argv[1:]) if program is None
+                                   else argv[1:2] and argv[1] in _PLAN_SAFE_MACHINE):
+            raise _plan.PlanViolation("dockeroo plan must not run %s" % " ".join(
+                redact(a) for a in argv[:3]))
         self.calls += 1
         if program is None:
             self._changing(argv[1:])
@@ -781,6 +786,24 @@ _READ_ONLY = {"inspect", "ps", "info", "version", "--version", "logs", "history"
               "login", "logout", "port", "top", "diff", "stats", "search", "events", "save"}
 _READ_ONLY_VERBS = {"inspect", "ls", "list", "history", "logs", "port", "top", "diff", "df",
                     "stats", "save", "version"}
+
+
+#: the only commands ``dockeroo plan`` may run (they change no object and write no file)
+_PLAN_SAFE = {"inspect", "ps", "info", "version", "--version", "history", "images"}
+_PLAN_SAFE_MACHINE = {"config", "env", "ls", "inspect", "url", "ip", "status", "active"}
+_PLAN_SAFE_VERBS = {"inspect", "ls", "list", "history", "version", "show"}
+
+
+def plan_safe(args):
+    """Whether docker ARGS may run while ``dockeroo plan`` plans."""
+    if not args:
+        return True
+    if args[0] in _PLAN_SAFE:
+        return True
+    if args[0] in INSPECT_KINDS + ("system", "builder", "buildx", "context", "manifest") \
+            and len(args) > 1:
+        return args[1] in _PLAN_SAFE_VERBS and not (args[0] == "manifest")
+    return False
 
 
 def _read_only(args):

@@ -161,7 +161,8 @@ class DigestCache:
         return value
 
     def save(self):
-        if not self.path:
+        from . import plan
+        if not self.path or plan.PLANNING:  # dockeroo plan writes no file
             return
         if set(self.entries) - self.seen:
             self.entries = {k: v for k, v in self.entries.items() if k in self.seen}

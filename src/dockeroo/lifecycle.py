@@ -51,6 +51,7 @@ import uuid
 
 from zc.buildout import UserError
 
+from . import plan as _plan
 from .engine import DockerError, InUse
 from .options import Options
 
@@ -103,6 +104,7 @@ def _read_json(path, default):
 
 
 def _write_json(path, data):
+    _plan.check_writable("write %s" % path)
     if not data:
         for name in (path, path + ".tmp"):
             if os.path.exists(name):
@@ -135,6 +137,12 @@ class Run:
         #: names of this run's temporaries not removed yet
         self.live = set()
         self.interrupted = None
+        #: parts updated (not installed) in this run
+        self.updating = set()
+        #: part -> the plan Context of its install or update in this run
+        self.contexts = {}
+        if _plan.PLANNING:  # dockeroo plan: no lock, no signal handler, nothing swept
+            return
         self._signals()
         self._lock()
         atexit.register(self.finish)
@@ -217,6 +225,7 @@ class Run:
         deferred and that are not installed again yet.  A later run then
         calls their uninstall, or installs them again.  Buildout rewrites
         the record with what it knows as soon as the install succeeds."""
+        _plan.check_writable("record parts in .installed.cfg")
         extra = {p: o for p, o in self.deferred.items() if p not in self.succeeded}
         if part is not None:
             extra[part] = options

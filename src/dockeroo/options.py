@@ -41,6 +41,12 @@ class Options:
     def __init__(self, part, options):
         self.part = part
         self.options = options
+        #: the options asked for (read or looked up), for the unknown-option warning
+        self.seen = set()
+
+    def known(self, *names):
+        """Mark NAMES as options of the recipe (read only in some configurations)."""
+        self.seen.update(names)
 
     # -- basics ---------------------------------------------------------------
     def error(self, option, why, value=None):
@@ -48,6 +54,8 @@ class Options:
 
     def raw(self, option, aliases=()):
         """The raw value of OPTION (or its first alias present), or None."""
+        self.seen.add(option)
+        self.seen.update(aliases)
         names = [o for o in (option,) + tuple(aliases) if o in self.options]
         if len(names) > 1:
             values = {self.options[n] for n in names}
@@ -260,6 +268,7 @@ class Options:
         so that it never reaches ``.installed.cfg``; OPTION-file and
         OPTION-env hold only a file or variable name and stay.
         """
+        self.known(option, option + "-file", option + "-env")
         given = [o for o in (option, option + "-file", option + "-env") if self.options.get(o, "").strip()]
         if len(given) > 1:
             raise self.error(option, "give only one of %s" % ", ".join(given))

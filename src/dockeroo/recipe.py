@@ -41,6 +41,7 @@ from zc.buildout import UserError
 
 from . import engine as engine_mod
 from . import lifecycle
+from . import plan as plan_mod
 from .engine import DockerEngine, DockerError, EngineConfig, InUse, NotFound
 from .options import Options
 from .tarstream import UnsafeArchive
@@ -195,9 +196,11 @@ class Recipe:
             self.name_option = next((o for o in ("name",) + tuple(self.name_aliases)
                                      if (options.get(o) or "").strip()), "name")
             options["name"] = self.name
+        given = [key for key in options.keys()]
         self.setup()
         self.engine = engine_from_options(self.opts).with_timeout(self.timeout)
         self.engine_options = engine_options(options)
+        self.warn_unknown(given)
         # buildout constructs every part before it updates any: the objects
         # of all parts are then looked up together (one inspect per kind)
         try:
@@ -210,12 +213,60 @@ class Recipe:
         self._undo = []
 
     # -- hooks ------------------------------------------------------------------
+    #: options of the recipe that it does not read in every configuration
+    #: (never reported as unknown)
+    known_options = ()
+
     def setup(self):
         """Read and validate options (raise UserError); record fingerprints."""
 
-    def ensure(self):
-        """Make Docker hold what the part describes; return owned paths."""
+    def plan(self, context):
+        """The actions (:class:`dockeroo.plan.Action`) that make Docker hold
+        what the part describes, each with its reasons.  Read-only: it asks
+        the engine (inspect, ls, version) and changes nothing.  None for a
+        recipe that cannot plan."""
+        return None
+
+    def apply(self, actions):
+        """Carry out ACTIONS (from :meth:`plan`); return owned paths."""
         raise NotImplementedError
+
+    def ensure(self):
+        """Make Docker hold what the part describes; return owned paths.
+
+        Recipes that plan do it in two steps: plan (logged with its
+        reasons) then apply."""
+        actions = self.plan(self.context())
+        plan_mod.report(self.log, actions)
+        return self.apply(actions)
+
+    def observed(self):
+        """What the engine holds, for :meth:`plan` (read-only, batched inspects)."""
+        return plan_mod.Observed(self.engine)
+
+    def context(self):
+        """The plan context of this part's install or update in this run:
+        its previous options (those of the configuration a changed part
+        replaces, or the same ones for an update), or None for a first
+        install."""
+        run = self.lifecycle
+        ctx = run.contexts.get(self.part)
+        if ctx is None:
+            old = run.deferred.get(self.part)
+            if old is None and self.part in run.updating:
+                old = self.options.copy()
+            ctx = run.contexts[self.part] = plan_mod.Context(old=old)
+        return ctx
+
+    def warn_unknown(self, given):
+        """Warn about each option of GIVEN (the part's options as written)
+        that the recipe does not know, naming the closest known one."""
+        known = set(self.opts.seen) | set(self.known_options) | set(ENGINE_OPTIONS) | {
+            "keep", "timeout", "name", OWNER_OPTION} | set(self.name_aliases)
+        for option, close in plan_mod.unknown_options(given, known):
+            self.log.warning("Part [%s]: option %r is not an option of dockeroo:%s%s; it is ignored",
+                             self.part, option, self.recipe,
+                             " (did you mean %r?)" % close if close else "")
 
     @classmethod
     def owned(cls, values):
@@ -387,6 +438,7 @@ class Recipe:
         return list(paths)
 
     def update(self):
+        self.lifecycle.updating.add(self.part)
         self.lifecycle.keep_recorded(self.buildout)
         try:
             with self.failures():

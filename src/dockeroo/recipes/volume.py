@@ -1,45 +1,85 @@
-"""dockeroo:docker.volume: a named Docker volume."""
+"""dockeroo:docker.volume: a named Docker volume.
+
+read -> plan -> apply (see :mod:`dockeroo.plan`).
+"""
+
+import dataclasses
+from typing import Dict
 
 from zc.buildout import UserError
 
+from ..plan import action
 from ..recipe import Recipe as Base, label_args
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    name: str
+    driver: str
+    driver_opts: Dict[str, str]
+    labels: Dict[str, str]
+
+
+def read(opts, name, name_option, hint=""):
+    """The part's options -> Spec (every mistake a UserError)."""
+    driver = opts.word("driver", default="local")
+    opts.object_name(name_option, name, strict=driver == "local", hint=hint)
+    return Spec(name=name, driver=driver, driver_opts=opts.key_values("driver-opts"),
+                labels=opts.key_values("labels"))
+
+
+def plan(part, spec, observed, context):
+    """[Action] for the volume of SPEC, given what the engine holds (OBSERVED)."""
+    current = observed.get("volume", spec.name)
+    if current is None:
+        old = context.old
+        if old is None:
+            return [action(part, "volume", spec.name, "create", "new part")]
+        if old.get("name") != spec.name:
+            return [action(part, "volume", spec.name, "create",
+                           "option 'name' changed (was %s)" % old.get("name"))]
+        return [action(part, "volume", spec.name, "repair", "volume %s is missing (removed by "
+                       "hand?)" % spec.name)]
+    have_opts = current.get("Options") or {}
+    if current.get("Driver") != spec.driver or have_opts != spec.driver_opts:
+        raise UserError(
+            "Part [%s]: volume %s already exists with driver %s and options %s, "
+            "but the part asks for driver %s and options %s; its data is not dropped: "
+            "remove the volume by hand or choose another name"
+            % (part, spec.name, current.get("Driver"), have_opts or "{}",
+               spec.driver, spec.driver_opts or "{}"))
+    labels = {k: v for k, v in (current.get("Labels") or {}).items()
+              if not k.startswith("io.dockeroo.")}
+    return [action(part, "volume", spec.name, "unchanged",
+                   "its labels differ, and a volume's labels cannot change (remove it by hand "
+                   "to apply them)" if labels != spec.labels else "")]
 
 
 class Recipe(Base):
     recipe = "docker.volume"
 
     def setup(self):
-        self.driver = self.opts.word("driver", default="local")
         hint = " (name defaults to the part name)" if self.name == self.part else ""
-        self.opts.object_name(self.name_option, self.name, strict=self.driver == "local",
-                              hint=hint)
-        self.driver_opts = self.opts.key_values("driver-opts")
-        self.user_labels = self.opts.key_values("labels")
+        self.spec = read(self.opts, self.name, self.name_option, hint)
         self.options["volume"] = self.name
 
     @classmethod
     def owned(cls, values):
         return [("volume", values["name"])]
 
-    def ensure(self):
-        current = self.engine.inspect("volume", self.name)
-        if current is None:
-            args = ["volume", "create", "--driver", self.driver]
-            for key, value in self.driver_opts.items():
-                args += ["--opt", "%s=%s" % (key, value)]
-            args += label_args(self.labels(extra=self.user_labels))
-            self.run(args + [self.name])
-            self.engine.forget("volume", self.name)
-            self.log.info("Created volume %s", self.name)
-            return []
-        have_opts = current.get("Options") or {}
-        if current.get("Driver") != self.driver or have_opts != self.driver_opts:
-            raise UserError(
-                "Part [%s]: volume %s already exists with driver %s and options %s, "
-                "but the part asks for driver %s and options %s; its data is not dropped: "
-                "remove the volume by hand or choose another name"
-                % (self.part, self.name, current.get("Driver"), have_opts or "{}",
-                   self.driver, self.driver_opts or "{}"))
+    def plan(self, context):
+        return plan(self.part, self.spec, self.observed(), context)
+
+    def apply(self, actions):
+        for act in actions:
+            if act.verb in ("create", "repair"):
+                args = ["volume", "create", "--driver", self.spec.driver]
+                for key, value in self.spec.driver_opts.items():
+                    args += ["--opt", "%s=%s" % (key, value)]
+                args += label_args(self.labels(extra=self.spec.labels))
+                self.run(args + [self.spec.name])
+                self.engine.forget("volume", self.spec.name)
+                self.log.info("Created volume %s", self.spec.name)
         return []
 
 
