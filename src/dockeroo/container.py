@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 
 from . import tarstream
 from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError, printed_id
-from .options import parse_mapping
+from .options import CONTAINER_NAME, parse_mapping
 
 
 @dataclass
@@ -145,6 +145,18 @@ def read_volumes(opts, option="volumes", base=None):
             parts[0] = posixpath.normpath(posixpath.join(base, parts[0]))
         volumes.append(":".join(parts))
     return volumes
+
+
+def read_volumes_from(opts, option="volumes-from"):
+    """``CONTAINER``, ``CONTAINER:ro`` or ``CONTAINER:rw`` lines (the
+    containers whose volumes are mounted), as given."""
+    lines = opts.lines(option)
+    for line in lines:
+        name, colon, mode = line.partition(":")
+        if not CONTAINER_NAME.match(name) or (colon and mode not in ("ro", "rw")):
+            raise opts.error(option, "each line must be CONTAINER or CONTAINER:ro or "
+                             "CONTAINER:rw", line)
+    return lines
 
 
 # -- operations ---------------------------------------------------------------------

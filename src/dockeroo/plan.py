@@ -158,6 +158,15 @@ class Context:
         """Record that ACT (of an earlier part) changes image REF."""
         self.images[normal_ref(ref)] = act
 
+    def container_change(self, name):
+        """The Action of an earlier part that (re)creates container NAME, or None."""
+        return self.images.get(("container", name))
+
+    def will_change_container(self, name, act):
+        """Record that ACT (of an earlier part) (re)creates container NAME: a
+        copy into it runs again."""
+        self.images[("container", name)] = act
+
     def changed_options(self, new, ignore=(), describe=None):
         """Reasons naming the options that differ from the previous configuration."""
         if self.old is None:

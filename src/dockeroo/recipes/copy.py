@@ -4,24 +4,94 @@ Data goes ``docker cp SRC:path -`` → ``docker cp - DST:dir`` with no
 temporary files (see :func:`dockeroo.container.copy_paths`), so the
 destination needs no shell or tar (``FROM scratch`` works).
 
-A state file under ``parts/<part>/`` remembers the ids of both containers
-and the paths: a re-run copies again only when one of the containers was
-recreated (new id) or the paths changed.
+read -> plan -> apply (see :mod:`dockeroo.plan`).  A state file under
+``parts/<part>/`` remembers the ids of both containers and the
+fingerprint of the Spec: the plan copies again (``update`` of the target's
+paths) only when one of the containers was recreated (new id) or the
+paths changed.
 """
 
+import dataclasses
 import json
 import os
 import posixpath
 import shlex
+from typing import Tuple
 
 from .. import container as ct
 from ..engine import DockerError
-from ..fingerprint import hash_values
+from ..options import option_error
+from ..plan import action, fingerprint, not_fingerprinted
 from ..recipe import Recipe as Base
 
 STATE_FILE = "copy-state.json"
 #: the part option holding the state file's path (read by the uninstall)
 STATE_OPTION = "dockeroo-state"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    source: str
+    target: str
+    pairs: Tuple[Tuple[str, str], ...]  # (source path, destination path)
+    state_path: str = not_fingerprinted()
+
+
+def read(opts, state_path):
+    """The part's options -> Spec (every mistake a UserError)."""
+    source = opts.object_name("container-from")
+    target = opts.object_name("container-to")
+    if source == target:
+        raise opts.error("container-to", "is the same container as container-from", target)
+    pairs = tuple(parse_path_line(opts, line) for line in opts.lines("paths"))
+    if not pairs:
+        raise opts.error("paths", "is required: one path per line (/file, /folder/, or "
+                         "SOURCE DESTINATION)")
+    return Spec(source, target, pairs, state_path)
+
+
+def plan(part, spec, observed, context, recorded, options=None):
+    """[Action] for the copy into the target container's paths.
+
+    RECORDED: the state file's content (None without one).  The action's
+    data is the state to record once the copy is done (None while planning
+    a copy into a container an earlier part will make).
+    """
+    ids, pending = {}, []
+    for key, option, name in _objects(spec):
+        obj = observed.get("container", name)
+        maker = context.container_change(name)  # dockeroo plan: an earlier part (re)makes it
+        if maker is not None:
+            pending.append(maker)
+        elif obj is None:
+            raise option_error(part, option, name, "container %s does not exist" % name)
+        else:
+            ids[key] = obj["Id"]
+    state = dict(ids, paths=fingerprint(spec)) if not pending else None
+
+    def act(verb, *reasons):
+        return [action(part, "paths", spec.target, verb, *reasons, data=state)]
+
+    if pending:
+        why = ["container %s will be %s (%s)" % (m.name, "recreated" if m.verb != "create"
+                                                 else "created", "; ".join(m.reasons))
+               for m in pending]
+        return act("maybe" if all(m.verb == "maybe" for m in pending) else "update", *why)
+    if recorded == state:
+        return act("unchanged")
+    if recorded is None:
+        return act("update", "new part" if context.old is None else
+                   "no earlier copy is recorded")
+    changed = context.changed_options(options or {}, ignore=("timeout", "keep", STATE_OPTION))
+    reasons = changed + ["container %s was recreated" % name
+                         for key, option, name in _objects(spec)
+                         if recorded.get(key) != state[key]
+                         and "option %r changed" % option not in changed]
+    return act("update", *(reasons or ["its definition changed"]))
+
+
+def _objects(spec):
+    return (("from", "container-from", spec.source), ("to", "container-to", spec.target))
 
 
 class Recipe(Base):
@@ -30,63 +100,45 @@ class Recipe(Base):
 
     def __init__(self, buildout, name, options):
         super().__init__(buildout, name, options)
-        self.engine.want("container", self.source)
-        self.engine.want("container", self.target)
+        self.engine.want("container", self.spec.source)
+        self.engine.want("container", self.spec.target)
 
     def setup(self):
-        opts = self.opts
-        self.source = opts.object_name("container-from")
-        self.target = opts.object_name("container-to")
-        if self.source == self.target:
-            raise opts.error("container-to", "is the same container as container-from",
-                             self.target)
-        self.pairs = []
-        for line in opts.lines("paths"):
-            self.pairs.append(parse_path_line(opts, line))
-        if not self.pairs:
-            raise opts.error("paths", "is required: one path per line (/file, /folder/, or "
-                             "SOURCE DESTINATION)")
         self.state_dir = os.path.join(self.parts_directory, self.part)
-        self.state_path = os.path.join(self.state_dir, STATE_FILE)
-        self.options[STATE_OPTION] = self.state_path
+        self.spec = read(self.opts, os.path.join(self.state_dir, STATE_FILE))
+        self.options[STATE_OPTION] = self.spec.state_path
 
-    def container_id(self, option, name):
-        obj = self.engine.inspect("container", name)
-        if obj is None:
-            raise self.opts.error(option, "container %s does not exist" % name, name)
-        return obj["Id"]
-
-    def ensure(self):
-        state = {
-            "from": self.container_id("container-from", self.source),
-            "to": self.container_id("container-to", self.target),
-            "paths": hash_values(self.pairs),
-        }
+    def plan(self, context):
         try:
-            with open(self.state_path) as handle:
-                previous = json.load(handle)
+            with open(self.spec.state_path) as handle:
+                recorded = json.load(handle)
         except (OSError, ValueError):
-            previous = None
-        if previous == state:
-            self.log.debug("nothing to copy: containers and paths unchanged")
-            return []
-        self.log.info("Copying %d path(s) from %s to %s", len(self.pairs), self.source,
-                      self.target)
-        try:
-            ct.copy_paths(self.engine, self.source, self.target, self.pairs,
-                          timeout=self.cmd_timeout(long=True))
-        except ct.CopySourceError as exc:
-            raise self.opts.error("paths", exc.reason, exc.path)
-        except DockerError as exc:
-            if not exc.timed_out:
-                raise
-            raise self.opts.error("timeout", "the copy did not finish within %gs and was "
-                                  "stopped (nothing is left running)" % exc.timed_out)
-        os.makedirs(self.state_dir, exist_ok=True)
-        tmp = self.state_path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(state, handle)
-        os.replace(tmp, self.state_path)
+            recorded = None
+        return plan(self.part, self.spec, self.observed(), context, recorded, self.options)
+
+    def apply(self, actions):
+        spec = self.spec
+        for act in actions:
+            if act.verb != "update":
+                self.log.debug("nothing to copy: containers and paths unchanged")
+                continue
+            self.log.info("Copying %d path(s) from %s to %s", len(spec.pairs), spec.source,
+                          spec.target)
+            try:
+                ct.copy_paths(self.engine, spec.source, spec.target, spec.pairs,
+                              timeout=self.cmd_timeout(long=True))
+            except ct.CopySourceError as exc:
+                raise self.opts.error("paths", exc.reason, exc.path)
+            except DockerError as exc:
+                if not exc.timed_out:
+                    raise
+                raise self.opts.error("timeout", "the copy did not finish within %gs and was "
+                                      "stopped (nothing is left running)" % exc.timed_out)
+            os.makedirs(self.state_dir, exist_ok=True)
+            tmp = spec.state_path + ".tmp"
+            with open(tmp, "w") as handle:
+                json.dump(act.data, handle)
+            os.replace(tmp, spec.state_path)
         # not returned as an installed path: buildout would delete it when any
         # option changes (timeout...) and the paths would be copied again
         return []

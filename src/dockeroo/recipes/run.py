@@ -1,12 +1,12 @@
 """dockeroo:docker.run: a container kept in the state the part describes.
 
-Desired state, not replay: the container carries the label
-``io.dockeroo.fingerprint``, a hash of everything that defines it (the
-image id looked up when the part is installed or updated, every option,
-the layout's content, the script).  ``ensure()`` compares that label with
-the part:
+read -> plan -> apply (see :mod:`dockeroo.plan`).  The container carries
+the label ``io.dockeroo.fingerprint``, a hash of its whole Spec (every
+option that defines it, the layout's and env-files' content, the script)
+and of the image id its reference names.  The plan compares that label
+with the part:
 
-* same fingerprint: nothing is done (a container stopped by hand is
+* same fingerprint: unchanged (a container stopped by hand is repaired:
   started again when ``start`` is true);
 * no container: it is created (layout, start, wait, script);
 * another fingerprint (a changed option, layout content or script, a
@@ -21,6 +21,7 @@ import ipaddress
 import logging
 import os
 import re
+from typing import Optional, Tuple
 
 from zc.buildout import UserError
 
@@ -29,9 +30,9 @@ from .. import references
 from ..engine import DEFAULT_TIMEOUT, DockerError
 from ..fingerprint import file_fingerprint, folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME, Options
+from ..plan import action, fingerprint, not_fingerprinted
 from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, is_owned, os_errors,
-                      remove_object,
-                      uninstalled_together)
+                      remove_object, uninstalled_together)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PORT_RE = re.compile(
@@ -42,6 +43,11 @@ RESTART_RE = re.compile(r"^(no|always|unless-stopped|on-failure(:\d+)?)$")
 SPECIAL_NETWORKS = ("host", "none")
 #: outputs other parts may reference as ${part:...}
 RUNTIME_OUTPUTS = ("container-id", "ip-address")
+#: options that do not define the container (never a reason to recreate it)
+NOT_DEFINING = RUNTIME_OUTPUTS + ("timeout", "keep", "start", "wait")
+#: the options the recipe records itself, and the reason shown when they change
+DESCRIBE = {"layout-fingerprint": "layout content changed",
+            "env-file-fingerprint": "env-file content changed"}
 #: recipes that make images, and the options naming the image
 IMAGE_MAKERS = {
     "dockeroo:docker.build": "builds",
@@ -56,6 +62,242 @@ DOCKER_STOP_TIMEOUT = 10
 _removed_together = set()
 
 
+# -- read ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What defines the container (all of it fingerprinted but the last fields)."""
+
+    container: ct.ContainerSpec  # its labels: the user's only
+    networks: Tuple[str, ...]
+    layout_fingerprint: Optional[str]
+    layout_owner: Tuple[int, int]
+    env_file_fingerprint: Optional[str]
+    script: Optional[str]
+    script_shell: Tuple[str, ...]
+    script_user: Optional[str]
+    layout: Optional[str] = not_fingerprinted()
+    start: bool = not_fingerprinted(True)
+    wait: Optional[float] = not_fingerprinted()
+    name_option: str = not_fingerprinted("name")
+
+    @property
+    def name(self):
+        return self.container.name
+
+    @property
+    def image(self):
+        return self.container.image
+
+    @property
+    def in_one_step(self):
+        """Whether the container is complete as soon as ``docker run -d`` (or
+        ``docker create`` with ``start = false``) returns: no layout, script
+        or wait, at most one network.  Such a container is made under its
+        own name in one docker process; a run killed meanwhile leaves either
+        nothing or the complete container (started by the next run if the
+        kill came before it started)."""
+        return not (self.layout or self.script or self.wait or len(self.networks) > 1)
+
+
+def read(opts, name, name_option, directory, cache_dir=None, hint=""):
+    """The part's options -> Spec (every mistake a UserError)."""
+    opts.object_name(name_option, name, hint=hint)
+    image = opts.image_ref("image")
+    start = opts.bool("start", True)
+    wait = opts.duration("wait", None)
+    stop_timeout = opts.int("stop-timeout", None, minimum=0)
+    command, entrypoint = opts.argv("command"), opts.argv("entrypoint")
+    user = opts.word("user")
+    workdir = opts.text("workdir")
+    if workdir and not workdir.startswith("/"):
+        raise opts.error("workdir", "must be an absolute path", workdir)
+    hostname = opts.word("hostname")
+    env = opts.key_values("env")
+    env_files = read_env_files(opts, directory)
+    labels = read_labels(opts)
+    networks, aliases = read_networks(opts)
+    links = read_links(opts)
+    volumes = ct.read_volumes(opts, "volumes", base=directory)
+    volumes_from = ct.read_volumes_from(opts)
+    ports = [_check_port(opts, line) for line in opts.lines("ports")]
+    restart = opts.text("restart")
+    if restart and not RESTART_RE.match(restart):
+        raise opts.error("restart", "must be no, always, unless-stopped or "
+                         "on-failure[:MAX-RETRIES]", restart)
+    layout, layout_fp, layout_owner = read_layout(opts, directory, cache_dir)
+    script = opts.script("script")
+    script_shell = opts.argv("script-shell", ["/bin/sh"])
+    script_user = opts.word("script-user")
+    if script and not start:
+        raise opts.error("script", "runs in the started container: it needs start = true")
+    container = ct.ContainerSpec(
+        name=name, image=image, command=command, entrypoint=entrypoint, user=user,
+        tty=opts.bool("tty", False), env=env, env_files=env_files, labels=labels,
+        volumes=volumes, volumes_from=volumes_from, links=links,
+        network=networks[0] if networks else None, network_aliases=aliases, ports=ports,
+        restart=restart, workdir=workdir, hostname=hostname, stop_timeout=stop_timeout,
+        **ct.read_privileges(opts))
+    return Spec(container=container, networks=tuple(networks), layout_fingerprint=layout_fp,
+                layout_owner=layout_owner,
+                env_file_fingerprint=hash_values([file_fingerprint(p) for p in env_files])
+                if env_files else None,
+                script=script, script_shell=tuple(script_shell), script_user=script_user,
+                layout=layout, start=start, wait=wait, name_option=name_option)
+
+
+def read_env_files(opts, directory):
+    out = []
+    for line in opts.lines("env-file"):
+        path = os.path.normpath(os.path.join(directory, os.path.expanduser(line)))
+        if not os.path.isfile(path):
+            raise opts.error("env-file", "%s is not a file" % path, line)
+        out.append(path)
+    return out
+
+
+def read_labels(opts):
+    labels = opts.key_values("labels")
+    for key in labels:
+        if key.startswith("io.dockeroo."):
+            raise opts.error("labels", "io.dockeroo.* labels are set by dockeroo itself", key)
+    return labels
+
+
+def read_networks(opts):
+    """(networks, aliases): the networks joined (the first at create time) and
+    the container's aliases on them."""
+    networks = []
+    for line in opts.lines("networks"):
+        if re.search(r"\s", line):
+            raise opts.error("networks", "one network name per line", line)
+        networks.append(opts.object_name("networks", line, strict=False))
+    special = [n for n in networks if n in SPECIAL_NETWORKS or n.startswith("container:")]
+    if special and len(networks) > 1:
+        raise opts.error("networks", "%s cannot be combined with other networks" % special[0],
+                         opts.text("networks"))
+    aliases = []
+    for line in opts.lines("network-aliases"):
+        if not NAME_RE.match(line):
+            raise opts.error("network-aliases", "an alias is a host name (letters, digits "
+                             "and _ . -), one per line", line)
+        aliases.append(line)
+    if aliases and (not networks or special or networks[0] == "bridge"):
+        raise opts.error("network-aliases", "aliases need a user-defined network in "
+                         "'networks' (Docker's default bridge has no aliases)",
+                         opts.text("network-aliases"))
+    return networks, aliases
+
+
+def read_links(opts):
+    links = []
+    for line in opts.lines("links"):
+        parts = line.split(":")
+        if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or not all(
+                NAME_RE.match(p) for p in parts):
+            raise opts.error("links", "each line must be CONTAINER:ALIAS (or CONTAINER)", line)
+        links.append(line)
+    return links
+
+
+def read_layout(opts, directory, cache_dir):
+    """(path, content fingerprint, (uid, gid)) of the layout (None, None, ... without)."""
+    layout = opts.path("layout", directory, must_exist=True, kind="dir")
+    uid = opts.int("layout-uid", 0, minimum=0)
+    gid = opts.int("layout-gid", uid, minimum=0)
+    if not layout:
+        return None, None, (uid, gid)
+    with os_errors(opts, "layout", "cannot read the layout", layout):
+        return layout, folder_fingerprint(layout, cache_dir=cache_dir), (uid, gid)
+
+
+def _check_port(opts, line):
+    match = PORT_RE.match(line)
+    if not match:
+        raise opts.error("ports", "each line must be [IP:][HOST-PORT:]CONTAINER-PORT[/tcp|udp|sctp]",
+                         line)
+    for key in ("host", "container"):
+        value = match.group(key)
+        if value and not all(1 <= int(p) <= 65535 for p in value.split("-")):
+            raise opts.error("ports", "port numbers are 1 to 65535", line)
+    ip = match.group("ip")
+    if ip:
+        try:
+            ipaddress.ip_address(ip.strip("[]"))
+        except ValueError:
+            raise opts.error("ports", "%s is not an IP address" % ip, line)
+    return line
+
+
+# -- plan ---------------------------------------------------------------------------
+def plan(part, spec, observed, context, owner, options=None, image_error=None):
+    """[Action] for the container of SPEC, given what the engine holds (OBSERVED).
+
+    OWNER: the buildout's owner id (the container's ownership label);
+    OPTIONS: the part's options (for the reasons naming changed options);
+    IMAGE_ERROR: () -> the UserError raised when the image does not exist.
+    The action's data is (the container's inspect JSON or None, the new fingerprint).
+    """
+    name = spec.name
+    current = observed.get("container", name)
+    if current is not None and not is_owned(current, part, owner):
+        raise UserError(
+            "Part [%s]: container %s already exists and was not created by this part; "
+            "remove it or choose another name (option '%s')" % (part, name, spec.name_option))
+    image = observed.get("image", spec.image)
+    maker = context.image_change(spec.image)  # dockeroo plan: an earlier part remakes it
+    if image is None and maker is None:
+        raise image_error() if image_error else UserError(
+            "Part [%s], option 'image' = %r: image %s does not exist" % (part, spec.image,
+                                                                         spec.image))
+    new = fingerprint(spec, image["Id"]) if image else None
+
+    def act(verb, *reasons):
+        return action(part, "container", name, verb, *reasons, data=(current, new))
+
+    changed = context.changed_options(options or {}, ignore=NOT_DEFINING, describe=DESCRIBE)
+    if current is None:
+        return [act(*missing(spec, context, changed))]
+    own = new is not None and _labels(current).get(LABEL_FINGERPRINT) != new
+    reasons = changed if own else []
+    if maker is not None:
+        if maker.verb == "maybe" and not own:
+            return [act("maybe", "image %s may change (%s)" % (spec.image, _why(maker)))]
+        if maker.verb != "maybe":
+            reasons = reasons + ["image %s will be rebuilt (%s)" % (spec.image, _why(maker))]
+    elif own and current.get("Image") != image["Id"] and "option 'image' changed" not in reasons:
+        reasons = reasons + ["image %s changed (id %s → %s)" % (
+            spec.image, _short(current.get("Image")), _short(image["Id"]))]
+    if own or reasons:
+        return [act("recreate", *(reasons or ["its definition changed"]))]
+    if spec.start and not (current.get("State") or {}).get("Running"):
+        return [act("repair", "container %s is stopped" % name)]
+    return [act("unchanged")]
+
+
+def missing(spec, context, changed):
+    """(verb, reasons...) for a container that does not exist."""
+    old = context.old
+    if old is None:
+        return "create", "new part"
+    if old.get("name") != spec.name:
+        return "create", "option 'name' changed (was %s)" % old.get("name")
+    gone = "container %s is missing (removed by hand?)" % spec.name
+    return ("create", gone, *changed) if changed else ("repair", gone)
+
+
+def _labels(obj):
+    return (obj.get("Config") or {}).get("Labels") or {}
+
+
+def _why(act):
+    return "; ".join(act.reasons) or "%s %s" % (act.verb, act.name)
+
+
+def _short(image_id):
+    return (image_id or "?").split(":")[-1][:12]
+
+
+# -- outputs and hints ----------------------------------------------------------------
 def referenced_outputs(buildout, part, names):
     """Which of NAMES other sections reference as ``${part:name}``.
 
@@ -119,135 +361,83 @@ def container_ip(obj, network=None):
     return ""
 
 
+# -- the recipe -----------------------------------------------------------------------
 class Recipe(Base):
     recipe = "docker.run"
     name_aliases = ("container",)
 
     def __init__(self, buildout, name, options):
         super().__init__(buildout, name, options)
-        # batched look-ups: the first ensure() of any part fetches them all
+        # batched look-ups: the first plan of any part fetches them all
         self.engine.want("container", self.name)
-        self.engine.want("image", self.image)
+        self.engine.want("image", self.spec.image)
         self.early = {}
         if self.referenced:
             self.publish_early()
 
-    # -- options ------------------------------------------------------------------
     def setup(self):
-        opts = self.opts
-        opts.object_name(self.name_option, self.name,
-                         hint=" (name defaults to the part name)" if self.name == self.part else "")
+        hint = " (name defaults to the part name)" if self.name == self.part else ""
+        self.spec = read(self.opts, self.name, self.name_option, self.directory,
+                         self.cache_directory, hint)
         self.options["container"] = self.name
-        self.image = opts.image_ref("image")
-        self.start = opts.bool("start", True)
-        self.wait = opts.duration("wait", None)
-        self.stop_timeout = opts.int("stop-timeout", None, minimum=0)
-
-        command = opts.argv("command")
-        entrypoint = opts.argv("entrypoint")
-        user = opts.word("user")
-        workdir = opts.text("workdir")
-        if workdir and not workdir.startswith("/"):
-            raise opts.error("workdir", "must be an absolute path", workdir)
-        hostname = opts.word("hostname")
-
-        env = opts.key_values("env")
-        env_files = []
-        for line in opts.lines("env-file"):
-            path = os.path.normpath(os.path.join(self.directory, os.path.expanduser(line)))
-            if not os.path.isfile(path):
-                raise opts.error("env-file", "%s is not a file" % path, line)
-            env_files.append(path)
-        if env_files:
-            self.options["env-file-fingerprint"] = hash_values(
-                [file_fingerprint(p) for p in env_files])
-
-        user_labels = opts.key_values("labels")
-        for key in user_labels:
-            if key.startswith("io.dockeroo."):
-                raise opts.error("labels", "io.dockeroo.* labels are set by dockeroo itself", key)
-        self.user_labels = user_labels
-
-        self.networks = []
-        for line in opts.lines("networks"):
-            if re.search(r"\s", line):
-                raise opts.error("networks", "one network name per line", line)
-            self.networks.append(opts.object_name("networks", line, strict=False))
-        special = [n for n in self.networks if n in SPECIAL_NETWORKS or n.startswith("container:")]
-        if special and len(self.networks) > 1:
-            raise opts.error("networks", "%s cannot be combined with other networks" % special[0],
-                             opts.text("networks"))
-        self.aliases = []
-        for line in opts.lines("network-aliases"):
-            if not NAME_RE.match(line):
-                raise opts.error("network-aliases", "an alias is a host name (letters, digits "
-                                 "and _ . -), one per line", line)
-            self.aliases.append(line)
-        if self.aliases and (not self.networks or special or self.networks[0] == "bridge"):
-            raise opts.error("network-aliases", "aliases need a user-defined network in "
-                             "'networks' (Docker's default bridge has no aliases)",
-                             opts.text("network-aliases"))
-
-        links = []
-        for line in opts.lines("links"):
-            parts = line.split(":")
-            if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or not all(
-                    NAME_RE.match(p) for p in parts):
-                raise opts.error("links", "each line must be CONTAINER:ALIAS (or CONTAINER)", line)
-            links.append(line)
-
-        volumes = ct.read_volumes(opts, "volumes", base=self.directory)
-        volumes_from = []
-        for line in opts.lines("volumes-from"):
-            parts = line.split(":")
-            if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or (
-                    len(parts) == 2 and parts[1] not in ("ro", "rw")):
-                raise opts.error("volumes-from", "each line must be CONTAINER or "
-                                 "CONTAINER:ro or CONTAINER:rw", line)
-            volumes_from.append(line)
-
-        ports = []
-        for line in opts.lines("ports"):
-            ports.append(_check_port(opts, line))
-        restart = opts.text("restart")
-        if restart and not RESTART_RE.match(restart):
-            raise opts.error("restart", "must be no, always, unless-stopped or "
-                             "on-failure[:MAX-RETRIES]", restart)
-
-        self.layout = self.path_option("layout", must_exist=True, kind="dir")
-        self.layout_uid = opts.int("layout-uid", 0, minimum=0)
-        self.layout_gid = opts.int("layout-gid", self.layout_uid, minimum=0)
-        layout_fp = None
-        if self.layout:
-            with os_errors(opts, "layout", "cannot read the layout", self.layout):
-                layout_fp = folder_fingerprint(self.layout, cache_dir=self.cache_directory)
-            self.options["layout-fingerprint"] = layout_fp
-
-        self.script = opts.script("script")
-        self.script_shell = opts.argv("script-shell", ["/bin/sh"])
-        self.script_user = opts.word("script-user")
-        if self.script and not self.start:
-            raise opts.error("script", "runs in the started container: it needs start = true")
-
-        self.spec = ct.ContainerSpec(
-            name=self.name, image=self.image, command=command, entrypoint=entrypoint,
-            user=user, tty=opts.bool("tty", False), env=env, env_files=env_files,
-            labels=dict(user_labels), volumes=volumes, volumes_from=volumes_from, links=links,
-            network=self.networks[0] if self.networks else None,
-            network_aliases=list(self.aliases), ports=ports, restart=restart, workdir=workdir,
-            hostname=hostname, stop_timeout=self.stop_timeout, **ct.read_privileges(opts))
-        self.definition = dict(
-            spec=dataclasses.asdict(self.spec),
-            networks=self.networks,
-            layout=[layout_fp, self.layout_uid, self.layout_gid] if layout_fp else None,
-            env_files=self.options.get("env-file-fingerprint"),
-            script=[self.script, self.script_shell, self.script_user] if self.script else None,
-        )
+        if self.spec.env_file_fingerprint:
+            self.options["env-file-fingerprint"] = self.spec.env_file_fingerprint
+        if self.spec.layout_fingerprint:
+            self.options["layout-fingerprint"] = self.spec.layout_fingerprint
         self.referenced = referenced_outputs(self.buildout, self.part, RUNTIME_OUTPUTS)
 
     @classmethod
     def owned(cls, values):
         return [("container", values["name"])]
+
+    def plan(self, context):
+        if self.engine.inspect("image", self.spec.image) is None:
+            self.engine.forget("image", self.spec.image)  # made by an earlier part of this run?
+        actions = plan(self.part, self.spec, self.observed(), context, self.owner,
+                       self.options, self.image_error)
+        for act in actions:
+            if act.verb in ("recreate", "maybe") or act.data[0] is None:  # a new container id
+                context.will_change_container(self.name, act)
+        return actions
+
+    def apply(self, actions):
+        for act in actions:
+            current, fingerprint = act.data
+            if act.verb == "repair" and current is not None:  # stopped
+                self.log.info("Starting container %s (it was %s)", self.name,
+                              (current.get("State") or {}).get("Status", "stopped"))
+                self.start_container(self.name)
+                self.engine.forget("container", self.name)
+                if self.spec.wait:
+                    self.wait_ready(self.name)
+                self.publish()
+            elif act.verb in ("create", "repair", "recreate"):
+                self.create(fingerprint, current)
+            else:  # unchanged (maybe only while planning)
+                self.publish(current)
+        return []
+
+    def image_error(self):
+        return self.opts.error("image", "image %s does not exist on %s; %s" % (
+            self.spec.image, self.engine.config.description, self.image_hint()), self.spec.image)
+
+    def image_hint(self):
+        makers = image_makers(self.buildout, self.spec.image)
+        if not makers:
+            return ("no part of this buildout builds or pulls it: add a dockeroo:docker.build "
+                    "or dockeroo:docker.pull part (referenced as image = ${that-part:name}) "
+                    "or make the image by hand")
+        hints = []
+        for section, recipe, in_parts in makers:
+            verb = IMAGE_MAKERS[recipe]
+            if in_parts:
+                hints.append("part [%s] (%s) %s it but has not made it yet: write "
+                             "image = ${%s:name} so that it is installed before this part"
+                             % (section, recipe, verb, section))
+            else:
+                hints.append("part [%s] (%s) %s it but is not in the buildout's parts: add it"
+                             % (section, recipe, verb))
+        return "; ".join(hints)
 
     # -- outputs ------------------------------------------------------------------
     def publish_early(self):
@@ -272,7 +462,7 @@ class Recipe(Base):
 
     @property
     def first_network(self):
-        return self.networks[0] if self.networks else None
+        return self.spec.networks[0] if self.spec.networks else None
 
     def publish(self, obj=None):
         if obj is None and not self.referenced:
@@ -292,130 +482,69 @@ class Recipe(Base):
                                  "run buildout again so that the parts using it see the new value",
                                  self.part, key, value, self.early.get(key))
 
-    # -- desired state --------------------------------------------------------------
-    def ensure(self):
-        current = self.engine.inspect("container", self.name)
-        if current is not None and not self.is_ours(current):
-            raise UserError(
-                "Part [%s]: container %s already exists and was not created by this part; "
-                "remove it or choose another name (option '%s')"
-                % (self.part, self.name, self.name_option))
-        fingerprint = hash_values(self.definition, self.image_id())
-        labels = ((current or {}).get("Config") or {}).get("Labels") or {}
-        if current is not None and labels.get(LABEL_FINGERPRINT) == fingerprint:
-            state = current.get("State") or {}
-            if self.start and not state.get("Running"):
-                self.log.info("Starting container %s (it was %s)", self.name,
-                              state.get("Status", "stopped"))
-                self.start_container(self.name)
-                self.engine.forget("container", self.name)
-                if self.wait:
-                    self.wait_ready(self.name)
-                current = None
-            self.publish(current)
-            return []
-        self.create(fingerprint, current)
-        return []
-
-    def image_id(self):
-        data = self.engine.inspect("image", self.image)
-        if data is None:  # made by an earlier part of this run?
-            self.engine.forget("image", self.image)
-            data = self.engine.inspect("image", self.image)
-        if data is None:
-            raise self.opts.error("image", "image %s does not exist on %s; %s" % (
-                self.image, self.engine.config.description, self.image_hint()), self.image)
-        return data["Id"]
-
-    def image_hint(self):
-        makers = image_makers(self.buildout, self.image)
-        if not makers:
-            return ("no part of this buildout builds or pulls it: add a dockeroo:docker.build "
-                    "or dockeroo:docker.pull part (referenced as image = ${that-part:name}) "
-                    "or make the image by hand")
-        hints = []
-        for section, recipe, in_parts in makers:
-            verb = IMAGE_MAKERS[recipe]
-            if in_parts:
-                hints.append("part [%s] (%s) %s it but has not made it yet: write "
-                             "image = ${%s:name} so that it is installed before this part"
-                             % (section, recipe, verb, section))
-            else:
-                hints.append("part [%s] (%s) %s it but is not in the buildout's parts: add it"
-                             % (section, recipe, verb))
-        return "; ".join(hints)
-
+    # -- apply ------------------------------------------------------------------------
     def create(self, fingerprint, old):
-        """Make the container under a temporary name; it gets the part's name
-        only once layout, start, wait and script are done, so a container
-        under that name is always complete (a killed run leaves a temporary
-        the next run removes)."""
-        name = self.name
+        """Make the container (set the old one aside first, drop it once the new
+        one is complete)."""
         self.check_engine()
         self.check_networks()
         if old is not None:
             self.set_aside(old)
-        if self.in_one_step:
-            self.create_in_one_step(fingerprint, old)
+        self.log.info("%s container %s from %s", "Recreating" if old else "Creating", self.name,
+                      self.spec.image)
+        if self.spec.in_one_step:
+            self.create_in_one_step(fingerprint)
         else:
-            self.create_in_steps(fingerprint, old)
+            self.create_in_steps(fingerprint)
         self._undo = []
         if old is not None:
             self.drop_aside(self.aside_name(old))
         self.publish()
 
-    @property
-    def in_one_step(self):
-        """Whether the container is complete as soon as ``docker run -d`` (or
-        ``docker create`` with ``start = false``) returns: no layout, script
-        or wait, at most one network.  Such a container is made under its
-        own name in one docker process; a run killed meanwhile leaves either
-        nothing or the complete container (started by the next run if the
-        kill came before it started)."""
-        return not (self.layout or self.script or self.wait or len(self.networks) > 1)
+    def container_spec(self, labels, name=None):
+        return dataclasses.replace(self.spec.container, name=name or self.name, labels=labels)
 
-    def create_in_one_step(self, fingerprint, old):
+    def create_in_one_step(self, fingerprint):
         name = self.name
-        spec = dataclasses.replace(self.spec, labels=self.labels(fingerprint, self.user_labels))
-        args = spec.create_args()
-        if self.start:
+        args = self.container_spec(self.labels(fingerprint, self.spec.container.labels)
+                                   ).create_args()
+        if self.spec.start:
             args = ["run", "--detach"] + args[1:]
-        self.log.info("%s container %s from %s", "Recreating" if old else "Creating", name,
-                      self.image)
         self.on_failure(lambda: self.remove_container(name), "removed the new container %s" % name)
         try:
             self.run(args)
         except DockerError as exc:
             self.engine.forget("container", name)
-            if self.start and self.engine.inspect("container", name) is not None:
+            if self.spec.start and self.engine.inspect("container", name) is not None:
                 raise self.not_started(exc)  # created, then refused to start
             raise
         self.engine.forget("container", name)
 
-    def create_in_steps(self, fingerprint, old):
-        name = self.name
+    def create_in_steps(self, fingerprint):
+        """Make the container under a temporary name; it gets the part's name
+        only once layout, start, wait and script are done, so a container
+        under that name is always complete (a killed run leaves a temporary
+        the next run removes)."""
+        spec, name = self.spec, self.name
         temp = "%s-dockeroo-new-%s" % (name, self.lifecycle.id[:12])
-        labels = self.temporary(temp, fingerprint, self.user_labels,
+        labels = self.temporary(temp, fingerprint, spec.container.labels,
                                 done="removed the new container %s" % name)
-        spec = dataclasses.replace(self.spec, name=temp, labels=labels)
-        self.log.info("%s container %s from %s", "Recreating" if old else "Creating", name,
-                      self.image)
-        cid = self.run(spec.create_args()).stdout.strip().splitlines()[-1]
-        for network in self.networks[1:]:
+        cid = self.run(self.container_spec(labels, temp).create_args()).stdout.strip().splitlines()[-1]
+        for network in spec.networks[1:]:
             args = ["network", "connect"]
-            for alias in self.aliases:
+            for alias in spec.container.network_aliases:
                 args += ["--alias", alias]
             self.run(args + [network, cid])
-        if self.layout:
-            self.log.info("Loading layout %s", self.layout)
-            with os_errors(self.opts, "layout", "cannot read the layout", self.layout):
-                ct.load_layout(self.engine, cid, self.layout, uid=self.layout_uid,
-                               gid=self.layout_gid, timeout=self.cmd_timeout(long=True))
-        if self.start:
+        if spec.layout:
+            self.log.info("Loading layout %s", spec.layout)
+            with os_errors(self.opts, "layout", "cannot read the layout", spec.layout):
+                ct.load_layout(self.engine, cid, spec.layout, uid=spec.layout_owner[0],
+                               gid=spec.layout_owner[1], timeout=self.cmd_timeout(long=True))
+        if spec.start:
             self.start_container(cid)
-            if self.wait:
+            if spec.wait:
                 self.wait_ready(cid)
-            if self.script:
+            if spec.script:
                 self.run_script(cid)
         # complete: from here on it is the part's container
         self.run(["rename", cid, name])
@@ -440,19 +569,19 @@ class Recipe(Base):
     def check_engine(self):
         """Options this engine cannot honour: an Error before anything is made (the
         engine is asked what it is only when such an option is used)."""
-        for option, used in (("links", self.spec.links), ("devices", self.spec.devices)):
+        spec = self.spec.container
+        for option, used in (("links", spec.links), ("devices", spec.devices)):
             why = self.engine.capabilities.limit(option) if used else None
             if why:
                 raise self.opts.error(option, why + " (nothing was created)",
                                       self.opts.text(option))
 
     def check_networks(self):
-        for network in self.networks:
-            if network not in SPECIAL_NETWORKS + ("bridge",) and not network.startswith("container:"):
-                self.engine.want("network", network)
-        for network in self.networks:
-            if network in SPECIAL_NETWORKS + ("bridge",) or network.startswith("container:"):
-                continue
+        networks = [n for n in self.spec.networks if n not in SPECIAL_NETWORKS + ("bridge",)
+                    and not n.startswith("container:")]
+        for network in networks:
+            self.engine.want("network", network)
+        for network in networks:
             if self.engine.inspect("network", network) is None:
                 self.engine.forget("network", network)  # made by an earlier part?
                 if self.engine.inspect("network", network) is None:
@@ -483,18 +612,19 @@ class Recipe(Base):
         self.on_failure(restore, "put back the previous container %s" % self.name)
 
     def run_script(self, cid):
+        spec = self.spec
         self.log.info("Running script in %s", self.name)
         try:
-            ct.exec_script(self.engine, cid, self.script, shell=self.script_shell,
-                           user=self.script_user, log=self.log,
+            ct.exec_script(self.engine, cid, spec.script, shell=spec.script_shell,
+                           user=spec.script_user, log=self.log,
                            timeout=self.cmd_timeout(long=True))
         except DockerError as exc:
             text = exc.stderr
             # Podman answers an unknown exec user with a bare "received 500"
-            if self.script_user and ("unable to find user" in text.lower()
+            if spec.script_user and ("unable to find user" in text.lower()
                                      or "unable to upgrade to tcp, received 500" in text):
                 raise self.opts.error("script-user", "no such user in container %s (%s)"
-                                      % (self.name, text.strip()), self.script_user)
+                                      % (self.name, text.strip()), spec.script_user)
             if exc.timed_out:
                 raise self.opts.error("script", "did not finish within %ss (option 'timeout')"
                                       % exc.timed_out)
@@ -503,7 +633,7 @@ class Recipe(Base):
 
     def wait_ready(self, cid):
         try:
-            ct.wait_ready(self.engine, cid, self.wait)
+            ct.wait_ready(self.engine, cid, self.spec.wait)
         except ct.NotReady as exc:
             raise self.opts.error("wait", "container %s is not ready: %s" % (self.name, exc),
                                   self.opts.text("wait"))
@@ -585,24 +715,6 @@ def _removal_times(part, options):
     if stop is None:
         stop = DOCKER_STOP_TIMEOUT
     return timeout, stop
-
-
-def _check_port(opts, line):
-    match = PORT_RE.match(line)
-    if not match:
-        raise opts.error("ports", "each line must be [IP:][HOST-PORT:]CONTAINER-PORT[/tcp|udp|sctp]",
-                         line)
-    for key in ("host", "container"):
-        value = match.group(key)
-        if value and not all(1 <= int(p) <= 65535 for p in value.split("-")):
-            raise opts.error("ports", "port numbers are 1 to 65535", line)
-    ip = match.group("ip")
-    if ip:
-        try:
-            ipaddress.ip_address(ip.strip("[]"))
-        except ValueError:
-            raise opts.error("ports", "%s is not an IP address" % ip, line)
-    return line
 
 
 uninstall = Recipe.uninstaller()
