@@ -51,7 +51,8 @@ def read(opts, state_path):
 
 
 def plan(part, spec, observed, context, recorded, options=None):
-    """[Action] for the copy into the target container's paths.
+    """[Action] for the copy into the target container (``update``: its paths
+    are copied again; ``unchanged``).
 
     RECORDED: the state file's content (None without one).  The action's
     data is the state to record once the copy is done (None while planning
@@ -70,7 +71,7 @@ def plan(part, spec, observed, context, recorded, options=None):
     state = dict(ids, paths=fingerprint(spec)) if not pending else None
 
     def act(verb, *reasons):
-        return [action(part, "paths", spec.target, verb, *reasons, data=state)]
+        return [action(part, "container", spec.target, verb, *reasons, data=state)]
 
     if pending:
         why = ["container %s will be %s (%s)" % (m.name, "recreated" if m.verb != "create"

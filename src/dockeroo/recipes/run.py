@@ -529,25 +529,25 @@ class Recipe(Base):
         temp = "%s-dockeroo-new-%s" % (name, self.lifecycle.id[:12])
         labels = self.temporary(temp, fingerprint, spec.container.labels,
                                 done="removed the new container %s" % name)
-        cid = self.run(self.container_spec(labels, temp).create_args()).stdout.strip().splitlines()[-1]
+        self.run(self.container_spec(labels, temp).create_args())
         for network in spec.networks[1:]:
             args = ["network", "connect"]
             for alias in spec.container.network_aliases:
                 args += ["--alias", alias]
-            self.run(args + [network, cid])
+            self.run(args + [network, temp])
         if spec.layout:
             self.log.info("Loading layout %s", spec.layout)
             with os_errors(self.opts, "layout", "cannot read the layout", spec.layout):
-                ct.load_layout(self.engine, cid, spec.layout, uid=spec.layout_owner[0],
+                ct.load_layout(self.engine, temp, spec.layout, uid=spec.layout_owner[0],
                                gid=spec.layout_owner[1], timeout=self.cmd_timeout(long=True))
         if spec.start:
-            self.start_container(cid)
+            self.start_container(temp)
             if spec.wait:
-                self.wait_ready(cid)
+                self.wait_ready(temp)
             if spec.script:
-                self.run_script(cid)
+                self.run_script(temp)
         # complete: from here on it is the part's container
-        self.run(["rename", cid, name])
+        self.run(["rename", temp, name])
         self.lifecycle.released(temp)
         self.engine.forget("container", name)
 

@@ -199,7 +199,7 @@ def copied(options=COPY):
 def copy_plan(recorded, options=COPY, old=COPY, context=None):
     acts = copy_mod.plan("copy", copy_spec(options), copy_observed(),
                          context or Context(old=old), recorded, dict(options))
-    assert len(acts) == 1 and (acts[0].kind, acts[0].name) == ("paths", DST)
+    assert len(acts) == 1 and (acts[0].kind, acts[0].name) == ("container", DST)
     return acts[0].verb, acts[0].reasons
 
 
