@@ -739,6 +739,8 @@ def _store_json(path, key, value):
     except (OSError, ValueError):
         data = {}
     data[key] = value
+    if _plan.PLANNING:  # dockeroo plan writes no file (the answer is asked again next time)
+        return
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".clients-")

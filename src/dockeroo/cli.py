@@ -1,0 +1,374 @@
+"""The ``dockeroo`` command: ``dockeroo plan`` shows what ``bin/buildout``
+would change in Docker, and why, without changing anything.
+
+It reads the configuration as ``bin/buildout`` does (zc.buildout's own
+``Buildout`` class: extends, ``${part:option}`` references, command-line
+assignments), constructs the parts, decides as buildout's ``install``
+which parts it would install, update or uninstall (comparing with
+``.installed.cfg``), and asks every dockeroo part for its plan
+(:meth:`dockeroo.recipe.Recipe.plan`) while :data:`dockeroo.plan.PLANNING`
+is set: the engine then refuses any docker command that is not read-only,
+and dockeroo writes no file.  See docs/plan.rst.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import types
+
+from zc.buildout import UserError
+
+from . import plan as plan_mod
+
+USAGE = """\
+dockeroo plan [-c buildout.cfg] [--json] [-N] [-n] [-o] [-O] [-v] [-q] [section:option=value ...]
+
+Show what bin/buildout would change in Docker, and why, changing nothing.
+Exit status: 0 nothing to do, 2 changes pending, 1 error."""
+
+#: exit statuses (as terraform plan -detailed-exitcode)
+NOTHING, ERROR, CHANGES = 0, 1, 2
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return NOTHING if argv else ERROR
+    if argv[0] != "plan":
+        print("dockeroo: unknown command %r\n\n%s" % (argv[0], USAGE), file=sys.stderr)
+        return ERROR
+    try:
+        args = parse_plan_args(argv[1:])
+    except UserError as exc:
+        print("Error: %s" % exc, file=sys.stderr)
+        return ERROR
+    out = sys.stdout
+    try:
+        # buildout's log lines (warnings of the parts) go to stderr: stdout is the plan
+        with contextlib.redirect_stdout(sys.stderr):
+            result = make_plan(args.config, args.options, args.user_defaults)
+    except (UserError, plan_mod.PlanViolation) as exc:
+        print("Error: %s" % exc, file=out if not args.json else sys.stderr)
+        return ERROR
+    if args.json:
+        out.write(json.dumps([entry_json(e) for _, e in result], indent=1) + "\n")
+    else:
+        out.write(render(result))
+    return CHANGES if any(entry_changes(e) for _, e in result) else NOTHING
+
+
+def parse_plan_args(args):
+    """The arguments of ``dockeroo plan``, parsed as zc.buildout's ``main()``
+    parses its own (short options may be combined: ``-No``)."""
+    parsed = types.SimpleNamespace(config="buildout.cfg", options=[], json=False,
+                                   user_defaults=True)
+    verbosity = 0
+    args = list(args)
+    while args:
+        arg = args.pop(0)
+        if arg == "--json":
+            parsed.json = True
+        elif arg in ("-h", "--help"):
+            print(USAGE)
+            sys.exit(NOTHING)
+        elif arg.startswith("-") and not arg.startswith("--"):
+            op = arg[1:]
+            while op and op[0] in "vqUoONn":
+                flag = op[0]
+                if flag == "v":
+                    verbosity += 10
+                elif flag == "q":
+                    verbosity -= 10
+                elif flag == "U":
+                    parsed.user_defaults = False
+                else:
+                    parsed.options.append(("buildout", {"o": "offline", "O": "offline",
+                                                        "n": "newest", "N": "newest"}[flag],
+                                           "true" if flag in "on" else "false"))
+                op = op[1:]
+            if op[:1] == "c":
+                value = op[1:] or (args.pop(0) if args else None)
+                if not value:
+                    raise UserError("No file name specified for option -c")
+                parsed.config = value
+            elif op:
+                raise UserError("Invalid option %r (%s)" % ("-" + op[0], USAGE.splitlines()[0]))
+        elif "=" in arg and not arg.startswith("-"):
+            option, value = arg.split("=", 1)
+            names = option.split(":")
+            if len(names) == 1:
+                names = ["buildout"] + names
+            if len(names) != 2:
+                raise UserError("Invalid option: %s" % option)
+            parsed.options.append((names[0].strip(), names[1].strip(), value.strip()))
+        else:
+            raise UserError("unexpected argument %r (%s)" % (arg, USAGE.splitlines()[0]))
+    if verbosity:
+        parsed.options.append(("buildout", "verbosity", str(verbosity)))
+    return parsed
+
+
+# -- what the plan holds ----------------------------------------------------------------
+class PartEntry:
+    """A part of another recipe (or one dockeroo cannot plan yet): what buildout does with it."""
+
+    def __init__(self, part, recipe, verb, reason=None):
+        self.part, self.recipe, self.verb, self.reason = part, recipe, verb, reason
+
+    def line(self):
+        if self.verb == "maybe":
+            return "? maybe %s part %s: %s" % (self.recipe, self.part, self.reason)
+        return "%s part %s" % (self.verb, self.part)
+
+
+def entry_json(entry):
+    if isinstance(entry, PartEntry):
+        return {"part": entry.part, "kind": "part", "name": entry.part, "action": entry.verb,
+                "reasons": [entry.reason] if entry.reason else [], "recipe": entry.recipe}
+    return entry.json()
+
+
+def entry_changes(entry):
+    if isinstance(entry, PartEntry):
+        return entry.verb in ("install", "uninstall", "maybe")
+    return entry.changes
+
+
+def render(entries):
+    """The plan as text: the actions grouped under one header per part.
+    ENTRIES: (recipe, Action or PartEntry) pairs."""
+    lines, header = [], None
+    for recipe, entry in entries:
+        head = "[%s] (%s)" % (entry.part, recipe)
+        if head != header:
+            lines.append(head)
+            header = head
+        lines.append("  " + entry.line())
+    lines.append(summary([e for _, e in entries]))
+    return "\n".join(lines) + "\n"
+
+
+def summary(entries):
+    counts = {}
+    for entry in entries:
+        key = ("part " + entry.verb) if isinstance(entry, PartEntry) and entry.verb != "maybe" \
+            else entry.verb
+        counts[key] = counts.get(key, 0) + 1
+    words = [("create", "to create"), ("recreate", "to recreate"), ("update", "to update"),
+             ("repair", "to repair"), ("remove", "to remove"), ("maybe", "unknown (? maybe)"),
+             ("unchanged", "unchanged")]
+    shown = ["%d %s" % (counts[v], w) for v, w in words if counts.get(v)]
+    parts = ["%d to %s" % (counts["part " + v], v) for v in ("install", "update", "uninstall")
+             if counts.get("part " + v)]
+    if not any(entry_changes(e) for e in entries):
+        text = "No changes: Docker holds what the configuration describes."
+        detail = ", ".join(shown + (["parts of other recipes: " + ", ".join(parts)] if parts else []))
+        return text + (" (%s)" % detail if detail else "")
+    text = "Plan: " + ", ".join(shown)
+    if parts:
+        text += "; parts of other recipes: " + ", ".join(parts)
+    return text + "."
+
+
+# -- reading the configuration as bin/buildout does ---------------------------------------
+class _NoDirectories:
+    """zc.buildout's ``os`` while its Buildout reads the configuration: it
+    creates the eggs and download cache directories there; plan creates none."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def makedirs(self, *args, **kwargs):
+        pass
+
+    def mkdir(self, *args, **kwargs):
+        pass
+
+
+def load_buildout(config, options, user_defaults=True):
+    """zc.buildout's Buildout for CONFIG, as ``bin/buildout`` constructs it
+    (``main()``), without creating a directory."""
+    import logging
+    import zc.buildout.buildout as zb
+    real_os = zb.os
+    zb.os = _NoDirectories(real_os)
+    quiet = logging.Filter()
+    quiet.filter = lambda record: not str(record.msg).startswith("Creating directory")
+    logging.getLogger("zc.buildout").addFilter(quiet)
+    try:
+        b = zb.Buildout(config, options, user_defaults, "install", ())
+    finally:
+        zb.os = real_os
+        logging.getLogger("zc.buildout").removeFilter(quiet)
+    # a recipe egg not installed yet is looked up locally only: plan downloads nothing
+    b.offline, b.newest = True, False
+    return b
+
+
+def make_plan(config, options, user_defaults=True):
+    """The plan of the buildout of CONFIG: (recipe, Action or PartEntry) pairs."""
+    plan_mod.PLANNING = True
+    from .recipe import Recipe, recipe_class
+    b = load_buildout(config, options, user_defaults)
+    if b["buildout"].get("extensions", "").split():
+        b._logger.warning("dockeroo plan: buildout extensions are not loaded (%s)",
+                          b["buildout"]["extensions"])
+    b._update_sys_path()
+    installed, _ = b._read_installed_part_options()
+    conf_parts = b["buildout"]["parts"]
+    conf_parts = conf_parts.split() if conf_parts else []
+    installed_parts = installed["buildout"]["parts"]
+    installed_parts = installed_parts.split() if installed_parts else []
+    # construct the parts (and those they refer to), as buildout's install does
+    [b[part]["recipe"] for part in conf_parts]
+    install_parts = b._parts
+    b._compute_part_signatures(install_parts)
+
+    directory = b["buildout"]["directory"]
+    os.chdir(directory)  # where buildout runs install, update and uninstall
+    entries, images = [], {}
+
+    # parts buildout uninstalls: removed from the configuration, or changed
+    changed = {}
+    for part in reversed(installed_parts):
+        old = installed[part].copy()
+        if part in install_parts:
+            files = old.pop("__buildout_installed__", "")
+            if old == b.get(part).copy() and all(
+                    os.path.exists(b._buildout_path(f)) for f in files.split("\n") if f):
+                continue
+            changed[part] = installed[part].copy()
+            continue
+        recipe = old.get("recipe", "")
+        cls = recipe_class(recipe)
+        if cls is None:
+            entries.append((recipe, PartEntry(part, recipe, "uninstall")))
+        else:
+            entries += tagged(cls.plan_removal(observed_for(part, old), part, old, "part removed"),
+                              recipe)
+
+    for part in install_parts:
+        section = b[part]
+        recipe_name = section.get("recipe", "")
+        recipe = getattr(section, "recipe", None)
+        if not isinstance(recipe, Recipe):
+            if part in changed:
+                old_recipe = changed[part].get("recipe", "")
+                entries.append((old_recipe, PartEntry(part, old_recipe, "uninstall")))
+            verb = "update" if part in installed_parts and part not in changed else "install"
+            entries.append((recipe_name, PartEntry(part, recipe_name, verb)))
+            continue
+        old = None
+        if part in changed:
+            old = changed[part]
+            if old.get("recipe") != recipe_name:  # another recipe now: the old one is removed
+                cls = recipe_class(old.get("recipe"))
+                if cls is None:
+                    entries.append((old.get("recipe", ""),
+                                    PartEntry(part, old.get("recipe", ""), "uninstall")))
+                else:
+                    entries += tagged(cls.plan_removal(observed_for(part, old), part, old,
+                                                       "part configuration changed"),
+                                      old.get("recipe", ""))
+                old = None
+        elif part in installed_parts:
+            old = installed[part].copy()
+        context = plan_mod.Context(old=old, images=images, planning=True)
+        actions = recipe.plan(context)
+        if actions is None:
+            entries.append((recipe_name, PartEntry(part, recipe_name, "maybe",
+                                                   "cannot plan this recipe yet")))
+            continue
+        entries += tagged(actions, recipe_name)
+        if part in changed and old is not None:
+            entries += tagged(replaced(recipe, old, actions), recipe_name)
+    recipes = {p: o.get("recipe", "") for p, o in installed.items()}
+    recipes.update({p: b[p].get("recipe", "") for p in install_parts})
+    for act in pending_images(b):
+        entries.append((recipes.get(act.part, "pending removal"), act))
+    return entries
+
+
+def tagged(actions, recipe):
+    """(RECIPE, action) for each of ACTIONS."""
+    return [(recipe, act) for act in actions]
+
+
+def observed_for(part, old):
+    """What the engine the options OLD select holds (for a removal)."""
+    from .options import Options
+    from .recipe import engine_from_options
+    return plan_mod.Observed(engine_from_options(Options(part, dict(old))))
+
+
+def replaced(recipe, old, actions):
+    """The removals of what the old configuration OLD of a changed part
+    owned and the new one does not (done at the end of the real run)."""
+    try:
+        before = recipe.owned(old)
+        now = set(recipe.owned(recipe.options))
+    except (KeyError, ValueError):
+        return []
+    gone = [o for o in before if o not in now]
+    if not gone:
+        return []
+    new = {}
+    for kind, name in recipe.owned(recipe.options):
+        new.setdefault(kind, name)
+    found = type(recipe).plan_removal(observed_for(recipe.part, old), recipe.part, old,
+                                      "part configuration changed")
+    out = []
+    for act in found:
+        if (act.kind, act.name) not in gone:
+            continue
+        if act.verb == "remove" and act.kind in new:
+            act = plan_mod.action(act.part, act.kind, act.name, "remove",
+                                  "replaced by %s %s" % (act.kind, new[act.kind]))
+        out.append(act)
+    return out
+
+
+def pending_images(b):
+    """Images replaced by earlier runs and still waiting to be removed
+    (``parts/.dockeroo/pending``): the real run tries to remove them at its end."""
+    import urllib.parse
+    from .lifecycle import STATE_DIR, _read_json
+    from .options import Options
+    from .recipe import engine_from_options, is_owned
+    folder = os.path.join(b["buildout"]["parts-directory"], STATE_DIR, "pending")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        part = urllib.parse.unquote(name[:-5])
+        for entry in _read_json(os.path.join(folder, name), []):
+            if not isinstance(entry, dict) or "image" not in entry:
+                continue
+            engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
+            image = entry["image"]
+            obj = engine.inspect("image", image)
+            if obj is None or obj.get("RepoTags") or not is_owned(obj, part, entry.get("owner")):
+                continue  # gone, tagged again, or not ours: the run only forgets the record
+            users = engine.run(["ps", "--all", "--quiet", "--filter", "ancestor=" + image],
+                               check=False).stdout.split()
+            short = image.split(":", 1)[-1][:12]
+            if users:
+                out.append(plan_mod.action(
+                    part, "image", image, "maybe", "replaced earlier; removed at the end of the "
+                    "run if no container uses it then (used now by %s)" % ", ".join(users)))
+            else:
+                out.append(plan_mod.action(part, "image", image, "remove",
+                                           "image %s replaced earlier, removed once unused" % short))
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
