@@ -32,6 +32,7 @@ command shows up instead of being missed; add a row for it.
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 from conftest import BUILDOUT
@@ -61,7 +62,9 @@ def plan_of(buildout, *args, env=None, json_output=True):
     ``buildout.run`` adds it, unless ``-n`` is given)."""
     environ = dict(os.environ)
     environ.update(env or {})
-    argv = [DOCKEROO, "plan"] + (["--json"] if json_output else []) + \
+    # a venv made before the console script existed: the module does the same
+    program = [DOCKEROO] if os.path.exists(DOCKEROO) else [sys.executable, "-m", "dockeroo.cli"]
+    argv = program + ["plan"] + (["--json"] if json_output else []) + \
         ([] if "-n" in args else ["-N"]) + list(args)
     proc = subprocess.run(argv, cwd=buildout.directory, capture_output=True, text=True,
                           env=environ, timeout=600)
