@@ -51,7 +51,7 @@ def main(argv=None):
         with contextlib.redirect_stdout(sys.stderr):
             result = make_plan(args.config, args.options, args.user_defaults)
     except (UserError, plan_mod.PlanViolation) as exc:
-        print("Error: %s" % exc, file=out if not args.json else sys.stderr)
+        print("Error: %s" % exc, file=sys.stderr)
         return ERROR
     if args.json:
         out.write(json.dumps([entry_json(e) for _, e in result], indent=1) + "\n")

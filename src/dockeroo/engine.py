@@ -492,7 +492,7 @@ class DockerEngine:
                 found = None
         if found is None:
             found = self._probe_client(path)
-            if store and found.version:  # a client that did not answer is asked again
+            if store and found.version and not _plan.PLANNING:  # not asked again; plan writes nothing
                 _store_json(store, key, list(astuple(found)))
         _CLIENT_BUILDERS[key] = found
         return found
@@ -739,8 +739,6 @@ def _store_json(path, key, value):
     except (OSError, ValueError):
         data = {}
     data[key] = value
-    if _plan.PLANNING:  # dockeroo plan writes no file (the answer is asked again next time)
-        return
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".clients-")

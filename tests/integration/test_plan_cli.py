@@ -36,6 +36,8 @@ def test_plan_matches_run_volume_and_network(buildout, prefix, docker_recorder):
     exact = assert_plan_matches_run(buildout, docker_recorder)
     assert verbs(exact.plan)[("vol", "volume", vol)] == "create"
     assert exact.effects[("volume", vol)] == {"create"}
+    # the real run logs the action with the plan's reasons
+    assert "vol: creating volume %s because the part is new" % vol in exact.run.output
     net = [a for a in exact.plan if a["part"] == "net"]
     assert net and all(a["action"] in ("create", "maybe") for a in net), net
     assert inspect("volume", vol) is not None and inspect("network", prefix + "-net") is not None
@@ -50,6 +52,8 @@ def test_plan_matches_run_volume_and_network(buildout, prefix, docker_recorder):
     exact = assert_plan_matches_run(buildout, docker_recorder)
     act = [a for a in exact.plan if a["name"] == vol][0]
     assert act["action"] == "repair" and "removed by hand" in act["reasons"][0], act
+    assert "vol: repairing volume %s because volume %s is missing (removed by hand?)" % (
+        vol, vol) in exact.run.output
     assert inspect("volume", vol) is not None
 
     # renamed: the new volume is created, the old one removed at the end of the run

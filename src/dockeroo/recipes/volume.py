@@ -79,7 +79,6 @@ class Recipe(Base):
                 args += label_args(self.labels(extra=self.spec.labels))
                 self.run(args + [self.spec.name])
                 self.engine.forget("volume", self.spec.name)
-                self.log.info("Created volume %s", self.spec.name)
         return []
 
 
