@@ -11,7 +11,6 @@ is set: the engine then refuses any docker command that is not read-only,
 and dockeroo writes no file.  See docs/plan.rst.
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -240,7 +239,7 @@ def make_plan(config, options, user_defaults=True):
         old = installed[part].copy()
         if part in install_parts:
             files = old.pop("__buildout_installed__", "")
-            if old == b.get(part).copy() and all(
+            if old == b.get(part) and all(
                     os.path.exists(b._buildout_path(f)) for f in files.split("\n") if f):
                 continue
             changed[part] = installed[part].copy()
@@ -287,11 +286,16 @@ def make_plan(config, options, user_defaults=True):
             continue
         entries += tagged(actions, recipe_name)
         if part in changed and old is not None:
-            entries += tagged(replaced(recipe, old, actions), recipe_name)
+            entries += tagged(replaced(recipe, old, "part configuration changed"), recipe_name)
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
-    for act in pending_images(b):
-        entries.append((recipes.get(act.part, "pending removal"), act))
+    configured = {p: b[p].recipe for p in install_parts
+                  if isinstance(getattr(b[p], "recipe", None), Recipe)}
+    listed = {(e.kind, e.name) for _, e in entries if isinstance(e, plan_mod.Action)}
+    for act in pending(b["buildout"]["parts-directory"], configured):
+        if (act.kind, act.name) not in listed:
+            listed.add((act.kind, act.name))
+            entries.append((recipes.get(act.part, "pending removal"), act))
     return entries
 
 
@@ -307,24 +311,21 @@ def observed_for(part, old):
     return plan_mod.Observed(engine_from_options(Options(part, dict(old))))
 
 
-def replaced(recipe, old, actions):
+def replaced(recipe, old, why):
     """The removals of what the old configuration OLD of a changed part
     owned and the new one does not (done at the end of the real run)."""
     try:
-        before = recipe.owned(old)
-        now = set(recipe.owned(recipe.options))
+        now = recipe.owned(recipe.options)
+        gone = [o for o in recipe.owned(old) if o not in now]
     except (KeyError, ValueError):
         return []
-    gone = [o for o in before if o not in now]
     if not gone:
         return []
     new = {}
-    for kind, name in recipe.owned(recipe.options):
+    for kind, name in now:
         new.setdefault(kind, name)
-    found = type(recipe).plan_removal(observed_for(recipe.part, old), recipe.part, old,
-                                      "part configuration changed")
     out = []
-    for act in found:
+    for act in type(recipe).plan_removal(observed_for(recipe.part, old), recipe.part, old, why):
         if (act.kind, act.name) not in gone:
             continue
         if act.verb == "remove" and act.kind in new:
@@ -334,14 +335,17 @@ def replaced(recipe, old, actions):
     return out
 
 
-def pending_images(b):
-    """Images replaced by earlier runs and still waiting to be removed
-    (``parts/.dockeroo/pending``): the real run tries to remove them at its end."""
+def pending(parts_directory, configured):
+    """What earlier runs left to remove (``parts/.dockeroo/pending``, see
+    :mod:`dockeroo.lifecycle`), removed at the end of the real run:
+    replaced images once unused, and the objects of configurations an
+    interrupted run left (of a part removed since, or that its current
+    configuration no longer owns).  CONFIGURED: part -> dockeroo recipe."""
     import urllib.parse
     from .lifecycle import STATE_DIR, _read_json
     from .options import Options
-    from .recipe import engine_from_options, is_owned
-    folder = os.path.join(b["buildout"]["parts-directory"], STATE_DIR, "pending")
+    from .recipe import engine_from_options, is_owned, recipe_class
+    folder = os.path.join(parts_directory, STATE_DIR, "pending")
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
     except OSError:
@@ -350,7 +354,19 @@ def pending_images(b):
     for name in names:
         part = urllib.parse.unquote(name[:-5])
         for entry in _read_json(os.path.join(folder, name), []):
-            if not isinstance(entry, dict) or "image" not in entry:
+            if not isinstance(entry, dict):
+                continue
+            if "options" in entry:
+                old = dict(entry["options"])
+                if part in configured:
+                    out += replaced(configured[part], old, "left by an interrupted run")
+                    continue
+                cls = recipe_class(old.get("recipe"))
+                if cls is not None:
+                    out += cls.plan_removal(observed_for(part, old), part, old,
+                                            "left by an interrupted run of a removed part")
+                continue
+            if "image" not in entry:
                 continue
             engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
             image = entry["image"]
@@ -362,8 +378,9 @@ def pending_images(b):
             short = image.split(":", 1)[-1][:12]
             if users:
                 out.append(plan_mod.action(
-                    part, "image", image, "maybe", "replaced earlier; removed at the end of the "
-                    "run if no container uses it then (used now by %s)" % ", ".join(users)))
+                    part, "image", image, "maybe", "image %s replaced earlier; removed at the "
+                    "end of the run if no container uses it then (used now by %s)"
+                    % (short, ", ".join(users))))
             else:
                 out.append(plan_mod.action(part, "image", image, "remove",
                                            "image %s replaced earlier, removed once unused" % short))

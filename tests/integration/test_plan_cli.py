@@ -100,3 +100,68 @@ def test_plan_not_ours_is_left(buildout, prefix, docker_recorder):
     assert inspect("volume", vol) is not None
     code, _ = plan_of(buildout, "buildout:parts=")
     assert code == 0
+
+
+def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_recorder):
+    """What earlier runs left to remove (parts/.dockeroo/pending): a replaced
+    image, and the volume of a part an interrupted run left behind."""
+    import json
+    import os
+    from dockeroo.recipe import owner_id
+    configure(buildout, prefix, network=False)
+    buildout.ok()
+    owner = owner_id(buildout.directory)
+    labels = ["--label", "io.dockeroo.part=vol", "--label", "io.dockeroo.buildout=" + owner]
+    ctx = buildout.write("old/Dockerfile", "FROM %s\nRUN echo %s > /old\n" % (base_image, prefix))
+    image = docker("build", "-q", *labels, os.path.dirname(ctx)).strip()  # untagged
+    gone = prefix + "-gone"
+    docker("volume", "create", "--label", "io.dockeroo.part=gone", "--label",
+           "io.dockeroo.buildout=" + owner, gone)
+    folder = buildout.path("parts", ".dockeroo", "pending")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vol.json"), "w") as handle:
+        json.dump([{"image": image, "engine": {}, "owner": owner}], handle)
+    with open(os.path.join(folder, "gone.json"), "w") as handle:
+        json.dump([{"options": {"recipe": "dockeroo:docker.volume", "name": gone,
+                                "dockeroo-owner": owner}}], handle)
+    try:
+        exact = assert_plan_matches_run(buildout, docker_recorder)
+        plan = {(a["kind"], a["name"]): a for a in exact.plan}
+        assert plan[("image", image)]["action"] == "remove", exact.plan
+        assert "replaced earlier" in plan[("image", image)]["reasons"][0]
+        assert plan[("volume", gone)]["action"] == "remove", exact.plan
+        assert exact.code == 2
+        assert inspect("image", image) is None and inspect("volume", gone) is None
+        code, actions = plan_of(buildout)
+        assert code == 0, actions
+    finally:
+        docker("image", "rm", image, check=False)
+        docker("volume", "rm", gone, check=False)
+
+
+def test_plan_on_the_demo_buildout(buildout, prefix, docker_recorder):
+    """The repository's demo buildout.cfg (its names and subnet overridden,
+    as tests/integration/test_demo.py does): planned, then run, then planned
+    again; a change of the build arguments is planned too."""
+    import os
+    import shutil
+    from conftest import HERE
+    repo = os.path.dirname(HERE)
+    shutil.copy(os.path.join(repo, "buildout.cfg"), buildout.path("buildout.cfg"))
+    shutil.copytree(os.path.join(repo, "demo"), buildout.path("demo"))
+    net = free_subnet()
+    overrides = ["demo-network:name=%s-net" % prefix, "demo-network:subnet=%s" % net,
+                 "demo-network:gateway=%s" % next(net.hosts()),
+                 "demo-volume:name=%s-data" % prefix, "demo-image:name=%s-demo:latest" % prefix]
+    first = assert_plan_matches_run(buildout, docker_recorder, *overrides)
+    assert first.code == 2
+    assert {a["part"] for a in first.plan} == {"demo-network", "demo-volume", "demo-image"}
+    again = assert_plan_matches_run(buildout, docker_recorder, *overrides)
+    assert [a["action"] for a in again.plan if a["part"] == "demo-volume"] == ["unchanged"]
+    changed = assert_plan_matches_run(buildout, docker_recorder, *overrides + [
+        "demo-image:build-args=GREETING=Hello again"])
+    assert [a["action"] for a in changed.plan if a["part"] == "demo-volume"] == ["unchanged"]
+    gone = assert_plan_matches_run(buildout, docker_recorder, *overrides + ["buildout:parts="])
+    assert {(a["kind"], a["action"]) for a in gone.plan} >= {("volume", "remove"),
+                                                             ("network", "remove")}
+    assert inspect("volume", prefix + "-data") is None
