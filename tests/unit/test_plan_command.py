@@ -86,3 +86,22 @@ def test_real_run_log_line():
         "creating volume data because the part is new"
     assert action("a", "container", "app", "recreate", "option 'command' changed").doing() == \
         "recreating container app because option 'command' changed"
+
+
+def test_volume_with_user_labels_in_the_io_dockeroo_namespace_is_unchanged():
+    """The demo's ``labels = io.dockeroo.demo=true``: only dockeroo's own
+    labels are left out of the comparison (the plan said "its labels differ")."""
+    from dockeroo.options import Options
+    from dockeroo.plan import Context
+    from dockeroo.recipes import volume
+    observed = Observed.recorded({("volume", "dockeroo-demo-data"):
+                                  fixture("volume-user-labels.json")})
+    opts = Options("demo-volume", {"labels": "io.dockeroo.demo=true"})
+    spec = volume.read(opts, "dockeroo-demo-data", "name")
+    context = Context(old={"name": "dockeroo-demo-data", "labels": "io.dockeroo.demo=true"})
+    assert volume.plan("demo-volume", spec, observed, context) == [
+        action("demo-volume", "volume", "dockeroo-demo-data", "unchanged")]
+    other = volume.read(Options("demo-volume", {"labels": "io.dockeroo.demo=false"}),
+                        "dockeroo-demo-data", "name")
+    [act] = volume.plan("demo-volume", other, observed, context)
+    assert act.verb == "unchanged" and "labels differ" in act.reasons[0]
