@@ -52,6 +52,9 @@ def main(argv=None):
     except (UserError, plan_mod.PlanViolation) as exc:
         print("Error: %s" % exc, file=sys.stderr)
         return ERROR
+    except KeyboardInterrupt:
+        print("Interrupted", file=sys.stderr)
+        return 130
     if args.json:
         out.write(json.dumps([entry_json(e) for _, e in result], indent=1) + "\n")
     else:
@@ -249,8 +252,9 @@ def make_plan(config, options, user_defaults=True):
         if cls is None:
             entries.append((recipe, PartEntry(part, recipe, "uninstall")))
         else:
-            entries += tagged(cls.plan_removal(observed_for(part, old), part, old, "part removed"),
-                              recipe)
+            with engine_errors(part, recipe):
+                entries += tagged(cls.plan_removal(observed_for(part, old), part, old,
+                                                   "part removed"), recipe)
 
     for part in install_parts:
         section = b[part]
@@ -272,31 +276,48 @@ def make_plan(config, options, user_defaults=True):
                     entries.append((old.get("recipe", ""),
                                     PartEntry(part, old.get("recipe", ""), "uninstall")))
                 else:
-                    entries += tagged(cls.plan_removal(observed_for(part, old), part, old,
-                                                       "part configuration changed"),
-                                      old.get("recipe", ""))
+                    with engine_errors(part, old.get("recipe", "")):
+                        entries += tagged(cls.plan_removal(observed_for(part, old), part, old,
+                                                           "part configuration changed"),
+                                          old.get("recipe", ""))
                 old = None
         elif part in installed_parts:
             old = installed[part].copy()
         context = plan_mod.Context(old=old, images=images, planning=True)
-        actions = recipe.plan(context)
+        with engine_errors(part, recipe_name):
+            actions = recipe.plan(context)
         if actions is None:
             entries.append((recipe_name, PartEntry(part, recipe_name, "maybe",
                                                    "cannot plan this recipe yet")))
             continue
         entries += tagged(actions, recipe_name)
         if part in changed and old is not None:
-            entries += tagged(replaced(recipe, old, "part configuration changed"), recipe_name)
+            with engine_errors(part, recipe_name):
+                entries += tagged(replaced(recipe, old, "part configuration changed"),
+                                  recipe_name)
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
     configured = {p: b[p].recipe for p in install_parts
                   if isinstance(getattr(b[p], "recipe", None), Recipe)}
     listed = {(e.kind, e.name) for _, e in entries if isinstance(e, plan_mod.Action)}
-    for act in pending(b["buildout"]["parts-directory"], configured):
+    with engine_errors("buildout", "pending removals"):
+        found = pending(b["buildout"]["parts-directory"], configured)
+    for act in found:
         if (act.kind, act.name) not in listed:
             listed.add((act.kind, act.name))
             entries.append((recipes.get(act.part, "pending removal"), act))
     return entries
+
+
+@contextlib.contextmanager
+def engine_errors(part, recipe):
+    """An engine that fails to answer is the ``Error:`` line of the real run."""
+    from .engine import DockerError
+    from .recipe import failure_text
+    try:
+        yield
+    except (DockerError, OSError) as exc:
+        raise UserError("Part [%s] (%s): %s" % (part, recipe, failure_text(exc))) from None
 
 
 def tagged(actions, recipe):

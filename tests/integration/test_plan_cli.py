@@ -165,3 +165,77 @@ def test_plan_on_the_demo_buildout(buildout, prefix, docker_recorder):
     assert {(a["kind"], a["action"]) for a in gone.plan} >= {("volume", "remove"),
                                                              ("network", "remove")}
     assert inspect("volume", prefix + "-data") is None
+
+
+FAKE_RECIPE = '''
+import os
+
+
+class Recipe:
+    def __init__(self, buildout, name, options):
+        self.path = os.path.join(buildout["buildout"]["parts-directory"], name)
+        self.options = options
+
+    def install(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "w") as handle:
+            handle.write(self.options.get("text", ""))
+        return [self.path]
+
+    def update(self):
+        pass
+'''
+
+
+def buildout_actions(output):
+    """(verb, part) for buildout's own Installing/Updating/Uninstalling lines."""
+    verbs = {"Installing": "install", "Updating": "update", "Uninstalling": "uninstall"}
+    found = []
+    for line in output.splitlines():
+        word, _, rest = line.partition(" ")
+        if word in verbs and rest.endswith("."):
+            found.append((verbs[word], rest[:-1]))
+    return found
+
+
+def test_parts_of_other_recipes(buildout, prefix, tmp_path, docker_recorder):
+    """A part of another recipe is listed as buildout treats it: install,
+    update, uninstall then install when changed, uninstall when removed."""
+    site = tmp_path / "site"
+    (site / "fakerecipe-1.0.dist-info").mkdir(parents=True)
+    (site / "fakerecipe-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fakerecipe\nVersion: 1.0\n")
+    (site / "fakerecipe-1.0.dist-info" / "entry_points.txt").write_text(
+        "[zc.buildout]\ndefault = fakerecipe:Recipe\n")
+    (site / "fakerecipe.py").write_text(FAKE_RECIPE)
+    env = dict(docker_recorder.env, PYTHONPATH=str(site))
+
+    def setup(text, parts=None):
+        buildout.configure("""
+            [vol]
+            recipe = dockeroo:docker.volume
+            name = %s-data
+
+            [other]
+            recipe = fakerecipe
+            text = %s
+            """ % (prefix, text), parts=parts)
+
+    def check(expected_code, expected):
+        code, actions = plan_of(buildout, env=env)
+        assert code == expected_code, (code, actions)
+        others = [(a["action"], a["part"]) for a in actions if a["kind"] == "part"]
+        assert others == expected, actions
+        run = buildout.ok(env=env)
+        done = [(v, p) for v, p in buildout_actions(run.output) if p == "other"]
+        assert done == expected, run.output
+        return actions
+
+    setup("one")
+    check(2, [("install", "other")])
+    actions = check(0, [("update", "other")])
+    assert [a["action"] for a in actions if a["part"] == "vol"] == ["unchanged"]
+    setup("two")
+    check(2, [("uninstall", "other"), ("install", "other")])
+    setup("two", parts=["vol"])
+    check(2, [("uninstall", "other")])

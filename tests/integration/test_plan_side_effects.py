@@ -131,3 +131,17 @@ def test_plan_error_is_one_line(buildout, prefix):
     assert result.stderr.startswith("Error: ") and "Part [vol]" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr + result.output
     assert os.listdir(buildout.directory) == ["buildout.cfg"]
+
+
+def test_plan_engine_unreachable_is_one_line(buildout, prefix):
+    buildout.configure("""
+        [vol]
+        recipe = dockeroo:docker.volume
+        name = %s-data
+        engine-url = tcp://127.0.0.1:1
+        """ % prefix)
+    result = plan_of(buildout)
+    assert result.code == 1, result.output + result.stderr
+    assert result.stderr.startswith("Error: Part [vol]"), result.stderr
+    assert "Traceback" not in result.stderr and result.output == ""
+    assert os.listdir(buildout.directory) == ["buildout.cfg"]
