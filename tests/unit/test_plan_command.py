@@ -105,3 +105,20 @@ def test_volume_with_user_labels_in_the_io_dockeroo_namespace_is_unchanged():
                         "dockeroo-demo-data", "name")
     [act] = volume.plan("demo-volume", other, observed, context)
     assert act.verb == "unchanged" and "labels differ" in act.reasons[0]
+
+
+def test_command_line_errors(capsys):
+    assert cli.main(["plan", "-x"]) == 1
+    assert capsys.readouterr().err.startswith("Error: Invalid option '-x'")
+    assert cli.main(["frobnicate"]) == 1
+    assert "unknown command" in capsys.readouterr().err
+    assert cli.main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("dockeroo plan")
+
+
+def test_missing_configuration_is_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("dockeroo.plan.PLANNING", False)
+    assert cli.main(["plan", "-c", str(tmp_path / "nothere.cfg")]) == 1
+    assert capsys.readouterr().err.startswith("Error: Couldn't open")
+    assert os.listdir(tmp_path) == []
