@@ -216,85 +216,33 @@ def load_buildout(config, options, user_defaults=True):
 def make_plan(config, options, user_defaults=True):
     """The plan of the buildout of CONFIG: (recipe, Action or PartEntry) pairs."""
     plan_mod.PLANNING = True
-    from .recipe import Recipe, recipe_class
+    from .recipe import Recipe
     b = load_buildout(config, options, user_defaults)
-    if b["buildout"].get("extensions", "").split():
-        b._logger.warning("dockeroo plan: buildout extensions are not loaded (%s)",
-                          b["buildout"]["extensions"])
-    b._update_sys_path()
-    installed, _ = b._read_installed_part_options()
-    conf_parts = b["buildout"]["parts"]
-    conf_parts = conf_parts.split() if conf_parts else []
-    installed_parts = installed["buildout"]["parts"]
-    installed_parts = installed_parts.split() if installed_parts else []
-    # construct the parts (and those they refer to), as buildout's install does
-    [b[part]["recipe"] for part in conf_parts]
-    install_parts = b._parts
-    b._compute_part_signatures(install_parts)
-
-    directory = b["buildout"]["directory"]
-    os.chdir(directory)  # where buildout runs install, update and uninstall
+    installed, install_parts, changed = select_parts(b)
     entries, images = [], {}
-
-    # parts buildout uninstalls: removed from the configuration, or changed
-    changed = {}
-    for part in reversed(installed_parts):
-        old = installed[part].copy()
-        if part in install_parts:
-            files = old.pop("__buildout_installed__", "")
-            if old == b.get(part) and all(
-                    os.path.exists(b._buildout_path(f)) for f in files.split("\n") if f):
-                continue
-            changed[part] = installed[part].copy()
-            continue
-        recipe = old.get("recipe", "")
-        cls = recipe_class(recipe)
-        if cls is None:
-            entries.append((recipe, PartEntry(part, recipe, "uninstall")))
-        else:
-            with engine_errors(part, recipe):
-                entries += tagged(cls.plan_removal(observed_for(part, old), part, old,
-                                                   "part removed"), recipe)
-
+    # what buildout uninstalls first: the installed parts no longer configured
+    for part in reversed(installed["buildout"]["parts"].split()):
+        if part not in install_parts:
+            entries += removal(part, installed[part].copy(), "part removed")
+    # then the parts it installs or updates, in order
     for part in install_parts:
-        section = b[part]
-        recipe_name = section.get("recipe", "")
-        recipe = getattr(section, "recipe", None)
+        recipe = getattr(b[part], "recipe", None)
+        name = b[part].get("recipe", "")
+        old = changed.get(part)
         if not isinstance(recipe, Recipe):
-            if part in changed:
-                old_recipe = changed[part].get("recipe", "")
-                entries.append((old_recipe, PartEntry(part, old_recipe, "uninstall")))
-            verb = "update" if part in installed_parts and part not in changed else "install"
-            entries.append((recipe_name, PartEntry(part, recipe_name, verb)))
+            if old is not None:
+                entries.append((old.get("recipe", ""),
+                                PartEntry(part, old.get("recipe", ""), "uninstall")))
+            verb = "update" if part in installed and old is None else "install"
+            entries.append((name, PartEntry(part, name, verb)))
             continue
-        old = None
-        if part in changed:
-            old = changed[part]
-            if old.get("recipe") != recipe_name:  # another recipe now: the old one is removed
-                cls = recipe_class(old.get("recipe"))
-                if cls is None:
-                    entries.append((old.get("recipe", ""),
-                                    PartEntry(part, old.get("recipe", ""), "uninstall")))
-                else:
-                    with engine_errors(part, old.get("recipe", "")):
-                        entries += tagged(cls.plan_removal(observed_for(part, old), part, old,
-                                                           "part configuration changed"),
-                                          old.get("recipe", ""))
-                old = None
-        elif part in installed_parts:
-            old = installed[part].copy()
-        context = plan_mod.Context(old=old, images=images, planning=True)
-        with engine_errors(part, recipe_name):
-            actions = recipe.plan(context)
-        if actions is None:
-            entries.append((recipe_name, PartEntry(part, recipe_name, "maybe",
-                                                   "cannot plan this recipe yet")))
-            continue
-        entries += tagged(actions, recipe_name)
-        if part in changed and old is not None:
-            with engine_errors(part, recipe_name):
-                entries += tagged(replaced(recipe, old, "part configuration changed"),
-                                  recipe_name)
+        if old is not None and old.get("recipe") != name:
+            # another recipe now: the old configuration is uninstalled for real
+            entries += removal(part, old, "part configuration changed")
+            old = None
+        elif old is None and part in installed:
+            old = installed[part].copy()  # an update
+        entries += plan_part(recipe, name, old, part in changed, images)
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
     configured = {p: b[p].recipe for p in install_parts
@@ -307,6 +255,60 @@ def make_plan(config, options, user_defaults=True):
             listed.add((act.kind, act.name))
             entries.append((recipes.get(act.part, "pending removal"), act))
     return entries
+
+
+def select_parts(b):
+    """What buildout's ``install`` decides before it acts, without its side
+    effects (no directories, develop eggs, upgrade, ``.installed.cfg``):
+    (installed part options, parts to install or update in order,
+    {changed part: its installed options})."""
+    if b["buildout"].get("extensions", "").split():
+        b._logger.warning("dockeroo plan: buildout extensions are not loaded (%s)",
+                          b["buildout"]["extensions"])
+    b._update_sys_path()
+    installed, _ = b._read_installed_part_options()
+    conf_parts = (b["buildout"]["parts"] or "").split()
+    # construct the parts (and those they refer to), as buildout's install does
+    [b[part]["recipe"] for part in conf_parts]
+    install_parts = b._parts
+    b._compute_part_signatures(install_parts)
+    os.chdir(b["buildout"]["directory"])  # where buildout installs, updates, uninstalls
+    changed = {}
+    for part in (installed["buildout"]["parts"] or "").split():
+        if part not in install_parts:
+            continue
+        old = installed[part].copy()
+        files = old.pop("__buildout_installed__", "")
+        if old == b.get(part) and all(os.path.exists(b._buildout_path(f))
+                                      for f in files.split("\n") if f):
+            continue
+        changed[part] = installed[part].copy()
+    return installed, install_parts, changed
+
+
+def removal(part, old, why):
+    """The plan of uninstalling the configuration OLD of PART for real."""
+    from .recipe import recipe_class
+    recipe = old.get("recipe", "")
+    cls = recipe_class(recipe)
+    if cls is None:
+        return [(recipe, PartEntry(part, recipe, "uninstall"))]
+    with engine_errors(part, recipe):
+        return tagged(cls.plan_removal(observed_for(part, old), part, old, why), recipe)
+
+
+def plan_part(recipe, name, old, changed, images):
+    """The plan of the dockeroo part RECIPE (recipe NAME), installed with
+    the options OLD before (None: new), CHANGED since."""
+    part = recipe.part
+    context = plan_mod.Context(old=old, images=images, planning=True)
+    with engine_errors(part, name):
+        actions = recipe.plan(context)
+        if actions is None:
+            return [(name, PartEntry(part, name, "maybe", "cannot plan this recipe yet"))]
+        if changed and old is not None:
+            actions = list(actions) + replaced(recipe, old, "part configuration changed")
+    return tagged(actions, name)
 
 
 @contextlib.contextmanager
