@@ -229,6 +229,18 @@ def test_copy_into_a_container_an_earlier_part_recreates_while_planning():
         "update", ("container %s will be recreated (option 'command' changed)" % DST,))
 
 
+def test_copy_of_a_new_part_while_planning():
+    """The containers are new too: the reason is the part's, as in the real run."""
+    context = Context(old=None, planning=True)
+    context.will_change_container(DST, action("runtime", "container", DST, "create", "new part"))
+    assert copy_plan(None, context=context) == ("update", ("new part",))
+    context = Context(old=COPY, planning=True)
+    context.will_change_container(DST, action("runtime", "container", DST, "repair",
+                                              "container %s is missing" % DST))
+    assert copy_plan(copied(), context=context) == (
+        "update", ("container %s will be created (container %s is missing)" % (DST, DST),))
+
+
 def test_copy_from_a_missing_container():
     with pytest.raises(UserError) as info:
         copy_mod.plan("copy", copy_spec(), Observed.recorded({}), Context(old=None), None, COPY)

@@ -73,16 +73,15 @@ def plan(part, spec, observed, context, recorded, options=None):
     def act(verb, *reasons):
         return [action(part, "container", spec.target, verb, *reasons, data=state)]
 
-    if pending:
-        why = ["container %s will be %s (%s)" % (m.name, "recreated" if m.verb != "create"
-                                                 else "created", "; ".join(m.reasons))
-               for m in pending]
-        return act("maybe" if all(m.verb == "maybe" for m in pending) else "update", *why)
-    if recorded == state:
-        return act("unchanged")
     if recorded is None:
         return act("update", "new part" if context.old is None else
                    "no earlier copy is recorded")
+    if pending:
+        why = ["container %s will be %s (%s)" % (m.name, "created" if m.verb in (
+            "create", "repair") else "recreated", "; ".join(m.reasons)) for m in pending]
+        return act("maybe" if all(m.verb == "maybe" for m in pending) else "update", *why)
+    if recorded == state:
+        return act("unchanged")
     changed = context.changed_options(options or {}, ignore=("timeout", "keep", STATE_OPTION))
     reasons = changed + ["container %s was recreated" % name
                          for key, option, name in _objects(spec)
