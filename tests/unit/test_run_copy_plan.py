@@ -105,6 +105,17 @@ def test_image_to_be_rebuilt_by_an_earlier_part_while_planning():
     assert only(run_plan(context=context, image=None))[0] == "recreate"
 
 
+def test_image_made_by_an_earlier_part_while_planning():
+    """The image is gone (removed by hand): its build part makes it again."""
+    context = Context(old=OPTIONS, planning=True)
+    context.will_change_image(IMAGE, action("img", "image", IMAGE, "create", "new part"))
+    options = dict(OPTIONS, command="sleep 1")
+    assert only(run_plan(options, image=None, context=context)) == (
+        "recreate", ("option 'command' changed", "image %s will be made (new part)" % IMAGE))
+    assert only(run_plan(image=None, context=context, container=None)) == (
+        "repair", ("container %s is missing (removed by hand?)" % NAME,))
+
+
 def test_image_maybe_changed_by_an_earlier_pull():
     context = Context(old=OPTIONS, planning=True)
     context.will_change_image(IMAGE, action("img", "image", IMAGE, "maybe",

@@ -257,17 +257,19 @@ def plan(part, spec, observed, context, owner, options=None, image_error=None):
     changed = context.changed_options(options or {}, ignore=NOT_DEFINING, describe=DESCRIBE)
     if current is None:
         return [act(*missing(spec, context, changed))]
-    own = new is not None and _labels(current).get(LABEL_FINGERPRINT) != new
-    reasons = changed if own else []
-    if maker is not None:
-        if maker.verb == "maybe" and not own:
+    # certain: the container differs from the Spec with the image as it is now
+    certain = new is not None and _labels(current).get(LABEL_FINGERPRINT) != new
+    reasons = list(changed) if certain or new is None else []
+    if maker is not None and maker.verb == "maybe":
+        if not certain:
             return [act("maybe", "image %s may change (%s)" % (spec.image, _why(maker)))]
-        if maker.verb != "maybe":
-            reasons = reasons + ["image %s will be rebuilt (%s)" % (spec.image, _why(maker))]
-    elif own and current.get("Image") != image["Id"] and "option 'image' changed" not in reasons:
-        reasons = reasons + ["image %s changed (id %s → %s)" % (
-            spec.image, _short(current.get("Image")), _short(image["Id"]))]
-    if own or reasons:
+    elif maker is not None:
+        reasons.append("image %s will be %s (%s)" % (
+            spec.image, "made" if maker.verb == "create" else "rebuilt", _why(maker)))
+    elif certain and current.get("Image") != image["Id"] and "option 'image' changed" not in reasons:
+        reasons.append("image %s changed (id %s → %s)" % (
+            spec.image, _short(current.get("Image")), _short(image["Id"])))
+    if certain or reasons:
         return [act("recreate", *(reasons or ["its definition changed"]))]
     if spec.start and not (current.get("State") or {}).get("Running"):
         return [act("repair", "container %s is stopped" % name)]
