@@ -27,7 +27,7 @@ from .. import plan as plan_mod
 from ..engine import ANSI_ESCAPE, DockerError
 from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
 from ..plan import action, not_fingerprinted
-from ..recipe import LABEL_FINGERPRINT, Recipe as Base, label_args, quote_command
+from ..recipe import LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args, quote_command
 
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
@@ -260,6 +260,9 @@ def plan(part, spec, observed, context, options):
         verb, why = "maybe", [spec.secrets_unknown]
     else:
         verb = "recreate"
+        if labels.get(LABEL_PART) != part:
+            why = why or ["image %s was not built by this part: the tag moves to the new "
+                          "build" % spec.image]
         why = why or ["image %s was built from other inputs (its fingerprint label differs)"
                       % spec.image]
     act = action(part, "image", spec.image, verb, *why, data=current)
