@@ -309,3 +309,64 @@ def test_push_removes_the_tag_an_interrupted_run_left():
     assert [a.line() for a in acts] == [
         "- remove image %s: tag added for a push by an interrupted run" % REGISTRY_REF,
         "= unchanged image %s" % REGISTRY_REF]
+
+
+# -- unknown options -------------------------------------------------------------------------------
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "recipes")
+
+
+def doc_examples(recipe):
+    """The option names of every [section] of RECIPE in its docs page's ini examples."""
+    import configparser
+    import re
+    with open(os.path.join(DOCS, "docker.%s.rst" % recipe)) as handle:
+        text = handle.read()
+    found = []
+    for block in re.findall(r"\.\. code-block:: ini\n\n((?:    .*\n|\n)+)", text):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.read_string("\n".join(line[4:] for line in block.splitlines()
+                                     if line.strip() != "..."))
+        for section in parser.sections():
+            if parser[section].get("recipe") == "dockeroo:docker." + recipe:
+                found.append((section, dict(parser[section])))
+    assert found, recipe
+    return found
+
+
+def read_options(recipe, tmp_path, values):
+    """The options RECIPE's read step asks for, given VALUES."""
+    import types
+    from dockeroo.recipe import ENGINE_OPTIONS
+    opts = Options("part", dict(values))
+    if recipe == "build":
+        (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+        build.read(opts, "example/app:1", str(tmp_path))
+        aliases = build.Recipe.name_aliases
+    else:
+        fake = types.SimpleNamespace(opts=opts, options=opts.options, name="example/app:1",
+                                     directory=str(tmp_path), parts_directory=str(tmp_path),
+                                     part="part", allow_digest=recipe == "pull")
+        pull.Recipe.read_registry_options(fake)
+        aliases = pull.Recipe.name_aliases
+    return set(opts.seen) | set(ENGINE_OPTIONS) | {"keep", "timeout", "name"} | set(aliases)
+
+
+@pytest.mark.parametrize("recipe", ["build", "pull", "push"])
+def test_documented_examples_use_known_options_only(recipe, tmp_path, monkeypatch):
+    monkeypatch.setenv("REGISTRY_PASSWORD", "x")
+    (tmp_path / "password").write_text("x")
+    for section, values in doc_examples(recipe):
+        given = {k: v for k, v in values.items() if k != "recipe"}
+        # paths and references of the example's buildout: here
+        given.update({k: str(tmp_path / "password") for k in given if k == "password-file"})
+        given.update({k: str(tmp_path) for k in given if k == "source"})
+        given.update({k: "example/app:1" for k, v in given.items()
+                      if "${" in v and k in ("name", "image")})
+        known = read_options(recipe, tmp_path, given)
+        assert plan_mod.unknown_options(given, known) == [], section
+
+
+def test_a_typo_is_named_with_the_option_meant(tmp_path):
+    known = read_options("build", tmp_path, {"source": str(tmp_path), "build_args": "A=1"})
+    assert plan_mod.unknown_options({"build_args": "A=1", "source": "."}, known) == [
+        ("build_args", "build-args")]
