@@ -111,7 +111,7 @@ def test_build_option_change_recreates(tmp_path, options):
     spec = make_spec(tmp_path, dict(options, **{"build-args": "A=2"}))
     acts, context = build_plan(spec, recorded(built()), old,
                                options_of(spec, options, **{"build-args": "A=2"}))
-    assert [a.line() for a in acts] == [
+    assert [a.line() for a in acts][:1] == [
         "~ recreate image %s: option 'build-args' changed" % IMAGE]
     assert context.image_change("docker.io/library/" + IMAGE) is acts[0]
 
@@ -370,3 +370,55 @@ def test_a_typo_is_named_with_the_option_meant(tmp_path):
     known = read_options("build", tmp_path, {"source": str(tmp_path), "build_args": "A=1"})
     assert plan_mod.unknown_options({"build_args": "A=1", "source": "."}, known) == [
         ("build_args", "build-args")]
+
+
+# -- what a run removes --------------------------------------------------------------------------
+def test_build_rebuild_removes_the_replaced_image_at_the_end(tmp_path, options):
+    old = options_of(make_spec(tmp_path, options), options)
+    spec = make_spec(tmp_path, dict(options, **{"build-args": "A=2"}))
+    mine = options_of(spec, options, **{"build-args": "A=2"})
+    image = built()
+    acts = build.plan("img", spec, recorded(image), Context(old=old), mine)
+    assert [a.line() for a in acts][1:] == [
+        "- remove image %s: replaced by the new build of %s, removed at the end of the run"
+        % (image["Id"], IMAGE)]
+    acts = build.plan("img", spec, recorded(image), Context(old=old), mine, users=["app"])
+    assert acts[1].verb == "maybe" and acts[1].reasons[0].endswith("(used now by app)")
+    # tagged otherwise too: left in place; not ours: left in place
+    image["RepoTags"].append("dkt00000000-other:1")
+    assert len(build.plan("img", spec, recorded(image), Context(old=old), mine)) == 1
+    acts = build.plan("img", spec, recorded(fixture("images-foreign.json")), Context(old=old),
+                      mine)
+    assert [a.verb for a in acts] == ["recreate"]
+
+
+def test_pull_removal_follows_the_state_file(tmp_path):
+    state_path = tmp_path / "dockeroo-state.json"
+    old = {"image": REGISTRY_REF, "dockeroo-state": str(state_path)}
+    pulled = fixture("images-pulled.json")
+    observed = recorded(pulled, REGISTRY_REF)
+    assert [a.line() for a in pull.Recipe.plan_removal(observed, "app", old, "part removed")] == [
+        "= unchanged image %s: no record of what this part pulled: left in place" % REGISTRY_REF]
+    state_path.write_text(json.dumps({"refs": {REGISTRY_REF: {"owned": True},
+                                               "127.0.0.1:5000/gone:1": {"owned": True}}}))
+    assert [a.line() for a in pull.Recipe.plan_removal(observed, "app", old, "part removed")] == [
+        "- remove image %s: part removed" % REGISTRY_REF,
+        "= unchanged image 127.0.0.1:5000/gone:1: already gone"]
+    state_path.write_text(json.dumps({"refs": {REGISTRY_REF: {"owned": False}}}))
+    assert [a.verb for a in pull.Recipe.plan_removal(observed, "app", old, "x")] == ["unchanged"]
+    state_path.write_text(json.dumps({"refs": {REGISTRY_REF: {"owned": True}}}))
+    kept = dict(old, keep="true")
+    assert [a.reasons for a in pull.Recipe.plan_removal(observed, "app", kept, "x")] == [
+        ("keep = true: left in place",)]
+
+
+def test_push_removal_leaves_the_registry(tmp_path):
+    state_path = tmp_path / "dockeroo-state.json"
+    state_path.write_text(json.dumps({"pushed": {REGISTRY_REF: {"image-id": "sha256:1"}},
+                                      "added-tags": [REGISTRY_REF]}))
+    old = {"image": REGISTRY_REF, "dockeroo-state": str(state_path)}
+    acts = push.Recipe.plan_removal(recorded(fixture("images-pulled.json"), REGISTRY_REF), "pub",
+                                    old, "gone")
+    assert [a.line() for a in acts] == [
+        "= unchanged image %s: nothing is removed from the registry" % REGISTRY_REF,
+        "- remove image %s: tag added for a push by an interrupted run" % REGISTRY_REF]

@@ -27,7 +27,8 @@ from .. import plan as plan_mod
 from ..engine import ANSI_ESCAPE, DockerError
 from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
 from ..plan import action, not_fingerprinted
-from ..recipe import LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args, quote_command
+from ..recipe import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, Recipe as Base, is_owned,
+                      label_args, quote_command)
 
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
@@ -236,9 +237,10 @@ def local_content(opts, spec, cache_dir, specific_ignore):
 
 
 # -- plan ------------------------------------------------------------------------------
-def plan(part, spec, observed, context, options):
+def plan(part, spec, observed, context, options, users=None):
     """[Action] for the image of SPEC, given what the engine holds (OBSERVED),
-    the previous configuration (CONTEXT) and the part's recorded OPTIONS."""
+    the previous configuration (CONTEXT) and the part's recorded OPTIONS;
+    USERS: the containers using the current image (see ``retired``)."""
     fingerprint = spec.fingerprint()
     current = observed.get("image", spec.image)
     labels = ((current or {}).get("Config") or {}).get("Labels") or {}
@@ -268,7 +270,25 @@ def plan(part, spec, observed, context, options):
     act = action(part, "image", spec.image, verb, *why, data=current)
     if act.changes:
         context.will_change_image(spec.image, act)
-    return [act]
+    return [act] + retired(part, spec, current, options, verb, users)
+
+
+def retired(part, spec, current, options, verb, users):
+    """The removal, at the end of the run, of the image a rebuild replaces
+    (ours, and left untagged once the tag moves); USERS: the containers
+    using it now (None: not asked, in a real run)."""
+    if verb != "recreate" or current is None or not is_owned(
+            current, part, options.get(OWNER_OPTION)):
+        return []
+    mine = plan_mod.normal_ref(spec.image)
+    if any(plan_mod.normal_ref(tag) != mine for tag in current.get("RepoTags") or []):
+        return []  # still tagged otherwise: left in place
+    old = current["Id"]
+    why = "replaced by the new build of %s, removed at the end of the run" % spec.image
+    if users:
+        return [action(part, "image", old, "maybe", why + " if no container uses it then "
+                       "(used now by %s)" % ", ".join(users))]
+    return [action(part, "image", old, "remove", why)]
 
 
 def change_reasons(spec, context, options, labels):
@@ -397,11 +417,21 @@ class Recipe(Base):
         return [("image", values["image"])]
 
     def plan(self, context):
-        return plan(self.part, self.spec, self.observed(), context, self.options)
+        users = None
+        if context.planning:  # a real run does not need to know
+            current = self.engine.inspect("image", self.image)
+            stale = current and ((current.get("Config") or {}).get("Labels") or {}).get(
+                LABEL_FINGERPRINT) != self.fingerprint
+            users = stale and self.engine.run(
+                ["ps", "--all", "--filter", "ancestor=" + current["Id"], "--format",
+                 "{{.Names}}"], check=False).stdout.split()
+        return plan(self.part, self.spec, self.observed(), context, self.options, users)
 
     def apply(self, actions):
         for act in actions:
             current = act.data
+            if act.name != self.image:
+                continue  # the replaced image: removed at the end of the run
             if not act.changes:
                 self.log.info("Image %s is up to date (%s): nothing to build", self.image,
                               short(current["Id"]))

@@ -139,6 +139,29 @@ class Recipe(RegistryRecipe):
 
     # -- uninstall --------------------------------------------------------------------
     @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        """What ``remove`` and ``drop_replaced`` do: the references the state
+        file says this part brought are removed, the others left."""
+        keep = Options(part, dict(old_options)).bool("keep", False)
+        state = PartState.for_options(old_options)
+        if state is None or not state.exists():
+            image = old_options.get("image")
+            return [action(part, "image", image, "unchanged", "no record of what this part "
+                           "pulled: left in place")] if image else []
+        acts = []
+        for ref, entry in sorted(state.load().get("refs", {}).items()):
+            if observed.get("image", ref) is None:
+                acts.append(action(part, "image", ref, "unchanged", "already gone"))
+            elif keep:
+                acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
+            elif not entry.get("owned"):
+                acts.append(action(part, "image", ref, "unchanged", "it was in the engine "
+                                   "before this part pulled it"))
+            else:
+                acts.append(action(part, "image", ref, "remove", why))
+        return acts
+
+    @classmethod
     def remove(cls, engine, part, options, log):
         timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)
         state = PartState.for_options(options)

@@ -147,6 +147,18 @@ class Recipe(RegistryRecipe):
 
     # -- uninstall --------------------------------------------------------------------
     @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        """Nothing is removed from the registry; only the tags a killed run
+        added for a push (what ``remove`` does)."""
+        state = PartState.for_options(old_options)
+        data = state.load() if state else {}
+        acts = [action(part, "image", ref, "unchanged", "nothing is removed from the registry")
+                for ref in sorted(data.get("pushed") or {})]
+        return acts + [action(part, "image", ref, "remove", "tag added for a push by an "
+                              "interrupted run") for ref in data.get("added-tags") or []
+                       if observed.get("image", ref) is not None]
+
+    @classmethod
     def remove(cls, engine, part, options, log):
         """Nothing is removed from the registry; only tags a killed run added
         for a push (recorded before tagging) are removed."""
