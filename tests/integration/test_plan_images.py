@@ -164,11 +164,16 @@ def test_plan_push_and_pull(buildout, prefix, base_image, registry, docker_recor
     assert act["reasons"] == ["image %s-app:1 will be rebuilt" % prefix], act
     assert [argv for argv in exact.run_calls if argv[:1] == ["push"]]
 
-    # pull the pushed image: present (not newest: -N) is unchanged
+    # pull the pushed image (the push's tag is gone): pulled
     buildout.configure(registry_parts(prefix, base_image, registry))
     exact = assert_plan_matches_run(buildout, docker_recorder)
     get = [a for a in exact.plan if a["part"] == "get"]
+    assert [(a["action"], a["reasons"]) for a in get] == [("create", ["new part"])], get
+    # present, not newest (-N): unchanged
+    exact = assert_plan_matches_run(buildout, docker_recorder)
+    get = [a for a in exact.plan if a["part"] == "get"]
     assert [a["action"] for a in get] == ["unchanged"], get
+    assert exact.code == 0
 
     # removed by hand: pulled again
     docker("image", "rm", remote)
