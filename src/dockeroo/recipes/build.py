@@ -276,8 +276,8 @@ def plan(part, spec, observed, context, options, users=None):
 def retired(part, spec, current, options, verb, users):
     """The removal, at the end of the run, of the image a rebuild replaces
     (ours, and left untagged once the tag moves); USERS: the containers
-    using it now (None: not asked, in a real run)."""
-    if verb != "recreate" or current is None or not is_owned(
+    using it now (None in a real run: the end of the run logs what it removes)."""
+    if users is None or verb != "recreate" or current is None or not is_owned(
             current, part, options.get(OWNER_OPTION)):
         return []
     mine = plan_mod.normal_ref(spec.image)
@@ -422,9 +422,9 @@ class Recipe(Base):
             current = self.engine.inspect("image", self.image)
             stale = current and ((current.get("Config") or {}).get("Labels") or {}).get(
                 LABEL_FINGERPRINT) != self.fingerprint
-            users = stale and self.engine.run(
-                ["ps", "--all", "--filter", "ancestor=" + current["Id"], "--format",
-                 "{{.Names}}"], check=False).stdout.split()
+            if stale:
+                users = self.engine.run(["ps", "--all", "--filter", "ancestor=" + current["Id"],
+                                         "--format", "{{.Names}}"], check=False).stdout.split()
         return plan(self.part, self.spec, self.observed(), context, self.options, users)
 
     def apply(self, actions):
