@@ -424,3 +424,18 @@ def test_push_removal_leaves_the_registry(tmp_path):
     assert [a.line() for a in acts] == [
         "= unchanged image %s: nothing is removed from the registry" % REGISTRY_REF,
         "- remove image %s: tag added for a push by an interrupted run" % REGISTRY_REF]
+
+
+def test_harness_push_tag_is_temporary():
+    """docker.push's tag for the push, removed right after: the registry image is pushed."""
+    from support.plan_exact import classify, compare
+    ref = "127.0.0.1:5000/app:1"
+    effects = classify([["tag", "app:1", ref], ["push", ref], ["image", "rm", ref]])
+    assert effects == {("image", ref): {"push"}}
+    for verb in ("create", "update", "maybe"):
+        assert compare([{"part": "pub", "kind": "image", "name": ref, "action": verb,
+                         "reasons": []}], effects) == [], verb
+    assert compare([{"part": "pub", "kind": "image", "name": ref, "action": "unchanged",
+                     "reasons": []}], effects)
+    # a tag kept (no push): still made
+    assert classify([["tag", "app:1", ref]]) == {("image", ref): {"tag"}}
