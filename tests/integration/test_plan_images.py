@@ -3,8 +3,11 @@ docker.push (tests/support/plan_exact.py): each situation is planned, then
 run, and the run's docker commands are compared with the plan, object by
 object; the real run logs the same reasons."""
 
+import os
+
 from conftest import docker, inspect
 from support.plan_exact import assert_plan_matches_run
+from test_plan_side_effects import assert_plan_is_side_effect_free
 
 DOCKERFILE = """\
 ARG BASE
@@ -182,7 +185,8 @@ def test_plan_push_and_pull(buildout, prefix, base_image, registry, docker_recor
     assert [a["action"] for a in get] == ["repair"], get
     assert inspect("image", remote) is not None
 
-    # newest mode: the registry may have a newer image
+    # newest mode: the registry may have a newer image (nothing pulled, logged in or written)
+    assert_plan_is_side_effect_free(buildout, docker_recorder, prefix, "-n")
     exact = assert_plan_matches_run(buildout, docker_recorder, "-n")
     get = [a for a in exact.plan if a["part"] == "get"]
     assert [(a["action"], a["reasons"]) for a in get] == [
@@ -213,3 +217,25 @@ def test_plan_pull_missing(buildout, prefix, base_image, registry, docker_record
     exact = assert_plan_matches_run(buildout, docker_recorder, "buildout:parts=")
     assert verbs(exact) == {("image", remote): "remove"}
     assert inspect("image", remote) is None
+
+
+def test_plan_build_secrets_writes_and_runs_nothing(buildout, prefix, base_image,
+                                                   docker_recorder):
+    """secrets-rebuild = true: the plan makes no HMAC key, runs no secret command
+    (only planned: the build itself needs BuildKit)."""
+    buildout.write("ctx/Dockerfile", "FROM %s\n" % base_image)
+    buildout.write("token", "t0ken\n")
+    buildout.configure("""
+        [img]
+        recipe = dockeroo:docker.build
+        name = %s-sec:1
+        source = ctx
+        builder = buildkit
+        secrets =
+            tok src=token
+            cmd command=sh -c "touch ran; echo s3cret"
+        secrets-rebuild = true
+        """ % prefix)
+    result = assert_plan_is_side_effect_free(buildout, docker_recorder, prefix)
+    assert not os.path.exists(buildout.path("ran"))
+    assert [(a["action"], a["reasons"]) for a in result.actions] == [("create", ["new part"])]
