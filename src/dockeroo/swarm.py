@@ -12,8 +12,12 @@ import secrets as _secrets
 
 from zc.buildout import UserError
 
+from . import plan as plan_mod
 from .engine import DockerError
-from .recipe import LABEL_BUILDOUT, LABEL_PART
+from .recipe import LABEL_BUILDOUT, LABEL_PART, network_users
+
+#: the kinds of objects that live in the swarm's store
+KINDS = ("service", "secret", "config", "node")
 
 #: the file under the parts directory holding the key of the content hashes
 KEY_FILE = ".dockeroo-swarm-key"
@@ -61,11 +65,17 @@ def is_manager(engine):
 
 def require_manager(engine, part, recipe, what="this part"):
     """UserError unless ENGINE is an active swarm manager (before anything is made)."""
+    check_manager(Observed(engine), part, recipe, what)
+
+
+def check_manager(observed, part, recipe, what="this part"):
+    """UserError unless the engine OBSERVED answers for is an active swarm manager."""
+    where = observed.get("engine", "description") or "the engine"
     try:
-        info = engine.info()
+        info = observed.get("info", "") or {}
     except DockerError as exc:
         raise UserError("Part [%s] (%s): cannot ask %s whether it is a swarm manager: %s"
-                        % (part, recipe, engine.config.description, exc))
+                        % (part, recipe, where, exc))
     swarm = info.get("Swarm") or {}
     state = swarm.get("LocalNodeState") or "inactive"
     if state != "active" or not swarm.get("ControlAvailable"):
@@ -74,7 +84,51 @@ def require_manager(engine, part, recipe, what="this part"):
         raise UserError("Part [%s] (%s): %s needs a swarm manager, but %s %s; run "
                         "'docker swarm init' there, or point engine-url (or the docker "
                         "context) at a manager of the cluster. Nothing was created."
-                        % (part, recipe, what, engine.config.description, why))
+                        % (part, recipe, what, where, why))
+
+
+class Observed(plan_mod.Observed):
+    """What the engine holds, with the swarm's objects and a few facts:
+
+    - ``("service" | "secret" | "config", NAME)``: the object's inspect JSON, or None;
+    - ``("secret-versions" | "config-versions", PART)``: the names of the
+      versions the part (of OWNER) made;
+    - ``("network-users", NAME)``: the containers attached to network NAME;
+    - ``("info", "")``: ``docker info``; ``("engine", "kind")``: docker or
+      podman; ``("engine", "description")``: where the engine is.
+    """
+
+    def __init__(self, engine=None, owner=None, recorded=None):
+        super().__init__(engine, recorded)
+        self.owner = owner
+
+    def get(self, kind, name):
+        if self.engine is None:
+            return super().get(kind, name)
+        if kind in KINDS:
+            return inspect(self.engine, kind, name)
+        if kind.endswith("-versions"):
+            return labelled(self.engine, kind[:-len("-versions")], name, self.owner)
+        if kind == "network-users":
+            return network_users(self.engine, name, self.engine.inspect("network", name))
+        if kind == "info":
+            return self.engine.info()
+        if kind == "engine":
+            return self.engine.kind if name == "kind" else self.engine.config.description
+        return super().get(kind, name)
+
+
+def absent(part, kind, name, context):
+    """The Action for the missing object NAME of a part: create, or repair
+    when the part is installed with the same name (removed by hand)."""
+    old = context.old
+    if old is None:
+        return plan_mod.action(part, kind, name, "create", "new part")
+    was = old.get(kind) or old.get("name")
+    if was != name:
+        return plan_mod.action(part, kind, name, "create", "option 'name' changed (was %s)" % was)
+    return plan_mod.action(part, kind, name, "repair",
+                           "%s %s is missing (removed by hand?)" % (kind, name))
 
 
 def buildout_key(parts_directory):
