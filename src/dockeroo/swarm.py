@@ -131,8 +131,9 @@ def absent(part, kind, name, context):
                            "%s %s is missing (removed by hand?)" % (kind, name))
 
 
-def buildout_key(parts_directory):
-    """The per-buildout key of content hashes (created on first use, mode 0600)."""
+def buildout_key(parts_directory, create=True):
+    """The per-buildout key of content hashes (created on first use, mode 0600;
+    None when there is none yet and not CREATE)."""
     path = os.path.join(parts_directory, KEY_FILE)
     try:
         with open(path, "rb") as handle:
@@ -141,6 +142,8 @@ def buildout_key(parts_directory):
             return key
     except FileNotFoundError:
         pass
+    if not create:
+        return None
     os.makedirs(parts_directory, exist_ok=True)
     key = _secrets.token_hex(32).encode()
     tmp = "%s.%d.tmp" % (path, os.getpid())
