@@ -98,7 +98,7 @@ class Observed(plan_mod.Observed):
       podman; ``("engine", "description")``: where the engine is.
     """
 
-    def __init__(self, engine=None, owner=None, recorded=None):
+    def __init__(self, engine=None, recorded=None, owner=None):
         super().__init__(engine, recorded)
         self.owner = owner
 

@@ -128,7 +128,7 @@ class Recipe(Base):
         return [("network", values["name"])]
 
     def observed(self):
-        return swarm.Observed(self.engine, self.owner)
+        return swarm.Observed(self.engine, owner=self.owner)
 
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context)

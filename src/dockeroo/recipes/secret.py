@@ -149,7 +149,7 @@ class SwarmObject(Base):
         return []  # swarm objects are not in the engine's inspect cache: see plan/remove
 
     def observed(self):
-        return swarm.Observed(self.engine, self.owner)
+        return swarm.Observed(self.engine, owner=self.owner)
 
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context, self.recipe)
