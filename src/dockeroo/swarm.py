@@ -14,7 +14,7 @@ from zc.buildout import UserError
 
 from . import plan as plan_mod
 from .engine import DockerError
-from .recipe import LABEL_BUILDOUT, LABEL_PART, network_users
+from .recipe import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
 
 #: the kinds of objects that live in the swarm's store
 KINDS = ("service", "secret", "config", "node")
@@ -102,6 +102,11 @@ class Observed(plan_mod.Observed):
         super().__init__(engine, recorded)
         self.owner = owner
 
+    @classmethod
+    def of(cls, observed, owner):
+        """OBSERVED (a plain :class:`dockeroo.plan.Observed`) with the swarm's objects."""
+        return cls(observed.engine, observed._recorded, owner)
+
     def get(self, kind, name):
         if self.engine is None:
             return super().get(kind, name)
@@ -116,6 +121,31 @@ class Observed(plan_mod.Observed):
         if kind == "engine":
             return self.engine.kind if name == "kind" else self.engine.config.description
         return super().get(kind, name)
+
+
+def removal(observed, part, old, kind, names, why):
+    """The actions of uninstalling the KIND objects NAMES (None: the part's
+    labelled versions) of the configuration OLD of PART, as ``remove``
+    does: nothing on an engine that is not a manager, ``keep`` honoured,
+    an object of someone else left."""
+    from .options import Options
+    observed = Observed.of(observed, old.get(OWNER_OPTION))
+    swarm = (observed.get("info", "") or {}).get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        return []
+    keep = Options(part, dict(old)).bool("keep", False)
+    actions = []
+    for name in names if names is not None else observed.get(kind + "-versions", part) or ():
+        obj = observed.get(kind, name)
+        if obj is None:
+            continue
+        if keep:
+            actions.append(plan_mod.action(part, kind, name, "unchanged", "keep = true: left in place"))
+        elif not is_ours(obj, part, old.get(OWNER_OPTION)):
+            actions.append(plan_mod.action(part, kind, name, "unchanged", "not created by this part"))
+        else:
+            actions.append(plan_mod.action(part, kind, name, "remove", why))
+    return actions
 
 
 def absent(part, kind, name, context):

@@ -122,6 +122,11 @@ def test_service_and_secret_plans_match_the_run(sbuildout, sprefix, swarm_engine
         assert ("secret", "create", second) in commands and ("secret", "rm", first) in commands
         assert "value" not in result.output
         assert sw.names("secret", sprefix + "-db-") == [second]
+        # the replaced configuration leaves nothing to retry (it said "Could not remove
+        # what a previous configuration owned" on every later run)
+        assert "Could not remove" not in result.output, result.output
+        result, commands = run()
+        assert logged(result) == [] and commands == [], result.output
 
         # scaled by hand: repaired
         sw.docker("service", "scale", "--detach", app + "=1")
@@ -129,6 +134,16 @@ def test_service_and_secret_plans_match_the_run(sbuildout, sprefix, swarm_engine
         assert logged(result) == [("app", "repair", "service", app,
                                    "service %s was changed by hand (replicas)" % app)]
         assert commands == [("service", "update", app)]
+
+        # renamed: the new service is made, the old one removed once it runs
+        sbuildout.configure(stack(sprefix, ref, 2).replace("name = %s-app" % sprefix,
+                                                           "name = %s-app2" % sprefix))
+        result, commands = run()
+        assert logged(result) == [
+            ("app", "create", "service", app + "2", "option 'name' changed (was %s)" % app),
+            ("app", "remove", "service", app, "replaced by service %s2" % app)]
+        assert commands == [("service", "create", app + "2"), ("service", "rm", app)]
+        assert sw.names("service", sprefix) == [app + "2"]
     finally:
         sbuildout.uninstall_all()
         sw.docker("image", "rm", ref, check=False)

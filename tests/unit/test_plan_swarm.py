@@ -224,3 +224,37 @@ def test_the_recorded_config_is_unchanged():
                               options=options, old=options, part="app-conf")
     assert spec.object_name == CONFIG["Spec"]["Name"]
     assert act.verb == "unchanged"
+
+
+def test_a_renamed_service_is_created_and_the_old_one_removed():
+    options = dict(APP, name="dksrec-app2", service="dksrec-app2")
+    actions = service_plan(options)
+    assert [(a.name, a.verb, a.reasons) for a in actions] == [
+        ("dksrec-app2", "create", ("option 'name' changed (was dksrec-app)",)),
+        ("dksrec-app", "remove", ("replaced by service dksrec-app2",))]
+
+
+# -- removals (a removed part) ------------------------------------------------------------
+def test_the_removal_of_a_service_part_honours_keep_ownership_and_the_engine():
+    found = Observed.recorded(objects())
+    assert [(a.name, a.verb) for a in service_mod.Recipe.plan_removal(
+        found, "app", APP, "part removed")] == [("dksrec-app", "remove")]
+    assert [(a.verb, a.reasons) for a in service_mod.Recipe.plan_removal(
+        found, "app", dict(APP, keep="true"), "part removed")] == [
+            ("unchanged", ("keep = true: left in place",))]
+    assert [(a.verb, a.reasons) for a in service_mod.Recipe.plan_removal(
+        found, "other", APP, "part removed")] == [("unchanged", ("not created by this part",))]
+    inactive = Observed.recorded(objects({("info", ""): fixture("swarm-info-inactive.json")}))
+    assert service_mod.Recipe.plan_removal(inactive, "app", APP, "part removed") == []
+
+
+def test_the_removal_of_a_secret_part_removes_every_version():
+    old_name = SECRET["Spec"]["Name"]
+    older = copy.deepcopy(SECRET)
+    older["Spec"]["Name"] = "dksrec-db-0123456789ab"
+    found = Observed.recorded({("info", ""): MANAGER, ("secret", old_name): SECRET,
+                               ("secret", older["Spec"]["Name"]): older,
+                               ("secret-versions", "db-password"): [older["Spec"]["Name"], old_name]})
+    actions = secret_mod.Recipe.plan_removal(found, "db-password", SECRET_PART, "part removed")
+    assert [(a.kind, a.name, a.verb) for a in actions] == [
+        ("secret", older["Spec"]["Name"], "remove"), ("secret", old_name, "remove")]

@@ -162,7 +162,6 @@ class Recipe(Base):
         args += label_args(self.labels(extra=spec.labels))
         self.run(args + [spec.name])
         self.engine.forget("network", spec.name)
-        self.log.info("Created network %s", spec.name)
 
 
 def address_plan(opts, ipv6):

@@ -148,6 +148,10 @@ class SwarmObject(Base):
     def owned(cls, values):
         return []  # swarm objects are not in the engine's inspect cache: see plan/remove
 
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        return swarm.removal(observed, part, old_options, cls.kind, None, why)
+
     def observed(self):
         return swarm.Observed(self.engine, owner=self.owner)
 
@@ -159,7 +163,6 @@ class SwarmObject(Base):
             if act.verb in ("create", "repair"):
                 args = [self.kind, "create"] + label_args(self.labels(extra=self.spec.labels))
                 self.run(args + [act.name, "-"], input=self.content)
-                self.log.info("Created %s %s", self.kind, act.name)
             elif act.verb == "remove":
                 self.sweep(act.name)
         return []
@@ -173,7 +176,7 @@ class SwarmObject(Base):
                 atexit.register(_sweep_at_exit)
             _sweep_later.append((self.engine, self.kind, name, self.log))
 
-    def drop_replaced(self, old):
+    def drop_replaced(self, old, engine):
         """Old versions are removed by :meth:`sweep` once no service uses them."""
 
     @classmethod

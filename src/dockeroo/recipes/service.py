@@ -330,6 +330,22 @@ def plan(part, spec, observed, context):
         if networks[name] is None and not (context.planning and name in spec.made_here):
             raise UserError("Part [%s]: network %s (option networks) does not exist"
                             % (part, name))
+    return service_plan(part, spec, observed, context, networks) + \
+        renamed(part, spec, observed, context)
+
+
+def renamed(part, spec, observed, context):
+    """The removal of the service of the old configuration, when it had
+    another name (done at the end of the run, once the new one runs)."""
+    was = (context.old or {}).get("name")
+    current = observed.get("service", was) if was and was != spec.name else None
+    if current is None or not swarm.is_ours(current, part, spec.owner):
+        return []
+    return [action(part, "service", was, "remove", "replaced by service %s" % spec.name)]
+
+
+def service_plan(part, spec, observed, context, networks):
+    """[Action] for the service itself; NETWORKS: the inspect JSON of its networks."""
     image = observed.get("image", spec.image)
     want = desired(part, spec, image)
     current = observed.get("service", spec.name)
@@ -532,6 +548,11 @@ class Recipe(Base):
     def owned(cls, values):
         return []  # services are not in the engine's inspect cache: see plan/remove
 
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        return swarm.removal(observed, part, old_options, "service",
+                             [old_options.get("name") or part], why)
+
     def observed(self):
         return swarm.Observed(self.engine, owner=self.owner)
 
@@ -541,7 +562,7 @@ class Recipe(Base):
     def apply(self, actions):
         spec = self.spec
         for act in actions:
-            if act.verb == "unchanged":
+            if act.verb in ("unchanged", "remove"):  # a renamed one: see drop_replaced
                 continue
             want = act.data["want"]
             if act.verb == "recreate":
@@ -550,7 +571,6 @@ class Recipe(Base):
                 self.run(["service", "create", "--detach", "--name", spec.name]
                          + create_args(spec, want) + [want["image"]] + list(spec.command or []),
                          long=True)
-                self.log.info("Created service %s", spec.name)
                 # a new service that does not converge is not left behind half-made
                 self.on_failure(lambda: self.remove_service(
                     self.engine, swarm.inspect(self.engine, "service", spec.name), self.log,
@@ -561,6 +581,12 @@ class Recipe(Base):
             if spec.wait:
                 self.converge(want)
         return []
+
+    def drop_replaced(self, old, engine):
+        """The service of the old configuration, when it had another name,
+        is removed once the new one runs (at the end of the run)."""
+        if (old.get("name") or self.part) != self.spec.name:
+            self.remove(engine, self.part, old, self.log)
 
     # -- convergence --------------------------------------------------------------------
     def converge(self, want):
@@ -638,7 +664,7 @@ class Recipe(Base):
     def remove_service(engine, current, log, wait):
         """Remove a service; wait (up to WAIT s) until its containers are gone here."""
         name, sid = current["Spec"]["Name"], current["ID"]
-        engine.run(["service", "rm", sid])
+        engine.run(["service", "rm", name])
         deadline = time.monotonic() + wait
         while engine.run(["ps", "--all", "--quiet", "--filter",
                           "label=com.docker.swarm.service.id=" + sid]).stdout.split():
