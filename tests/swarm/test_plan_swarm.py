@@ -1,14 +1,18 @@
 """docker.service and docker.secret plans against what the real run does (issue 9).
 
-On the private swarm of tests/swarm: each run's logged actions (the plan's
-verbs and reasons: ``app: updating service S because option 'replicas'
-changed``) must be what its recorded mutating docker commands did to each
-service and secret.
+On the private swarm of tests/swarm: each situation is planned with
+``dockeroo plan`` and run (``support.plan_exact.assert_plan_matches_run``:
+read-only plan, each object's verb what the recorded run did to it); the
+run's logged actions (``app: updating service S because option 'replicas'
+changed``) are the plan's, and the recorded commands are exactly those
+that action needs.
 """
 
 import re
 
 import pytest
+
+from support.plan_exact import assert_plan_matches_run
 
 pytestmark = pytest.mark.swarm
 
@@ -71,9 +75,16 @@ def test_service_and_secret_plans_match_the_run(sbuildout, sprefix, swarm_engine
     build(sw, ref, swarm_image, 1)
 
     def run():
-        docker_recorder.clear()
-        result = sbuildout.ok(env=docker_recorder.env)
-        return result, swarm_commands(docker_recorder)
+        exact = assert_plan_matches_run(sbuildout, docker_recorder)
+        unknown = {a["part"] for a in exact.plan if a["kind"] == "part"}  # see the first run
+        planned = [(a["part"], a["action"], a["kind"], a["name"]) for a in exact.plan
+                   if a["kind"] in ("service", "secret") and a["action"] != "unchanged"]
+        assert [entry[:4] for entry in logged(exact.run) if entry[0] not in unknown] == planned, \
+            exact.run.output
+        plans.append(exact.plan)
+        return exact.run, swarm_commands(docker_recorder)
+
+    plans = []
 
     def secret_name():
         [name] = sw.names("secret", sprefix + "-db-")
@@ -84,8 +95,11 @@ def test_service_and_secret_plans_match_the_run(sbuildout, sprefix, swarm_engine
         sbuildout.configure(stack(sprefix, ref, 1))
         result, commands = run()
         first = secret_name()
-        assert logged(result) == [("db", "create", "secret", first, "new part"),
-                                  ("app", "create", "service", app, "new part")]
+        # the first plan cannot name the secret's version: the buildout has no hash key yet
+        assert [(a["kind"], a["action"]) for a in plans[0] if a["part"] == "db"] == [
+            ("part", "maybe")]
+        assert logged(result) == [("db", "create", "secret", first, "the part is new"),
+                                  ("app", "create", "service", app, "the part is new")]
         assert commands == [("secret", "create", first), ("service", "create", app)]
 
         # nothing changed: no action, no mutating command

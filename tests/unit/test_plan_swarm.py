@@ -213,7 +213,9 @@ def test_a_secret_removed_by_hand_is_repaired_and_someone_elses_is_an_error():
 def test_planning_before_the_hash_key_exists_names_no_version():
     spec, [act] = secret_plan(key=None, old=None, found={("info", ""): MANAGER})
     assert spec.object_name == "dksrec-db-????????????"
-    assert (act.verb, act.reasons) == ("create", ("new part",))
+    assert (act.kind, act.name, act.verb) == ("part", "db-password", "maybe")
+    assert act.reasons == ("the secret's version (dksrec-db-<hash>) is named with this "
+                           "buildout's hash key, which the first real run makes",)
 
 
 def test_the_recorded_config_is_unchanged():

@@ -36,6 +36,8 @@ from ..recipe import OWNER_OPTION, Recipe as Base, label_args
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
 HASH_LENGTH = 12
 MAX_NAME = 64 - HASH_LENGTH - 1
+#: the version of a secret planned before the buildout's hash key exists
+UNKNOWN = "?" * HASH_LENGTH
 
 #: (engine, kind, name, part, logger) of old versions still in use: retried at exit
 _sweep_later = []
@@ -75,7 +77,7 @@ def read(opts, kind, sources, name, name_option, key, content_of, owner, hint=""
         raise opts.error(given[1] if given else sources[0], "give exactly one of %s" % ", ".join(sources))
     content = content_of(given[0])
     if key is None:  # planning a first run: the key (so the version) is made by the real run
-        version = "?" * HASH_LENGTH
+        version = UNKNOWN
     else:
         version = swarm.content_hash(key, content, json.dumps(sorted(labels.items())).encode())
     spec = Spec(kind=kind, name=name, object_name="%s-%s" % (name, version[:HASH_LENGTH]),
@@ -89,6 +91,9 @@ def plan(part, spec, observed, context, recipe):
     removal of the part's other versions (done once no service uses them)."""
     swarm.check_manager(observed, part, recipe)
     kind, name = spec.kind, spec.object_name
+    if name.endswith(UNKNOWN):  # planning, before the first real run made the key
+        return [action(part, "part", part, "maybe", "the %s's version (%s-<hash>) is named with "
+                       "this buildout's hash key, which the first real run makes" % (kind, spec.name))]
     current = observed.get(kind, name)
     old = context.old
     if current is not None:
