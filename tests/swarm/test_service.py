@@ -110,6 +110,8 @@ def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, sw
     argv = [" ".join(c["argv"]) for c in docker_recorder.calls()]
     assert not any("s3cret" in a for a in argv), "a secret value reached a command line"
     assert "s3cret-two" not in result.output and "s3cret-two" not in sbuildout.installed()
+    # the replaced configuration of the secret part leaves nothing to retry
+    assert "Could not remove" not in result.output, result.output
     new_secrets = sw.names("secret", sprefix)
     assert len(new_secrets) == 1 and new_secrets != secrets, new_secrets
     refs = sw.inspect("service", sprefix + "-app")["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
@@ -242,6 +244,12 @@ def test_changed_options_update_in_place_and_hand_updates_are_repaired(
     sbuildout.ok()
     assert sw.inspect("service", app)["ID"] != first["ID"]
     sw.wait_running(app, 1)
+
+    # renamed: the new service runs, the old one is removed (it was left running)
+    sbuildout.configure((base % "").replace("name = %s\n" % app, "name = %s-b\n" % app))
+    sbuildout.ok()
+    assert sw.names("service", sprefix) == [app + "-b"]
+    sw.wait_running(app + "-b", 1)
 
     # keep = true: uninstall leaves the service
     sbuildout.configure(base % "keep = true")
