@@ -77,9 +77,12 @@ def test_service_and_secret_plans_match_the_run(sbuildout, sprefix, swarm_engine
     def run():
         exact = assert_plan_matches_run(sbuildout, docker_recorder)
         unknown = {a["part"] for a in exact.plan if a["kind"] == "part"}  # see the first run
+        # (an uninstall logs what it removed, not the plan's line)
         planned = [(a["part"], a["action"], a["kind"], a["name"]) for a in exact.plan
-                   if a["kind"] in ("service", "secret") and a["action"] != "unchanged"]
-        assert [entry[:4] for entry in logged(exact.run) if entry[0] not in unknown] == planned, \
+                   if a["kind"] in ("service", "secret") and a["action"] != "unchanged"
+                   and a["reasons"] != ["part removed"]]
+        assert [entry[:4] for entry in logged(exact.run)
+                if entry[0] not in unknown and entry[2] in ("service", "secret")] == planned, \
             exact.run.output
         plans.append(exact.plan)
         return exact.run, swarm_commands(docker_recorder)
@@ -158,6 +161,21 @@ def test_service_and_secret_plans_match_the_run(sbuildout, sprefix, swarm_engine
             ("app", "remove", "service", app, "replaced by service %s2" % app)]
         assert commands == [("service", "create", app + "2"), ("service", "rm", app)]
         assert sw.names("service", sprefix) == [app + "2"]
+
+        # the service part removed (the secret part kept, now with keep = true): the
+        # service is removed; then the secret part removed: keep leaves its version
+        only_db = stack(sprefix, ref, 2).split("[app]")[0]
+        sbuildout.configure(only_db + "keep = true\n")
+        result, commands = run()
+        assert [(a["kind"], a["name"], a["action"]) for a in plans[-1] if a["part"] == "app"] \
+            == [("service", app + "2", "remove")]
+        assert commands == [("service", "rm", app + "2")]
+        sbuildout.configure("[other]\nrecipe = dockeroo:docker.volume\nname = %s-vol\n" % sprefix)
+        result, commands = run()
+        assert [(a["kind"], a["name"], a["action"], a["reasons"]) for a in plans[-1]
+                if a["part"] == "db"] == [("secret", second, "unchanged", ["keep = true: left in place"])]
+        assert commands == [] and sw.names("secret", sprefix + "-db-") == [second]
+        sw.docker("secret", "rm", second)
     finally:
         sbuildout.uninstall_all()
         sw.docker("image", "rm", ref, check=False)
