@@ -32,6 +32,8 @@ DEFAULT_LONG_TIMEOUT = 3600
 log = logging.getLogger("dockeroo")
 
 INSPECT_KINDS = ("container", "image", "network", "volume")
+#: kinds of objects in a swarm's store (``docker service inspect``, ...)
+SWARM_KINDS = ("service", "secret", "config", "node")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 # -- secrets -----------------------------------------------------------------------
@@ -803,6 +805,8 @@ def plan_safe(args):
     if args[0] in INSPECT_KINDS + ("system", "builder", "buildx", "context", "manifest") \
             and len(args) > 1:
         return args[1] in _PLAN_SAFE_VERBS and not (args[0] == "manifest")
+    if args[0] in SWARM_KINDS and len(args) > 1:
+        return args[1] in _PLAN_SAFE_VERBS or args[1] == "ps"
     return False
 
 
@@ -813,6 +817,8 @@ def _read_only(args):
         return True
     if args[0] in INSPECT_KINDS + ("system", "builder", "buildx", "context", "manifest") and len(args) > 1:
         return args[1] in _READ_ONLY_VERBS
+    if args[0] in SWARM_KINDS and len(args) > 1:  # the swarm's store, not the cached kinds
+        return args[1] in _READ_ONLY_VERBS or args[1] == "ps"
     if args[0] == "cp" and len(args) > 2:  # docker cp CONTAINER:PATH - reads only
         return args[-1] == "-" or ":" not in args[-1]
     return False

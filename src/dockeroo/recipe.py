@@ -32,6 +32,7 @@ import hashlib
 import importlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -263,6 +264,8 @@ class Recipe:
         that the recipe does not know, naming the closest known one."""
         known = set(self.opts.seen) | set(self.known_options) | set(ENGINE_OPTIONS) | {
             "keep", "timeout", "name", OWNER_OPTION} | set(self.name_aliases)
+        # options the configuration itself uses (``${:arch}``, ``${part:arch}``)
+        known |= referenced_options(self.buildout, self.part)
         for option, close in plan_mod.unknown_options(given, known):
             self.log.warning("Part [%s]: option %r is not an option of dockeroo:%s%s; it is ignored",
                              self.part, option, self.recipe,
@@ -522,6 +525,20 @@ class Recipe:
         timeout = Options(part, dict(options)).duration("timeout", engine_mod.DEFAULT_TIMEOUT)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+
+
+def referenced_options(buildout, part):
+    """The options of PART that the configuration refers to (``${part:x}``,
+    or ``${:x}`` in PART itself), read from the raw configuration."""
+    raw = getattr(buildout, "_raw", None) or {}
+    pattern = re.compile(r"\$\{([^:}]*):([^}]+)\}")
+    found = set()
+    for section, values in raw.items():
+        for value in values.values():
+            if isinstance(value, str) and "${" in value:
+                found.update(m.group(2) for m in pattern.finditer(value)
+                             if (m.group(1) or section) == part)
+    return found
 
 
 def lifecycle_for_uninstall():

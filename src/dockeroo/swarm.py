@@ -12,8 +12,12 @@ import secrets as _secrets
 
 from zc.buildout import UserError
 
+from . import plan as plan_mod
 from .engine import DockerError
-from .recipe import LABEL_BUILDOUT, LABEL_PART
+from .recipe import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
+
+#: the kinds of objects that live in the swarm's store
+KINDS = ("service", "secret", "config", "node")
 
 #: the file under the parts directory holding the key of the content hashes
 KEY_FILE = ".dockeroo-swarm-key"
@@ -61,11 +65,17 @@ def is_manager(engine):
 
 def require_manager(engine, part, recipe, what="this part"):
     """UserError unless ENGINE is an active swarm manager (before anything is made)."""
+    check_manager(Observed(engine), part, recipe, what)
+
+
+def check_manager(observed, part, recipe, what="this part"):
+    """UserError unless the engine OBSERVED answers for is an active swarm manager."""
+    where = observed.get("engine", "description") or "the engine"
     try:
-        info = engine.info()
+        info = observed.get("info", "") or {}
     except DockerError as exc:
         raise UserError("Part [%s] (%s): cannot ask %s whether it is a swarm manager: %s"
-                        % (part, recipe, engine.config.description, exc))
+                        % (part, recipe, where, exc))
     swarm = info.get("Swarm") or {}
     state = swarm.get("LocalNodeState") or "inactive"
     if state != "active" or not swarm.get("ControlAvailable"):
@@ -74,11 +84,86 @@ def require_manager(engine, part, recipe, what="this part"):
         raise UserError("Part [%s] (%s): %s needs a swarm manager, but %s %s; run "
                         "'docker swarm init' there, or point engine-url (or the docker "
                         "context) at a manager of the cluster. Nothing was created."
-                        % (part, recipe, what, engine.config.description, why))
+                        % (part, recipe, what, where, why))
 
 
-def buildout_key(parts_directory):
-    """The per-buildout key of content hashes (created on first use, mode 0600)."""
+class Observed(plan_mod.Observed):
+    """What the engine holds, with the swarm's objects and a few facts:
+
+    - ``("service" | "secret" | "config", NAME)``: the object's inspect JSON, or None;
+    - ``("secret-versions" | "config-versions", PART)``: the names of the
+      versions the part (of OWNER) made;
+    - ``("network-users", NAME)``: the containers attached to network NAME;
+    - ``("info", "")``: ``docker info``; ``("engine", "kind")``: docker or
+      podman; ``("engine", "description")``: where the engine is.
+    """
+
+    def __init__(self, engine=None, recorded=None, owner=None):
+        super().__init__(engine, recorded)
+        self.owner = owner
+
+    @classmethod
+    def of(cls, observed, owner):
+        """OBSERVED (a plain :class:`dockeroo.plan.Observed`) with the swarm's objects."""
+        return cls(observed.engine, observed._recorded, owner)
+
+    def get(self, kind, name):
+        if self.engine is None:
+            return super().get(kind, name)
+        if kind in KINDS:
+            return inspect(self.engine, kind, name)
+        if kind.endswith("-versions"):
+            return labelled(self.engine, kind[:-len("-versions")], name, self.owner)
+        if kind == "network-users":
+            return network_users(self.engine, name, self.engine.inspect("network", name))
+        if kind == "info":
+            return self.engine.info()
+        if kind == "engine":
+            return self.engine.kind if name == "kind" else self.engine.config.description
+        return super().get(kind, name)
+
+
+def removal(observed, part, old, kind, names, why):
+    """The actions of uninstalling the KIND objects NAMES (None: the part's
+    labelled versions) of the configuration OLD of PART, as ``remove``
+    does: nothing on an engine that is not a manager, ``keep`` honoured,
+    an object of someone else left."""
+    from .options import Options
+    observed = Observed.of(observed, old.get(OWNER_OPTION))
+    swarm = (observed.get("info", "") or {}).get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        return []
+    keep = Options(part, dict(old)).bool("keep", False)
+    actions = []
+    for name in names if names is not None else observed.get(kind + "-versions", part) or ():
+        obj = observed.get(kind, name)
+        if obj is None:
+            continue
+        if keep:
+            actions.append(plan_mod.action(part, kind, name, "unchanged", "keep = true: left in place"))
+        elif not is_ours(obj, part, old.get(OWNER_OPTION)):
+            actions.append(plan_mod.action(part, kind, name, "unchanged", "not created by this part"))
+        else:
+            actions.append(plan_mod.action(part, kind, name, "remove", why))
+    return actions
+
+
+def absent(part, kind, name, context):
+    """The Action for the missing object NAME of a part: create, or repair
+    when the part is installed with the same name (removed by hand)."""
+    old = context.old
+    if old is None:
+        return plan_mod.action(part, kind, name, "create", "new part")
+    was = old.get(kind) or old.get("name")
+    if was != name:
+        return plan_mod.action(part, kind, name, "create", "option 'name' changed (was %s)" % was)
+    return plan_mod.action(part, kind, name, "repair",
+                           "%s %s is missing (removed by hand?)" % (kind, name))
+
+
+def buildout_key(parts_directory, create=True):
+    """The per-buildout key of content hashes (created on first use, mode 0600;
+    None when there is none yet and not CREATE)."""
     path = os.path.join(parts_directory, KEY_FILE)
     try:
         with open(path, "rb") as handle:
@@ -87,6 +172,8 @@ def buildout_key(parts_directory):
             return key
     except FileNotFoundError:
         pass
+    if not create:
+        return None
     os.makedirs(parts_directory, exist_ok=True)
     key = _secrets.token_hex(32).encode()
     tmp = "%s.%d.tmp" % (path, os.getpid())

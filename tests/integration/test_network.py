@@ -99,7 +99,7 @@ def test_network_change_recreates_unless_attached(buildout, prefix, base_image):
     # once it is gone, the network is recreated with the new subnet
     docker("rm", prefix + "-user")
     result = buildout.ok()
-    assert "Recreating network %s" % name in result.output
+    assert "recreating network %s because addresses: has subnet=%s" % (name, first) in result.output
     assert inspect("network", name)["Id"] != old_id
     assert ipam(name) == shown([{"Subnet": str(second)}])
 

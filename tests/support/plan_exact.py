@@ -13,7 +13,8 @@ verb with what the run did to it:
 plan verb      the run must
 =============  ==========================================================
 create         make the object (a container started back counts for a
-repair         stopped container that is repaired)
+repair         stopped container that is repaired, an update in place for
+               a service changed by hand)
 recreate       remove and make it again, or rebuild the image under its tag
 update         change it in place (no removal)
 remove         remove it
@@ -357,6 +358,8 @@ def verb_matches(verb, effects, kind):
     if verb in ("create", "repair"):
         if verb == "repair" and kind == "container" and "start" in effects:
             return True  # a stopped container started again
+        if verb == "repair" and kind == "service" and effects == {"update"}:
+            return True  # a service changed by hand updated back in place
         return bool(effects & MADE)
     if verb == "recreate":
         if kind == "image":

@@ -1,124 +1,167 @@
-"""dockeroo:docker.network: a Docker network, with an optional fixed address plan."""
+"""dockeroo:docker.network: a Docker network, with an optional fixed address plan.
 
+read -> plan -> apply (see :mod:`dockeroo.plan`).
+"""
+
+import dataclasses
 import ipaddress
+from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
+from .. import swarm
 from ..capabilities import PODMAN
-from ..swarm import require_manager
-from ..recipe import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args, network_users
+from ..plan import action, not_fingerprinted
+from ..recipe import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, is_owned,
+                      label_args)
 
 OUR_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
+RECIPE = "docker.network"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    name: str
+    driver: str
+    internal: bool
+    ipv6: bool
+    attachable: bool
+    encrypted: bool
+    scope: Optional[str]
+    pools: Tuple[Dict[str, str], ...]  # [{Subnet, Gateway?, IPRange?}]
+    labels: Dict[str, str]
+    owner: str = not_fingerprinted()
+
+    @property
+    def needs_swarm(self):
+        return self.driver == "overlay" or self.scope == "swarm"
+
+
+def read(opts, name, name_option, owner, hint=""):
+    """The part's options -> Spec (every mistake a UserError)."""
+    driver = opts.word("driver", default="bridge")
+    opts.object_name(name_option, name, strict=False, hint=hint)
+    ipv6 = opts.bool("ipv6", False)
+    spec = Spec(name=name, driver=driver, internal=opts.bool("internal", False), ipv6=ipv6,
+                # overlay (swarm) networks: attachable, scope, encrypted
+                attachable=opts.bool("attachable", False), encrypted=opts.bool("encrypted", False),
+                scope=opts.choice("scope", ("local", "swarm", "global")),
+                pools=tuple(address_plan(opts, ipv6)), labels=opts.key_values("labels"),
+                owner=owner)
+    for option in ("attachable", "encrypted"):
+        if getattr(spec, option) and driver != "overlay":
+            raise opts.error(option, "applies to driver = overlay only", opts.text(option))
+    return spec
+
+
+def plan(part, spec, observed, context):
+    """[Action] for the network of SPEC, given what the engine holds (OBSERVED)."""
+    if spec.needs_swarm:
+        swarm.check_manager(observed, part, RECIPE, "an overlay (swarm) network")
+    current = observed.get("network", spec.name)
+    if current is None:
+        return [swarm.absent(part, "network", spec.name, context)]
+    ours = is_owned(current, part, spec.owner)
+    # labels are compared on our own networks only (another's labels are its business)
+    changes = [c for c in differences(spec, current, observed) if ours or c[0] != "labels"]
+    if not changes:
+        return [action(part, "network", spec.name, "unchanged")]
+    reasons = ["%s: has %s, wants %s" % change for change in changes]
+    if not ours:
+        raise UserError("Part [%s]: network %s already exists but was not created by this part, "
+                        "and differs (%s); remove it by hand or choose another name"
+                        % (part, spec.name, "; ".join(reasons)))
+    users = observed.get("network-users", spec.name) or []
+    if users and all(what == "labels" for what, _, _ in changes):
+        return [action(part, "network", spec.name, "unchanged",
+                       "it keeps its old labels (labels cannot change while container(s) %s "
+                       "are attached)" % ", ".join(users))]
+    if users:
+        raise UserError("Part [%s]: network %s must be recreated (%s) but container(s) %s "
+                        "are attached; remove them first (nothing was changed)"
+                        % (part, spec.name, "; ".join(reasons), ", ".join(users)))
+    return [action(part, "network", spec.name, "recreate", *reasons)]
+
+
+def differences(spec, current, observed):
+    """(what, has, wants) for every setting the network does not match."""
+    changes = []
+    for what, has, wants in (("driver", current.get("Driver"), spec.driver),
+                             ("internal", bool(current.get("Internal")), spec.internal),
+                             ("ipv6", bool(current.get("EnableIPv6")), spec.ipv6),
+                             ("attachable", bool(current.get("Attachable")), spec.attachable),
+                             ("encrypted", "encrypted" in (current.get("Options") or {}),
+                              spec.encrypted),
+                             ("scope", current.get("Scope"), spec.scope or current.get("Scope"))):
+        if has != wants:
+            changes.append((what, has, wants))
+    if spec.pools:  # without a subnet any address plan Docker chose is fine
+        families = {ipaddress.ip_network(p["Subnet"]).version for p in spec.pools}
+        has = [normalized_pool(p) for p in ((current.get("IPAM") or {}).get("Config") or [])]
+        if spec.driver == "overlay":  # swarm records the gateway it chose
+            given = {p["Subnet"]: p for p in spec.pools}
+            has = [{k: v for k, v in p.items() if k != "Gateway" or "Gateway" in
+                    given.get(p["Subnet"], p)} for p in has]
+        has = sorted((p for p in has if ipaddress.ip_network(p["Subnet"]).version in families),
+                     key=sorted_items)
+        wants = sorted(spec.pools, key=sorted_items)
+        if has != wants and observed.get("engine", "kind") == PODMAN:  # asked only when they differ
+            has, wants = podman_view(has, wants)
+        if has != wants:
+            changes.append(("addresses", describe(has), describe(spec.pools)))
+    labels = {k: v for k, v in (current.get("Labels") or {}).items() if k not in OUR_LABELS}
+    if labels != spec.labels:
+        changes.append(("labels", labels, spec.labels))
+    return changes
 
 
 class Recipe(Base):
-    recipe = "docker.network"
+    recipe = RECIPE
 
     def setup(self):
-        self.driver = self.opts.word("driver", default="bridge")
         hint = " (name defaults to the part name)" if self.name == self.part else ""
-        self.opts.object_name(self.name_option, self.name, strict=False, hint=hint)
-        self.internal = self.opts.bool("internal", False)
-        self.ipv6 = self.opts.bool("ipv6", False)
-        self.user_labels = self.opts.key_values("labels")
-        self.pools = address_plan(self.opts, self.ipv6)
-        # overlay (swarm) networks: attachable, scope, encrypted
-        self.attachable = self.opts.bool("attachable", False)
-        self.encrypted = self.opts.bool("encrypted", False)
-        self.scope = self.opts.choice("scope", ("local", "swarm", "global"))
-        for option in ("attachable", "encrypted"):
-            if getattr(self, option) and self.driver != "overlay":
-                raise self.opts.error(option, "applies to driver = overlay only", self.opts.text(option))
-        self.needs_swarm = self.driver == "overlay" or self.scope == "swarm"
+        self.spec = read(self.opts, self.name, self.name_option, self.owner, hint)
         self.options["network"] = self.name
 
     @classmethod
     def owned(cls, values):
         return [("network", values["name"])]
 
-    def ensure(self):
-        if self.needs_swarm:
-            require_manager(self.engine, self.part, self.recipe, "an overlay (swarm) network")
-        current = self.engine.inspect("network", self.name)
-        if current is None:
-            self.create()
-            return []
-        ours = self.is_ours(current)
-        # labels are compared on our own networks only (another's labels are its business)
-        changes = [c for c in self.differences(current) if ours or c[0] != "labels"]
-        if not changes:
-            return []
-        shown = "; ".join("%s: has %s, wants %s" % change for change in changes)
-        if not ours:
-            raise UserError("Part [%s]: network %s already exists but was not created by this part, "
-                            "and differs (%s); remove it by hand or choose another name"
-                            % (self.part, self.name, shown))
-        users = network_users(self.engine, self.name, current)
-        if users and all(what == "labels" for what, _, _ in changes):
-            self.log.warning("Network %s keeps its old labels (labels cannot change while "
-                             "container(s) %s are attached)", self.name, ", ".join(users))
-            return []
-        if users:
-            raise UserError("Part [%s]: network %s must be recreated (%s) but container(s) %s "
-                            "are attached; remove them first (nothing was changed)"
-                            % (self.part, self.name, shown, ", ".join(users)))
-        self.log.info("Recreating network %s (%s)", self.name, shown)
-        self.run(["network", "rm", self.name])
-        self.engine.forget("network", self.name)
-        self.create()
+    def observed(self):
+        return swarm.Observed(self.engine, owner=self.owner)
+
+    def plan(self, context):
+        return plan(self.part, self.spec, self.observed(), context)
+
+    def apply(self, actions):
+        for act in actions:
+            if act.verb == "recreate":
+                self.run(["network", "rm", self.spec.name])
+                self.engine.forget("network", self.spec.name)
+            if act.verb in ("create", "repair", "recreate"):
+                self.create()
+            elif act.reasons:  # unchanged, but not as the part describes it
+                self.log.warning("Network %s: %s", self.spec.name, "; ".join(act.reasons))
         return []
 
     def create(self):
-        args = ["network", "create", "--driver", self.driver]
-        for pool in self.pools:  # the CLI pairs gateways and ranges with their subnet
+        spec = self.spec
+        args = ["network", "create", "--driver", spec.driver]
+        for pool in spec.pools:  # the CLI pairs gateways and ranges with their subnet
             for key, option in (("Subnet", "--subnet"), ("Gateway", "--gateway"), ("IPRange", "--ip-range")):
                 if key in pool:
                     args += [option, pool[key]]
-        if self.internal:
-            args.append("--internal")
-        if self.ipv6:
-            args.append("--ipv6")
-        if self.attachable:
-            args.append("--attachable")
-        if self.encrypted:
+        for flag, wanted in (("--internal", spec.internal), ("--ipv6", spec.ipv6),
+                             ("--attachable", spec.attachable)):
+            if wanted:
+                args.append(flag)
+        if spec.encrypted:
             args += ["--opt", "encrypted"]
-        if self.scope:
-            args += ["--scope", self.scope]
-        args += label_args(self.labels(extra=self.user_labels))
-        self.run(args + [self.name])
-        self.engine.forget("network", self.name)
-        self.log.info("Created network %s", self.name)
-
-    def differences(self, current):
-        """(what, has, wants) for every setting the network does not match."""
-        changes = []
-        for what, has, wants in (("driver", current.get("Driver"), self.driver),
-                                 ("internal", bool(current.get("Internal")), self.internal),
-                                 ("ipv6", bool(current.get("EnableIPv6")), self.ipv6),
-                                 ("attachable", bool(current.get("Attachable")), self.attachable),
-                                 ("encrypted", "encrypted" in (current.get("Options") or {}),
-                                  self.encrypted),
-                                 ("scope", current.get("Scope"), self.scope or current.get("Scope"))):
-            if has != wants:
-                changes.append((what, has, wants))
-        if self.pools:  # without a subnet any address plan Docker chose is fine
-            families = {ipaddress.ip_network(p["Subnet"]).version for p in self.pools}
-            has = [normalized_pool(p) for p in ((current.get("IPAM") or {}).get("Config") or [])]
-            if self.driver == "overlay":  # swarm records the gateway it chose
-                given = {p["Subnet"]: p for p in self.pools}
-                has = [{k: v for k, v in p.items() if k != "Gateway" or "Gateway" in
-                        given.get(p["Subnet"], p)} for p in has]
-            has = sorted((p for p in has if ipaddress.ip_network(p["Subnet"]).version in families),
-                         key=sorted_items)
-            wants = sorted(self.pools, key=sorted_items)
-            if has != wants and self.engine.kind == PODMAN:  # asked only when they differ
-                has, wants = podman_view(has, wants)
-            if has != wants:
-                changes.append(("addresses", describe(has), describe(self.pools)))
-        labels = {k: v for k, v in (current.get("Labels") or {}).items() if k not in OUR_LABELS}
-        if labels != self.user_labels:
-            changes.append(("labels", labels, self.user_labels))
-        return changes
+        if spec.scope:
+            args += ["--scope", spec.scope]
+        args += label_args(self.labels(extra=spec.labels))
+        self.run(args + [spec.name])
+        self.engine.forget("network", spec.name)
 
 
 def address_plan(opts, ipv6):
