@@ -1,0 +1,224 @@
+"""Plans of the Gentoo recipes against what the real run does.
+
+One chain, fast (no Portage): a gentoo-bootstrap image (committed) from an
+archive of the test base image, a gentoo-build image on it (assemble only,
+a layout) and a gentoo-diskimage file made from that image in a busybox
+build container.  Each situation changes one thing; the run's log says
+what each part plans (``app: recreating image ... because ...``) and its
+recorded docker commands show that exactly the planned objects changed.
+"""
+
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import docker, inspect
+
+#: docker commands that change nothing
+READ_ONLY = {"inspect", "version", "info", "ps", "images", "history", "logs"}
+
+CHAIN = """
+    [boot]
+    recipe = dockeroo:docker.gentoo-bootstrap
+    image = %(prefix)s-boot:1
+    container = %(prefix)s-bootc
+    archives = rootfs.tar
+    commit = true
+    privileged = false
+    script = echo %(marker)s > /marker
+
+    [app]
+    recipe = dockeroo:docker.gentoo-build
+    name = %(prefix)s-app:1
+    base-image = ${boot:image}
+    layout = layout
+    privileged = false
+    %(app)s
+
+    [disk]
+    recipe = dockeroo:docker.gentoo-diskimage
+    base-image = ${app:image}
+    build-image = %(busybox)s
+    build-container = %(prefix)s-disk
+    build-root = /mnt/root
+    image-file = /disk.img
+    privileged = false
+    prepare-script = mkdir -p /mnt/root
+    build-script = cat /mnt/root/marker /mnt/root/etc/motd > /disk.img
+    """
+
+
+def mutating(recorder):
+    """The recorded docker commands that change something (argv lists)."""
+    out = []
+    for argv in recorder.commands():
+        words = [w for w in argv[:2] if not w.startswith("-")]
+        if words[:1] in (["image"], ["container"], ["volume"], ["network"]):
+            words = words[1:]
+        if words and words[0] not in READ_ONLY:
+            out.append(argv)
+    return out
+
+
+def touching(commands, *names):
+    return [argv for argv in commands if any(n in " ".join(argv) for n in names)]
+
+
+class Chain:
+    def __init__(self, buildout, prefix, base_image, recorder):
+        self.buildout, self.prefix, self.recorder = buildout, prefix, recorder
+        self.values = dict(prefix=prefix, marker="one", app="", busybox=base_image)
+        probe = prefix + "-export"
+        docker("create", "--name", probe, base_image)
+        try:
+            with open(buildout.path("rootfs.tar"), "wb") as handle:
+                subprocess.run(["docker", "export", probe], stdout=handle, check=True)
+        finally:
+            docker("rm", probe)
+        buildout.write("layout/etc/motd", "motd one\n")
+        self.disk = buildout.path("parts", "disk", "disk.img")
+
+    def run(self, **values):
+        self.values.update(values)
+        self.buildout.configure(CHAIN % self.values)
+        self.recorder.clear()
+        result = self.buildout.ok(env=self.recorder.env)
+        self.output = result.output
+        self.commands = mutating(self.recorder)
+        return result.output
+
+    def said(self, part):
+        """What PART logged it is doing (the plan's changing actions), as lines;
+        the removal of a replaced image (a ``maybe``) left out."""
+        verbs = ("creating ", "recreating ", "repairing ", "updating ", "checking ")
+        return [line.split(": ", 1)[1] for line in self.output.splitlines()
+                if line.startswith(part + ": ") and line.split(": ", 1)[1].startswith(verbs)
+                and not line.split(": ", 1)[1].startswith("checking image sha256:")]
+
+    def changed(self, part):
+        """The recorded mutating commands of PART's objects."""
+        names = {"boot": [self.prefix + "-boot"], "app": [self.prefix + "-app"],
+                 "disk": [self.prefix + "-disk"]}[part]
+        return touching(self.commands, *names)
+
+
+@pytest.fixture
+def chain(buildout, prefix, base_image, docker_recorder):
+    return Chain(buildout, prefix, base_image, docker_recorder)
+
+
+def image_id(ref):
+    return inspect("image", ref)["Id"]
+
+
+def test_gentoo_chain_plans(chain, prefix):
+    p = prefix
+    boot, app = "%s-boot:1" % p, "%s-app:1" % p
+    # first run: everything is new; a typo is warned about, and ignored
+    out = chain.run(app="build_args = x")
+    assert "Part [app]: option 'build_args' is not an option of dockeroo:docker.gentoo-build" \
+        in out, out
+    assert chain.said("boot") == ["creating image %s because new part" % boot]
+    assert chain.said("app") == ["creating image %s because new part" % app]
+    assert chain.said("disk") == ["creating file %s because new part" % chain.disk]
+    with open(chain.disk) as handle:
+        assert handle.read() == "one\nmotd one\n"
+    ids = {ref: image_id(ref) for ref in (boot, app)}
+
+    # the typo removed: buildout reinstalls [app], but nothing that defines it changed
+    out = chain.run(app="")
+    assert "is not an option" not in out
+    assert [chain.said(part) for part in ("boot", "app", "disk")] == [[], [], []]
+    assert chain.commands == [], chain.commands
+
+    # nothing changed at all: not one docker command that changes something
+    chain.run()
+    assert [chain.said(part) for part in ("boot", "app", "disk")] == [[], [], []]
+    assert chain.commands == [], chain.commands
+    assert {ref: image_id(ref) for ref in ids} == ids
+
+    # a gentoo-build option: its image and the disk image made from it, not the bootstrap
+    chain.run(app="user = nobody")
+    assert chain.said("boot") == [] and chain.changed("boot") == []
+    assert chain.said("app") == ["recreating image %s because option 'user' added" % app]
+    assert chain.said("disk") == ["recreating file %s because base-image %s changed"
+                                  % (chain.disk, app)]
+    assert inspect("image", app)["Config"]["User"] == "nobody"
+    assert image_id(boot) == ids[boot] and image_id(app) != ids[app]
+
+    # the layout's content
+    chain.buildout.write("layout/etc/motd", "motd two\n")
+    chain.run()
+    assert chain.said("boot") == [] and chain.changed("boot") == []
+    assert chain.said("app") == ["recreating image %s because layout content changed" % app]
+    assert chain.said("disk") == ["recreating file %s because base-image %s changed"
+                                  % (chain.disk, app)]
+    with open(chain.disk) as handle:
+        assert handle.read() == "one\nmotd two\n"
+
+    # the bootstrap image rebuilt: the change cascades down the chain
+    chain.run(marker="two")
+    assert chain.said("boot") == ["recreating image %s because option 'script' changed" % boot]
+    assert chain.said("app") == ["recreating image %s because base-image %s changed" % (app, boot)]
+    assert chain.said("disk") == ["recreating file %s because base-image %s changed"
+                                  % (chain.disk, app)]
+    with open(chain.disk) as handle:
+        assert handle.read() == "two\nmotd two\n"
+
+    # the disk image file removed by hand: repaired, nothing else touched
+    os.unlink(chain.disk)
+    chain.run()
+    assert chain.said("boot") == [] and chain.said("app") == []
+    assert chain.said("disk") == ["repairing file %s because file %s is missing (removed by "
+                                  "hand?)" % (chain.disk, chain.disk)]
+    assert chain.commands and chain.commands == chain.changed("disk"), chain.commands
+    with open(chain.disk) as handle:
+        assert handle.read() == "two\nmotd two\n"
+
+    # the gentoo-build image removed by hand: repaired, and the disk image made again
+    docker("image", "rm", app)
+    chain.run()
+    assert chain.said("boot") == [] and chain.changed("boot") == []
+    assert chain.said("app") == ["repairing image %s because image %s is missing (removed by "
+                                 "hand?)" % (app, app)]
+    assert chain.said("disk") == ["recreating file %s because base-image %s changed"
+                                  % (chain.disk, app)]
+
+
+def test_gentoo_bootstrap_live_container_plans(buildout, prefix, base_image, docker_recorder):
+    """Without commit: the container stopped by hand is started again; a
+    script change makes the container again from the same imported image."""
+    chain = Chain(buildout, prefix, base_image, docker_recorder)
+    template = textwrap.dedent("""
+        [live]
+        recipe = dockeroo:docker.gentoo-bootstrap
+        image = %(prefix)s-live:1
+        container = %(prefix)s-live
+        archives = rootfs.tar
+        privileged = false
+        script = echo %(marker)s > /marker
+        """)
+    name, image = prefix + "-live", prefix + "-live:1"
+
+    def run(marker):
+        buildout.configure(template % dict(prefix=prefix, marker=marker))
+        docker_recorder.clear()
+        chain.output = buildout.ok(env=docker_recorder.env).output
+        chain.commands = mutating(docker_recorder)
+        return chain.said("live")
+
+    assert run("one") == ["creating image %s because new part" % image,
+                          "creating container %s because new part" % name]
+    image_before = image_id(image)
+    docker("stop", "--time", "1", name)
+    assert run("one") == ["repairing container %s because container %s is stopped"
+                          % (name, name)]
+    assert chain.commands == [["start", name]], chain.commands
+    assert inspect("container", name)["State"]["Running"]
+    assert run("two") == ["recreating container %s because option 'script' changed" % name]
+    assert not [argv for argv in chain.commands if argv[0] in ("import", "tag")], chain.commands
+    assert image_id(image) == image_before
+    assert docker("exec", name, "cat", "/marker") == "two\n"
+    assert run("two") == [] and chain.commands == []
