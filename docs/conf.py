@@ -27,7 +27,7 @@ html_title = "dockeroo %s" % release
 
 #: top-level pages index.rst lists itself; every other top-level page
 #: (performance.rst, freeze.rst, ...) is listed where the marker stands
-LISTED_PAGES = ("index", "engine", "options", "changes")
+LISTED_PAGES = ("index", "engine", "options", "plan", "changes")
 OPTIONAL_MARKER = "optional-pages-go-here"
 
 

@@ -492,7 +492,7 @@ class DockerEngine:
                 found = None
         if found is None:
             found = self._probe_client(path)
-            if store and found.version:  # a client that did not answer is asked again
+            if store and found.version and not _plan.PLANNING:  # not asked again; plan writes nothing
                 _store_json(store, key, list(astuple(found)))
         _CLIENT_BUILDERS[key] = found
         return found

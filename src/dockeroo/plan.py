@@ -45,6 +45,10 @@ DOING = {"create": "creating", "recreate": "recreating", "update": "updating",
          "remove": "removing", "repair": "repairing", "maybe": "checking",
          "unchanged": "keeping"}
 
+#: reasons said otherwise after "because" in a real run's log
+SPOKEN = {"new part": "the part is new", "part removed": "the part was removed",
+          "part configuration changed": "the part's configuration changed"}
+
 #: True while ``dockeroo plan`` runs: no lock, no file written, read-only docker commands only
 PLANNING = False
 
@@ -90,7 +94,8 @@ class Action:
     def doing(self):
         """What a real run logs: ``recreating container app because ...``"""
         text = "%s %s %s" % (DOING[self.verb], self.kind, self.name)
-        return text + (" because " + "; ".join(self.reasons) if self.reasons else "")
+        reasons = [SPOKEN.get(r, r) for r in self.reasons]
+        return text + (" because " + "; ".join(reasons) if reasons else "")
 
     def json(self):
         return {"part": self.part, "kind": self.kind, "name": self.name,

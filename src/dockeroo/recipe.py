@@ -486,6 +486,31 @@ class Recipe:
         return uninstall
 
     @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        """The actions of removing what the (old) options OLD_OPTIONS own
+        (a removed part, or what a changed part no longer describes), WHY
+        being the reason of each removal: what :meth:`remove` (uninstall)
+        and :meth:`drop_replaced` do.  Override it with :meth:`remove`."""
+        keep = Options(part, dict(old_options)).bool("keep", False)
+        try:
+            owned = cls.owned(old_options)
+        except (KeyError, ValueError):
+            owned = []
+        actions = []
+        for kind, name in owned:
+            obj = observed.get(kind, name)
+            if obj is None:
+                act = plan_mod.action(part, kind, name, "unchanged", "already gone")
+            elif keep:
+                act = plan_mod.action(part, kind, name, "unchanged", "keep = true: left in place")
+            elif not is_owned(obj, part, old_options.get(OWNER_OPTION)):
+                act = plan_mod.action(part, kind, name, "unchanged", "not created by this part")
+            else:
+                act = plan_mod.action(part, kind, name, "remove", why)
+            actions.append(act)
+        return actions
+
+    @classmethod
     def uninstalled(cls, part, options, log):
         """Hook run after a part is really uninstalled (removed or kept), not
         when its uninstall is deferred for a changed configuration: drop

@@ -9,7 +9,10 @@ from typing import Dict
 from zc.buildout import UserError
 
 from ..plan import action
-from ..recipe import Recipe as Base, label_args
+from ..recipe import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args
+
+#: the labels dockeroo itself puts on the volume (the user's may be io.dockeroo.* too)
+OWN_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +51,7 @@ def plan(part, spec, observed, context):
             "remove the volume by hand or choose another name"
             % (part, spec.name, current.get("Driver"), have_opts or "{}",
                spec.driver, spec.driver_opts or "{}"))
-    labels = {k: v for k, v in (current.get("Labels") or {}).items()
-              if not k.startswith("io.dockeroo.")}
+    labels = {k: v for k, v in (current.get("Labels") or {}).items() if k not in OWN_LABELS}
     return [action(part, "volume", spec.name, "unchanged",
                    "its labels differ, and a volume's labels cannot change (remove it by hand "
                    "to apply them)" if labels != spec.labels else "")]
@@ -79,7 +81,6 @@ class Recipe(Base):
                 args += label_args(self.labels(extra=self.spec.labels))
                 self.run(args + [self.spec.name])
                 self.engine.forget("volume", self.spec.name)
-                self.log.info("Created volume %s", self.spec.name)
         return []
 
 
