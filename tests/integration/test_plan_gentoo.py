@@ -3,9 +3,10 @@
 One chain, fast (no Portage): a gentoo-bootstrap image (committed) from an
 archive of the test base image, a gentoo-build image on it (assemble only,
 a layout) and a gentoo-diskimage file made from that image in a busybox
-build container.  Each situation changes one thing; the run's log says
-what each part plans (``app: recreating image ... because ...``) and its
-recorded docker commands show that exactly the planned objects changed.
+build container.  Each situation changes one thing; ``dockeroo plan`` is
+compared with the following run (``assert_plan_matches_run``: verbs against
+the recorded docker commands and the disk image file), whose log says what
+each part does and why (``app: recreating image ... because ...``).
 """
 
 import os
@@ -15,6 +16,7 @@ import textwrap
 import pytest
 
 from conftest import docker, inspect
+from support.plan_exact import assert_plan_matches_run
 
 #: docker commands that change nothing
 READ_ONLY = {"inspect", "version", "info", "ps", "images", "history", "logs"}
@@ -50,10 +52,10 @@ CHAIN = """
     """
 
 
-def mutating(recorder):
-    """The recorded docker commands that change something (argv lists)."""
+def mutating(argvs):
+    """The docker commands of ARGVS that change something."""
     out = []
-    for argv in recorder.commands():
+    for argv in argvs:
         words = [w for w in argv[:2] if not w.startswith("-")]
         if words[:1] in (["image"], ["container"], ["volume"], ["network"]):
             words = words[1:]
@@ -80,14 +82,23 @@ class Chain:
         buildout.write("layout/etc/motd", "motd one\n")
         self.disk = buildout.path("parts", "disk", "disk.img")
 
-    def run(self, **values):
+    def run(self, parts=None, **values):
+        """Plan, run and compare; returns the run's output (``self.plan``: the
+        plan's actions, as (part, verb, kind, name) tuples)."""
         self.values.update(values)
-        self.buildout.configure(CHAIN % self.values)
-        self.recorder.clear()
-        result = self.buildout.ok(env=self.recorder.env)
-        self.output = result.output
-        self.commands = mutating(self.recorder)
-        return result.output
+        self.buildout.configure(CHAIN % self.values, parts)
+        exact = assert_plan_matches_run(self.buildout, self.recorder)
+        self.plan = [(a["part"], a["action"], a["kind"], a["name"]) for a in exact.plan
+                     if not a["name"].startswith("sha256:")]
+        self.planned = exact.plan
+        self.output = exact.run.output
+        self.commands = mutating(exact.run_calls)
+        return self.output
+
+    def reasons(self, part, kind):
+        """The plan's reasons for PART's object of KIND."""
+        return [a["reasons"] for a in self.planned if (a["part"], a["kind"]) == (part, kind)
+                and not a["name"].startswith("sha256:")]
 
     def said(self, part):
         """What PART logged it is doing (the plan's changing actions), as lines;
@@ -120,9 +131,9 @@ def test_gentoo_chain_plans(chain, prefix):
     out = chain.run(app="build_args = x")
     assert "Part [app]: option 'build_args' is not an option of dockeroo:docker.gentoo-build" \
         in out, out
-    assert chain.said("boot") == ["creating image %s because new part" % boot]
-    assert chain.said("app") == ["creating image %s because new part" % app]
-    assert chain.said("disk") == ["creating file %s because new part" % chain.disk]
+    assert chain.said("boot") == ["creating image %s because the part is new" % boot]
+    assert chain.said("app") == ["creating image %s because the part is new" % app]
+    assert chain.said("disk") == ["creating file %s because the part is new" % chain.disk]
     with open(chain.disk) as handle:
         assert handle.read() == "one\nmotd one\n"
     ids = {ref: image_id(ref) for ref in (boot, app)}
@@ -158,8 +169,14 @@ def test_gentoo_chain_plans(chain, prefix):
     with open(chain.disk) as handle:
         assert handle.read() == "one\nmotd two\n"
 
-    # the bootstrap image rebuilt: the change cascades down the chain
+    # the bootstrap image rebuilt: the change cascades down the chain (the plan
+    # names the earlier part's change, the run sees the new image id)
     chain.run(marker="two")
+    why = "option 'script' changed"
+    assert chain.reasons("boot", "image") == [[why]]
+    assert chain.reasons("app", "image") == [["image %s will be rebuilt (%s)" % (boot, why)]]
+    assert chain.reasons("disk", "file") == [["image %s will be rebuilt (image %s will be "
+                                              "rebuilt (%s))" % (app, boot, why)]]
     assert chain.said("boot") == ["recreating image %s because option 'script' changed" % boot]
     assert chain.said("app") == ["recreating image %s because base-image %s changed" % (app, boot)]
     assert chain.said("disk") == ["recreating file %s because base-image %s changed"
@@ -186,6 +203,11 @@ def test_gentoo_chain_plans(chain, prefix):
     assert chain.said("disk") == ["recreating file %s because base-image %s changed"
                                   % (chain.disk, app)]
 
+    # the disk image part removed: its file goes
+    chain.run(parts=["boot", "app"])
+    assert ("disk", "remove", "file", chain.disk) in chain.plan, chain.plan
+    assert not os.path.exists(chain.disk)
+
 
 def test_gentoo_bootstrap_live_container_plans(buildout, prefix, base_image, docker_recorder):
     """Without commit: the container stopped by hand is started again; a
@@ -204,13 +226,13 @@ def test_gentoo_bootstrap_live_container_plans(buildout, prefix, base_image, doc
 
     def run(marker):
         buildout.configure(template % dict(prefix=prefix, marker=marker))
-        docker_recorder.clear()
-        chain.output = buildout.ok(env=docker_recorder.env).output
-        chain.commands = mutating(docker_recorder)
+        exact = assert_plan_matches_run(buildout, docker_recorder)
+        chain.output = exact.run.output
+        chain.commands = mutating(exact.run_calls)
         return chain.said("live")
 
-    assert run("one") == ["creating image %s because new part" % image,
-                          "creating container %s because new part" % name]
+    assert run("one") == ["creating image %s because the part is new" % image,
+                          "creating container %s because the part is new" % name]
     image_before = image_id(image)
     docker("stop", "--time", "1", name)
     assert run("one") == ["repairing container %s because container %s is stopped"
