@@ -119,12 +119,19 @@ class IgnoreRules:
 
 # -- folder fingerprints ---------------------------------------------------------
 class DigestCache:
-    """Per-file content digests, persisted as one JSON file per folder."""
+    """Per-file content digests, persisted as one JSON file per folder.
+
+    Besides the trusted entries (keyed by the file's metadata), the file
+    keeps the digests of the files changed too recently to be trusted
+    (``racy``): together they are the content of the previous run, so that
+    :meth:`changes` can name the files that changed since.
+    """
 
     def __init__(self, root, cache_dir=None):
         self.root = root
         self.path = None
         self.entries = {}
+        self.racy = {}
         self.dirty = False
         if cache_dir:
             key = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:24]
@@ -134,8 +141,14 @@ class DigestCache:
                     data = json.load(handle)
                 if data.get("version") == CACHE_VERSION:
                     self.entries = data["entries"]
-            except (OSError, ValueError, KeyError):
-                self.entries = {}
+                    self.racy = dict(data.get("racy") or {})
+            except (OSError, ValueError, KeyError, AttributeError, TypeError):
+                self.entries, self.racy = {}, {}
+        #: the digest of every file of the previous run (None: no record of it)
+        self.previous = ({rel: e[4] for rel, e in self.entries.items()} if self.path else None)
+        if self.previous is not None:
+            self.previous.update(self.racy)
+        self.digests = {}
         self.seen = set()
         # entries changed less than RACY_SECONDS ago are not cached: with
         # coarse file timestamps a second write in the same tick would keep
@@ -147,34 +160,54 @@ class DigestCache:
         self.seen.add(relpath)
         entry = self.entries.get(relpath)
         if entry and entry[:4] == key:
+            self.digests[relpath] = entry[4]
             return entry[4]
         h = hashlib.sha256()
         with open(fullpath, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 h.update(block)
-        value = h.hexdigest()
+        value = self.digests[relpath] = h.hexdigest()
         if st.st_ctime_ns < self.trust_before_ns:
             self.entries[relpath] = key + [value]
             self.dirty = True
-        elif self.entries.pop(relpath, None) is not None:
-            self.dirty = True
+            self.racy.pop(relpath, None)
+        else:
+            if self.entries.pop(relpath, None) is not None:
+                self.dirty = True
+            if self.racy.get(relpath) != value:
+                self.racy[relpath] = value
+                self.dirty = True
         return value
+
+    def changes(self):
+        """[(relpath, "changed" | "added" | "removed")] against the previous
+        run's digests, in path order; None when there is no record of it."""
+        if not self.previous:
+            return None
+        before, now = self.previous, self.digests
+        found = [(rel, "changed") for rel in now if rel in before and before[rel] != now[rel]]
+        found += [(rel, "added") for rel in now if rel not in before]
+        found += [(rel, "removed") for rel in before if rel not in now]
+        return sorted(found)
 
     def save(self):
         from . import plan
         if not self.path or plan.PLANNING:  # dockeroo plan writes no file
             return
-        if set(self.entries) - self.seen:
+        if set(self.entries) - self.seen or set(self.racy) - self.seen:
             self.entries = {k: v for k, v in self.entries.items() if k in self.seen}
+            self.racy = {k: v for k, v in self.racy.items() if k in self.seen}
             self.dirty = True
         if not self.dirty:
             return
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".fp-")
+        data = {"version": CACHE_VERSION, "entries": self.entries}
+        if self.racy:
+            data["racy"] = self.racy
         try:
             with os.fdopen(fd, "w") as handle:
-                json.dump({"version": CACHE_VERSION, "entries": self.entries}, handle,
-                          separators=(",", ":"))
+                json.dump(data, handle, separators=(",", ":"))
             os.replace(tmp, self.path)
         except OSError:
             try:
@@ -211,11 +244,15 @@ def walk(root, ignore=None):
         stack.extend(reversed(subdirs))
 
 
-def folder_fingerprint(root, ignore=None, owners=False, cache_dir=None, always=()):
+def folder_fingerprint(root, ignore=None, owners=False, cache_dir=None, always=(),
+                       changes=False):
     """Fingerprint of a folder's content.
 
     ``owners``: include uid/gid (for layouts copied with their owners).
     ``always``: relative paths included even when ignored (the Dockerfile).
+    ``changes``: return (fingerprint, :meth:`DigestCache.changes`), the
+    files whose content differs from the previous run's (read before the
+    cache is saved).
     """
     cache = DigestCache(root, cache_dir)
     h = hashlib.sha256()
@@ -225,8 +262,9 @@ def folder_fingerprint(root, ignore=None, owners=False, cache_dir=None, always=(
         full = os.path.join(root, rel)
         if ignore is not None and ignore.excluded(rel) and os.path.lexists(full):
             h.update(_entry_line(rel, full, os.lstat(full), owners, cache))
+    found = cache.changes() if changes else None
     cache.save()
-    return h.hexdigest()[:32]
+    return (h.hexdigest()[:32], found) if changes else h.hexdigest()[:32]
 
 
 def _entry_line(rel, full, st, owners, cache):

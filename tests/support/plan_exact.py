@@ -40,7 +40,8 @@ from conftest import BUILDOUT
 DOCKEROO = os.path.join(os.path.dirname(BUILDOUT), "dockeroo")
 
 #: effects that make an object, remove it, or change it in place
-MADE = {"create", "build", "import", "commit", "pull", "tag", "complete"}
+MADE = {"create", "build", "import", "commit", "pull", "tag", "complete",
+        "push"}  # a first push makes the image in the registry
 REMOVED = {"remove"}
 CHANGED = {"start", "stop", "update", "push", "exec", "copy-in", "connect", "disconnect",
            "set-aside", "kill", "restart", "pause", "unpause"}
@@ -322,6 +323,11 @@ def classify(argvs):
         elif kind == "image":
             name = normal_image(name)
         effects.setdefault((kind, name), set()).add(effect)
+    # docker.push tags the image for the push and removes the tag right after:
+    # a temporary tag, which neither makes nor removes anything
+    for key, got in effects.items():
+        if key[0] == "image" and {"tag", "remove", "push"} <= got:
+            got -= {"tag", "remove"}
     return effects
 
 

@@ -1,12 +1,16 @@
 """dockeroo:docker.build: an image built with ``docker build``, rebuilt only when its inputs change.
 
-The inputs (context content honouring ``.dockerignore``, Dockerfile, build
-arguments and options) are hashed in ``setup()`` into the ``fingerprint``
-option, so buildout reinstalls the part exactly when they change; the image
-carries the same fingerprint as a label, so ``ensure()`` does nothing when
-the tagged image already matches.
+read -> plan -> apply (see :mod:`dockeroo.plan`).  ``read`` turns the
+options into a frozen :class:`Spec`; the part's ``__init__`` completes it
+with what needs the engine's client (the builder) and the file system (the
+content of a local context, honouring ``.dockerignore``, and the files that
+changed since the previous run).  The fingerprint of the whole Spec is the
+``fingerprint`` option, so buildout reinstalls the part exactly when an
+input changes; the image carries it as a label, so the plan builds nothing
+when the tagged image already matches.
 """
 
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -15,12 +19,16 @@ import os
 import re
 import shlex
 import secrets as random_secrets
+from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from ..engine import ANSI_ESCAPE, DockerError, InUse
+from .. import plan as plan_mod
+from ..engine import ANSI_ESCAPE, DockerError
 from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
-from ..recipe import LABEL_FINGERPRINT, Recipe as Base, label_args, quote_command
+from ..plan import action, not_fingerprinted
+from ..recipe import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, Recipe as Base, is_owned,
+                      label_args, quote_command)
 
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
@@ -42,129 +50,52 @@ LEGACY_FLAGS = {"COPY": {"--chown", "--from"}, "ADD": {"--chown"}, "FROM": {"--p
 HEREDOC = re.compile(r"<<-?\s*[\"']?[A-Za-z_][A-Za-z0-9_]*[\"']?")
 
 
-class Recipe(Base):
-    recipe = "docker.build"
+#: the option recording the content of a local context (its changes are explained by file)
+CONTEXT_OPTION = "context-fingerprint"
+#: at most this many changed files are named in a plan's reasons
+NAMED_FILES = 3
 
-    def setup(self):
-        hint = " (name defaults to the part name)" if self.name == self.part else ""
-        self.image = str(self.opts.reference("name", self.name, digest=False, hint=hint).normalized())
-        self.build_args = self.opts.key_values("build-args")
-        self.user_labels = self.opts.key_values("labels")
-        self.target = self.opts.word("target")
-        self.platform = self.opts.word("platform")
-        self.no_cache = self.opts.bool("no-cache", False)
-        self.pull = self.opts.bool("pull", False)
-        self.builder_choice = self.opts.choice("builder", BUILDERS, "auto")
-        self.progress = self.opts.choice("progress", ("plain", "quiet"), "plain")
-        self.secrets = self.secret_sources()
-        self.secrets_rebuild = self.opts.bool("secrets-rebuild", False)
-        self.ssh = self.ssh_sources()
-        self.cache_from = self.opts.lines("cache-from")
-        for line in self.cache_from:
-            if re.search(r"\s", line):
-                raise self.opts.error("cache-from", "one image (or cache source) per line", line)
-        self.network = self.opts.word("network")
-        self.add_hosts = self.host_lines()
-        self.shm_size = self.opts.word("shm-size")
-        if self.shm_size and not SHM_SIZE.match(self.shm_size):
-            raise self.opts.error("shm-size", "must be a size such as 64m, 1g or 67108864", self.shm_size)
-        source = self.opts.text("source", required=True)
-        if source.startswith(REMOTE_PREFIXES):
-            self.context, self.dockerfile = source, self.opts.text("dockerfile")
-            self.content = ("remote", source, self.dockerfile)
-            self.features = []
-        else:
-            self.context, self.dockerfile = self.local_context()
-            self.content = None  # once the builder is known: it chooses the ignore file
-            self.features = buildkit_features(self.dockerfile)
-        self.options["image"] = self.image
 
-    def __init__(self, buildout, name, options):
-        super().__init__(buildout, name, options)
-        # the builder (and so the fingerprint) may depend on the engine's client
-        self.client = None
-        self.builder = self.choose_builder()
-        options["builder"] = self.builder
-        if self.content is None:
-            self.content = self.local_content()
-        self.fingerprint = self.compute_fingerprint()
-        options["fingerprint"] = self.fingerprint
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What defines the image (fingerprinted), then how it is built (not)."""
 
-    # -- options -------------------------------------------------------------------
-    def secret_sources(self):
-        """``ID src=FILE`` / ``ID env=VARIABLE`` / ``ID command=COMMAND`` lines: {id: (kind, value)}."""
-        found = {}
-        for line in self.opts.lines("secrets"):
-            sid, _, spec = line.partition(" ")
-            kind, sep, value = spec.strip().partition("=")
-            kind, value = kind.strip(), value.strip()
-            if not SECRET_ID.match(sid) or not sep or kind not in ("src", "env", "command") or not value:
-                raise self.opts.error("secrets", "each line must be ID src=FILE, ID env=VARIABLE or "
-                                      "ID command=COMMAND (ID: letters, digits, _ . -)", line)
-            if sid in found:
-                raise self.opts.error("secrets", "secret %s is given twice" % sid, line)
-            if kind == "src":
-                value = os.path.normpath(os.path.join(self.directory, os.path.expanduser(value)))
-            elif kind == "command":
-                try:
-                    value = shlex.split(value.replace("$$", "$"))
-                except ValueError as exc:
-                    raise self.opts.error("secrets", "the command cannot be parsed (%s)" % exc, line)
-                if not value:
-                    raise self.opts.error("secrets", "the command is empty", line)
-            elif not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-                raise self.opts.error("secrets", "%r is not an environment variable name" % value, line)
-            found[sid] = (kind, value)
-        return found
+    image: str
+    remote: bool
+    build_args: Dict[str, str]
+    labels: Dict[str, str]
+    target: Optional[str]
+    platform: Optional[str]
+    no_cache: bool
+    pull: bool
+    secret_ids: Tuple[str, ...]  # the values only as secret_hmac, with secrets-rebuild
+    ssh_ids: Tuple[str, ...]
+    network: Optional[str]
+    add_hosts: Tuple[str, ...]
+    shm_size: Optional[str]
+    #: "buildkit" or "legacy" (the choice until the client is asked: see resolve)
+    builder: str = None
+    #: what the builder reads: a local context's content (see resolve; its place
+    #: does not count), or a remote context's URL and Dockerfile
+    content: Tuple = None
+    #: the HMAC of the secrets' values (secrets-rebuild = true), never the values
+    secret_hmac: Optional[str] = None
+    context: str = not_fingerprinted()     # a directory, or a URL docker build fetches itself
+    dockerfile: Optional[str] = not_fingerprinted()
+    builder_choice: str = not_fingerprinted("auto")
+    progress: str = not_fingerprinted("plain")
+    secrets: Dict[str, tuple] = not_fingerprinted()  # {id: (kind, source)}
+    secrets_rebuild: bool = not_fingerprinted(False)
+    ssh: Dict[str, Tuple[str, ...]] = not_fingerprinted()
+    cache_from: Tuple[str, ...] = not_fingerprinted(())
+    features: Tuple[str, ...] = not_fingerprinted(())
+    #: [(file, "changed" | "added" | "removed")] since the previous run, None: not known
+    changes: Optional[Tuple] = not_fingerprinted()
+    #: why the secrets' HMAC cannot be known while planning (a secret from a command)
+    secrets_unknown: Optional[str] = not_fingerprinted()
 
-    def ssh_sources(self):
-        """``default``, ``default=SOCKET`` or ``ID=KEY_OR_SOCKET[,...]`` lines: {id: [paths]}."""
-        found = {}
-        for line in self.opts.lines("ssh"):
-            sid, sep, paths = line.partition("=")
-            sid = sid.strip()
-            paths = [p.strip() for p in paths.split(",") if p.strip()]
-            if not SECRET_ID.match(sid) or (sep and not paths) or (sid != "default" and not paths):
-                raise self.opts.error("ssh", "each line must be default, default=SOCKET or "
-                                      "ID=KEY[,KEY...] (key files or agent sockets)", line)
-            if sid in found:
-                raise self.opts.error("ssh", "%s is given twice" % sid, line)
-            found[sid] = [os.path.normpath(os.path.join(self.directory, os.path.expanduser(p)))
-                          for p in paths]
-        return found
-
-    def host_lines(self):
-        hosts = []
-        for line in self.opts.lines("add-hosts"):
-            host, sep, address = line.partition(":")
-            host, address = host.strip(), address.strip()
-            try:
-                if address != "host-gateway":
-                    ipaddress.ip_address(address)
-            except ValueError:
-                sep = ""
-            if not sep or not host or re.search(r"\s", host):
-                raise self.opts.error("add-hosts", "each line must be HOST:IP (or HOST:host-gateway)", line)
-            hosts.append("%s:%s" % (host, address))
-        return hosts
-
-    def choose_builder(self):
-        """``buildkit`` or ``legacy``; for ``auto``, asks the client once (see docs)."""
-        needs = self.needs()
-        if self.builder_choice == "legacy":
-            if needs:
-                raise self.opts.error("builder", "%s need(s) BuildKit" % ", ".join(needs), "legacy")
-            return "legacy"
-        if self.builder_choice == "buildkit":
-            return "buildkit"
-        self.client = self.engine.client_builder(self.cache_directory)
-        if self.client.buildkit:
-            return "buildkit"
-        if needs:
-            raise UserError("Part [%s] (%s): %s need(s) BuildKit, but %s: %s"
-                            % (self.part, self.recipe, ", ".join(needs), self.client.why,
-                               INSTALL_BUILDX))
-        return "legacy"
+    def fingerprint(self):
+        return plan_mod.fingerprint(self)
 
     def needs(self):
         """What makes this build need BuildKit (empty: the legacy builder can do it)."""
@@ -176,40 +107,287 @@ class Recipe(Base):
             needs.insert(0, "the ssh option")
         return needs
 
-    def compute_fingerprint(self):
-        extra = {}
-        if self.builder != "legacy":  # the legacy builder's fingerprints stay as they were
-            extra["builder"] = self.builder
-        for key, value in (("secrets", sorted(self.secrets)), ("ssh", sorted(self.ssh)),
-                           ("network", self.network), ("add-hosts", self.add_hosts),
-                           ("shm-size", self.shm_size)):
-            if value:
-                extra[key] = value
-        self.secret_hmac = self.secret_digest() if self.secrets_rebuild and self.secrets else None
-        if self.secret_hmac:
-            extra["secret-values"] = self.secret_hmac
-        values = (self.content, self.build_args, self.user_labels, self.target, self.platform,
-                  self.no_cache, self.pull)
-        return hash_values(*values, extra) if extra else hash_values(*values)
 
-    def secret_digest(self):
-        """An HMAC of the secrets' values, keyed by a random key kept in this buildout."""
+def read(opts, name, directory, hint=""):
+    """The part's options -> Spec (every mistake a UserError); the builder,
+    content and secret digest are filled in by the recipe (see ``resolve``)."""
+    image = str(opts.reference("name", name, digest=False, hint=hint).normalized())
+    cache_from = tuple(opts.lines("cache-from"))
+    for line in cache_from:
+        if re.search(r"\s", line):
+            raise opts.error("cache-from", "one image (or cache source) per line", line)
+    shm_size = opts.word("shm-size")
+    if shm_size and not SHM_SIZE.match(shm_size):
+        raise opts.error("shm-size", "must be a size such as 64m, 1g or 67108864", shm_size)
+    secrets, ssh = secret_sources(opts, directory), ssh_sources(opts, directory)
+    source = opts.text("source", required=True)
+    remote = source.startswith(REMOTE_PREFIXES)
+    if remote:
+        context, dockerfile, features = source, opts.text("dockerfile"), ()
+    else:
+        context, dockerfile = local_context(opts, directory)
+        features = tuple(buildkit_features(dockerfile))
+    builder_choice = opts.choice("builder", BUILDERS, "auto")
+    return Spec(
+        image=image, context=context, dockerfile=dockerfile, remote=remote,
+        build_args=opts.key_values("build-args"), labels=opts.key_values("labels"),
+        target=opts.word("target"), platform=opts.word("platform"),
+        no_cache=opts.bool("no-cache", False), pull=opts.bool("pull", False),
+        secret_ids=tuple(sorted(secrets)), ssh_ids=tuple(sorted(ssh)),
+        network=opts.word("network"), add_hosts=tuple(host_lines(opts)), shm_size=shm_size,
+        builder=builder_choice, builder_choice=builder_choice,
+        content=("remote", source, dockerfile) if remote else None,
+        progress=opts.choice("progress", ("plain", "quiet"), "plain"), secrets=secrets,
+        secrets_rebuild=opts.bool("secrets-rebuild", False), ssh=ssh, cache_from=cache_from,
+        features=features)
+
+
+def secret_sources(opts, directory):
+    """``ID src=FILE`` / ``ID env=VARIABLE`` / ``ID command=COMMAND`` lines: {id: (kind, value)}."""
+    found = {}
+    for line in opts.lines("secrets"):
+        sid, _, spec = line.partition(" ")
+        kind, sep, value = spec.strip().partition("=")
+        kind, value = kind.strip(), value.strip()
+        if not SECRET_ID.match(sid) or not sep or kind not in ("src", "env", "command") or not value:
+            raise opts.error("secrets", "each line must be ID src=FILE, ID env=VARIABLE or "
+                             "ID command=COMMAND (ID: letters, digits, _ . -)", line)
+        if sid in found:
+            raise opts.error("secrets", "secret %s is given twice" % sid, line)
+        if kind == "src":
+            value = os.path.normpath(os.path.join(directory, os.path.expanduser(value)))
+        elif kind == "command":
+            try:
+                value = tuple(shlex.split(value.replace("$$", "$")))
+            except ValueError as exc:
+                raise opts.error("secrets", "the command cannot be parsed (%s)" % exc, line)
+            if not value:
+                raise opts.error("secrets", "the command is empty", line)
+        elif not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise opts.error("secrets", "%r is not an environment variable name" % value, line)
+        found[sid] = (kind, value)
+    return found
+
+
+def ssh_sources(opts, directory):
+    """``default``, ``default=SOCKET`` or ``ID=KEY_OR_SOCKET[,...]`` lines: {id: (paths)}."""
+    found = {}
+    for line in opts.lines("ssh"):
+        sid, sep, paths = line.partition("=")
+        sid = sid.strip()
+        paths = [p.strip() for p in paths.split(",") if p.strip()]
+        if not SECRET_ID.match(sid) or (sep and not paths) or (sid != "default" and not paths):
+            raise opts.error("ssh", "each line must be default, default=SOCKET or "
+                             "ID=KEY[,KEY...] (key files or agent sockets)", line)
+        if sid in found:
+            raise opts.error("ssh", "%s is given twice" % sid, line)
+        found[sid] = tuple(os.path.normpath(os.path.join(directory, os.path.expanduser(p)))
+                           for p in paths)
+    return found
+
+
+def host_lines(opts):
+    hosts = []
+    for line in opts.lines("add-hosts"):
+        host, sep, address = line.partition(":")
+        host, address = host.strip(), address.strip()
+        try:
+            if address != "host-gateway":
+                ipaddress.ip_address(address)
+        except ValueError:
+            sep = ""
+        if not sep or not host or re.search(r"\s", host):
+            raise opts.error("add-hosts", "each line must be HOST:IP (or HOST:host-gateway)", line)
+        hosts.append("%s:%s" % (host, address))
+    return hosts
+
+
+def local_context(opts, directory):
+    """(context dir, Dockerfile path) of a local source."""
+    context = opts.path("source", directory, must_exist=True, kind="dir")
+    option = "dockerfile" if opts.text("dockerfile") else "source"
+    dockerfile = opts.path("dockerfile", context, default=os.path.join(context, "Dockerfile"))
+    if not os.path.isfile(dockerfile):
+        raise opts.error(option, "there is no Dockerfile at %s" % dockerfile, opts.text(option))
+    return context, dockerfile
+
+
+def local_content(opts, spec, cache_dir, specific_ignore):
+    """(fingerprint of what the builder reads from a local context, the files
+    changed since the previous run or None).  SPECIFIC_IGNORE: whether the
+    builder reads an ignore file named after the Dockerfile."""
+    context, dockerfile = spec.context, spec.dockerfile
+    relative = os.path.relpath(dockerfile, context)
+    inside = not (relative == os.pardir or relative.startswith(os.pardir + os.sep))
+    # the CLI always sends the Dockerfile and .dockerignore, even when ignored
+    always = (".dockerignore", relative) if inside else (".dockerignore",)
+    # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore),
+    # and so does Podman's builder
+    specific = dockerfile + ".dockerignore"
+    specific = specific if specific_ignore and os.path.isfile(specific) else None
+    try:
+        rules = IgnoreRules.from_file(specific or os.path.join(context, ".dockerignore"))
+        folder, changes = folder_fingerprint(context, rules, cache_dir=cache_dir, always=always,
+                                             changes=True)
+        outside = None if inside else file_fingerprint(dockerfile)
+        content = ("local", folder, relative if inside else None, outside)
+        return (content + (file_fingerprint(specific),) if specific else content), changes
+    except OSError as exc:
+        raise opts.error("source", "cannot read the build context: %s" % exc, opts.text("source"))
+
+
+# -- plan ------------------------------------------------------------------------------
+def plan(part, spec, observed, context, options, users=None):
+    """[Action] for the image of SPEC, given what the engine holds (OBSERVED),
+    the previous configuration (CONTEXT) and the part's recorded OPTIONS;
+    USERS: the containers using the current image (see ``retired``)."""
+    fingerprint = spec.fingerprint()
+    current = observed.get("image", spec.image)
+    labels = ((current or {}).get("Config") or {}).get("Labels") or {}
+    why = change_reasons(spec, context, options, labels if current else None)
+    old = context.old
+    if current is None:
+        if old is None:
+            verb, why = "create", ["new part"]
+        elif old.get("image") != spec.image:
+            verb, why = "create", ["option 'name' changed (was %s)" % old.get("image")]
+        elif old.get("fingerprint") == fingerprint:
+            verb, why = "repair", ["image %s is missing (removed by hand?)" % spec.image]
+        else:
+            verb = "create"
+    elif labels.get(LABEL_FINGERPRINT) == fingerprint:
+        verb, why = "unchanged", ["remote context: fetched again only when an option changes"
+                                  if spec.remote else ""]
+    elif spec.secrets_unknown and not why:
+        verb, why = "maybe", [spec.secrets_unknown]
+    else:
+        verb = "recreate"
+        if labels.get(LABEL_PART) != part:
+            why = why or ["image %s was not built by this part: the tag moves to the new "
+                          "build" % spec.image]
+        why = why or ["image %s was built from other inputs (its fingerprint label differs)"
+                      % spec.image]
+    act = action(part, "image", spec.image, verb, *why, data=current)
+    if act.changes:
+        context.will_change_image(spec.image, act)
+    return [act] + retired(part, spec, current, options, verb, users)
+
+
+def retired(part, spec, current, options, verb, users):
+    """The removal, at the end of the run, of the image a rebuild replaces
+    (ours, and left untagged once the tag moves); USERS: the containers
+    using it now (None in a real run: the end of the run logs what it removes)."""
+    if users is None or verb != "recreate" or current is None or not is_owned(
+            current, part, options.get(OWNER_OPTION)):
+        return []
+    mine = plan_mod.normal_ref(spec.image)
+    if any(plan_mod.normal_ref(tag) != mine for tag in current.get("RepoTags") or []):
+        return []  # still tagged otherwise: left in place
+    old = current["Id"]
+    why = "replaced by the new build of %s, removed at the end of the run" % spec.image
+    if users:
+        return [action(part, "image", old, "maybe", why + " if no container uses it then "
+                       "(used now by %s)" % ", ".join(users))]
+    return [action(part, "image", old, "remove", why)]
+
+
+def change_reasons(spec, context, options, labels):
+    """Why the image differs from the previous configuration's: the options
+    that changed, the context files by name, the secrets' values."""
+    why = context.changed_options(options, ignore=("fingerprint", "image"),
+                                  describe={CONTEXT_OPTION: "build context changed"})
+    if "build context changed" in why and spec.changes:
+        files = ["context file %s %s" % change for change in spec.changes[:NAMED_FILES]]
+        if len(spec.changes) > NAMED_FILES:
+            files.append("%d more context files changed" % (len(spec.changes) - NAMED_FILES))
+        at = why.index("build context changed")
+        why[at:at + 1] = files
+    if labels is not None and spec.secret_hmac and labels.get(LABEL_SECRETS) != spec.secret_hmac \
+            and not spec.secrets_unknown:
+        why.append("secret values changed")
+    return why
+
+
+class Recipe(Base):
+    recipe = "docker.build"
+
+    def setup(self):
+        hint = " (name defaults to the part name)" if self.name == self.part else ""
+        self.spec = read(self.opts, self.name, self.directory, hint)
+        self.image = self.spec.image
+        self.options["image"] = self.image
+
+    def __init__(self, buildout, name, options):
+        super().__init__(buildout, name, options)
+        # the builder (and so the fingerprint) may depend on the engine's client
+        self.client = None
+        self.spec = self.resolve(self.spec)
+        options["builder"] = self.spec.builder
+        if not self.spec.remote:
+            options[CONTEXT_OPTION] = hash_values(self.spec.content)
+        self.fingerprint = self.spec.fingerprint()
+        options["fingerprint"] = self.fingerprint
+
+    def resolve(self, spec):
+        """SPEC with its builder, the content of a local context and the secrets' HMAC."""
+        spec = dataclasses.replace(spec, builder=self.choose_builder(spec))
+        if not spec.remote:
+            specific = spec.builder == "buildkit" or (
+                os.path.isfile(spec.dockerfile + ".dockerignore")
+                and self.engine.capabilities.is_podman)  # the engine is asked only then
+            content, changes = local_content(self.opts, spec, self.cache_directory, specific)
+            spec = dataclasses.replace(spec, content=content,
+                                       changes=tuple(changes) if changes is not None else None)
+        if spec.secrets_rebuild and spec.secrets:
+            unknown = [sid for sid, (kind, _) in sorted(spec.secrets.items())
+                       if kind == "command"] if plan_mod.PLANNING else []
+            if unknown:  # plan runs no command: their values are read by the real run
+                spec = dataclasses.replace(spec, secret_hmac="?", secrets_unknown=(
+                    "secrets-rebuild: secret %s comes from a command, run only when building"
+                    % unknown[0]))
+            else:
+                spec = dataclasses.replace(spec, secret_hmac=self.secret_digest(spec))
+        return spec
+
+    def choose_builder(self, spec):
+        """``buildkit`` or ``legacy``; for ``auto``, asks the client once (see docs)."""
+        needs = spec.needs()
+        if spec.builder_choice == "legacy":
+            if needs:
+                raise self.opts.error("builder", "%s need(s) BuildKit" % ", ".join(needs), "legacy")
+            return "legacy"
+        if spec.builder_choice == "buildkit":
+            return "buildkit"
+        self.client = self.engine.client_builder(self.cache_directory)
+        if self.client.buildkit:
+            return "buildkit"
+        if needs:
+            raise UserError("Part [%s] (%s): %s need(s) BuildKit, but %s: %s"
+                            % (self.part, self.recipe, ", ".join(needs), self.client.why,
+                               INSTALL_BUILDX))
+        return "legacy"
+
+    def secret_digest(self, spec):
+        """An HMAC of the secrets' values, keyed by a random key kept in this buildout
+        (while planning, a key not made yet gives a digest no image has)."""
         key = secret_key(os.path.join(self.cache_directory, "secrets.key"))
+        if key is None:
+            return "new key"
         mac = hmac.new(key, digestmod=hashlib.sha256)
-        for sid, value in sorted(self.secret_values().items()):
+        for sid, value in sorted(self.secret_values(spec).items()):
             mac.update(b"%d:%s\0" % (len(sid), sid.encode()))
             mac.update(hashlib.sha256(value).digest())
         return mac.hexdigest()
 
-    def secret_values(self):
+    def secret_values(self, spec=None):
         """{id: bytes} of every secret, read once (UserError when one cannot be read)."""
         if getattr(self, "_secret_values", None) is None:
-            self._secret_values = self._read_secrets()
+            self._secret_values = self._read_secrets((spec or self.spec).secrets)
         return self._secret_values
 
-    def _read_secrets(self):
+    def _read_secrets(self, secrets):
         values = {}
-        for sid, (kind, value) in self.secrets.items():
+        for sid, (kind, value) in secrets.items():
             line = "%s %s=%s" % (sid, kind, value if kind != "command" else quote_command(value))
             if kind == "src":
                 try:
@@ -223,7 +401,7 @@ class Recipe(Base):
                 values[sid] = os.environ[value].encode()
             else:
                 try:
-                    result = self.engine.run(value[1:], program=value[0], check=False,
+                    result = self.engine.run(list(value[1:]), program=value[0], check=False,
                                              timeout=self.cmd_timeout())
                 except DockerError as exc:
                     raise self.opts.error("secrets", "the command did not run: %s"
@@ -234,75 +412,61 @@ class Recipe(Base):
                 values[sid] = result.stdout.rstrip("\r\n").encode()
         return values
 
-    def local_context(self):
-        """(context dir, Dockerfile path) of a local source."""
-        context = self.path_option("source", must_exist=True, kind="dir")
-        option = "dockerfile" if self.opts.text("dockerfile") else "source"
-        dockerfile = self.opts.path("dockerfile", context, default=os.path.join(context, "Dockerfile"))
-        if not os.path.isfile(dockerfile):
-            raise self.opts.error(option, "there is no Dockerfile at %s" % dockerfile, self.opts.text(option))
-        return context, dockerfile
-
-    def local_content(self):
-        """The fingerprint of what the builder reads from a local context."""
-        context, dockerfile = self.context, self.dockerfile
-        relative = os.path.relpath(dockerfile, context)
-        inside = not (relative == os.pardir or relative.startswith(os.pardir + os.sep))
-        # the CLI always sends the Dockerfile and .dockerignore, even when ignored
-        always = (".dockerignore", relative) if inside else (".dockerignore",)
-        # BuildKit prefers an ignore file named after the Dockerfile (app.Dockerfile.dockerignore),
-        # and so does Podman's builder (the engine is asked only when there is one)
-        specific = dockerfile + ".dockerignore"
-        specific = specific if os.path.isfile(specific) and (
-            self.builder == "buildkit" or self.engine.capabilities.is_podman) else None
-        try:
-            rules = IgnoreRules.from_file(specific or os.path.join(context, ".dockerignore"))
-            folder = folder_fingerprint(context, rules, cache_dir=self.cache_directory, always=always)
-            outside = None if inside else file_fingerprint(dockerfile)
-            content = ("local", folder, relative if inside else None, outside)
-            return content + (file_fingerprint(specific),) if specific else content
-        except OSError as exc:
-            raise self.opts.error("source", "cannot read the build context: %s" % exc,
-                                  self.opts.text("source"))
-
     @classmethod
     def owned(cls, values):
         return [("image", values["image"])]
 
-    def ensure(self):
-        current = self.engine.inspect("image", self.image)
-        labels = ((current or {}).get("Config") or {}).get("Labels") or {}
-        if current and labels.get(LABEL_FINGERPRINT) == self.fingerprint:
-            self.log.info("Image %s is up to date (%s): nothing to build", self.image, short(current["Id"]))
-            return []
-        if current and self.is_ours(current):
-            # recorded before the build: once the tag moves to the new image,
-            # the old one is removed when unused, even if this run is killed
-            # right after the build (it is left alone while still tagged)
-            self.retire_image(current["Id"])
-        # BuildKit's layer cache ignores secret values: a changed secret builds afresh
-        self.build(fresh=bool(self.secret_hmac) and labels.get(LABEL_SECRETS) != self.secret_hmac)
-        self.engine.forget("image", self.image)
-        new_id = self.engine.image_id(self.image)
-        self.log.info("Built image %s (%s)", self.image, short(new_id))
+    def plan(self, context):
+        users = None
+        if context.planning:  # a real run does not need to know
+            current = self.engine.inspect("image", self.image)
+            stale = current and ((current.get("Config") or {}).get("Labels") or {}).get(
+                LABEL_FINGERPRINT) != self.fingerprint
+            if stale:
+                users = self.engine.run(["ps", "--all", "--filter", "ancestor=" + current["Id"],
+                                         "--format", "{{.Names}}"], check=False).stdout.split()
+        return plan(self.part, self.spec, self.observed(), context, self.options, users)
+
+    def apply(self, actions):
+        for act in actions:
+            current = act.data
+            if act.name != self.image:
+                continue  # the replaced image: removed at the end of the run
+            if not act.changes:
+                self.log.info("Image %s is up to date (%s): nothing to build", self.image,
+                              short(current["Id"]))
+                continue
+            if current and self.is_ours(current):
+                # recorded before the build: once the tag moves to the new image,
+                # the old one is removed when unused, even if this run is killed
+                # right after the build (it is left alone while still tagged)
+                self.retire_image(current["Id"])
+            # BuildKit's layer cache ignores secret values: a changed secret builds afresh
+            labels = ((current or {}).get("Config") or {}).get("Labels") or {}
+            self.build(fresh=bool(self.spec.secret_hmac)
+                       and labels.get(LABEL_SECRETS) != self.spec.secret_hmac)
+            self.engine.forget("image", self.image)
+            self.log.info("Built image %s (%s)", self.image, short(self.engine.image_id(self.image)))
         return []
 
+    # -- building ------------------------------------------------------------------
     def check_client(self):
         """Before a BuildKit build: the client can do it, and its frontend the Dockerfile."""
+        spec = self.spec
         if self.client is None:
             self.client = self.engine.client_builder(self.cache_directory)
         client = self.client
         if not client.buildkit:
             raise self.opts.error("builder", "BuildKit is asked for, but %s: %s"
-                                  % (client.why, INSTALL_BUILDX), self.builder_choice)
+                                  % (client.why, INSTALL_BUILDX), spec.builder_choice)
         why = self.engine.capabilities.limit("buildkit")
         if why:
             raise self.opts.error("builder", "BuildKit is asked for (%s), but %s" % (
-                ", ".join(self.needs()) or ("builder = buildkit" if self.builder_choice ==
+                ", ".join(spec.needs()) or ("builder = buildkit" if spec.builder_choice ==
                                             "buildkit" else "the docker client has it"),
-                why), self.builder_choice)
-        heredocs = [f for f in self.features if f.startswith("a heredoc")]
-        if heredocs and not client.heredocs and not any(f.startswith("a syntax") for f in self.features):
+                why), spec.builder_choice)
+        heredocs = [f for f in spec.features if f.startswith("a heredoc")]
+        if heredocs and not client.heredocs and not any(f.startswith("a syntax") for f in spec.features):
             raise UserError("Part [%s] (%s): the Dockerfile uses %s, which the Dockerfile frontend "
                             "built into the docker client %s (%s) does not understand: use a docker "
                             "client with the buildx plugin, or start the Dockerfile with a "
@@ -310,78 +474,80 @@ class Recipe(Base):
                             "from its registry)" % (self.part, self.recipe, heredocs[0], client.client,
                                                     client.version))
 
-    def build_command(self, secret_values, fresh=False):
-        """(argv, extra environment) of the build; secret values only in the environment."""
-        buildkit = self.builder == "buildkit"
-        args = ["build", "--force-rm", "--tag", self.image]
-        env = {"DOCKER_BUILDKIT": "1" if buildkit else "0"}
-        if self.progress == "quiet":
-            args.append("--quiet")
-        elif buildkit:
-            args.append("--progress=plain")
-        if self.dockerfile:
-            args += ["--file", self.dockerfile]
-        if self.target:
-            args += ["--target", self.target]
-        if self.platform:
-            args += ["--platform", self.platform]
-        if self.no_cache or fresh:
-            args.append("--no-cache")
-        if self.pull:
-            args.append("--pull")
-        if self.network:
-            args += ["--network", self.network]
-        if self.shm_size:
-            args += ["--shm-size", self.shm_size]
-        for host in self.add_hosts:
-            args += ["--add-host", host]
-        for ref in self.cache_from:
-            args += ["--cache-from", ref]
-        for n, (sid, (kind, value)) in enumerate(sorted(self.secrets.items())):
-            if kind == "src":
-                spec = ["id=" + sid, "src=" + value]
-            elif kind == "env":
-                spec = ["id=" + sid, "env=" + value]
-            else:  # the command's output travels in the build's environment only
-                variable = "DOCKEROO_SECRET_%d" % n
-                env[variable] = secret_values[sid].decode("utf-8", "surrogateescape")
-                spec = ["id=" + sid, "env=" + variable]
-            args += ["--secret", ",".join(csv_field(f) for f in spec)]
-        for sid, paths in sorted(self.ssh.items()):
-            args += ["--ssh", sid + ("=" + ",".join(paths) if paths else "")]
-        for key, value in self.build_args.items():
-            args += ["--build-arg", "%s=%s" % (key, value)]
-        labels = self.labels(self.fingerprint, self.user_labels)
-        if self.secret_hmac:
-            labels[LABEL_SECRETS] = self.secret_hmac
-        args += label_args(labels)
-        return args + [self.context], env
-
-    def build(self, fresh=False):
-        if self.builder == "buildkit":
+    def check_build(self):
+        """What the build needs and only the real run checks: the builder, hosts, ssh."""
+        spec = self.spec
+        if spec.builder == "buildkit":
             self.check_client()
-        why = self.engine.capabilities.limit("build-hosts") if self.add_hosts else None
+        why = self.engine.capabilities.limit("build-hosts") if spec.add_hosts else None
         if why:
             raise self.opts.error("add-hosts", why + " (nothing was built)",
                                   self.opts.text("add-hosts"))
-        if "default" in self.ssh and not self.ssh["default"] and not os.environ.get("SSH_AUTH_SOCK"):
+        if "default" in spec.ssh and not spec.ssh["default"] and not os.environ.get("SSH_AUTH_SOCK"):
             raise self.opts.error("ssh", "default needs an ssh-agent, but SSH_AUTH_SOCK is not set",
                                   "default")
-        for sid, paths in self.ssh.items():
+        for sid, paths in spec.ssh.items():
             for path in paths:
                 if not os.path.exists(path):
                     raise self.opts.error("ssh", "%s does not exist" % path, sid)
-        secret_values = self.secret_values() if self.secrets else {}
+
+    def build_command(self, secret_values, fresh=False):
+        """(argv, extra environment) of the build; secret values only in the environment."""
+        spec = self.spec
+        buildkit = spec.builder == "buildkit"
+        args = ["build", "--force-rm", "--tag", spec.image]
+        env = {"DOCKER_BUILDKIT": "1" if buildkit else "0"}
+        if spec.progress == "quiet":
+            args.append("--quiet")
+        elif buildkit:
+            args.append("--progress=plain")
+        for flag, value in (("--file", spec.dockerfile), ("--target", spec.target),
+                            ("--platform", spec.platform)):
+            args += [flag, value] if value else []
+        if spec.no_cache or fresh:
+            args.append("--no-cache")
+        if spec.pull:
+            args.append("--pull")
+        for flag, value in (("--network", spec.network), ("--shm-size", spec.shm_size)):
+            args += [flag, value] if value else []
+        for host in spec.add_hosts:
+            args += ["--add-host", host]
+        for ref in spec.cache_from:
+            args += ["--cache-from", ref]
+        for n, (sid, (kind, value)) in enumerate(sorted(spec.secrets.items())):
+            if kind == "src":
+                fields = ["id=" + sid, "src=" + value]
+            elif kind == "env":
+                fields = ["id=" + sid, "env=" + value]
+            else:  # the command's output travels in the build's environment only
+                variable = "DOCKEROO_SECRET_%d" % n
+                env[variable] = secret_values[sid].decode("utf-8", "surrogateescape")
+                fields = ["id=" + sid, "env=" + variable]
+            args += ["--secret", ",".join(csv_field(f) for f in fields)]
+        for sid, paths in sorted(spec.ssh.items()):
+            args += ["--ssh", sid + ("=" + ",".join(paths) if paths else "")]
+        for key, value in spec.build_args.items():
+            args += ["--build-arg", "%s=%s" % (key, value)]
+        labels = self.labels(self.fingerprint, spec.labels)
+        if spec.secret_hmac:
+            labels[LABEL_SECRETS] = spec.secret_hmac
+        args += label_args(labels)
+        return args + [spec.context], env
+
+    def build(self, fresh=False):
+        spec = self.spec
+        self.check_build()
+        secret_values = self.secret_values() if spec.secrets else {}
         args, env = self.build_command(secret_values, fresh)
-        if fresh and not self.no_cache:
+        if fresh and not spec.no_cache:
             self.log.info("secrets-rebuild = true and the image was not built with these secret "
                           "values: building without the layer cache")
-        self.log.info("Building image %s from %s with %s", self.image, self.context,
-                      "BuildKit" if self.builder == "buildkit" else "the legacy builder")
+        self.log.info("Building image %s from %s with %s", spec.image, spec.context,
+                      "BuildKit" if spec.builder == "buildkit" else "the legacy builder")
         if self.client is not None:
-            self.log.info("Builder %s (builder = %s): %s", self.builder, self.builder_choice,
+            self.log.info("Builder %s (builder = %s): %s", spec.builder, spec.builder_choice,
                           self.client.why)
-        if self.builder == "legacy" and any(f.startswith("a syntax") for f in self.features):
+        if spec.builder == "legacy" and any(f.startswith("a syntax") for f in spec.features):
             self.log.warning("The legacy builder ignores the Dockerfile's syntax line")
         # the tag is applied only when the whole build succeeded: a failure tags nothing
         hide = [v.decode("utf-8", "replace") for v in secret_values.values() if len(v) >= 4]
@@ -395,22 +561,25 @@ class Recipe(Base):
                 raise
             # the build was cancelled with its client: nothing is tagged
             raise self.opts.error("timeout", "building image %s did not finish within %ss; "
-                                  "nothing was tagged" % (self.image, exc.timed_out),
+                                  "nothing was tagged" % (spec.image, exc.timed_out),
                                   self.opts.text("timeout"))
         finally:
             self.log.removeFilter(quiet)
         if result.returncode != 0:
-            tail = "\n".join(mask(line, hide) for line in result.tail(25).splitlines()
-                             if not is_notice(line))
-            hint = ""
-            if "requires BuildKit" in tail or "buildx component is missing" in tail:
-                hint = "\n(%s)" % INSTALL_BUILDX
-            elif any(f.startswith("a syntax") for f in self.features) and "resolve" in tail:
-                hint = ("\n(the Dockerfile's syntax line names a frontend image that BuildKit "
-                        "fetches from its registry)")
-            raise UserError("Part [%s] (%s): building image %s failed (exit %s); the end of its "
-                            "output:\n%s%s" % (self.part, self.recipe, self.image,
-                                                result.returncode, tail, hint))
+            self.failed(result, hide)
+
+    def failed(self, result, hide):
+        tail = "\n".join(mask(line, hide) for line in result.tail(25).splitlines()
+                         if not is_notice(line))
+        hint = ""
+        if "requires BuildKit" in tail or "buildx component is missing" in tail:
+            hint = "\n(%s)" % INSTALL_BUILDX
+        elif any(f.startswith("a syntax") for f in self.spec.features) and "resolve" in tail:
+            hint = ("\n(the Dockerfile's syntax line names a frontend image that BuildKit "
+                    "fetches from its registry)")
+        raise UserError("Part [%s] (%s): building image %s failed (exit %s); the end of its "
+                        "output:\n%s%s" % (self.part, self.recipe, self.image,
+                                            result.returncode, tail, hint))
 
 
 def tidy_record(record, hide=()):
@@ -432,7 +601,8 @@ def csv_field(text):
 
 
 def secret_key(path):
-    """The random key of this buildout's secret HMACs (made on first use, mode 0600)."""
+    """The random key of this buildout's secret HMACs (made on first use, mode 0600;
+    None while planning when there is none yet: plan writes no file)."""
     try:
         with open(path, "rb") as handle:
             key = handle.read()
@@ -440,6 +610,8 @@ def secret_key(path):
             return key
     except OSError:
         pass
+    if plan_mod.PLANNING:
+        return None
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%d" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -1,6 +1,7 @@
 """dockeroo:docker.pull: an image pulled from a registry.
 
-Install and update pull the image when it is not present; when it is,
+read -> plan -> apply (see :mod:`dockeroo.plan`).  Install and update
+pull the image when it is not present; when it is,
 they pull again only when buildout runs in newest mode (not ``-N``) and
 not offline (``-o``); a digest reference never changes, so it is not
 pulled again.  Uninstall removes exactly the reference the part pulled
@@ -14,7 +15,35 @@ from zc.buildout import UserError
 from .. import references
 from ..engine import DEFAULT_TIMEOUT, Conflict, InUse
 from ..options import Options
+from ..plan import action
 from ..registry import PartState, RegistryRecipe
+
+
+def plan(part, image, digest, observed, context, newest, offline):
+    """[Action] for the reference IMAGE (a DIGEST reference never changes):
+    pulled when missing, pulled again in NEWEST mode (the tag may move)."""
+    current = observed.get("image", image)
+    if current is None:
+        if offline:
+            raise UserError("Part [%s] (docker.pull): image %s is not in the engine and buildout "
+                            "is offline (-o): run without -o to pull it" % (part, image))
+        old = context.old
+        if old is None:
+            act = action(part, "image", image, "create", "new part")
+        elif old.get("image") != image:
+            act = action(part, "image", image, "create",
+                         "the reference changed (was %s)" % old.get("image"))
+        else:
+            act = action(part, "image", image, "repair",
+                         "image %s is missing (removed by hand?)" % image)
+    elif newest and not digest:
+        act = action(part, "image", image, "maybe",
+                     "newest mode: the registry may have a newer image", data=current)
+    else:
+        act = action(part, "image", image, "unchanged", data=current)
+    if act.changes:
+        context.will_change_image(image, act)
+    return [act]
 
 
 class Recipe(RegistryRecipe):
@@ -28,32 +57,29 @@ class Recipe(RegistryRecipe):
     def owned(cls, values):
         return [("image", values["image"])] if values.get("image") else []
 
-    # -- install / update --------------------------------------------------------
-    def ensure(self):
+    def plan(self, context):
+        return plan(self.part, self.image, self.ref.digest, self.observed(), context,
+                    newest=self.newest and not self.offline, offline=self.offline)
+
+    def apply(self, actions):
         state = self.state.load()
         before = repr(state)
         refs = state.setdefault("refs", {})
-        known = refs.get(self.image) or {}
-        current = self.engine.inspect("image", self.image)
-        if current is None:
-            if self.offline:
-                raise UserError("Part [%s] (%s): image %s is not in the engine and buildout is "
-                                "offline (-o): run without -o to pull it"
-                                % (self.part, self.recipe, self.image))
-            # recorded before pulling: a run killed during or right after the
-            # pull still knows that the part brought this reference
-            refs[self.image] = {"owned": True}
-            self.state.save(state)
-            self.pull()
-            self.on_failure(lambda: self.untag(self.image))
-            owned = True
-        else:
-            owned = bool(known.get("owned"))
-            if self.newest and not self.offline and not self.ref.digest:
-                self.refresh(current, owned)
+        for act in actions:
+            owned = bool((refs.get(self.image) or {}).get("owned"))
+            if act.verb in ("create", "repair"):
+                # recorded before pulling: a run killed during or right after the
+                # pull still knows that the part brought this reference
+                refs[self.image] = {"owned": True}
+                self.state.save(state)
+                self.pull()
+                self.on_failure(lambda: self.untag(self.image))
+                owned = True
+            elif act.verb == "maybe":
+                self.refresh(act.data, owned)
             else:
-                self.log.debug("%s is present (id %s)", self.image, current["Id"][7:19])
-        refs[self.image] = {"owned": owned}
+                self.log.debug("%s is present (id %s)", self.image, act.data["Id"][7:19])
+            refs[self.image] = {"owned": owned}
         if repr(state) != before or not self.state.exists():
             self.state.save(state)
         return []
@@ -112,6 +138,29 @@ class Recipe(RegistryRecipe):
         self.state.save(state)
 
     # -- uninstall --------------------------------------------------------------------
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        """What ``remove`` and ``drop_replaced`` do: the references the state
+        file says this part brought are removed, the others left."""
+        keep = Options(part, dict(old_options)).bool("keep", False)
+        state = PartState.for_options(old_options)
+        if state is None or not state.exists():
+            image = old_options.get("image")
+            return [action(part, "image", image, "unchanged", "no record of what this part "
+                           "pulled: left in place")] if image else []
+        acts = []
+        for ref, entry in sorted(state.load().get("refs", {}).items()):
+            if observed.get("image", ref) is None:
+                acts.append(action(part, "image", ref, "unchanged", "already gone"))
+            elif keep:
+                acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
+            elif not entry.get("owned"):
+                acts.append(action(part, "image", ref, "unchanged", "it was in the engine "
+                                   "before this part pulled it"))
+            else:
+                acts.append(action(part, "image", ref, "remove", why))
+        return acts
+
     @classmethod
     def remove(cls, engine, part, options, log):
         timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)

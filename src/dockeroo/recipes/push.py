@@ -1,7 +1,8 @@
 """dockeroo:docker.push: a local image pushed to a registry.
 
-The local image ``name`` is tagged ``REGISTRY/name`` when that reference
-is not already a local tag, pushed, and the added tag is removed right
+read -> plan -> apply (see :mod:`dockeroo.plan`).  The local image
+``name`` is tagged ``REGISTRY/name`` when that reference is not already a
+local tag, pushed, and the added tag is removed right
 after the push (the user's own tags are never removed).  The part's state
 file remembers the local image id it last pushed to each reference:
 install and update push only when that id changed (a rebuilt image), so a
@@ -13,9 +14,40 @@ import re
 
 from zc.buildout import UserError
 
+from ..plan import action
 from ..registry import PartState, RegistryRecipe
 
 _DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+def plan(part, local_ref, image, observed, context, state, offline):
+    """[Action]: push the local image LOCAL_REF as IMAGE when its id is not
+    the one last pushed there (STATE: the part's state file).  The registry
+    is not asked: the record of the last push decides."""
+    acts = [action(part, "image", ref, "remove", "tag added for a push by an interrupted run")
+            for ref in state.get("added-tags") or [] if observed.get("image", ref) is not None]
+    local = observed.get("image", local_ref)
+    rebuilt = context.image_change(local_ref)
+    if local is None and rebuilt is None:
+        raise UserError("Part [%s] (docker.push): image %s does not exist locally; it must be "
+                        "built, pulled or tagged before this part runs (e.g. by a part listed "
+                        "earlier)" % (part, local_ref))
+    last = (state.get("pushed") or {}).get(image) or {}
+    local_id = (local or {}).get("Id")
+    if rebuilt is None and last.get("image-id") == local["Id"]:
+        return acts + [action(part, "image", image, "unchanged")]
+    if offline:
+        return acts + [action(part, "image", image, "unchanged",
+                              "buildout is offline (-o): not pushed", data=("offline", local_id))]
+    if not last.get("image-id"):
+        return acts + [action(part, "image", image, "create", "first push of %s" % local_ref,
+                              data=("push", local_id))]
+    if rebuilt is not None:
+        why = "image %s will be rebuilt" % local_ref
+    else:
+        why = "image %s changed since the last push (id %s -> %s)" % (
+            local_ref, last["image-id"][7:19], local["Id"][7:19])
+    return acts + [action(part, "image", image, "update", why, data=("push", local_id))]
 
 
 class Recipe(RegistryRecipe):
@@ -27,28 +59,23 @@ class Recipe(RegistryRecipe):
         self.local = str(self.opts.reference(self.name_option, self.name).normalized())
         self.options["repository"] = self.ref.familiar_name
 
-    # -- install / update --------------------------------------------------------
-    def ensure(self):
+    def plan(self, context):
+        return plan(self.part, self.local, self.image, self.observed(), context,
+                    self.state.load(), self.offline)
+
+    def apply(self, actions):
         self.drop_added_tags()
-        local = self.engine.inspect("image", self.local)
-        if local is None:
-            raise UserError("Part [%s] (%s): image %s does not exist locally; it must be built, "
-                            "pulled or tagged before this part runs (e.g. by a part listed earlier)"
-                            % (self.part, self.recipe, self.local))
-        image_id = local["Id"]
-        state = self.state.load()
-        pushed = state.setdefault("pushed", {})
-        last = pushed.get(self.image) or {}
-        if last.get("image-id") == image_id:
-            self.log.debug("%s already pushed as %s (id %s)", self.local, self.image, image_id[7:19])
-            return []
-        if self.offline:
-            self.log.warning("Buildout is offline (-o): %s (id %s) is not pushed to %s",
-                             self.local, image_id[7:19], self.image)
-            return []
-        digest = self.push(image_id)
-        pushed[self.image] = {"image-id": image_id, "digest": digest}
-        self.state.save(state)
+        for act in actions:
+            what, image_id = act.data or (None, None)
+            if what == "push":
+                digest = self.push(image_id)
+                state = self.state.load()
+                state.setdefault("pushed", {})[self.image] = {"image-id": image_id,
+                                                               "digest": digest}
+                self.state.save(state)
+            elif what == "offline":
+                self.log.warning("Buildout is offline (-o): %s (id %s) is not pushed to %s",
+                                 self.local, image_id[7:19], self.image)
         return []
 
     def push(self, image_id):
@@ -119,6 +146,18 @@ class Recipe(RegistryRecipe):
 
 
     # -- uninstall --------------------------------------------------------------------
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        """Nothing is removed from the registry; only the tags a killed run
+        added for a push (what ``remove`` does)."""
+        state = PartState.for_options(old_options)
+        data = state.load() if state else {}
+        acts = [action(part, "image", ref, "unchanged", "nothing is removed from the registry")
+                for ref in sorted(data.get("pushed") or {})]
+        return acts + [action(part, "image", ref, "remove", "tag added for a push by an "
+                              "interrupted run") for ref in data.get("added-tags") or []
+                       if observed.get("image", ref) is not None]
+
     @classmethod
     def remove(cls, engine, part, options, log):
         """Nothing is removed from the registry; only tags a killed run added
