@@ -101,12 +101,10 @@ class Chain:
                 and not a["name"].startswith("sha256:")]
 
     def said(self, part):
-        """What PART logged it is doing (the plan's changing actions), as lines;
-        the removal of a replaced image (a ``maybe``) left out."""
+        """What PART logged it is doing (the plan's changing actions), as lines."""
         verbs = ("creating ", "recreating ", "repairing ", "updating ", "checking ")
         return [line.split(": ", 1)[1] for line in self.output.splitlines()
-                if line.startswith(part + ": ") and line.split(": ", 1)[1].startswith(verbs)
-                and not line.split(": ", 1)[1].startswith("checking image sha256:")]
+                if line.startswith(part + ": ") and line.split(": ", 1)[1].startswith(verbs)]
 
     def changed(self, part):
         """The recorded mutating commands of PART's objects."""

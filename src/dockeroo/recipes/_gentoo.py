@@ -64,11 +64,12 @@ def image_changes(context, refs):
     return verb, reasons
 
 
-def retired(act, current):
+def retired(act, current, context):
     """The removal of CURRENT (the image ACT rebuilds under its tag) at the end
     of the run: ``maybe``, as it stays while a container or a child image
-    uses it.  [] unless ACT recreates an existing image."""
-    if act.verb != "recreate" or current is None:
+    uses it.  [] unless ACT recreates an existing image, and in a real run
+    (the end of the run logs what it removes)."""
+    if not context.planning or act.verb != "recreate" or current is None:
         return []
     return [action(act.part, "image", current["Id"], "maybe",
                    "replaced by the new %s, removed at the end of the run unless a container "

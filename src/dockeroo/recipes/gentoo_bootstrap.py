@@ -115,7 +115,7 @@ def plan(part, spec, observed, context, options, owner):
         else:
             return [action(part, "image", spec.image, "unchanged")]
         context.will_change_image(spec.image, act)
-        return [act] + _gentoo.retired(act, image)
+        return [act] + _gentoo.retired(act, image, context)
 
     # the imported image, and the running container made from it
     if image is None:
@@ -147,7 +147,7 @@ def plan(part, spec, observed, context, options, owner):
         ctr_act = action(part, "container", spec.container, "unchanged")
     if image_act.changes:
         context.will_change_image(spec.image, image_act)
-    return [image_act, ctr_act] + _gentoo.retired(image_act, image)
+    return [image_act, ctr_act] + _gentoo.retired(image_act, image, context)
 
 
 class Recipe(Base):

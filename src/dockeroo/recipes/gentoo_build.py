@@ -289,7 +289,7 @@ def plan(part, spec, observed, context, options, owner, engine_arch, where):
                          or input_changes(spec, image, found)
                          or ["image %s was made from another configuration" % spec.image])
     context.will_change_image(spec.image, act)
-    return [act] + _gentoo.retired(act, image)
+    return [act] + _gentoo.retired(act, image, context)
 
 
 #: what the recorded fingerprint options stand for, in plan reasons
