@@ -242,3 +242,36 @@ def test_gentoo_bootstrap_live_container_plans(buildout, prefix, base_image, doc
     assert image_id(image) == image_before
     assert docker("exec", name, "cat", "/marker") == "two\n"
     assert run("two") == [] and chain.commands == []
+
+
+def test_gentoo_build_renamed_and_kept(buildout, prefix, base_image, docker_recorder):
+    """A new name makes the new image and removes the old one; a part removed
+    with ``keep = true`` leaves its image."""
+    buildout.write("layout/etc/motd", "motd\n")
+    template = textwrap.dedent("""
+        [app]
+        recipe = dockeroo:docker.gentoo-build
+        name = %(name)s
+        base-image = %(base)s
+        layout = layout
+        privileged = false
+        keep = %(keep)s
+        """)
+
+    def run(parts=None, **values):
+        buildout.configure(template % values, parts)
+        exact = assert_plan_matches_run(buildout, docker_recorder)
+        return sorted((a["action"], a["kind"], a["name"], tuple(a["reasons"]))
+                      for a in exact.plan if a["kind"] != "part")
+
+    one, two = prefix + "-one:1", prefix + "-two:1"
+    run(name=one, base=base_image, keep="false")
+    assert run(name=two, base=base_image, keep="false") == [
+        ("create", "image", two, ("option 'name' changed (was %s)" % one,)),
+        ("remove", "image", one, ("replaced by image %s" % two,))]
+    assert inspect("image", one) is None and inspect("image", two) is not None
+    assert run(name=two, base=base_image, keep="true") == [("unchanged", "image", two, ())]
+    removed = run(parts=[], name=two, base=base_image, keep="true")
+    assert ("unchanged", "image", two, ("keep = true: left in place",)) in removed, removed
+    assert inspect("image", two) is not None
+    docker("image", "rm", two)

@@ -76,6 +76,12 @@ def retired(act, current, context):
                    "or an image still uses it" % act.name)]
 
 
+def without_temporaries(actions):
+    """Removal ACTIONS without the temporary containers left alone: they exist
+    only when a run was killed (their removal is shown then)."""
+    return [a for a in actions if not (a.kind == "container" and a.verb == "unchanged")]
+
+
 def image_id(part, observed, option, ref, where):
     """The id of image REF (named by OPTION); a UserError when there is none."""
     data = observed.get("image", ref)

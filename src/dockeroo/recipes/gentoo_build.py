@@ -343,6 +343,10 @@ class Recipe(Base):
         return [("container", values["build-container"]),
                 ("container", values["assemble-container"]), ("image", values["image"])]
 
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        return _gentoo.without_temporaries(super().plan_removal(observed, part, old_options, why))
+
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context, self.options, self.owner,
                     self.engine_arch(), self.engine.config.description)

@@ -181,8 +181,7 @@ class Recipe(Base):
     def plan_removal(cls, observed, part, old_options, why):
         """The base's removals, and the disk image file's (buildout removes
         the part's folder, ``keep`` or not)."""
-        base = getattr(super(), "plan_removal", None)
-        acts = list(base(observed, part, old_options, why)) if base else []
+        acts = _gentoo.without_temporaries(super().plan_removal(observed, part, old_options, why))
         path = old_options.get("image-file")
         if path and os.path.exists(path):
             acts.append(action(part, "file", path, "remove", why))
