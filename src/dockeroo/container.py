@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -157,6 +158,84 @@ def read_volumes_from(opts, option="volumes-from"):
             raise opts.error(option, "each line must be CONTAINER or CONTAINER:ro or "
                              "CONTAINER:rw", line)
     return lines
+
+
+# -- the temporary container of an apply step ---------------------------------------------
+class Temporary:
+    """A container a recipe's apply step works in (see :func:`temporary_container`)."""
+
+    def __init__(self, recipe, name):
+        self.recipe = recipe
+        self.name = name
+        self.gone = False
+
+    def freeze(self, path="/bin/freeze"):
+        """Put the freeze binary for the engine's architecture at PATH."""
+        self.recipe.install_freeze(self.name, path)
+
+    def start(self):
+        self.recipe.run(["start", self.name])
+
+    def layout(self, root, uid=0, gid=0, option="layout"):
+        """Stream the local folder ROOT onto the container's ``/`` (errors name OPTION)."""
+        from .recipe import os_errors
+        recipe = self.recipe
+        with os_errors(recipe.opts, option, "cannot read the layout", root):
+            load_layout(recipe.engine, self.name, root, uid=uid, gid=gid,
+                        timeout=recipe.cmd_timeout(long=True))
+        recipe.log.info("Copied %s %s", option, root)
+
+    def exec(self, script, shell=("/bin/sh",), user=None, env=None, what="script"):
+        """Run SCRIPT (on stdin, see :func:`exec_script`) in the started container."""
+        recipe = self.recipe
+        recipe.log.info("Running %s in %s", what, self.name)
+        return exec_script(recipe.engine, self.name, script, shell=shell, user=user,
+                           log=recipe.log, timeout=recipe.cmd_timeout(long=True), env=env)
+
+    def commit(self, ref, changes=()):
+        """Commit the container as REF; returns the new image id."""
+        recipe = self.recipe
+        return commit(recipe.engine, self.name, ref, changes=changes,
+                      timeout=recipe.cmd_timeout(long=True))
+
+    def remove(self, check=True):
+        """Remove the container now (once); a failure raises unless not CHECK
+        (the undo action registered at its creation removes it then)."""
+        if not self.gone:
+            recipe = self.recipe
+            recipe.run(["rm", "--force", "--volumes", self.name], check=check)
+            self.gone = True
+            recipe.engine.forget("container", self.name)
+            recipe.lifecycle.released(self.name)
+
+    def kept(self):
+        """The container is not removed on exit (it was renamed to its final name)."""
+        self.gone = True
+
+
+@contextmanager
+def temporary_container(recipe, spec, fingerprint=None, remove_on_error=False):
+    """Create the container SPEC (``docker create``) as a temporary of RECIPE's
+    run and yield a :class:`Temporary`; it is removed when the block ends
+    (``Temporary.remove()`` removes it earlier, and fails if it cannot).
+
+    Its labels mark it as this run's temporary (a killed run's successor
+    removes it) and its removal is registered as an undo action of RECIPE
+    (``Recipe.temporary``): when the block fails, the recipe's rollback
+    removes it, in its turn with the other undo actions; with
+    REMOVE_ON_ERROR it is removed at once (a helper container).
+    """
+    spec.labels = dict(spec.labels)
+    spec.labels.update(recipe.temporary(spec.name, fingerprint))
+    recipe.run(spec.create_args())
+    temp = Temporary(recipe, spec.name)
+    try:
+        yield temp
+    except BaseException:
+        if remove_on_error:
+            temp.remove(check=False)
+        raise
+    temp.remove(check=False)  # a leftover is removed by the next run (its labels)
 
 
 # -- operations ---------------------------------------------------------------------

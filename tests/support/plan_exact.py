@@ -244,6 +244,7 @@ COMMANDS = {
     "import": _nth("image", "import", 1),
     "commit": _nth("image", "commit", 1),
     "load": lambda cmd, args: [("image", "(loaded)", "import", None)],
+    "export": lambda cmd, args: [],  # reads a container (docker.gentoo-diskimage's base)
     "service create": _service_create,
     "service update": _last("service", "update"),
     "service rm": _every("service", "remove"),
@@ -417,6 +418,28 @@ def describe(actions, effects):
     return "\n".join(lines)
 
 
+def file_state(path):
+    """What tells whether the run made, replaced or removed the file PATH."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def file_effects(before):
+    """{("file", path): effects} for the planned files (BEFORE: path -> their
+    :func:`file_state` before the run) that the run made, replaced or removed
+    (no docker command names them: docker.gentoo-diskimage's disk image files)."""
+    out = {}
+    for path, was in before.items():
+        now = file_state(path)
+        if now != was:
+            out[("file", path)] = ({"create"} if was is None else {"remove"} if now is None
+                                   else {"remove", "create"})
+    return out
+
+
 def assert_plan_matches_run(buildout, recorder, *args, ignore=None, run_ok=True):
     """Plan (read-only docker commands only), run buildout with ARGS, and
     check the run did what the plan said, object by object.  IGNORE(key,
@@ -432,12 +455,14 @@ def assert_plan_matches_run(buildout, recorder, *args, ignore=None, run_ok=True)
     changes = any(a["action"] != "unchanged" for a in actions)
     assert code == (2 if changes else 0), "exit status %d for plan:\n%s" % (code, result.output)
 
+    files = {a["name"]: file_state(a["name"]) for a in actions if a["kind"] == "file"}
     recorder.clear()
     run = buildout.run(*args, env=recorder.env)
     if run_ok:
         assert run.ok and "Traceback" not in run.output, run.output
     run_calls = recorder.commands()
     effects = classify(run_calls)
+    effects.update(file_effects(files))
     problems = compare(actions, effects, ignore)
     assert not problems, "the plan is not what the run did:\n  %s\n%s\n--- buildout output:\n%s" % (
         "\n  ".join(problems), describe(actions, effects), run.output)

@@ -8,27 +8,146 @@ it; with ``commit = true`` the container is committed as ``image`` and
 removed, otherwise the running container is the part's result (next to the
 imported ``image``), ready for ``docker exec`` and ``volumes-from``.
 
-Everything that defines the result is fingerprinted in ``setup()``; the
-image (and container) carry the fingerprint as a label, so a re-run with
-nothing changed does nothing and a change rebuilds.  A rebuild happens in
-a temporary container: the previous image and container stay untouched
-until the new ones are complete.
+read -> plan -> apply (see :mod:`dockeroo.plan`).  The fingerprint of the
+whole Spec (with the layout's content and the archives' identities) is a
+label of the image (and container): a re-run with nothing changed does
+nothing and a change rebuilds.  A rebuild happens in a temporary
+container: the previous image and container stay untouched until the new
+ones are complete.
 """
 
+import dataclasses
 import os
 import re
-
-from zc.buildout import UserError
+from typing import Dict, Optional, Tuple
 
 from .. import archives as archives_mod
-from .. import container as ctr
 from .. import binfmt
+from .. import container as ctr
 from ..fingerprint import folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME
+from ..plan import action, fingerprint as spec_fingerprint, not_fingerprinted
 from ..recipe import LABEL_FINGERPRINT, Recipe as Base, os_errors
+from . import _gentoo
+
+#: what the recorded fingerprint options stand for, in plan reasons
+DESCRIBE = {"layout-fingerprint": "layout content changed",
+            "archives-fingerprint": "archive content changed"}
 
 
-_CONTAINER_NAME = CONTAINER_NAME  # Docker's rule: 2 or more characters
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    image: str
+    container: str
+    #: what the imported image holds (the archives' identities)
+    archives_fp: str
+    command: Tuple[str, ...]
+    commit: bool
+    layout_fp: Optional[str]
+    script: Optional[str]
+    script_shell: Tuple[str, ...]
+    script_user: Optional[str]
+    platform: Optional[str]
+    tty: bool
+    volumes: Tuple[str, ...]
+    volumes_from: Tuple[str, ...]
+    privileges: Dict[str, object]
+    archives: tuple = not_fingerprinted(())  # through archives_fp
+    layout: Optional[str] = not_fingerprinted()  # through layout_fp (its content)
+    machine_name: Optional[str] = not_fingerprinted()
+
+    @property
+    def fingerprint(self):
+        """What the part's result holds."""
+        return spec_fingerprint(self, "gentoo-bootstrap/2")
+
+
+def read(opts, part, name, name_option, directory, cache_dir=None):
+    """The part's options -> Spec (every mistake a UserError)."""
+    image = str(opts.reference(name_option, name, digest=False,
+                               hint=" (image defaults to the part name; set image)").normalized())
+    default_container = re.sub(r"[^a-zA-Z0-9_.-]", "_", part).lstrip("_.-") + "_bootstrap"
+    container = opts.text("container", default=default_container)
+    if not CONTAINER_NAME.match(container):
+        raise opts.error("container", "a container name has 2 or more letters, digits, "
+                         "'_', '.' and '-' and starts with a letter or digit", container)
+    archives = tuple(archives_mod.parse_archives(opts, "archives", directory))
+    if not archives:
+        raise opts.error("archives", "is required: the root filesystem archives "
+                         "(URLs or paths, one per line) to import")
+    command = tuple(opts.argv("command", ["/bin/freeze"]))
+    commit = opts.bool("commit", False)
+    layout = opts.path("layout", directory, must_exist=True, kind="dir")
+    values = dict(script=opts.script("script"),
+                  script_shell=tuple(opts.argv("script-shell", ["/bin/sh"])),
+                  script_user=opts.word("script-user"),
+                  platform=binfmt.read_platform(opts, "crossdev-platform"),
+                  machine_name=opts.text("machine-name") or os.environ.get("DOCKER_MACHINE_NAME"),
+                  tty=opts.bool("tty", False),
+                  volumes=tuple(ctr.read_volumes(opts, "volumes", base=directory)),
+                  volumes_from=tuple(ctr.read_volumes_from(opts)),
+                  privileges=ctr.read_privileges(opts, True))
+    with os_errors(opts, "layout", "cannot read the layout", layout):
+        layout_fp = folder_fingerprint(layout, cache_dir=cache_dir) if layout else None
+    return Spec(image=image, container=container, command=command, commit=commit,
+                archives=archives, layout=layout, layout_fp=layout_fp,
+                archives_fp=hash_values("gentoo-bootstrap/archives/1",
+                                        [a.identity() for a in archives]), **values)
+
+
+def plan(part, spec, observed, context, options, owner):
+    """[Action] for the image (and, without ``commit``, the container) of SPEC.
+
+    OPTIONS are the part's recorded options (compared with ``context.old``
+    for the reasons); OWNER the buildout's id (ownership labels)."""
+    image = _gentoo.ours(part, observed, owner, "image", spec.image, "image")
+    container = _gentoo.ours(part, observed, owner, "container", spec.container, "container")
+    reasons = _gentoo.changed(context, options, DESCRIBE)
+    if spec.commit:
+        if image is None:
+            act = _gentoo.missing(part, "image", spec.image, context, options, "image", DESCRIBE)
+        elif _gentoo.label(image) != spec.fingerprint:
+            act = action(part, "image", spec.image, "recreate",
+                         *reasons or ["image %s was made from another configuration" % spec.image])
+        elif container is not None:
+            act = action(part, "image", spec.image, "recreate",
+                         "container %s is left from a configuration without commit" % spec.container)
+        else:
+            return [action(part, "image", spec.image, "unchanged")]
+        context.will_change_image(spec.image, act)
+        return [act] + _gentoo.retired(act, image, context)
+
+    # the imported image, and the running container made from it
+    if image is None:
+        image_act = _gentoo.missing(part, "image", spec.image, context, options, "image",
+                                    DESCRIBE)
+    elif _gentoo.label(image) != spec.archives_fp:
+        image_act = action(part, "image", spec.image, "recreate", *[
+            r for r in reasons if r in ("option 'archives' changed", DESCRIBE[
+                "archives-fingerprint"], "option 'commit' changed")]
+            or ["image %s was imported from other archives" % spec.image])
+    else:
+        image_act = action(part, "image", spec.image, "unchanged")
+    if container is None:
+        ctr_act = _gentoo.missing(part, "container", spec.container, context, options,
+                                  "container", DESCRIBE)
+    elif image_act.changes:
+        ctr_act = action(part, "container", spec.container, "recreate",
+                         "its image %s is imported again" % spec.image)
+    elif _gentoo.label(container) != spec.fingerprint:
+        ctr_act = action(part, "container", spec.container, "recreate", *reasons or [
+            "container %s was made from another configuration" % spec.container])
+    elif container.get("Image") != image["Id"]:
+        ctr_act = action(part, "container", spec.container, "recreate",
+                         "container %s runs another image than %s" % (spec.container, spec.image))
+    elif not (container.get("State") or {}).get("Running"):
+        ctr_act = action(part, "container", spec.container, "repair",
+                         "container %s is stopped" % spec.container)
+    else:
+        ctr_act = action(part, "container", spec.container, "unchanged")
+    if image_act.changes:
+        context.will_change_image(spec.image, image_act)
+    return [image_act, ctr_act] + _gentoo.retired(image_act, image, context)
 
 
 class Recipe(Base):
@@ -36,149 +155,87 @@ class Recipe(Base):
     name_aliases = ("image",)
 
     def setup(self):
-        opts = self.opts
-        self.image = str(opts.reference(self.name_option, self.name, digest=False,
-                                        hint=" (image defaults to the part name; set image)")
-                         .normalized())
-        default_container = re.sub(r"[^a-zA-Z0-9_.-]", "_", self.part).lstrip("_.-") + "_bootstrap"
-        self.container = opts.text("container", default=default_container)
-        if not _CONTAINER_NAME.match(self.container):
-            raise opts.error("container", "a container name has 2 or more letters, digits, "
-                             "'_', '.' and '-' and starts with a letter or digit",
-                             self.container)
-        self.archives = archives_mod.parse_archives(opts, "archives", self.directory)
-        if not self.archives:
-            raise opts.error("archives", "is required: the root filesystem archives "
-                             "(URLs or paths, one per line) to import")
-        self.command = opts.argv("command", ["/bin/freeze"])
-        self.commit = opts.bool("commit", False)
-        self.layout = self.path_option("layout", must_exist=True, kind="dir")
-        self.script = opts.script("script")
-        self.script_shell = opts.argv("script-shell", ["/bin/sh"])
-        self.script_user = opts.word("script-user")
-        self.platform = binfmt.read_platform(opts, "crossdev-platform")
-        self.machine_name = opts.text("machine-name") or os.environ.get("DOCKER_MACHINE_NAME")
-        self.tty = opts.bool("tty", False)
-        self.volumes = ctr.read_volumes(opts, "volumes", base=self.directory)
-        self.volumes_from = opts.lines("volumes-from")
-        for source in self.volumes_from:
-            name, _, mode = source.partition(":")
-            if not _CONTAINER_NAME.match(name) or mode not in ("", "ro", "rw"):
-                raise opts.error("volumes-from", "each line must be CONTAINER[:ro|:rw]", source)
-        self.privileges = ctr.read_privileges(opts, True)
-
-        with os_errors(opts, "layout", "cannot read the layout", self.layout):
-            layout_fp = (folder_fingerprint(self.layout, cache_dir=self.cache_directory)
-                         if self.layout else None)
-        #: what the imported image holds
-        self.archives_fp = hash_values("gentoo-bootstrap/archives/1",
-                                       [a.identity() for a in self.archives])
-        #: what the part's result holds
-        self.fingerprint = hash_values(
-            "gentoo-bootstrap/1", self.archives_fp, self.image, self.container, self.command,
-            self.commit, layout_fp, self.script, self.script_shell, self.script_user,
-            self.platform, self.tty, self.volumes, self.volumes_from, self.privileges)
-        self.options["image"] = self.image
-        self.options["container"] = self.container
-        self.options["fingerprint"] = self.fingerprint
+        spec = self.spec = read(self.opts, self.part, self.name, self.name_option,
+                                self.directory, self.cache_directory)
+        self.options["image"] = spec.image
+        self.options["container"] = spec.container
+        self.options["archives-fingerprint"] = spec.archives_fp
+        if spec.layout_fp:
+            self.options["layout-fingerprint"] = spec.layout_fp
+        self.options["fingerprint"] = spec.fingerprint
 
     @classmethod
     def owned(cls, values):
         # the container first: the image cannot go while a container uses it
         return [("container", values["container"]), ("image", values["image"])]
 
-    # -- install / update ------------------------------------------------------------
-    def ensure(self):
-        engine = self.engine
-        engine.want("container", self.container)
-        image = self._ours_or_none("image", self.image)
-        container = self._ours_or_none("container", self.container)
-        if self.commit:
-            if image is not None and _fingerprint(image) == self.fingerprint and container is None:
-                return []
-        elif (image is not None and container is not None
-              and _fingerprint(image) == self.archives_fp
-              and _fingerprint(container) == self.fingerprint
-              and container.get("Image") == image["Id"]):
-            if not (container.get("State") or {}).get("Running"):
-                self.run(["start", self.container])
-                engine.forget("container", self.container)
-                self.log.info("Started container %s", self.container)
+    def plan(self, context):
+        return plan(self.part, self.spec, self.observed(), context, self.options, self.owner)
+
+    # -- apply --------------------------------------------------------------------------
+    def apply(self, actions):
+        spec = self.spec
+        acts = {a.kind: a for a in actions if a.name in (spec.image, spec.container)}
+        if not any(a.changes for a in acts.values()):
             return []
-        self.build(image, container)
+        old_image = self.engine.inspect("image", spec.image)
+        old_container = self.engine.inspect("container", spec.container)
+        if acts["image"].verb == "unchanged" and acts.get("container") and \
+                acts["container"].verb == "repair" and old_container is not None:
+            self.run(["start", spec.container])  # it was stopped
+            self.engine.forget("container", spec.container)
+            self.log.info("Started container %s", spec.container)
+            return []
+        self.build(old_image, old_container, reuse=acts["image"].verb == "unchanged")
         return []
 
-    def _ours_or_none(self, kind, name):
-        obj = self.engine.inspect(kind, name)
-        if obj is not None and not self.is_ours(obj):
-            raise UserError("Part [%s]: %s %s exists and was not made by this part; "
-                            "remove it or choose another %s name (option '%s')"
-                            % (self.part, kind, name, kind, "image" if kind == "image" else "container"))
-        return obj
-
-    def build(self, old_image, old_container):
-        engine = self.engine
-        timeout = self.cmd_timeout(long=True)
-
+    def build(self, old_image, old_container, reuse):
+        spec, engine = self.spec, self.engine
         # 1. archives -> image (reused when only the container's inputs changed)
-        if (not self.commit and old_image is not None
-                and _fingerprint(old_image) == self.archives_fp):
+        if reuse:
             base = old_image["Id"]
         else:
             base = archives_mod.import_archives(
-                engine, self.archives, self.opts, "archives", self.buildout["buildout"],
-                changes=[ctr.label_change(self.image_labels(self.archives_fp))],
-                labels=self.image_labels(), logger=self.log, timeout=timeout)
+                engine, spec.archives, self.opts, "archives", self.buildout["buildout"],
+                changes=[ctr.label_change(self.image_labels(spec.archives_fp))],
+                labels=self.image_labels(), logger=self.log, timeout=self.cmd_timeout(long=True))
             self.on_failure(lambda: self.remove_image_id(base))
-            self.log.info("Imported %d archive(s) as image %s", len(self.archives), base[7:19])
+            self.log.info("Imported %d archive(s) as image %s", len(spec.archives), base[7:19])
 
-        # 2. a container (under a temporary name until it is complete)
-        temp = "%s-new-%s" % (self.container, self.lifecycle.id[:12])
-        spec = ctr.ContainerSpec(
-            name=temp, image=base, command=self.command, tty=self.tty,
-            labels=self.temporary(temp, self.fingerprint), volumes=self.volumes,
-            volumes_from=self.volumes_from, **self.privileges)
-        self.run(spec.create_args())
-
-        # 3. freeze, for the engine's architecture (it runs natively)
-        self.install_freeze(temp, "/bin/freeze")
-
-        # 4. layout
-        if self.layout:
-            with os_errors(self.opts, "layout", "cannot read the layout", self.layout):
-                ctr.load_layout(engine, temp, self.layout, uid=0, gid=0, timeout=timeout)
-            self.log.info("Copied layout %s", self.layout)
-
-        self.prepare_platform()
-        self.run(["start", temp])
-
-        # 5. script
-        if self.script:
-            self.log.info("Running script in %s", temp)
-            ctr.exec_script(engine, temp, self.script, shell=self.script_shell,
-                            user=self.script_user, log=self.log, timeout=timeout)
-
-        # 6. commit, or keep the container; a failure from here on puts the
-        # previous image tag and container back
-        if old_image is not None:
-            self.on_failure(lambda: self.run(["tag", old_image["Id"], self.image]))
-        if self.commit:
-            new_id = ctr.commit(engine, temp, self.image,
-                                changes=[ctr.label_change({LABEL_FINGERPRINT: self.fingerprint})],
-                                timeout=timeout)
-            self.on_failure(lambda: self.remove_image_id(new_id))
-            self.run(["rm", "--force", "--volumes", temp])
-            self.lifecycle.released(temp)
-            self.log.info("Committed image %s", self.image)
-            if old_container is not None:
-                self.run(["rm", "--force", "--volumes", self.container])
-        else:
-            new_id = base
-            self.run(["tag", base, self.image])
-            self.swap_container(temp, old_container)
-            self.log.info("Container %s is running from image %s", self.container, self.image)
-        engine.forget("container", self.container)
-        engine.forget("image", self.image)
+        # 2. a container, under a temporary name until it is complete
+        temp = "%s-new-%s" % (spec.container, self.lifecycle.id[:12])
+        create = ctr.ContainerSpec(
+            name=temp, image=base, command=list(spec.command), tty=spec.tty,
+            volumes=list(spec.volumes), volumes_from=list(spec.volumes_from), **spec.privileges)
+        with ctr.temporary_container(self, create, spec.fingerprint) as box:
+            box.freeze("/bin/freeze")  # for the engine's architecture: it runs natively
+            if spec.layout:
+                box.layout(spec.layout, uid=0, gid=0)
+            binfmt.ensure_handler(self, "crossdev-platform", spec.platform, spec.machine_name)
+            box.start()
+            if spec.script:
+                box.exec(spec.script, shell=spec.script_shell, user=spec.script_user)
+            # 3. commit, or keep the container; a failure from here on puts the
+            # previous image tag and container back
+            if old_image is not None and not reuse:
+                self.on_failure(lambda: self.run(["tag", old_image["Id"], spec.image]))
+            if spec.commit:
+                new_id = box.commit(spec.image, [ctr.label_change(
+                    {LABEL_FINGERPRINT: spec.fingerprint})])
+                self.on_failure(lambda: self.remove_image_id(new_id))
+                box.remove()
+                self.log.info("Committed image %s", spec.image)
+                if old_container is not None:
+                    self.run(["rm", "--force", "--volumes", spec.container])
+            else:
+                new_id = base
+                if not reuse:
+                    self.run(["tag", base, spec.image])
+                self.swap_container(temp, old_container)
+                box.kept()
+                self.log.info("Container %s is running from image %s", spec.container, spec.image)
+        engine.forget("container", spec.container)
+        engine.forget("image", spec.image)
         if old_image is not None and old_image["Id"] != new_id:
             self.retire_image(old_image["Id"])
 
@@ -186,30 +243,20 @@ class Recipe(Base):
         """Give TEMP the part's container name.  The previous container is
         renamed aside first and removed only once that worked; a failure
         renames both back."""
-        aside = None
+        name, aside = self.spec.container, None
         if old_container is not None:
-            aside = "%s-old-%s" % (self.container, self.lifecycle.id[:12])
-            self.set_aside(self.container, aside,
-                           (old_container.get("State") or {}).get("Running"))
+            aside = "%s-old-%s" % (name, self.lifecycle.id[:12])
+            self.set_aside(name, aside, (old_container.get("State") or {}).get("Running"))
 
             def restore():
-                self.run(["rename", aside, self.container])
+                self.run(["rename", aside, name])
                 self.lifecycle.aside_done(aside)
-            self.on_failure(restore, "put back the previous container %s" % self.container)
-        self.run(["rename", temp, self.container])
+            self.on_failure(restore, "put back the previous container %s" % name)
+        self.run(["rename", temp, name])
         self.lifecycle.released(temp)
-        self.on_failure(lambda: self.run(["rename", self.container, temp]))
+        self.on_failure(lambda: self.run(["rename", name, temp]))
         if aside is not None:
             self.drop_aside(aside)
-
-    def prepare_platform(self):
-        """Make sure the engine's host can run ``crossdev-platform`` binaries."""
-        binfmt.ensure_handler(self, "crossdev-platform", self.platform, self.machine_name)
-
-
-def _fingerprint(obj):
-    labels = (obj.get("Config") or {}).get("Labels") or {}
-    return labels.get(LABEL_FINGERPRINT)
 
 
 uninstall = Recipe.uninstaller()

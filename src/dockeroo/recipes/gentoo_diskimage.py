@@ -17,11 +17,16 @@ success and on failure):
 afterwards (``${part:build-image-file}`` the path inside the builder);
 uninstall removes it.  The file is made again when an option changes or
 when the base or build image changes (their ids are fingerprinted).
+
+read -> plan -> apply (see :mod:`dockeroo.plan`).
 """
 
+import dataclasses
+import json
 import os
 import re
 import uuid
+from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
@@ -29,8 +34,10 @@ from .. import container as ctr
 from .. import tarstream
 from ..engine import DockerError
 from ..fingerprint import hash_values
-from ..recipe import Recipe as Base, label_args, os_errors
-from .gentoo_build import DEFAULT_COMMAND, container_name, volumes_from
+from ..plan import action, fingerprint as spec_fingerprint, not_fingerprinted
+from ..recipe import Recipe as Base, os_errors
+from . import _gentoo
+from .gentoo_build import DEFAULT_COMMAND, container_name
 
 BLOCK = 1 << 20
 FINGERPRINT_SUFFIX = ".dockeroo-fingerprint"
@@ -50,137 +57,201 @@ def write_sparse(src, path):
     return size
 
 
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    base_image: str
+    build_image: str
+    build_command: Tuple[str, ...]
+    build_root: str
+    #: the image file's path in the build container
+    source: str
+    prepare_script: Optional[str]
+    build_script: Optional[str]
+    script_shell: Tuple[str, ...]
+    script_user: Optional[str]
+    build_volumes_from: Tuple[str, ...]
+    tty: bool
+    privileges: Dict[str, object]
+    # where the file lands (from the part and SOURCE), the temporary container
+    location: str = not_fingerprinted()
+    path: str = not_fingerprinted()
+    build_container: str = not_fingerprinted()
+
+    @property
+    def fingerprint(self):
+        """What the options make (without the images' ids)."""
+        return spec_fingerprint(self, "gentoo-diskimage/2")
+
+
+def read(opts, part, parts_directory):
+    """The part's options -> Spec (every mistake a UserError)."""
+    base_image = opts.image_ref("base-image")
+    build_image = opts.image_ref("build-image")
+    build_command = tuple(opts.argv("build-command", DEFAULT_COMMAND))
+    build_root = opts.text("build-root", required=True)
+    if not build_root.startswith("/"):
+        raise opts.error("build-root", "must be an absolute path in the build container",
+                         build_root)
+    source = opts.text("build-image-file") or opts.text("image-file", required=True)
+    if not source.startswith("/") or source.endswith("/"):
+        raise opts.error("image-file", "must be the absolute path of a file in the build "
+                         "container", source)
+    values = dict(prepare_script=opts.script("prepare-script"),
+                  build_script=opts.script("build-script"),
+                  script_shell=tuple(opts.argv("build-script-shell", ["/bin/sh"])),
+                  script_user=opts.word("build-script-user"),
+                  build_volumes_from=tuple(ctr.read_volumes_from(opts, "build-volumes-from")),
+                  tty=opts.bool("tty", False), privileges=ctr.read_privileges(opts, True))
+    default = re.sub(r"[^a-zA-Z0-9_.-]", "_", part).lstrip("_.-") or "disk"
+    location = os.path.join(parts_directory, part)
+    return Spec(base_image=base_image, build_image=build_image, build_command=build_command,
+                build_root=build_root, source=source, location=location,
+                path=os.path.join(location, os.path.basename(source)),
+                build_container=container_name(opts, "build-container", default + "_diskimage"),
+                **values)
+
+
+def inputs(part, spec, observed, where):
+    """The base and build image ids (UserError for a missing image)."""
+    return {option: _gentoo.image_id(part, observed, option, ref, where)
+            for option, ref in (("base-image", spec.base_image), ("build-image", spec.build_image))}
+
+
+def file_fingerprint(spec, found):
+    return hash_values(spec.fingerprint, [found["base-image"], found["build-image"]])
+
+
+def read_stamp(path):
+    """(fingerprint, inputs) recorded next to the disk image file PATH, or (None, {})."""
+    try:
+        with open(path + FINGERPRINT_SUFFIX) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None, {}
+    try:
+        found = json.loads(lines[1]) if len(lines) > 1 else {}
+    except ValueError:
+        found = {}
+    return (lines[0].strip() if lines else None), found
+
+
+def plan(part, spec, observed, context, options, on_disk, where):
+    """[Action] for the disk image file of SPEC.  ON_DISK: (whether the file
+    exists, what :func:`read_stamp` found); WHERE: the engine's description."""
+    present, (stamp, was) = on_disk
+    refs = [("base-image", spec.base_image), ("build-image", spec.build_image)]
+    verb, cascade = _gentoo.image_changes(context, refs)
+    if verb:
+        return [action(part, "file", spec.path, verb if present else "create", *cascade)]
+    found = inputs(part, spec, observed, where)
+    if not present:
+        return [_gentoo.missing(part, "file", spec.path, context, options, "image-file")]
+    if stamp == file_fingerprint(spec, found):
+        return [action(part, "file", spec.path, "unchanged")]
+    return [action(part, "file", spec.path, "recreate", *_gentoo.changed(context, options) or [
+        "%s %s changed" % (option, ref) for option, ref in refs
+        if was and was.get(option) != found[option]] or [
+        "no fingerprint recorded for %s" % spec.path if stamp is None else
+        "%s was made from another configuration" % spec.path])]
+
+
 class Recipe(Base):
     recipe = "docker.gentoo-diskimage"
     has_name = False
+    known_options = ("image-file", "build-image-file")
 
     def __init__(self, buildout, name, options):
         super().__init__(buildout, name, options)
-        self.engine.want("image", self.base_image)
-        self.engine.want("image", self.build_image)
+        self.engine.want("image", self.spec.base_image)
+        self.engine.want("image", self.spec.build_image)
 
     def setup(self):
-        opts = self.opts
-        self.base_image = opts.image_ref("base-image")
-        self.build_image = opts.image_ref("build-image")
-        self.build_command = opts.argv("build-command", DEFAULT_COMMAND)
-        self.build_root = opts.text("build-root", required=True)
-        if not self.build_root.startswith("/"):
-            raise opts.error("build-root", "must be an absolute path in the build container",
-                             self.build_root)
-        source = opts.text("build-image-file") or opts.text("image-file", required=True)
-        if not source.startswith("/") or source.endswith("/"):
-            raise opts.error("image-file", "must be the absolute path of a file in the build "
-                             "container", source)
-        self.source = source
-        self.prepare_script = opts.script("prepare-script")
-        self.build_script = opts.script("build-script")
-        self.script_shell = opts.argv("build-script-shell", ["/bin/sh"])
-        self.script_user = opts.word("build-script-user")
-        self.build_volumes_from = volumes_from(opts, "build-volumes-from")
-        self.tty = opts.bool("tty", False)
-        self.privileges = ctr.read_privileges(opts, True)
-        default = re.sub(r"[^a-zA-Z0-9_.-]", "_", self.part).lstrip("_.-") or "disk"
-        self.build_container = container_name(opts, "build-container", default + "_diskimage")
-
-        self.location = os.path.join(self.parts_directory, self.part)
-        self.path = os.path.join(self.location, os.path.basename(source))
-        self.fingerprint = hash_values(
-            "gentoo-diskimage/1", self.base_image, self.build_image, self.build_command,
-            self.build_root, source, self.prepare_script, self.build_script, self.script_shell,
-            self.script_user, self.build_volumes_from, self.tty, self.privileges)
-        self.options["build-image-file"] = source
-        self.options["image-file"] = self.path
-        self.options["location"] = self.location
-        self.options["build-container"] = self.build_container
-        self.options["fingerprint"] = self.fingerprint
+        spec = self.spec = read(self.opts, self.part, self.parts_directory)
+        self.options["build-image-file"] = spec.source
+        self.options["image-file"] = spec.path
+        self.options["location"] = spec.location
+        self.options["build-container"] = spec.build_container
+        self.options["fingerprint"] = spec.fingerprint
 
     @classmethod
     def owned(cls, values):
         return [("container", values["build-container"])]
 
-    # -- install / update --------------------------------------------------------------
-    def ensure(self):
-        ids = [self._image_id("base-image", self.base_image),
-               self._image_id("build-image", self.build_image)]
-        fingerprint = hash_values(self.fingerprint, ids)
-        stamp = self.path + FINGERPRINT_SUFFIX
-        try:
-            with open(stamp) as handle:
-                current = handle.read().strip()
-        except OSError:
-            current = None
-        if current == fingerprint and os.path.isfile(self.path):
-            return [self.location]
-        self.build()
-        with os_errors(self.opts, "image-file", "cannot write", self.path):
-            with open(stamp, "w") as handle:
-                handle.write(fingerprint + "\n")
-        return [self.location]
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        """The base's removals, and the disk image file's (buildout removes
+        the part's folder, ``keep`` or not)."""
+        acts = _gentoo.without_temporaries(super().plan_removal(observed, part, old_options, why))
+        path = old_options.get("image-file")
+        if path and os.path.exists(path):
+            acts.append(action(part, "file", path, "remove", why))
+        return acts
 
-    def _image_id(self, option, ref):
-        data = self.engine.inspect("image", ref)
-        if data is None:
-            raise UserError("Part [%s], option %r = %r: no such image on %s"
-                            % (self.part, option, ref, self.engine.config.description))
-        return data["Id"]
+    def plan(self, context):
+        on_disk = os.path.isfile(self.spec.path), read_stamp(self.spec.path)
+        return plan(self.part, self.spec, self.observed(), context, self.options, on_disk,
+                    self.engine.config.description)
+
+    # -- apply --------------------------------------------------------------------------
+    def apply(self, actions):
+        spec = self.spec
+        if any(a.changes for a in actions):
+            found = inputs(self.part, spec, self.observed(), self.engine.config.description)
+            self.build()
+            with os_errors(self.opts, "image-file", "cannot write", spec.path):
+                with open(spec.path + FINGERPRINT_SUFFIX, "w") as handle:
+                    handle.write("%s\n%s\n" % (file_fingerprint(spec, found),
+                                                 json.dumps(found, sort_keys=True)))
+        return [spec.location]
 
     def build(self):
-        engine = self.engine
-        timeout = self.cmd_timeout(long=True)
-        self.clear_leftover(self.build_container, "option 'build-container'")
-        spec = ctr.ContainerSpec(name=self.build_container, image=self.build_image,
-                                 command=self.build_command, tty=self.tty,
-                                 labels=self.temporary(self.build_container),
-                                 volumes_from=self.build_volumes_from, **self.privileges)
-        self.run(spec.create_args())
-        if self.build_command == DEFAULT_COMMAND:
-            self.install_freeze(self.build_container, DEFAULT_COMMAND[0])
-        self.run(["start", self.build_container])
+        spec, engine = self.spec, self.engine
+        self.clear_leftover(spec.build_container, "option 'build-container'")
+        create = ctr.ContainerSpec(name=spec.build_container, image=spec.build_image,
+                                   command=list(spec.build_command), tty=spec.tty,
+                                   volumes_from=list(spec.build_volumes_from), **spec.privileges)
+        with ctr.temporary_container(self, create) as build:
+            if spec.build_command == tuple(DEFAULT_COMMAND):
+                build.freeze(DEFAULT_COMMAND[0])
+            build.start()
+            self._script(build, "prepare-script", spec.prepare_script)
+            self._extract_base(build)
+            self._script(build, "build-script", spec.build_script)
 
-        self._script("prepare-script", self.prepare_script)
-        self._extract_base(timeout)
-        self._script("build-script", self.build_script)
+            partial = "%s.part-%s" % (spec.path, uuid.uuid4().hex[:8])
+            self.on_failure(lambda: os.path.exists(partial) and os.unlink(partial))
+            self.log.info("Copying %s out of the build container to %s", spec.source, spec.path)
+            with os_errors(self.opts, "image-file", "cannot write the disk image", spec.path):
+                os.makedirs(spec.location, exist_ok=True)
+                try:
+                    size = engine.reader(["exec", build.name, "cat", spec.source],
+                                         lambda src: write_sparse(src, partial),
+                                         timeout=self.cmd_timeout(long=True))
+                except DockerError as exc:
+                    raise UserError("Part [%s], option 'image-file' = %r: cannot read it from "
+                                    "the build container: %s"
+                                    % (self.part, spec.source, exc.stderr or exc))
+                os.replace(partial, spec.path)
+        self.log.info("Made %s (%d MiB)", spec.path, size >> 20)
 
-        partial = "%s.part-%s" % (self.path, uuid.uuid4().hex[:8])
-        self.on_failure(lambda: os.path.exists(partial) and os.unlink(partial))
-        self.log.info("Copying %s out of the build container to %s", self.source, self.path)
-        with os_errors(self.opts, "image-file", "cannot write the disk image", self.path):
-            os.makedirs(self.location, exist_ok=True)
-            try:
-                size = engine.reader(["exec", self.build_container, "cat", self.source],
-                                     lambda src: write_sparse(src, partial), timeout=timeout)
-            except DockerError as exc:
-                raise UserError("Part [%s], option 'image-file' = %r: cannot read it from the "
-                                "build container: %s" % (self.part, self.source,
-                                                          exc.stderr or exc))
-            os.replace(partial, self.path)
-        self.remove_container(self.build_container)
-        self.log.info("Made %s (%d MiB)", self.path, size >> 20)
+    def _script(self, build, option, script):
+        if script:
+            build.exec(script, shell=self.spec.script_shell, user=self.spec.script_user,
+                       what=option)
 
-    def _script(self, option, script):
-        if not script:
-            return
-        self.log.info("Running %s in %s", option, self.build_container)
-        ctr.exec_script(self.engine, self.build_container, script, shell=self.script_shell,
-                        user=self.script_user, log=self.log, timeout=self.cmd_timeout(long=True))
-
-    def _extract_base(self, timeout):
+    def _extract_base(self, build):
         """``docker export`` of BASE-IMAGE into BUILD-ROOT, extracted inside the container."""
-        engine = self.engine
-        probe = "%s_base_%s" % (self.build_container, uuid.uuid4().hex[:8])
-        self.run(["create", "--name", probe] + label_args(self.temporary(probe))
-                 + [self.base_image, "/.dockeroo-export"])
-        try:
-            self.log.info("Extracting %s into %s", self.base_image, self.build_root)
-            engine.pipe(["export", probe],
-                        ["exec", "--interactive", self.build_container, "tar", "-x", "-p",
-                         "--numeric-owner", "-f", "-", "-C", self.build_root],
-                        transform=lambda src, out: tarstream.retarget(
-                            src, out, lambda name: None if name == ".dockerenv" else name),
-                        timeout=timeout)
-        finally:
-            self.remove_container(probe)
+        spec = self.spec
+        probe = ctr.ContainerSpec(name="%s_base_%s" % (spec.build_container, uuid.uuid4().hex[:8]),
+                                  image=spec.base_image, command=["/.dockeroo-export"])
+        with ctr.temporary_container(self, probe, remove_on_error=True) as box:
+            self.log.info("Extracting %s into %s", spec.base_image, spec.build_root)
+            self.engine.pipe(["export", box.name],
+                             ["exec", "--interactive", build.name, "tar", "-x", "-p",
+                              "--numeric-owner", "-f", "-", "-C", spec.build_root],
+                             transform=lambda src, out: tarstream.retarget(
+                                 src, out, lambda name: None if name == ".dockerenv" else name),
+                             timeout=self.cmd_timeout(long=True))
 
 
 uninstall = Recipe.uninstaller()
