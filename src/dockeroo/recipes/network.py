@@ -69,6 +69,11 @@ class Recipe(Base):
         return []
 
     def create(self):
+        self.run(self.create_args())
+        self.engine.forget("network", self.name)
+        self.log.info("Created network %s", self.name)
+
+    def create_args(self):
         args = ["network", "create", "--driver", self.driver]
         for pool in self.pools:  # the CLI pairs gateways and ranges with their subnet
             for key, option in (("Subnet", "--subnet"), ("Gateway", "--gateway"), ("IPRange", "--ip-range")):
@@ -84,10 +89,7 @@ class Recipe(Base):
             args += ["--opt", "encrypted"]
         if self.scope:
             args += ["--scope", self.scope]
-        args += label_args(self.labels(extra=self.user_labels))
-        self.run(args + [self.name])
-        self.engine.forget("network", self.name)
-        self.log.info("Created network %s", self.name)
+        return args + label_args(self.labels(extra=self.user_labels)) + [self.name]
 
     def differences(self, current):
         """(what, has, wants) for every setting the network does not match."""

@@ -300,7 +300,7 @@ class Recipe(Base):
                 "Part [%s]: container %s already exists and was not created by this part; "
                 "remove it or choose another name (option '%s')"
                 % (self.part, self.name, self.name_option))
-        fingerprint = hash_values(self.definition, self.image_id())
+        fingerprint = self.fingerprint()
         labels = ((current or {}).get("Config") or {}).get("Labels") or {}
         if current is not None and labels.get(LABEL_FINGERPRINT) == fingerprint:
             state = current.get("State") or {}
@@ -374,12 +374,19 @@ class Recipe(Base):
         kill came before it started)."""
         return not (self.layout or self.script or self.wait or len(self.networks) > 1)
 
-    def create_in_one_step(self, fingerprint, old):
-        name = self.name
+    def fingerprint(self):
+        """The fingerprint label of the container the part describes now."""
+        return hash_values(self.definition, self.image_id())
+
+    def one_step_args(self, fingerprint):
+        """The argv of :meth:`create_in_one_step` (``run --detach`` or ``create``)."""
         spec = dataclasses.replace(self.spec, labels=self.labels(fingerprint, self.user_labels))
         args = spec.create_args()
-        if self.start:
-            args = ["run", "--detach"] + args[1:]
+        return ["run", "--detach"] + args[1:] if self.start else args
+
+    def create_in_one_step(self, fingerprint, old):
+        name = self.name
+        args = self.one_step_args(fingerprint)
         self.log.info("%s container %s from %s", "Recreating" if old else "Creating", name,
                       self.image)
         self.on_failure(lambda: self.remove_container(name), "removed the new container %s" % name)
