@@ -72,7 +72,17 @@ class _State:
         self.covered = set()
         #: (recipe, kind, name) of every object this run tried to make ahead
         self.made = []
+        #: parts recorded in the pending configurations before their objects were made
+        self.recorded = set()
         self.registered = False
+
+
+def recorded(recipe):
+    """Whether RECIPE's part is recorded already (in the run's pending
+    configurations, before its object was made ahead): its install need
+    not record it in ``.installed.cfg`` again."""
+    state = _states.get(id(recipe.lifecycle))
+    return state is not None and recipe.part in state.recorded
 
 
 def start(recipe):
@@ -196,8 +206,9 @@ def _make(state, todo):
     container starts as soon as the network and volumes it needs that are
     made here exist."""
     run = state.run
-    for recipe, _kind in todo:  # before anything is made: a kill leaves records
-        run.configuration(recipe.part, recipe.options)
+    # before anything is made: a kill leaves records
+    run.configurations([(recipe.part, recipe.options) for recipe, _kind in todo])
+    state.recorded.update(recipe.part for recipe, _kind in todo)
     if not state.registered:
         atexit.register(_undo, state)
         state.registered = True

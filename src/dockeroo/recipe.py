@@ -432,7 +432,8 @@ class Recipe:
     def install(self):
         # buildout records the part only once install returns, and may be
         # killed before: record it now, so that a later run uninstalls it
-        self.lifecycle.keep_recorded(self.buildout, self.part, self.options.copy())
+        if not ahead.recorded(self):
+            self.lifecycle.keep_recorded(self.buildout, self.part, self.options.copy())
         with self.failures():
             ahead.start(self)
             paths = self.ensure() or []
