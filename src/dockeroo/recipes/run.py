@@ -56,19 +56,28 @@ DOCKER_STOP_TIMEOUT = 10
 _removed_together = set()
 
 
+#: (raw configuration, {section: {option referenced as ${section:option}}}) of the last scan
+_references = (None, {})
+REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]*)\}")
+
+
 def referenced_outputs(buildout, part, names):
     """Which of NAMES other sections reference as ``${part:name}``.
 
-    Read from the raw configuration: nothing gets initialized.
+    Read from the raw configuration (nothing gets initialized), scanned
+    once per configuration, not once per part.
     """
+    global _references
     raw = getattr(buildout, "_raw", None) or {}
-    pattern = re.compile(r"\$\{%s:(%s)\}" % (re.escape(part), "|".join(re.escape(n) for n in names)))
-    found = set()
-    for values in raw.values():
-        for value in values.values():
-            if isinstance(value, str) and "${" in value:
-                found.update(m.group(1) for m in pattern.finditer(value))
-    return found
+    if _references[0] is not raw:
+        found = {}
+        for values in raw.values():
+            for value in values.values():
+                if isinstance(value, str) and "${" in value:
+                    for match in REFERENCE_RE.finditer(value):
+                        found.setdefault(match.group(1), set()).add(match.group(2))
+        _references = (raw, found)
+    return _references[1].get(part, set()) & set(names)
 
 
 def image_makers(buildout, ref):
