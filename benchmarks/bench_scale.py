@@ -8,8 +8,10 @@ For each size, alternated in the same run:
 - null: the same parts with ``recipe = zc.buildout:debug`` (parts that do
   nothing: buildout's own cost for that many parts).
 
-The medians are fitted with least squares as ``fixed + per_part * parts``,
-for both sides; dockeroo's cost is the difference.  Targets at 100 parts:
+For each size, dockeroo's cost is the median of the differences between a
+run and the do-nothing run right after it; those are fitted with least
+squares as ``fixed + per_part * parts`` (the medians of both sides are
+fitted too, for the record).  Targets at 100 parts:
 per part <= 2 ms above do-nothing parts, fixed cost <= 60 ms above them.
 """
 
@@ -96,15 +98,23 @@ def run(runs=5, warmup=1):
         shutil.rmtree(base, ignore_errors=True)
     fixed, per_part = least_squares(SIZES, medians["ours"])
     null_fixed, null_per_part = least_squares(SIZES, medians["null"])
-    extra_fixed_ms = (fixed - null_fixed) * 1000
-    extra_per_part_ms = (per_part - null_per_part) * 1000
-    at_100 = (medians["ours"][-1] - medians["null"][-1]) / SIZES[-1] * 1000
+    # dockeroo's cost: the median, per size, of each run minus the do-nothing
+    # run right after it (load from other processes cancels out, as in every
+    # paired ratio), fitted as fixed + per part
+    extra = [harness.median(o - n for o, n in zip(samples["ours-%d" % size],
+                                                  samples["null-%d" % size]))
+             for size in SIZES]
+    extra_fixed, extra_per_part = least_squares(SIZES, extra)
+    extra_fixed_ms, extra_per_part_ms = extra_fixed * 1000, extra_per_part * 1000
+    at_100 = extra[-1] / SIZES[-1] * 1000
     detail = ("medians ours %s s, do-nothing %s s; fit ours %.0f ms + %.2f ms/part, "
-              "do-nothing %.0f ms + %.2f ms/part; dockeroo above do-nothing: fixed %.0f ms, "
-              "%.2f ms/part (at 100 parts: %.2f ms/part)"
+              "do-nothing %.0f ms + %.2f ms/part; paired differences %s ms; dockeroo above "
+              "do-nothing (fit of the paired differences): fixed %.0f ms, %.2f ms/part "
+              "(at 100 parts: %.2f ms/part)"
               % ("/".join("%.3f" % m for m in medians["ours"]),
                  "/".join("%.3f" % m for m in medians["null"]),
                  fixed * 1000, per_part * 1000, null_fixed * 1000, null_per_part * 1000,
+                 "/".join("%.0f" % (e * 1000) for e in extra),
                  extra_fixed_ms, extra_per_part_ms, at_100))
     samples["ours"] = samples["ours-100"]
     samples["reference"] = samples["null-100"]

@@ -158,9 +158,12 @@ def buildout_executable():
     about 0.2 s here).  The benchmarks run buildout the way a user of
     dockeroo does, from a venv with zc.buildout and dockeroo only (made
     once under the bench directory, dockeroo installed in editable mode).
-    Falls back to this venv's buildout when it cannot be made.
+    Falls back to this venv's buildout when it cannot be made.  One per
+    checkout (the bench directory is shared: another checkout's venv would
+    run that checkout's dockeroo).
     """
-    venv = os.path.join(workdir(), "venv-min")
+    import hashlib
+    venv = os.path.join(workdir(), "venv-min-" + hashlib.sha256(ROOT.encode()).hexdigest()[:12])
     exe = os.path.join(venv, "bin", "buildout")
     if os.path.exists(exe):
         return exe

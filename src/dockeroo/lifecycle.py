@@ -103,7 +103,7 @@ def _read_json(path, default):
     return data if isinstance(data, type(default)) else default
 
 
-def _write_json(path, data):
+def _write_json(path, data, sync=True):
     _plan.check_writable("write %s" % path)
     if not data:
         for name in (path, path + ".tmp"):
@@ -114,7 +114,8 @@ def _write_json(path, data):
     with open(path + ".tmp", "w") as handle:
         json.dump(data, handle, indent=1, sort_keys=True)
         handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            os.fsync(handle.fileno())
     os.replace(path + ".tmp", path)
 
 
@@ -216,6 +217,23 @@ class Run:
         Docker (buildout may lose it: a deferred uninstall, an install that
         is cut short)."""
         self.add_pending(part, {"options": dict(options)})
+
+    def configurations(self, items):
+        """:meth:`configuration` of several (part, options) pairs, written
+        first and then made durable together (one journal commit, not one
+        per part)."""
+        written = []
+        for part, options in items:
+            entries, entry = self.pending(part), {"options": dict(options)}
+            if entry not in entries:
+                _write_json(self._pending_path(part), entries + [entry], sync=False)
+                written.append(self._pending_path(part))
+        for path in written:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def keep_recorded(self, buildout, part=None, options=None):
         """Keep in buildout's record (``.installed.cfg``) the parts whose

@@ -40,6 +40,7 @@ from contextlib import contextmanager
 
 from zc.buildout import UserError
 
+from . import ahead
 from . import engine as engine_mod
 from . import lifecycle
 from . import plan as plan_mod
@@ -434,8 +435,10 @@ class Recipe:
     def install(self):
         # buildout records the part only once install returns, and may be
         # killed before: record it now, so that a later run uninstalls it
-        self.lifecycle.keep_recorded(self.buildout, self.part, self.options.copy())
+        if not ahead.recorded(self):
+            self.lifecycle.keep_recorded(self.buildout, self.part, self.options.copy())
         with self.failures():
+            ahead.start(self)
             paths = self.ensure() or []
         self.lifecycle.succeeded.add(self.part)
         return list(paths)
@@ -445,6 +448,7 @@ class Recipe:
         self.lifecycle.keep_recorded(self.buildout)
         try:
             with self.failures():
+                ahead.start(self)
                 paths = self.ensure()
         except BaseException:
             # buildout forgets a part whose update fails
@@ -522,6 +526,8 @@ class Recipe:
     @classmethod
     def remove(cls, engine, part, options, log):
         """Uninstall: remove what the part's (old) options own."""
+        if ahead.removed_together(cls, engine, part, options, log):
+            return
         timeout = Options(part, dict(options)).duration("timeout", engine_mod.DEFAULT_TIMEOUT)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)

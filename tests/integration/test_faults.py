@@ -10,7 +10,9 @@ change nothing and an uninstall must leave nothing.
 
 Default selection (a few minutes): docker.run's first install at every
 k, docker.copy's first install and docker.run's first install with
-SIGTERM right after every call that changes Docker, one kill point of
+SIGTERM right after every call that changes Docker, the objects made ahead
+in parallel (scenario "ahead": every k, and SIGTERM right after every call
+that changes Docker), one kill point of
 every other first install and change (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
@@ -88,6 +90,27 @@ SIMPLE = """
     command = /bin/sh -c 'echo started %(v)s; exec sleep 3600'
     stop-timeout = 0
     """
+
+#: a network, a volume and three one-step containers: made ahead, in parallel (dockeroo.ahead)
+AHEAD = """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet)s
+
+    [vol]
+    recipe = dockeroo:docker.volume
+    name = %(p)s-vol
+    """ + "".join("""
+    [app%(i)d]
+    recipe = dockeroo:docker.run
+    name = %%(p)s-app%(i)d
+    image = %%(base)s
+    command = /bin/sh -c 'echo started %%(v)s; exec sleep 3600'
+    stop-timeout = 0
+    networks = ${net:name}
+    volumes = ${vol:name}:/data
+    """ % {"i": i} for i in range(3))
 
 COPY = """
     [src]
@@ -191,6 +214,9 @@ def scenarios(base_image, registry):
     found.update(life_cycle("simple", Step(with_values(SIMPLE, v="1")),
                             Step(with_values(SIMPLE, v="2")), container="%(p)s-app"))
 
+    found["ahead/install"] = Scenario("ahead/install", [Step(with_values(AHEAD, v="1"))],
+                                      setup=network_setup)
+
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
 
@@ -289,16 +315,19 @@ def param(scenario, mode="KILL", ks="every", slow=False):
 
 
 ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple")
-NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + ["run/rename"]
+NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
+    "run/rename", "ahead/install"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection)
 DEFAULT = [param("run/install"), param("copy/install", ks="mutating"),
-           param("run/install", "TERM", ks="mutating"), param("simple/change")]
+           param("run/install", "TERM", ks="mutating"), param("simple/change"),
+           param("ahead/install"), param("ahead/install", "TERM", ks="mutating")]
 #: one kill point of each other first install and change, all in one test (default
 #: selection); the uninstalls (one or two docker calls each) are left to the full sweep
 SAMPLED = [name for name in NAMES
-           if name not in ("run/install", "copy/install") and not name.endswith("/uninstall")]
+           if name not in ("run/install", "copy/install", "ahead/install")
+           and not name.endswith("/uninstall")]
 #: the exhaustive sweep: every k of every scenario, both signals, and the container killed
 FULL = [param(name, mode, slow=True) for mode in ("KILL", "TERM") for name in NAMES] + [
     param(name, "container", slow=True) for name in ("run/install", "run/change", "copy/install")]

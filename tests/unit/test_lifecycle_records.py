@@ -104,3 +104,12 @@ def test_pending_records_are_kept_once(tmp_path):
     assert os.listdir(os.path.join(run.state, "pending")) == ["p%2F1.json"]
     run._save_pending("p/1", [])
     assert os.listdir(os.path.join(run.state, "pending")) == []
+
+
+def test_several_configurations_are_recorded_together(tmp_path):
+    run = bare_run(tmp_path)
+    run.configuration("a", {"name": "a"})
+    run.configurations([("a", {"name": "a"}), ("b", {"name": "b"}), ("c", {"name": "c"})])
+    assert run.pending("a") == [{"options": {"name": "a"}}]  # once
+    assert run.pending("b") == [{"options": {"name": "b"}}]
+    assert sorted(os.listdir(os.path.join(run.state, "pending"))) == ["a.json", "b.json", "c.json"]

@@ -145,6 +145,11 @@ class Recipe(Base):
         return []
 
     def create(self):
+        self.run(self.create_args())
+        self.engine.forget("network", self.spec.name)
+
+    def create_args(self):
+        """The argv that creates the network (also used by :mod:`dockeroo.ahead`)."""
         spec = self.spec
         args = ["network", "create", "--driver", spec.driver]
         for pool in spec.pools:  # the CLI pairs gateways and ranges with their subnet
@@ -159,9 +164,7 @@ class Recipe(Base):
             args += ["--opt", "encrypted"]
         if spec.scope:
             args += ["--scope", spec.scope]
-        args += label_args(self.labels(extra=spec.labels))
-        self.run(args + [spec.name])
-        self.engine.forget("network", spec.name)
+        return args + label_args(self.labels(extra=spec.labels)) + [spec.name]
 
 
 def address_plan(opts, ipv6):

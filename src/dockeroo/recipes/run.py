@@ -300,19 +300,28 @@ def _short(image_id):
 
 
 # -- outputs and hints ----------------------------------------------------------------
+#: (raw configuration, {section: {option referenced as ${section:option}}}) of the last scan
+_references = (None, {})
+REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]*)\}")
+
+
 def referenced_outputs(buildout, part, names):
     """Which of NAMES other sections reference as ``${part:name}``.
 
-    Read from the raw configuration: nothing gets initialized.
+    Read from the raw configuration (nothing gets initialized), scanned
+    once per configuration, not once per part.
     """
+    global _references
     raw = getattr(buildout, "_raw", None) or {}
-    pattern = re.compile(r"\$\{%s:(%s)\}" % (re.escape(part), "|".join(re.escape(n) for n in names)))
-    found = set()
-    for values in raw.values():
-        for value in values.values():
-            if isinstance(value, str) and "${" in value:
-                found.update(m.group(1) for m in pattern.finditer(value))
-    return found
+    if _references[0] is not raw:
+        found = {}
+        for values in raw.values():
+            for value in values.values():
+                if isinstance(value, str) and "${" in value:
+                    for match in REFERENCE_RE.finditer(value):
+                        found.setdefault(match.group(1), set()).add(match.group(2))
+        _references = (raw, found)
+    return _references[1].get(part, set()) & set(names)
 
 
 def image_makers(buildout, ref):
@@ -506,12 +515,23 @@ class Recipe(Base):
     def container_spec(self, labels, name=None):
         return dataclasses.replace(self.spec.container, name=name or self.name, labels=labels)
 
-    def create_in_one_step(self, fingerprint):
-        name = self.name
+    def fingerprint(self):
+        """The fingerprint label of the container the part describes now
+        (the image must exist; used by :mod:`dockeroo.ahead`)."""
+        image = self.engine.inspect("image", self.spec.image)
+        if image is None:
+            raise self.image_error()
+        return fingerprint(self.spec, image["Id"])
+
+    def one_step_args(self, fingerprint):
+        """The argv of :meth:`create_in_one_step` (``run --detach`` or ``create``)."""
         args = self.container_spec(self.labels(fingerprint, self.spec.container.labels)
                                    ).create_args()
-        if self.spec.start:
-            args = ["run", "--detach"] + args[1:]
+        return ["run", "--detach"] + args[1:] if self.spec.start else args
+
+    def create_in_one_step(self, fingerprint):
+        name = self.name
+        args = self.one_step_args(fingerprint)
         self.on_failure(lambda: self.remove_container(name), "removed the new container %s" % name)
         try:
             self.run(args)

@@ -75,13 +75,15 @@ class Recipe(Base):
     def apply(self, actions):
         for act in actions:
             if act.verb in ("create", "repair"):
-                args = ["volume", "create", "--driver", self.spec.driver]
-                for key, value in self.spec.driver_opts.items():
-                    args += ["--opt", "%s=%s" % (key, value)]
-                args += label_args(self.labels(extra=self.spec.labels))
-                self.run(args + [self.spec.name])
+                self.run(self.create_args())
                 self.engine.forget("volume", self.spec.name)
         return []
+
+    def create_args(self):
+        args = ["volume", "create", "--driver", self.spec.driver]
+        for key, value in self.spec.driver_opts.items():
+            args += ["--opt", "%s=%s" % (key, value)]
+        return args + label_args(self.labels(extra=self.spec.labels)) + [self.spec.name]
 
 
 uninstall = Recipe.uninstaller()

@@ -1,0 +1,392 @@
+"""Work of several parts overlapped: creation ahead of a part's turn, removal together.
+
+Buildout installs parts one after the other, but it constructs every part
+before it installs any.  When a dockeroo part installs (or updates), the
+*window* is the run of consecutive parts from it on whose install is
+certain and independent of everything a user's script could observe:
+
+* ``docker.network`` (not swarm), ``docker.volume``, and ``docker.run``
+  containers made in one step (``in_one_step``: no layout, script or wait,
+  at most one network);
+* on the same engine, in a plain ``buildout`` run (the install order is
+  the order buildout constructed the parts in);
+* a container needs its image to exist, and its network and named
+  volumes to exist or to be made by an earlier part of the window; it
+  uses no links, ``volumes-from`` or ``container:`` network, its outputs
+  are not referenced and its options reference no part's container id or
+  address.
+
+The window stops at the first part that is not such a part (any other
+recipe, a part that is not dockeroo's, a script, a layout, a wait), and at
+a part whose object exists but is not complete and matching (its own
+install changes it, in order).  So nothing a script or another recipe
+sees comes up earlier than without the window.
+
+The objects of the window that do not exist yet are made in parallel:
+networks and volumes first, then the containers, with the very argv the
+part's own install would run.  Each part is recorded first in the run's
+pending configurations (:meth:`dockeroo.lifecycle.Run.configuration`,
+written before anything is made): a run killed meanwhile leaves records
+that the next run honours (a part still configured keeps or completes its
+object, a part removed from the buildout has it removed).  A creation that
+fails is undone at once and left to the part's own install, which then
+fails in its turn with its own error.  When each part's turn comes, its
+install finds its object complete and matching (one batched inspect).
+
+If the run ends before a part of the window succeeded (an earlier part
+failed, Ctrl-C), what was made ahead for it is removed at exit: the
+objects under its names that carry its ownership labels (they did not
+exist when the window was made, and the run lock keeps other runs out).
+
+Removal together (uninstall): the volumes, and the networks, of the parts
+of one recipe that a plain run uninstalls are removed by parallel docker
+processes at the first of those uninstalls (containers already are: see
+``docker.run``'s ``remove_together``).
+"""
+
+import atexit
+import logging
+import re
+import subprocess
+import sys
+import time
+
+from . import plan as plan_mod
+
+log = logging.getLogger("dockeroo")
+
+#: docker processes in flight at once
+PARALLEL = 10
+#: an option value naming another part's runtime output
+OUTPUT_REF = re.compile(r"\$\{[^:}]*:(container-id|ip-address)\}")
+SPECIAL_NETWORKS = ("host", "none", "bridge", "default")
+
+#: id(Run) -> _Window state of that run
+_states = {}
+
+
+class _State:
+    def __init__(self, run):
+        self.run = run
+        #: parts covered by a window (their hook does nothing)
+        self.covered = set()
+        #: (recipe, kind, name) of every object this run tried to make ahead
+        self.made = []
+        #: parts recorded in the pending configurations before their objects were made
+        self.recorded = set()
+        self.registered = False
+
+
+def recorded(recipe):
+    """Whether RECIPE's part is recorded already (in the run's pending
+    configurations, before its object was made ahead): its install need
+    not record it in ``.installed.cfg`` again."""
+    state = _states.get(id(recipe.lifecycle))
+    return state is not None and recipe.part in state.recorded
+
+
+def start(recipe):
+    """Hook of a part's install and update: make the window starting at
+    RECIPE's part, unless an earlier window covers it.  Never raises
+    (except for an interrupt): whatever goes wrong is left to the parts'
+    own installs."""
+    run = recipe.lifecycle
+    state = _states.get(id(run))
+    if state is None:
+        state = _states[id(run)] = _State(run)
+    if recipe.part in state.covered or plan_mod.PLANNING:
+        return
+    try:
+        window = _window(recipe, state)
+        todo = [(r, kind) for r, kind, exists in window if not exists]
+        state.covered.update(r.part for r, _kind, _exists in window)
+        if any(r is not recipe for r, _kind in todo):  # alone, it makes its own in turn
+            _make(state, todo)
+    except Exception as exc:  # noqa: BLE001 - each part's install reports its own errors
+        log.debug("no creation ahead: %s", exc)
+
+
+def _install_order(recipe):
+    from .recipe import _plain_install
+    if not _plain_install(sys.argv):
+        return None
+    parts = getattr(recipe.buildout, "_parts", None)
+    return list(parts) if parts and recipe.part in parts else None
+
+
+def _window(first, state):
+    """[(recipe, kind, exists)] of the window starting at FIRST's part."""
+    order = _install_order(first)
+    if order is None:
+        return []
+    raw = getattr(first.buildout, "_raw", None) or {}
+    run = state.run
+    window, names, made = [], set(), {"network": set(), "volume": set()}
+    for part in order[order.index(first.part):]:
+        recipe = run.configured.get(part)
+        if recipe is None or part in state.covered or part in run.succeeded:
+            break
+        if (recipe.engine.config, recipe.engine.docker) != (first.engine.config,
+                                                             first.engine.docker):
+            break
+        kind = _kind(recipe, raw.get(part) or {})
+        if kind is None:
+            break
+        name = recipe.name
+        if (kind, name) in names:
+            break
+        obj = recipe.engine.inspect(kind, name)
+        if obj is not None:
+            if not _complete(recipe, kind, obj):
+                break
+        elif kind == "container" and not _ready(recipe, made):
+            break
+        names.add((kind, name))
+        if obj is None and kind != "container":
+            made[kind].add(name)
+        window.append((recipe, kind, obj is not None))
+    return window
+
+
+def _kind(recipe, raw):
+    """The kind of object a window part makes, or None if it cannot be in one."""
+    if any(isinstance(v, str) and OUTPUT_REF.search(v) for v in raw.values()):
+        return None
+    if recipe.recipe == "docker.network":
+        return None if recipe.spec.needs_swarm else "network"
+    if recipe.recipe == "docker.volume":
+        return "volume"
+    if recipe.recipe == "docker.run":
+        spec = recipe.spec.container
+        if not recipe.spec.in_one_step or recipe.referenced or spec.links or spec.volumes_from \
+                or spec.devices or (spec.network or "").startswith("container:"):
+            return None
+        return "container"
+    return None
+
+
+def _complete(recipe, kind, obj):
+    """Whether the existing object OBJ is what the part describes (its own
+    install does nothing)."""
+    if not recipe.is_ours(obj):
+        return False
+    if kind == "container":
+        labels = (obj.get("Config") or {}).get("Labels") or {}
+        from .recipe import LABEL_FINGERPRINT
+        running = (obj.get("State") or {}).get("Running")
+        return labels.get(LABEL_FINGERPRINT) == recipe.fingerprint() and (
+            running or not recipe.spec.start)
+    if kind == "network":
+        from .recipes.network import differences
+        return not differences(recipe.spec, obj, recipe.observed())
+    return obj.get("Driver") == recipe.spec.driver and \
+        (obj.get("Options") or {}) == recipe.spec.driver_opts
+
+
+def _ready(recipe, made):
+    """Whether the container's image exists, and its network and named volumes
+    exist or are made earlier in the window."""
+    engine = recipe.engine
+    if engine.inspect("image", recipe.spec.image) is None:
+        return False
+    network = recipe.spec.container.network
+    if network and network not in SPECIAL_NETWORKS and network not in made["network"]:
+        engine.want("network", network)
+        if engine.inspect("network", network) is None:
+            return False
+    for volume in recipe.spec.container.volumes:
+        source = volume.split(":", 1)[0]
+        if source.startswith("/") or source in made["volume"]:
+            continue
+        if engine.inspect("volume", source) is None:
+            return False
+    return True
+
+
+def _make(state, todo):
+    """Make the objects of TODO, (recipe, kind) pairs, in parallel; a
+    container starts as soon as the network and volumes it needs that are
+    made here exist."""
+    run = state.run
+    # before anything is made: a kill leaves records
+    run.configurations([(recipe.part, recipe.options) for recipe, _kind in todo])
+    state.recorded.update(recipe.part for recipe, _kind in todo)
+    if not state.registered:
+        atexit.register(_undo, state)
+        state.registered = True
+    making = {(kind, recipe.name) for recipe, kind in todo}
+    jobs = []
+    for recipe, kind in todo:
+        if kind == "container":
+            needs = {("network", recipe.spec.container.network)} | {
+                ("volume", v.split(":", 1)[0]) for v in recipe.spec.container.volumes}
+            args = recipe.one_step_args(recipe.fingerprint())
+        else:
+            needs, args = set(), recipe.create_args()
+        state.made.append((recipe, kind, recipe.name))
+        jobs.append((recipe, kind, args, needs & making))
+    for recipe, kind, error in _parallel(jobs):
+        if error is None:
+            recipe.log.info("Created %s %s (ahead of its part)", kind, recipe.name)
+        else:
+            recipe.log.debug("creation ahead failed (left to the part's install): %s", error)
+            _remove(recipe, kind)
+
+
+def _parallel(jobs):
+    """Run JOBS, (recipe, kind, argv, needs) with NEEDS the (kind, name) of
+    jobs that must succeed first, at most PARALLEL at a time; yields
+    (recipe, kind, None or the error text) as they end (a job whose needs
+    failed is not run).  An interrupt kills what runs and propagates."""
+    waiting, running, results = list(jobs), [], {}
+    try:
+        while waiting or running:
+            for job in list(waiting):
+                recipe, kind, args, needs = job
+                if len(running) >= PARALLEL or not needs <= set(results):
+                    continue
+                waiting.remove(job)
+                if any(results[need] is not None for need in needs):
+                    results[(kind, recipe.name)] = "not made: it needs %s" % ", ".join(
+                        "%s %s" % need for need in sorted(needs))
+                    continue
+                proc = recipe.engine.popen(args, stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                running.append((recipe, kind, proc, time.monotonic() + recipe.cmd_timeout()))
+            if waiting and not running and not any(  # needs outside JOBS: never met
+                    job[3] <= set(results) for job in waiting):
+                for recipe, kind, _args, _needs in waiting:
+                    results[(kind, recipe.name)] = "not made"
+                waiting = []
+            ended = [item for item in running if item[2].poll() is not None
+                     or time.monotonic() > item[3]]
+            if not ended:
+                time.sleep(0.005)
+                continue
+            for item in ended:
+                running.remove(item)
+                recipe, kind, proc, _deadline = item
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+                    error = "timed out"
+                else:
+                    _out, err = proc.communicate()
+                    error = None if proc.returncode == 0 else (
+                        err.decode("utf-8", "replace").strip() or "failed")
+                recipe.engine.forget(kind, recipe.name)
+                recipe.engine.want(kind, recipe.name)
+                results[(kind, recipe.name)] = error
+                yield recipe, kind, error
+    finally:
+        for recipe, kind, proc, _deadline in running:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+            recipe.engine.forget(kind, recipe.name)
+
+
+def _remove(recipe, kind):
+    """Remove the object of RECIPE's part made ahead (if it is there and
+    ours); False if that failed."""
+    from .recipe import remove_object
+    recipe.engine.forget(kind, recipe.name)
+    try:
+        remove_object(recipe.engine, kind, recipe.name, recipe.part, recipe.owner,
+                      recipe.log, timeout=recipe.cmd_timeout(), stop_timeout=0)
+    except Exception as exc:  # noqa: BLE001 - the part's own install reports it
+        recipe.log.warning("Could not remove %s %s made ahead: %s", kind, recipe.name, exc)
+        return False
+    return True
+
+
+def _undo(state):
+    """At exit: remove what was made ahead for the parts that did not
+    succeed in this run (containers first), and their records."""
+    run = state.run
+    left = [(r, k) for r, k, _name in state.made if r.part not in run.succeeded]
+    if not left:
+        return
+    try:
+        for phase in ([x for x in left if x[1] == "container"],
+                      [x for x in left if x[1] != "container"]):
+            for recipe, kind in phase:
+                recipe.engine.forget(kind, recipe.name)
+                recipe.engine.want(kind, recipe.name)
+            for recipe, kind in phase:
+                gone = _remove(recipe, kind)
+                entry = {"options": dict(recipe.options)}
+                if gone and entry in run.pending(recipe.part):
+                    run._save_pending(recipe.part, [e for e in run.pending(recipe.part)
+                                                    if e != entry])
+    except BaseException as exc:  # an exit hook: never raises
+        log.warning("dockeroo: removing what was made ahead did not complete: %s", exc)
+
+
+# -- removal together ----------------------------------------------------------------
+#: (owner, part) of the parts whose object an earlier uninstall of this run removed
+_removed_together = set()
+
+
+def removed_together(cls, engine, part, options, log):
+    """Uninstall of a ``docker.volume`` or ``docker.network`` part: remove its
+    object and those of the other parts of the same recipe that this run
+    uninstalls too (:func:`dockeroo.recipe.uninstalled_together`), in
+    parallel.  True when PART's object is gone; objects that are not
+    their part's, in use, or that a docker call could not remove are left
+    to the part's own uninstall (which says why)."""
+    from .engine import DEFAULT_TIMEOUT
+    from .options import Options
+    from .recipe import OWNER_OPTION, is_owned, uninstalled_together
+    owner = options.get(OWNER_OPTION)
+    if (owner, part) in _removed_together:
+        _removed_together.discard((owner, part))
+        return True
+    kind = {"docker.volume": "volume", "docker.network": "network"}.get(cls.recipe)
+    others = uninstalled_together(part, options) if kind else []
+    if not others:
+        return False
+    items = [(part, options)] + others
+    for _part, values in items:
+        engine.want(kind, values["name"])
+    done, targets = set(), []
+    try:
+        for name, values in items:
+            obj = engine.inspect(kind, values["name"])
+            if obj is None:
+                done.add(name)
+            elif is_owned(obj, name, owner):
+                targets.append((name, values, obj))
+        if kind == "network" and targets:
+            used = set()
+            listed = engine.run(["ps", "--all", "--format", "{{.Networks}}"]).stdout
+            for line in listed.splitlines():
+                used.update(n.strip() for n in line.split(","))
+            targets = [t for t in targets if t[1]["name"] not in used
+                       and not (t[2].get("Containers") or {})]
+    except Exception:  # noqa: BLE001 - each part's own uninstall reports it
+        return False
+    jobs = []
+    for name, values, _obj in targets:
+        timeout = Options(name, dict(values)).duration("timeout", DEFAULT_TIMEOUT)
+        jobs.append((_Removal(engine, name, values["name"], timeout), kind,
+                     [kind, "rm", values["name"]], set()))
+    try:
+        for removal, _kind, error in _parallel(jobs):
+            if error is None:
+                logging.getLogger(removal.part).info("Removed %s %s", kind, removal.name)
+                done.add(removal.part)
+    except Exception:  # noqa: BLE001
+        pass
+    _removed_together.update((owner, name) for name in done if name != part)
+    return part in done
+
+
+class _Removal:
+    """What :func:`_parallel` needs of a job: engine, name, timeout."""
+
+    def __init__(self, engine, part, name, timeout):
+        self.engine, self.part, self.name, self.timeout = engine, part, name, timeout
+
+    def cmd_timeout(self):
+        return self.timeout

@@ -1,0 +1,145 @@
+"""Creation ahead (dockeroo.ahead): the simple objects of the parts after the
+one installing are made in parallel; what a failure or interrupt leaves is
+undone; the order a script sees is kept.  Kills during it are swept in
+test_faults.py (scenario "ahead")."""
+
+import datetime
+
+from conftest import docker, free_subnet, inspect
+
+
+def parts(prefix, subnet, apps=3, extra=""):
+    text = """
+        [net]
+        recipe = dockeroo:docker.network
+        name = %(p)s-net
+        subnet = %(subnet)s
+
+        [vol]
+        recipe = dockeroo:docker.volume
+        name = %(p)s-vol
+        %(extra)s
+        """ % {"p": prefix, "subnet": subnet, "extra": extra}
+    for i in range(apps):
+        text += """
+        [app%(i)d]
+        recipe = dockeroo:docker.run
+        name = %(p)s-app%(i)d
+        image = ${buildout:base}
+        command = sleep 3600
+        stop-timeout = 0
+        networks = ${net:name}
+        volumes = ${vol:name}:/data
+        """ % {"p": prefix, "i": i}
+    return text
+
+
+def configure(buildout, base_image, text):
+    buildout.configure(text)
+    with open(buildout.path("buildout.cfg")) as handle:
+        content = handle.read().replace("[buildout]\n", "[buildout]\nbase = %s\n" % base_image, 1)
+    with open(buildout.path("buildout.cfg"), "w") as handle:
+        handle.write(content)
+
+
+def names(prefix):
+    return sorted(docker("ps", "-a", "--filter", "name=" + prefix,
+                         "--format", "{{.Names}}").split())
+
+
+def started_at(name):
+    text = inspect("container", name)["State"]["StartedAt"]
+    return datetime.datetime.fromisoformat(text[:26].rstrip("Z"))
+
+
+def test_first_apply_makes_the_later_parts_ahead(buildout, prefix, base_image):
+    configure(buildout, base_image, parts(prefix, free_subnet()))
+    result = buildout.ok()
+    assert result.output.count("(ahead of its part)") == 5, result.output
+    for i in range(3):
+        obj = inspect("container", "%s-app%d" % (prefix, i))
+        assert obj["State"]["Running"]
+        assert list(obj["NetworkSettings"]["Networks"]) == [prefix + "-net"]
+        assert [m["Name"] for m in obj["Mounts"]] == [prefix + "-vol"]
+    assert "[app2]" in buildout.installed()
+    again = buildout.ok()  # each part found its object complete: nothing is made again
+    assert "Created" not in again.output and "Creating" not in again.output, again.output
+    buildout.uninstall_all()
+    assert names(prefix) == []
+    assert inspect("network", prefix + "-net") is None
+    assert inspect("volume", prefix + "-vol") is None
+
+
+def test_an_earlier_failure_removes_what_was_made_ahead(buildout, prefix, base_image):
+    """The network part fails (its subnet is taken) after the volume and the
+    containers of the later parts were made ahead: the containers are
+    removed at exit, buildout reports the network's own error, and the
+    volume (its part installed before the failure) stays."""
+    taken = str(free_subnet())
+    docker("network", "create", "--subnet", taken, prefix + "-taken")
+    try:
+        text = parts(prefix, taken).replace("        networks = ${net:name}\n", "")
+        configure(buildout, base_image, text)
+        with open(buildout.path("buildout.cfg")) as handle:
+            content = handle.read()
+        content = content.replace("parts = net vol", "parts = vol net")
+        with open(buildout.path("buildout.cfg"), "w") as handle:
+            handle.write(content)
+        result = buildout.fails()
+        assert result.output.count("(ahead of its part)") == 4, result.output
+        assert "Part [net]" in result.error_line(), result.output
+        assert "overlap" in result.error_line().lower(), result.output
+        assert names(prefix) == [], result.output
+        assert inspect("network", prefix + "-net") is None
+        assert inspect("volume", prefix + "-vol") is not None
+        # fixed: everything comes up
+        with open(buildout.path("buildout.cfg"), "w") as handle:
+            handle.write(content.replace(taken, str(free_subnet())))
+        buildout.ok()
+        assert names(prefix) == [prefix + "-app%d" % i for i in range(3)]
+    finally:
+        buildout.uninstall_all()
+        docker("network", "rm", prefix + "-taken", check=False)
+    assert names(prefix) == []
+    assert inspect("volume", prefix + "-vol") is None
+
+
+def test_containers_after_a_script_part_start_after_its_script(buildout, prefix, base_image):
+    """A part with a script ends the window: the container of the part after
+    it starts only once the script has run (2 s)."""
+    configure(buildout, base_image, """
+        [first]
+        recipe = dockeroo:docker.run
+        name = %(p)s-first
+        image = ${buildout:base}
+        command = sleep 3600
+        stop-timeout = 0
+
+        [scripted]
+        recipe = dockeroo:docker.run
+        name = %(p)s-scripted
+        image = ${buildout:base}
+        command = sleep 3600
+        stop-timeout = 0
+        script = sleep 2
+
+        [after]
+        recipe = dockeroo:docker.run
+        name = %(p)s-after
+        image = ${buildout:base}
+        command = sleep 3600
+        stop-timeout = 0
+
+        [last]
+        recipe = dockeroo:docker.run
+        name = %(p)s-last
+        image = ${buildout:base}
+        command = sleep 3600
+        stop-timeout = 0
+        """ % {"p": prefix})
+    result = buildout.ok()
+    scripted = started_at(prefix + "-scripted")
+    assert started_at(prefix + "-first") <= scripted
+    for name in ("after", "last"):
+        assert (started_at("%s-%s" % (prefix, name)) - scripted).total_seconds() >= 1.9
+    assert result.output.count("(ahead of its part)") == 2, result.output  # after, last
