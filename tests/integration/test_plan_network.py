@@ -14,19 +14,12 @@ import re
 import pytest
 
 from conftest import docker, free_subnet, inspect
+from support import plan_exact
 from support.plan_exact import assert_plan_matches_run
-
-ACTION = re.compile(r"^(?P<part>[\w.-]+): (?P<doing>creating|recreating|updating|removing|"
-                    r"repairing|checking) (?P<kind>\w+) (?P<name>\S+)(?: because (?P<why>.*))?$",
-                    re.M)
-DOING = {"creating": "create", "recreating": "recreate", "updating": "update",
-         "removing": "remove", "repairing": "repair", "checking": "maybe"}
-
 
 def logged(result):
     """(part, verb, kind, name, reasons) of the actions a real run logged."""
-    return [(m["part"], DOING[m["doing"]], m["kind"], m["name"], m["why"] or "")
-            for m in ACTION.finditer(result.output)]
+    return plan_exact.logged(result.output)
 
 
 def verbs_of(commands, name):

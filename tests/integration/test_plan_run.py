@@ -20,21 +20,13 @@ from conftest import docker, inspect
 
 from dockeroo import plan as plan_mod
 
+from support import plan_exact
 from support.plan_exact import assert_plan_matches_run, plan_of
-
-#: a real run's log line for an action that changes something
-ACTION_LINE = re.compile(r"^(?P<part>[\w.-]+): (?P<doing>creating|recreating|updating|removing|"
-                         r"repairing|checking) (?P<kind>\w+) (?P<name>\S+)"
-                         r"(?: because (?P<reasons>.*))?$", re.M)
-VERBS = {"creating": "create", "recreating": "recreate", "updating": "update",
-         "removing": "remove", "repairing": "repair", "checking": "maybe"}
-
 
 def logged(result):
     """{(part, kind, name): (verb, reasons)} of the actions a real run logged."""
-    return {(m["part"], m["kind"], m["name"]): (VERBS[m["doing"]], tuple(
-        r for r in (m["reasons"] or "").split("; ") if r))
-        for m in ACTION_LINE.finditer(result.output)}
+    return {(part, kind, name): (verb, tuple(r for r in why.split("; ") if r))
+            for part, verb, kind, name, why in plan_exact.logged(result.output)}
 
 
 def spoken(value):

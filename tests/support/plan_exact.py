@@ -32,6 +32,7 @@ command shows up instead of being missed; add a row for it.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -467,3 +468,18 @@ def assert_plan_matches_run(buildout, recorder, *args, ignore=None, run_ok=True)
     assert not problems, "the plan is not what the run did:\n  %s\n%s\n--- buildout output:\n%s" % (
         "\n  ".join(problems), describe(actions, effects), run.output)
     return Exactness(actions, code, effects, run, plan_calls, run_calls)
+
+
+# -- the actions a real run logs ----------------------------------------------------------------
+#: a real run's log line for an action that changes something (``app: recreating container app because ...``)
+ACTION_LINE = re.compile(r"^(?P<part>[\w.-]+): (?P<doing>creating|recreating|updating|removing|"
+                         r"repairing|checking) (?P<kind>\w+) (?P<name>\S+)"
+                         r"(?: because (?P<why>.*))?$", re.M)
+LOGGED_VERBS = {"creating": "create", "recreating": "recreate", "updating": "update",
+                "removing": "remove", "repairing": "repair", "checking": "maybe"}
+
+
+def logged(output):
+    """[(part, verb, kind, name, reasons text)] of the actions a real run's OUTPUT logged."""
+    return [(m["part"], LOGGED_VERBS[m["doing"]], m["kind"], m["name"], m["why"] or "")
+            for m in ACTION_LINE.finditer(output)]

@@ -12,20 +12,14 @@ import re
 
 import pytest
 
+from support import plan_exact
 from support.plan_exact import assert_plan_matches_run
 
 pytestmark = pytest.mark.swarm
 
-ACTION = re.compile(r"^(?P<part>[\w.-]+): (?P<doing>creating|recreating|updating|removing|"
-                    r"repairing|checking) (?P<kind>\w+) (?P<name>\S+)(?: because (?P<why>.*))?$",
-                    re.M)
-DOING = {"creating": "create", "recreating": "recreate", "updating": "update",
-         "removing": "remove", "repairing": "repair", "checking": "maybe"}
-
-
 def logged(result):
-    return [(m["part"], DOING[m["doing"]], m["kind"], m["name"], m["why"] or "")
-            for m in ACTION.finditer(result.output)]
+    """(part, verb, kind, name, reasons) of the actions a real run logged."""
+    return plan_exact.logged(result.output)
 
 
 def swarm_commands(recorder):
