@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -122,6 +123,11 @@ def engine_kind():
 
 
 def pytest_configure(config):
+    # a shell without job control starts background commands with SIGINT
+    # ignored, and an ignored signal stays ignored in every child: the tests
+    # of Ctrl-C (and the buildouts they start) need the default disposition
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "podman_limit(feature, why): the test needs what Podman 4.3 cannot do "
         "(FEATURE: a key of dockeroo.capabilities.PODMAN_LIMITS, or WHY); skipped on Podman")
