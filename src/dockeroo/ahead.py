@@ -225,12 +225,25 @@ def _make(state, todo):
             needs, args = set(), recipe.create_args()
         state.made.append((recipe, kind, recipe.name))
         jobs.append((recipe, kind, args, needs & making))
+    said = {id(recipe): _doing(recipe, kind) for recipe, kind in todo}
     for recipe, kind, error in _parallel(jobs):
-        if error is None:
-            recipe.log.info("Created %s %s (ahead of its part)", kind, recipe.name)
+        if error is None:  # the line the part's own install would log, with its plan's reasons
+            recipe.log.info("%s (ahead of its part)", said[id(recipe)])
         else:
             recipe.log.debug("creation ahead failed (left to the part's install): %s", error)
             _remove(recipe, kind)
+
+
+def _doing(recipe, kind):
+    """What the part's plan says it does to its object (``creating volume x
+    because the part is new``), asked before anything is made."""
+    try:
+        for act in recipe.plan(recipe.context()) or ():
+            if act.kind == kind and act.name == recipe.name and act.changes:
+                return act.doing()
+    except Exception:  # its own install plans again and reports any problem
+        pass
+    return "creating %s %s" % (kind, recipe.name)
 
 
 def _parallel(jobs):
