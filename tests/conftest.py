@@ -54,14 +54,40 @@ def used_subnets():
             for n in nets for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
 
 
+def subnet_pool():
+    """The networks tests take their /24s from: DOCKEROO_TEST_SUBNETS (networks
+    inside 172.28.0.0/14, separated by commas), all of 172.28.0.0/14 unless set.
+
+    CI gives the lanes that share this host's network namespace (Docker's and
+    Podman's) disjoint pools, so they run at the same time without one lane
+    taking a subnet the other's engine already uses."""
+    whole = ipaddress.ip_network("172.28.0.0/14")
+    text = os.environ.get("DOCKEROO_TEST_SUBNETS", "").strip()
+    pool = [ipaddress.ip_network(t.strip()) for t in text.split(",") if t.strip()] or [whole]
+    for net in pool:
+        if not net.subnet_of(whole) or net.prefixlen > 24:
+            raise pytest.UsageError("DOCKEROO_TEST_SUBNETS: %s is not a /24 or larger inside %s"
+                                    % (net, whole))
+    return pool
+
+
 def free_subnet(avoid=()):
-    """A random 172.{28..31}.X.0/24 no existing network overlaps."""
+    """A random /24 of the subnet pool (see subnet_pool) no existing network overlaps."""
     used = used_subnets() + list(avoid)
+    candidates = [net for pool in subnet_pool() for net in pool.subnets(new_prefix=24)]
     for _ in range(200):
-        net = ipaddress.ip_network("172.%d.%d.0/24" % (random.randint(28, 31), random.randint(0, 255)))
+        net = random.choice(candidates)
         if not any(net.overlaps(u) for u in used if u.version == 4):
             return net
-    pytest.fail("no free /24 in 172.28.0.0/14")
+    pytest.fail("no free /24 in %s" % ", ".join(map(str, subnet_pool())))
+
+
+def subnet_taken(text):
+    """Whether an engine's error says a subnet is already in use: Docker says
+    'Pool overlaps with other one on this address space', Podman 'subnet ... is
+    already used on the host or by another config'."""
+    text = text.lower()
+    return "overlap" in text or "already used" in text
 
 
 def inspect(kind, name):

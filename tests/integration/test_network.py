@@ -1,7 +1,7 @@
 """docker.network against the real engine.
 
-Subnets are /24s inside 172.28.0.0/14 with a random third octet (other
-test runs share the engine); never anything overlapping 10.0.0.0/8.
+Subnets are free /24s of the test subnet pool (conftest.subnet_pool, inside
+172.28.0.0/14); never anything overlapping 10.0.0.0/8.
 """
 
 import ipaddress

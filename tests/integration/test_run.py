@@ -1,49 +1,24 @@
 """docker.run against the real engine: what the containers hold.
 
-Networks are /24s inside 172.28.0.0/14 with a random third octet (other
-test sessions share the engine).
+Networks are free /24s of the test subnet pool (conftest.subnet_pool).
 """
 
-import ipaddress
-import json
 import os
-import random
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from conftest import docker, engine_kind, inspect
+from conftest import docker, engine_kind, free_subnet, inspect
 
 LOOP = "/bin/sh -c 'echo started; exec sleep 3600'"
 
 
-def used_subnets():
-    names = docker("network", "ls", "--format", "{{.Name}}").split()
-    found = []
-    for net in json.loads(docker("network", "inspect", *names)) if names else []:
-        for conf in (net.get("IPAM") or {}).get("Config") or []:
-            if conf.get("Subnet") and ":" not in conf["Subnet"]:
-                found.append(ipaddress.ip_network(conf["Subnet"]))
-    return found
-
-
 def make_network(name):
-    """A network with a random free 172.{28..31}.X.0/24 subnet; returns its name."""
-    for _ in range(30):
-        used = used_subnets()
-        net = ipaddress.ip_network("172.%d.%d.0/24" % (random.randint(28, 31),
-                                                        random.randint(0, 255)))
-        if any(net.overlaps(u) for u in used):
-            continue
-        proc = subprocess.run(["docker", "network", "create", "--subnet", str(net), name],
-                              capture_output=True, text=True)
-        if proc.returncode == 0:
-            return name
-        if "overlap" not in proc.stderr:
-            raise AssertionError(proc.stderr)
-    pytest.fail("no free /24 in 172.28.0.0/14")
+    """A network with a free /24 of the test subnet pool; returns its name."""
+    docker("network", "create", "--subnet", str(free_subnet()), name)
+    return name
 
 
 def derived_image(prefix, base_image, suffix, *changes):
