@@ -38,10 +38,14 @@ failed, Ctrl-C), what was made ahead for it is removed at exit: the
 objects under its names that carry its ownership labels (they did not
 exist when the window was made, and the run lock keeps other runs out).
 
-Removal together (uninstall): the volumes, and the networks, of the parts
-of one recipe that a plain run uninstalls are removed by parallel docker
-processes at the first of those uninstalls (containers already are: see
-``docker.run``'s ``remove_together``).
+Removal together (uninstall): the containers of the ``docker.run`` parts a
+plain run uninstalls one after the other are stopped and removed together
+(``docker.run``'s ``remove_together``); then, at once, the volumes and the
+networks of the ``docker.volume`` and ``docker.network`` parts it
+uninstalls after them, by parallel docker processes (at the first of
+those uninstalls when no container part comes first).  Only parts up to
+the first part of another recipe than dockeroo's are included
+(:func:`dockeroo.recipe.uninstalled_together`).
 """
 
 import atexit
@@ -339,60 +343,83 @@ def _undo(state):
 # -- removal together ----------------------------------------------------------------
 #: (owner, part) of the parts whose object an earlier uninstall of this run removed
 _removed_together = set()
+#: the recipes whose objects are removed together, and the kind of each one's object
+TOGETHER = {"docker.volume": "volume", "docker.network": "network"}
 
 
 def removed_together(cls, engine, part, options, log):
     """Uninstall of a ``docker.volume`` or ``docker.network`` part: remove its
-    object and those of the other parts of the same recipe that this run
-    uninstalls too (:func:`dockeroo.recipe.uninstalled_together`), in
-    parallel.  True when PART's object is gone; objects that are not
+    object and those of the other volume and network parts that this run
+    uninstalls right after it (:func:`dockeroo.recipe.uninstalled_together`),
+    in parallel.  True when PART's object is gone; objects that are not
     their part's, in use, or that a docker call could not remove are left
     to the part's own uninstall (which says why)."""
-    from .engine import DEFAULT_TIMEOUT
-    from .options import Options
-    from .recipe import OWNER_OPTION, is_owned, uninstalled_together
+    from .recipe import OWNER_OPTION
     owner = options.get(OWNER_OPTION)
     if (owner, part) in _removed_together:
         _removed_together.discard((owner, part))
         return True
-    kind = {"docker.volume": "volume", "docker.network": "network"}.get(cls.recipe)
-    others = uninstalled_together(part, options) if kind else []
-    if not others:
+    if cls.recipe not in TOGETHER:
         return False
-    items = [(part, options)] + others
-    for _part, values in items:
+    return part in _remove_together(engine, owner, [(part, options)], include_self=True)
+
+
+def remove_after_containers(engine, part, options):
+    """Uninstall of a ``docker.run`` part, its container (and those removed
+    with it) gone: remove the volumes and networks of the parts this run
+    uninstalls right after it, in parallel, so that their own uninstalls
+    have nothing left to do.  What is still in use stays for them."""
+    from .recipe import OWNER_OPTION
+    _remove_together(engine, options.get(OWNER_OPTION), [(part, options)], include_self=False)
+
+
+def _remove_together(engine, owner, start, include_self):
+    """Remove the objects of the volume and network parts uninstalled
+    together with START's part (and of that part itself if INCLUDE_SELF);
+    the set of parts whose object is gone (marked in ``_removed_together``
+    but for START's part)."""
+    from .engine import DEFAULT_TIMEOUT
+    from .options import Options
+    from .recipe import dockeroo_entry, is_owned, uninstalled_together
+    [(part, options)] = start
+    others = uninstalled_together(part, options, entries=TOGETHER)
+    if not others:
+        return set()
+    items = [(name, values, TOGETHER[dockeroo_entry(values["recipe"])])
+             for name, values in (list(start) if include_self else []) + others]
+    for _part, values, kind in items:
         engine.want(kind, values["name"])
     done, targets = set(), []
     try:
-        for name, values in items:
+        for name, values, kind in items:
             obj = engine.inspect(kind, values["name"])
             if obj is None:
                 done.add(name)
             elif is_owned(obj, name, owner):
-                targets.append((name, values, obj))
-        if kind == "network" and targets:
+                targets.append((name, values, kind, obj))
+        if any(t[2] == "network" for t in targets):
             used = set()
             listed = engine.run(["ps", "--all", "--format", "{{.Networks}}"]).stdout
             for line in listed.splitlines():
                 used.update(n.strip() for n in line.split(","))
-            targets = [t for t in targets if t[1]["name"] not in used
-                       and not (t[2].get("Containers") or {})]
+            targets = [t for t in targets if t[2] != "network" or (
+                t[1]["name"] not in used and not (t[3].get("Containers") or {}))]
     except Exception:  # noqa: BLE001 - each part's own uninstall reports it
-        return False
+        return set()
     jobs = []
-    for name, values, _obj in targets:
+    for name, values, kind, _obj in targets:
         timeout = Options(name, dict(values)).duration("timeout", DEFAULT_TIMEOUT)
         jobs.append((_Removal(engine, name, values["name"], timeout), kind,
                      [kind, "rm", values["name"]], set()))
     try:
-        for removal, _kind, error in _parallel(jobs):
+        for removal, kind, error in _parallel(jobs):
             if error is None:
                 logging.getLogger(removal.part).info("Removed %s %s", kind, removal.name)
                 done.add(removal.part)
     except Exception:  # noqa: BLE001
         pass
     _removed_together.update((owner, name) for name in done if name != part)
-    return part in done
+    return done
 
 
 class _Removal:

@@ -599,24 +599,37 @@ def _plain_install(argv):
     return True
 
 
-def uninstalled_together(part, options, installed=".installed.cfg"):
-    """The other parts with the same recipe that this buildout run uninstalls
-    too, as (part, options) pairs, so that one uninstall can remove all of
-    their objects in one batch (parallel docker calls) instead of one part
-    after the other.
+def dockeroo_entry(recipe):
+    """The entry of a dockeroo recipe string (``docker.run`` of
+    ``dockeroo:docker.run``, a version or extras allowed), else None."""
+    dist, _, entry = (recipe or "").partition(":")
+    dist = re.split(r"[\[<>=!~ ]", dist.strip(), maxsplit=1)[0]
+    return entry.strip() or None if dist.lower() == "dockeroo" else None
+
+
+def uninstalled_together(part, options, entries=None, installed=".installed.cfg"):
+    """The other parts of the recipes ENTRIES (``docker.volume``, ...; by
+    default PART's own) that this buildout run uninstalls right after PART,
+    as (part, options) pairs, so that one uninstall can remove all of their
+    objects in one batch (parallel docker calls) instead of one part after
+    the other.
 
     Called from a part's real (not deferred) uninstall.  Buildout has then
     already constructed every configured part, and in a plain ``buildout``
-    run it uninstalls every installed part it did not construct.  The
-    installed parts are read from buildout's own record (``.installed.cfg``
-    in the buildout directory, the current directory while buildout runs);
-    it must hold PART with these options.  Parts kept (``keep = true``),
-    parts of other buildouts and parts constructed in this run are not
-    included.  An empty list when anything is uncertain: each part is
-    then removed by its own uninstall.
+    run it uninstalls every installed part it did not construct, last
+    installed first, taking each out of its record as it goes.  The
+    installed parts are read from that record (``.installed.cfg`` in the
+    buildout directory, the current directory while buildout runs); it
+    must hold PART with these options.  Only the parts up to the first part
+    of another recipe than dockeroo's are included (that part's uninstall
+    sees everything still there that it would without the batch), and not
+    parts kept (``keep = true``), parts of other buildouts and parts
+    constructed in this run.  An empty list when anything is uncertain:
+    each part is then removed by its own uninstall.
     """
     owner = options.get(OWNER_OPTION)
     recipe = options.get("recipe")
+    entries = set(entries or [dockeroo_entry(recipe)])
     if not owner or not recipe or not _plain_install(sys.argv):
         return []
     try:
@@ -628,15 +641,18 @@ def uninstalled_together(part, options, installed=".installed.cfg"):
     mine = sections.get(part) or {}
     if any(mine.get(key) != options.get(key) for key in (OWNER_OPTION, "recipe", "name")):
         return []
+    names = (sections.get("buildout") or {}).get("parts", "").split()
+    if part not in names:
+        return []
     found = []
-    for other in (sections.get("buildout") or {}).get("parts", "").split():
+    for other in reversed(names[:names.index(part)]):  # buildout's uninstall order
         values = sections.get(other)
-        if other == part or not values or (owner, other) in _configured:
+        if not values or dockeroo_entry(values.get("recipe")) is None:
+            break  # another recipe's uninstall comes first
+        if (owner, other) in _configured or dockeroo_entry(values.get("recipe")) not in entries:
             continue
-        if values.get("recipe") != recipe or values.get(OWNER_OPTION) != owner:
-            continue
-        if engine_options(values) != engine_options(options):  # another engine
-            continue
+        if values.get(OWNER_OPTION) != owner or engine_options(values) != engine_options(options):
+            continue  # another buildout's, or another engine's
         values = {k: v.replace("$$", "$") for k, v in values.items()}
         try:
             if Options(other, values).bool("keep", False):

@@ -70,6 +70,48 @@ def test_first_apply_makes_the_later_parts_ahead(buildout, prefix, base_image):
     assert inspect("volume", prefix + "-vol") is None
 
 
+def test_teardown_removes_volumes_and_networks_with_the_containers(buildout, prefix,
+                                                                  base_image):
+    """Everything removed (parts =): the first uninstall (app2) stops and
+    removes the three containers together, then the volume and the network
+    at once; the volume's and the network's own uninstalls find them gone."""
+    configure(buildout, base_image, parts(prefix, free_subnet()))
+    buildout.ok()
+    result = buildout.ok("buildout:parts=")
+    out = result.output
+    assert names(prefix) == [], out
+    assert inspect("network", prefix + "-net") is None
+    assert inspect("volume", prefix + "-vol") is None
+    assert out.index("Uninstalling app2.") < out.index("vol: Removed volume") \
+        < out.index("Uninstalling vol."), out
+    assert out.index("net: Removed network") < out.index("Uninstalling vol."), out
+    assert "[vol]" not in buildout.installed() and "[net]" not in buildout.installed()
+
+
+def test_teardown_together_stops_at_a_part_of_another_recipe(buildout, prefix, base_image):
+    """A part of another recipe uninstalled between the containers and the
+    volume: the volume and the network are still there when its uninstall
+    runs, and are removed after it (together, at the volume's uninstall)."""
+    text = parts(prefix, free_subnet()) + """
+        [mid]
+        recipe = zc.buildout:debug
+        """
+    configure(buildout, base_image, text)
+    with open(buildout.path("buildout.cfg")) as handle:
+        content = handle.read()
+    with open(buildout.path("buildout.cfg"), "w") as handle:
+        handle.write(content.replace("parts = net vol app0", "parts = net vol mid app0"))
+    buildout.ok()
+    result = buildout.ok("buildout:parts=")
+    out = result.output
+    assert names(prefix) == [], out
+    assert inspect("network", prefix + "-net") is None
+    assert inspect("volume", prefix + "-vol") is None
+    assert out.index("app0: Removed container") < out.index("Uninstalling mid.") \
+        < out.index("vol: Removed volume") < out.index("net: Removed network") \
+        < out.index("Uninstalling net."), out
+
+
 def test_an_earlier_failure_removes_what_was_made_ahead(buildout, prefix, base_image):
     """The network part fails (its subnet is taken) after the volume and the
     containers of the later parts were made ahead: the containers are

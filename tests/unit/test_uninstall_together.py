@@ -5,7 +5,16 @@ import pytest
 from dockeroo import recipe
 
 INSTALLED = """[buildout]
-parts = a b c d other foreign
+parts = z egg b c d other foreign a
+
+[z]
+recipe = dockeroo:docker.run
+name = z-name
+dockeroo-owner = OWNER
+
+[egg]
+recipe = zc.recipe.egg
+eggs = dockeroo
 
 [a]
 __buildout_installed__ =
@@ -41,6 +50,20 @@ dockeroo-owner = SOMEONE-ELSE
 """
 
 
+@pytest.mark.parametrize("text, entry", [
+    ("dockeroo:docker.run", "docker.run"),
+    ("dockeroo==1.0:docker.volume", "docker.volume"),
+    (" dockeroo[x] : docker.network", "docker.network"),
+    ("zc.recipe.egg", None),
+    ("zc.recipe.egg:scripts", None),
+    ("dockeroo-other:docker.run", None),
+    ("dockeroo", None),
+    (None, None),
+])
+def test_dockeroo_entry(text, entry):
+    assert recipe.dockeroo_entry(text) == entry
+
+
 @pytest.mark.parametrize("argv, plain", [
     (["bin/buildout"], True),
     (["bin/buildout", "-N"], True),
@@ -62,8 +85,14 @@ def test_uninstalled_together(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["bin/buildout", "-N"])
     monkeypatch.setattr(recipe, "_configured", {("OWNER", "d"): "docker.run"})
     options = {"recipe": "dockeroo:docker.run", "name": "a-name", "dockeroo-owner": "OWNER"}
-    # b only: c is kept, d is configured in this run, other and foreign differ
+    # buildout uninstalls the last installed part first (a), then the ones
+    # before it: b only (c is kept, d is configured in this run, other and
+    # foreign differ), and nothing before egg (another recipe's part)
     assert [p for p, _ in recipe.uninstalled_together("a", options)] == ["b"]
+    together = recipe.uninstalled_together("a", options, entries={"docker.volume", "docker.run"})
+    assert [p for p, _ in together] == ["other", "b"]
+    # a part no longer in the record: nothing
+    assert recipe.uninstalled_together("z", dict(options, name="z-name")) == []
     # options that do not match the record: nothing
     assert recipe.uninstalled_together("a", dict(options, name="x")) == []
     monkeypatch.setattr("sys.argv", ["bin/buildout", "install", "a"])

@@ -25,6 +25,7 @@ from typing import Optional, Tuple
 
 from zc.buildout import UserError
 
+from .. import ahead
 from .. import container as ct
 from .. import references
 from ..engine import DEFAULT_TIMEOUT, DockerError
@@ -679,11 +680,11 @@ class Recipe(Base):
             _removed_together.discard(key)
             return
         others = uninstalled_together(part, options)
-        if others and part in cls.remove_together(engine, [(part, options)] + others):
-            return
-        timeout, stop = _removal_times(part, options)
-        remove_object(engine, "container", options["name"], part, options.get(OWNER_OPTION), log,
-                      timeout=timeout, stop_timeout=stop or None)
+        if not (others and part in cls.remove_together(engine, [(part, options)] + others)):
+            timeout, stop = _removal_times(part, options)
+            remove_object(engine, "container", options["name"], part, options.get(OWNER_OPTION),
+                          log, timeout=timeout, stop_timeout=stop or None)
+        ahead.remove_after_containers(engine, part, options)
 
     @classmethod
     def remove_together(cls, engine, items):
