@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -92,14 +93,29 @@ class TLSEndpoint:
         os.symlink(os.path.join(SUPPORT, "docker-machine"), os.path.join(self.bin, "docker-machine"))
 
     def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(SUPPORT, "tls_proxy.py"), self.server, self.proxy_log],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stderr = os.path.join(self.root, "proxy.stderr")
+        with open(self.stderr, "a") as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, os.path.join(SUPPORT, "tls_proxy.py"), self.server,
+                 self.proxy_log], stdout=subprocess.PIPE, stderr=errors, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.proc.kill()
-            raise RuntimeError("TLS proxy did not start: %s %s" % (line, self.proc.stderr.read()))
+            raise RuntimeError("TLS proxy did not start: %s %s" % (line, self.errors()))
         self.port = int(line.split()[1])
+
+    def errors(self):
+        with open(self.stderr) as handle:
+            return handle.read()
+
+    def ensure_running(self):
+        """Start the proxy again if it is gone (it is the tests' scaffolding,
+        not what they test), with a warning giving its exit status and stderr."""
+        if self.proc.poll() is None:
+            return
+        warnings.warn("the TLS proxy had exited (status %s): %s; started again"
+                      % (self.proc.returncode, self.errors().strip() or "no output"))
+        self.start()
 
     def stop(self):
         if self.proc:
@@ -137,7 +153,7 @@ class TLSEndpoint:
 
 
 @pytest.fixture(scope="module")
-def tls(engine, tmp_path_factory):
+def tls_endpoint(engine, tmp_path_factory):
     if not shutil.which("openssl"):
         pytest.fail("openssl is needed (apt-get install openssl)")
     endpoint = TLSEndpoint(str(tmp_path_factory.mktemp("tls")))
@@ -145,6 +161,16 @@ def tls(engine, tmp_path_factory):
     endpoint.start()
     yield endpoint
     endpoint.stop()
+
+
+@pytest.fixture
+def tls(tls_endpoint):
+    """The module's TLS endpoint, running when the test starts."""
+    tls_endpoint.ensure_running()
+    yield tls_endpoint
+    if tls_endpoint.proc.poll() is not None:  # gone during the test: say why
+        print("TLS proxy exited during the test (status %s): %s"
+              % (tls_endpoint.proc.returncode, tls_endpoint.errors()))
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ reconfigured: this is a real TLS endpoint of the same engine.
 """
 
 import os
+import signal
 import socket
 import ssl
 import sys
 import threading
+import time
 
 
 def pump(src, dst, done):
@@ -90,8 +92,17 @@ def main():
     server.bind(("127.0.0.1", 0))
     server.listen(64)
     print("PORT %d" % server.getsockname()[1], flush=True)
+    # stopped by SIGTERM only: a signal meant for a process group it shares
+    # (a shell's Ctrl-C, a hang-up) does not take the tests' endpoint away
+    for number in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
     while True:
-        conn, _ = server.accept()
+        try:
+            conn, _ = server.accept()
+        except OSError as exc:  # out of descriptors, a connection aborted early
+            log("accept-failed %s" % exc)
+            time.sleep(0.05)
+            continue
         threading.Thread(target=serve_one, args=(conn, context, unix_path, log),
                          daemon=True).start()
 
