@@ -165,6 +165,10 @@ def buildout_executable():
     import hashlib
     venv = os.path.join(workdir(), "venv-min-" + hashlib.sha256(ROOT.encode()).hexdigest()[:12])
     exe = os.path.join(venv, "bin", "buildout")
+    # byte-compiled as a wheel install is (pip compiles what it installs): with
+    # PYTHONDONTWRITEBYTECODE set, an editable checkout would otherwise be
+    # compiled from source by every buildout run (about 40 ms here)
+    sh(sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "src"), check=False)
     if os.path.exists(exe):
         return exe
     try:
