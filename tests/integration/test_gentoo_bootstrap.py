@@ -22,7 +22,7 @@ import threading
 import pytest
 
 from conftest import _busybox_rootfs_tar, docker, inspect, objects_with_prefix
-from test_engine_selection import MACHINE, tls  # noqa: F401  (tls: the shared TLS engine fixture)
+from test_engine_selection import MACHINE, tls, tls_endpoint  # noqa: F401  (the TLS engine fixtures)
 
 from dockeroo.recipe import owner_id
 
