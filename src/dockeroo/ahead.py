@@ -361,56 +361,48 @@ def removed_together(cls, engine, part, options, log):
         return True
     if cls.recipe not in TOGETHER:
         return False
-    return part in _remove_together(engine, owner, [(part, options)], include_self=True)
+    items = together(part, options)
+    if not items:
+        return False
+    return part in remove_together(engine, owner, part, [(part, options)] + items)
 
 
-def remove_after_containers(engine, part, options):
-    """Uninstall of a ``docker.run`` part, its container (and those removed
-    with it) gone: remove the volumes and networks of the parts this run
-    uninstalls right after it, in parallel, so that their own uninstalls
-    have nothing left to do.  What is still in use stays for them."""
-    from .recipe import OWNER_OPTION
-    _remove_together(engine, options.get(OWNER_OPTION), [(part, options)], include_self=False)
+def together(part, options):
+    """The (part, options) of the volume and network parts this run
+    uninstalls right after PART."""
+    from .recipe import uninstalled_together
+    return uninstalled_together(part, options, entries=TOGETHER)
 
 
-def _remove_together(engine, owner, start, include_self):
-    """Remove the objects of the volume and network parts uninstalled
-    together with START's part (and of that part itself if INCLUDE_SELF);
-    the set of parts whose object is gone (marked in ``_removed_together``
-    but for START's part)."""
+def remove_together(engine, owner, leader, items):
+    """Remove the volumes and networks of ITEMS, (part, options) pairs of
+    volume and network parts uninstalled together with LEADER's part, by
+    parallel ``rm`` processes.  Their objects are inspected with those
+    already wanted (a ``docker.run`` uninstall wants them before it stops
+    its containers: one round of inspects); the ownership labels decide.
+    A volume or network still in use is refused by Docker and left, like
+    any other failure, to its part's own uninstall, which says why.
+    Returns the parts whose object is gone (marked in ``_removed_together``
+    but for LEADER)."""
     from .engine import DEFAULT_TIMEOUT
     from .options import Options
-    from .recipe import dockeroo_entry, is_owned, uninstalled_together
-    [(part, options)] = start
-    others = uninstalled_together(part, options, entries=TOGETHER)
-    if not others:
-        return set()
+    from .recipe import dockeroo_entry, is_owned
     items = [(name, values, TOGETHER[dockeroo_entry(values["recipe"])])
-             for name, values in (list(start) if include_self else []) + others]
+             for name, values in items]
     for _part, values, kind in items:
         engine.want(kind, values["name"])
-    done, targets = set(), []
+    done, jobs = set(), []
     try:
         for name, values, kind in items:
             obj = engine.inspect(kind, values["name"])
             if obj is None:
                 done.add(name)
             elif is_owned(obj, name, owner):
-                targets.append((name, values, kind, obj))
-        if any(t[2] == "network" for t in targets):
-            used = set()
-            listed = engine.run(["ps", "--all", "--format", "{{.Networks}}"]).stdout
-            for line in listed.splitlines():
-                used.update(n.strip() for n in line.split(","))
-            targets = [t for t in targets if t[2] != "network" or (
-                t[1]["name"] not in used and not (t[3].get("Containers") or {}))]
+                timeout = Options(name, dict(values)).duration("timeout", DEFAULT_TIMEOUT)
+                jobs.append((_Removal(engine, name, values["name"], timeout), kind,
+                             [kind, "rm", values["name"]], set()))
     except Exception:  # noqa: BLE001 - each part's own uninstall reports it
         return set()
-    jobs = []
-    for name, values, kind, _obj in targets:
-        timeout = Options(name, dict(values)).duration("timeout", DEFAULT_TIMEOUT)
-        jobs.append((_Removal(engine, name, values["name"], timeout), kind,
-                     [kind, "rm", values["name"]], set()))
     try:
         for removal, kind, error in _parallel(jobs):
             if error is None:
@@ -418,7 +410,7 @@ def _remove_together(engine, owner, start, include_self):
                 done.add(removal.part)
     except Exception:  # noqa: BLE001
         pass
-    _removed_together.update((owner, name) for name in done if name != part)
+    _removed_together.update((owner, name) for name in done if name != leader)
     return done
 
 

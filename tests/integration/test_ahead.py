@@ -88,6 +88,27 @@ def test_teardown_removes_volumes_and_networks_with_the_containers(buildout, pre
     assert "[vol]" not in buildout.installed() and "[net]" not in buildout.installed()
 
 
+def test_teardown_together_leaves_a_network_in_use_to_its_part(buildout, prefix, base_image):
+    """A container the buildout did not make is on the network: the batch's
+    ``network rm`` is refused, the volume goes, and the network part's own
+    uninstall fails naming that container (the network stays)."""
+    configure(buildout, base_image, parts(prefix, free_subnet(), apps=1))
+    buildout.ok()
+    docker("run", "-d", "--name", prefix + "-outsider", "--network", prefix + "-net",
+           base_image, "sleep", "3600")
+    try:
+        result = buildout.fails("buildout:parts=")
+        assert prefix + "-outsider" in result.error_line(), result.output
+        assert "Part [net]" in result.error_line(), result.output
+        assert inspect("volume", prefix + "-vol") is None
+        assert inspect("network", prefix + "-net") is not None
+        assert inspect("container", prefix + "-app0") is None
+    finally:
+        docker("rm", "-f", prefix + "-outsider", check=False)
+    buildout.ok("buildout:parts=")
+    assert inspect("network", prefix + "-net") is None
+
+
 def test_teardown_together_stops_at_a_part_of_another_recipe(buildout, prefix, base_image):
     """A part of another recipe uninstalled between the containers and the
     volume: the volume and the network are still there when its uninstall

@@ -32,8 +32,8 @@ from ..engine import DEFAULT_TIMEOUT, DockerError
 from ..fingerprint import file_fingerprint, folder_fingerprint, hash_values
 from ..options import CONTAINER_NAME, Options
 from ..plan import action, fingerprint, not_fingerprinted
-from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, is_owned, os_errors,
-                      remove_object, uninstalled_together)
+from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, dockeroo_entry, is_owned,
+                      os_errors, remove_object, uninstalled_together)
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PORT_RE = re.compile(
@@ -680,11 +680,15 @@ class Recipe(Base):
             _removed_together.discard(key)
             return
         others = uninstalled_together(part, options)
+        after = ahead.together(part, options)  # their volumes and networks, removed next
+        for _name, values in after:  # looked up with the containers: one round of inspects
+            engine.want(ahead.TOGETHER[dockeroo_entry(values["recipe"])], values["name"])
         if not (others and part in cls.remove_together(engine, [(part, options)] + others)):
             timeout, stop = _removal_times(part, options)
             remove_object(engine, "container", options["name"], part, options.get(OWNER_OPTION),
                           log, timeout=timeout, stop_timeout=stop or None)
-        ahead.remove_after_containers(engine, part, options)
+        if after:
+            ahead.remove_together(engine, options.get(OWNER_OPTION), part, after)
 
     @classmethod
     def remove_together(cls, engine, items):
