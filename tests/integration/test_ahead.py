@@ -70,18 +70,24 @@ def test_first_apply_makes_the_later_parts_ahead(buildout, prefix, base_image):
     assert inspect("volume", prefix + "-vol") is None
 
 
+def installed_then_all_removed(buildout, prefix):
+    """Install the configured buildout, then remove every part; the output of
+    the removal, once nothing of the prefix is left."""
+    buildout.ok()
+    out = buildout.ok("buildout:parts=").output
+    assert names(prefix) == [], out
+    assert inspect("network", prefix + "-net") is None
+    assert inspect("volume", prefix + "-vol") is None
+    return out
+
+
 def test_teardown_removes_volumes_and_networks_with_the_containers(buildout, prefix,
                                                                   base_image):
     """Everything removed (parts =): the first uninstall (app2) stops and
     removes the three containers together, then the volume and the network
     at once; the volume's and the network's own uninstalls find them gone."""
     configure(buildout, base_image, parts(prefix, free_subnet()))
-    buildout.ok()
-    result = buildout.ok("buildout:parts=")
-    out = result.output
-    assert names(prefix) == [], out
-    assert inspect("network", prefix + "-net") is None
-    assert inspect("volume", prefix + "-vol") is None
+    out = installed_then_all_removed(buildout, prefix)
     assert out.index("Uninstalling app2.") < out.index("vol: Removed volume") \
         < out.index("Uninstalling vol."), out
     assert out.index("net: Removed network") < out.index("Uninstalling vol."), out
@@ -122,12 +128,7 @@ def test_teardown_together_stops_at_a_part_of_another_recipe(buildout, prefix, b
         content = handle.read()
     with open(buildout.path("buildout.cfg"), "w") as handle:
         handle.write(content.replace("parts = net vol app0", "parts = net vol mid app0"))
-    buildout.ok()
-    result = buildout.ok("buildout:parts=")
-    out = result.output
-    assert names(prefix) == [], out
-    assert inspect("network", prefix + "-net") is None
-    assert inspect("volume", prefix + "-vol") is None
+    out = installed_then_all_removed(buildout, prefix)
     assert out.index("app0: Removed container") < out.index("Uninstalling mid.") \
         < out.index("vol: Removed volume") < out.index("net: Removed network") \
         < out.index("Uninstalling net."), out
