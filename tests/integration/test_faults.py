@@ -216,6 +216,9 @@ def scenarios(base_image, registry):
 
     found["ahead/install"] = Scenario("ahead/install", [Step(with_values(AHEAD, v="1"))],
                                       setup=network_setup)
+    # everything removed at once: the containers, then the volume and the network together
+    found["ahead/uninstall"] = Scenario("ahead/uninstall", [Step(with_values(AHEAD, v="1")),
+                                                            UNINSTALL], setup=network_setup)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -316,7 +319,7 @@ def param(scenario, mode="KILL", ks="every", slow=False):
 
 ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
-    "run/rename", "ahead/install"]
+    "run/rename", "ahead/install", "ahead/uninstall"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM
