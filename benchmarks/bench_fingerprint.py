@@ -9,7 +9,7 @@ import os
 import shutil
 
 import harness
-from dockeroo.fingerprint import folder_fingerprint
+from dockeroo.base.fingerprint import folder_fingerprint
 
 
 def tree():

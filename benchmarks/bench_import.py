@@ -4,7 +4,7 @@ The archive (made once, reused): 20,000 small text files and 40 large
 ones (hex text: compresses to about half) plus 20 incompressible files of
 10 MiB, about 800 MB unpacked, ~500 MB as ``.tar.gz``.
 
-ours: :func:`dockeroo.archives.import_archives`, the step
+ours: :func:`dockeroo.recipes.common.archives.import_archives`, the step
 ``docker.gentoo-bootstrap`` runs, with a sha256 checksum on the line and
 the recipe's ``--change LABEL``.  A single archive without a prefix takes
 the fast path (the file's bytes go to ``docker import -`` as they are,
@@ -22,10 +22,10 @@ import shutil
 import subprocess
 
 import harness
-from dockeroo import archives
-from dockeroo.container import label_change
-from dockeroo.engine import DockerEngine
-from dockeroo.options import Options
+from dockeroo.recipes.common import archives
+from dockeroo.runtime.container import label_change
+from dockeroo.engine.docker import DockerEngine
+from dockeroo.model.options import Options
 
 
 def make_archive():

@@ -9,8 +9,8 @@ docker cp - c:/`` (no owner override).  Target: ratio <= 1.11 (throughput
 import os
 
 import harness
-from dockeroo import container
-from dockeroo.engine import DockerEngine
+from dockeroo.runtime import container
+from dockeroo.engine.docker import DockerEngine
 
 
 def run(runs=5, warmup=1):

@@ -56,11 +56,11 @@ wrap(bb.Buildout, "_compute_part_signatures", "recipe signatures")
 wrap(bb.Buildout, "install", "Buildout.install (all of the above but imports)")
 if os.environ.get("PROFILE_DOCKEROO"):
     start = time.perf_counter()
-    import dockeroo.engine, dockeroo.recipe
+    import dockeroo.engine.docker, dockeroo.runtime.recipe
     marks["import dockeroo core"] = time.perf_counter() - start
-    wrap(dockeroo.recipe.Recipe, "__init__", "dockeroo: recipe __init__")
-    wrap(dockeroo.recipe.Recipe, "update", "dockeroo: update (incl. inspect)")
-    wrap(dockeroo.engine.DockerEngine, "inspect", "dockeroo: engine.inspect (batched)")
+    wrap(dockeroo.runtime.recipe.Recipe, "__init__", "dockeroo: recipe __init__")
+    wrap(dockeroo.runtime.recipe.Recipe, "update", "dockeroo: update (incl. inspect)")
+    wrap(dockeroo.engine.docker.DockerEngine, "inspect", "dockeroo: engine.inspect (batched)")
 
 def report():
     marks["whole run"] = time.perf_counter() - T0

@@ -137,7 +137,7 @@ _ENGINE_KIND = []
 def engine_kind():
     """``docker`` or ``podman`` (dockeroo's own answer to one ``docker version``)."""
     if not _ENGINE_KIND:
-        from dockeroo.capabilities import Capabilities
+        from dockeroo.engine.capabilities import Capabilities
         proc = subprocess.run(["docker", "version", "--format", "{{json .}}"],
                               capture_output=True, text=True)
         try:
@@ -156,7 +156,7 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "podman_limit(feature, why): the test needs what Podman 4.3 cannot do "
-        "(FEATURE: a key of dockeroo.capabilities.PODMAN_LIMITS, or WHY); skipped on Podman")
+        "(FEATURE: a key of dockeroo.engine.capabilities.PODMAN_LIMITS, or WHY); skipped on Podman")
     config.addinivalue_line("markers", "slow: exhaustive runs (fault sweeps), only with -m slow")
 
 
@@ -172,7 +172,7 @@ def pytest_collection_modifyitems(config, items):
     marked = [(item, mark) for item, mark in marked if mark is not None]
     if not marked or engine_kind() != "podman":
         return
-    from dockeroo.capabilities import PODMAN_LIMITS
+    from dockeroo.engine.capabilities import PODMAN_LIMITS
     for item, mark in marked:
         feature = mark.args[0]
         why = mark.args[1] if len(mark.args) > 1 else PODMAN_LIMITS[feature]
@@ -182,7 +182,7 @@ def pytest_collection_modifyitems(config, items):
 def skip_on_podman(feature, why=None):
     """Inside a test: skip it on Podman, whose FEATURE limit it needs (as the marker)."""
     if engine_kind() == "podman":
-        from dockeroo.capabilities import PODMAN_LIMITS
+        from dockeroo.engine.capabilities import PODMAN_LIMITS
         pytest.skip("Podman 4.3 limit (%s): %s" % (feature, why or PODMAN_LIMITS[feature]))
 
 

@@ -6,7 +6,7 @@ It reads the configuration as ``bin/buildout`` does (zc.buildout's own
 assignments), constructs the parts, decides as buildout's ``install``
 which parts it would install, update or uninstall (comparing with
 ``.installed.cfg``), and asks every dockeroo part for its plan
-(:meth:`dockeroo.recipe.Recipe.plan`) while :data:`dockeroo.plan.PLANNING`
+(:meth:`dockeroo.runtime.recipe.Recipe.plan`) while :data:`dockeroo.mode.PLANNING`
 is set: the engine then refuses any docker command that is not read-only,
 and dockeroo writes no file.  See docs/plan.rst.
 """
@@ -19,7 +19,8 @@ import types
 
 from zc.buildout import UserError
 
-from . import plan as plan_mod
+from dockeroo.base import mode
+from dockeroo.model import plan as plan_mod
 
 USAGE = """\
 dockeroo plan [-c buildout.cfg] [--json] [-N] [-n] [-o] [-O] [-v] [-q] [section:option=value ...]
@@ -49,7 +50,7 @@ def main(argv=None):
         # buildout's log lines (warnings of the parts) go to stderr: stdout is the plan
         with contextlib.redirect_stdout(sys.stderr):
             result = make_plan(args.config, args.options, args.user_defaults)
-    except (UserError, plan_mod.PlanViolation) as exc:
+    except (UserError, mode.PlanViolation) as exc:
         print("Error: %s" % exc, file=sys.stderr)
         return ERROR
     except KeyboardInterrupt:
@@ -215,8 +216,8 @@ def load_buildout(config, options, user_defaults=True):
 
 def make_plan(config, options, user_defaults=True):
     """The plan of the buildout of CONFIG: (recipe, Action or PartEntry) pairs."""
-    plan_mod.PLANNING = True
-    from .recipe import Recipe
+    mode.PLANNING = True
+    from dockeroo.runtime.recipe import Recipe
     b = load_buildout(config, options, user_defaults)
     installed, install_parts, changed = select_parts(b)
     entries, images = [], {}
@@ -288,7 +289,7 @@ def select_parts(b):
 
 def removal(part, old, why):
     """The plan of uninstalling the configuration OLD of PART for real."""
-    from .recipe import recipe_class
+    from dockeroo.runtime.run import recipe_class
     recipe = old.get("recipe", "")
     cls = recipe_class(recipe)
     if cls is None:
@@ -314,8 +315,8 @@ def plan_part(recipe, name, old, changed, images):
 @contextlib.contextmanager
 def engine_errors(part, recipe):
     """An engine that fails to answer is the ``Error:`` line of the real run."""
-    from .engine import DockerError
-    from .recipe import failure_text
+    from dockeroo.engine.errors import DockerError
+    from dockeroo.model.engines import failure_text
     try:
         yield
     except (DockerError, OSError) as exc:
@@ -329,8 +330,8 @@ def tagged(actions, recipe):
 
 def observed_for(part, old):
     """What the engine the options OLD select holds (for a removal)."""
-    from .options import Options
-    from .recipe import engine_from_options
+    from dockeroo.model.options import Options
+    from dockeroo.model.engines import engine_from_options
     return plan_mod.Observed(engine_from_options(Options(part, dict(old))))
 
 
@@ -360,14 +361,17 @@ def replaced(recipe, old, why):
 
 def pending(parts_directory, configured):
     """What earlier runs left to remove (``parts/.dockeroo/pending``, see
-    :mod:`dockeroo.lifecycle`), removed at the end of the real run:
+    :mod:`dockeroo.runtime.run`), removed at the end of the real run:
     replaced images once unused, and the objects of configurations an
     interrupted run left (of a part removed since, or that its current
     configuration no longer owns).  CONFIGURED: part -> dockeroo recipe."""
     import urllib.parse
-    from .lifecycle import STATE_DIR, _read_json
-    from .options import Options
-    from .recipe import engine_from_options, is_owned, recipe_class
+    from dockeroo.runtime.run import STATE_DIR
+    from dockeroo.base.state import read_json
+    from dockeroo.model.options import Options
+    from dockeroo.model.engines import engine_from_options
+    from dockeroo.model.ownership import is_owned
+    from dockeroo.runtime.run import recipe_class
     folder = os.path.join(parts_directory, STATE_DIR, "pending")
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
@@ -376,7 +380,7 @@ def pending(parts_directory, configured):
     out = []
     for name in names:
         part = urllib.parse.unquote(name[:-5])
-        for entry in _read_json(os.path.join(folder, name), []):
+        for entry in read_json(os.path.join(folder, name), []):
             if not isinstance(entry, dict):
                 continue
             if "options" in entry:

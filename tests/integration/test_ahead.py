@@ -1,4 +1,4 @@
-"""Creation ahead (dockeroo.ahead): the simple objects of the parts after the
+"""Creation ahead (dockeroo.runtime.ahead): the simple objects of the parts after the
 one installing are made in parallel; what a failure or interrupt leaves is
 undone; the order a script sees is kept.  Kills during it are swept in
 test_faults.py (scenario "ahead")."""

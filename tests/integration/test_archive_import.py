@@ -10,10 +10,10 @@ import pytest
 from zc.buildout import UserError
 
 from conftest import docker
-from dockeroo import archives
-from dockeroo.container import label_change
-from dockeroo.engine import DockerEngine
-from dockeroo.options import Options
+from dockeroo.recipes.common import archives
+from dockeroo.runtime.container import label_change
+from dockeroo.engine.docker import DockerEngine
+from dockeroo.model.options import Options
 
 
 def images(label):

@@ -474,7 +474,7 @@ DOCKERIGNORE = ("\ufeffbom.txt\n"  # a UTF-8 byte order mark before the first pa
 def test_dockerignore_matches_real_builds(builder, buildout, prefix, base_image, buildkit_client):
     if builder == "buildkit":
         skip_on_podman("buildkit")
-    from dockeroo.fingerprint import IgnoreRules, walk
+    from dockeroo.base.fingerprint import IgnoreRules, walk
 
     ref = prefix + "-ign:1"
     for rel, text in DOCKERIGNORE_FILES.items():

@@ -18,8 +18,8 @@ import pytest
 
 from conftest import HERE, inspect
 
-from dockeroo import machine
-from dockeroo.engine import DockerError
+from dockeroo.engine import machine
+from dockeroo.engine.errors import DockerError
 
 SUPPORT = os.path.join(HERE, "support")
 MACHINE = "testmachine"
@@ -368,7 +368,7 @@ def test_bad_engine_options(buildout, prefix, tls, calls, extra, option):
     assert inspect("volume", name) is None
 
 
-# -- dockeroo.machine.ssh ------------------------------------------------------------
+# -- dockeroo.engine.machine.ssh ------------------------------------------------------------
 @pytest.fixture
 def machine_env(tls, calls, monkeypatch):
     for key, value in tls.env(calls.log).items():

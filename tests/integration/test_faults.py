@@ -91,7 +91,7 @@ SIMPLE = """
     stop-timeout = 0
     """
 
-#: a network, a volume and three one-step containers: made ahead, in parallel (dockeroo.ahead)
+#: a network, a volume and three one-step containers: made ahead, in parallel (dockeroo.runtime.ahead)
 AHEAD = """
     [net]
     recipe = dockeroo:docker.network

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import docker, inspect
 
-from dockeroo import freeze
-from dockeroo.engine import DockerEngine
+from dockeroo.runtime import freeze
+from dockeroo.engine.docker import DockerEngine
 
 EM_X86_64, EM_AARCH64 = 62, 183
 

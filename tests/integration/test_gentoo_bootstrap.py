@@ -24,7 +24,7 @@ import pytest
 from conftest import _busybox_rootfs_tar, docker, inspect, objects_with_prefix
 from test_engine_selection import MACHINE, tls, tls_endpoint  # noqa: F401  (the TLS engine fixtures)
 
-from dockeroo.recipe import owner_id
+from dockeroo.model.ownership import owner_id
 
 FREEZE_AARCH64 = os.path.join(os.path.dirname(__file__), "..", "..", "src", "dockeroo", "freeze",
                               "freeze-aarch64")

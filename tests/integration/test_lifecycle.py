@@ -16,7 +16,7 @@ import pytest
 
 from conftest import BUILDOUT, docker, inspect
 
-from dockeroo.recipe import owner_id
+from dockeroo.model.ownership import owner_id
 from test_engine_selection import tls, tls_endpoint  # noqa: F401  (fixtures: a second engine endpoint)
 from test_gentoo_bootstrap import containers_left, leftovers, www  # noqa: F401  (www: archives)
 

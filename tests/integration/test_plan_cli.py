@@ -107,7 +107,7 @@ def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_record
     image, and the volume of a part an interrupted run left behind."""
     import json
     import os
-    from dockeroo.recipe import owner_id
+    from dockeroo.model.ownership import owner_id
     configure(buildout, prefix, network=False)
     buildout.ok()
     owner = owner_id(buildout.directory)

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import docker, inspect
 
-from dockeroo import plan as plan_mod
+from dockeroo.model import plan as plan_mod
 
 from support import plan_exact
 from support.plan_exact import assert_plan_matches_run, plan_of

@@ -14,7 +14,7 @@ import stat
 from conftest import free_subnet, objects_with_prefix
 from support.plan_exact import plan_of
 
-from dockeroo.engine import plan_safe
+from dockeroo.engine.commands import plan_safe
 
 
 def snapshot(root):

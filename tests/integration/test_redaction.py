@@ -5,8 +5,9 @@ import textwrap
 
 from conftest import inspect
 
-from dockeroo import engine as engine_mod
-from dockeroo.options import option_error
+from dockeroo.base import redaction
+from dockeroo.engine.errors import DockerError
+from dockeroo.model.options import option_error
 
 PRIVILEGES = """privileged = false
 cap-add = ALL
@@ -63,12 +64,12 @@ def test_archive_url_password_hidden_at_debug_level(buildout, prefix):
 
 
 def test_redaction_at_the_places_messages_are_formed():
-    engine_mod.add_secret("hunter2-value")
-    error = engine_mod.DockerError(["docker", "exec", "--env", "A=hunter2-value", "c"], 1,
+    redaction.add_secret("hunter2-value")
+    error = DockerError(["docker", "exec", "--env", "A=hunter2-value", "c"], 1,
                                    "bad hunter2-value at https://u:p@host/x")
     assert "hunter2" not in str(error) and "u:p@" not in str(error)
     assert "https://***@host/x" in str(error)
     error = option_error("p", "archives", "ftp://me:hunter2-value@h/a.tar", "oops hunter2-value")
     assert "hunter2" not in str(error) and "me:" not in str(error)
-    engine_mod.add_secret("abc")  # too short to hide: would blank out unrelated text
-    assert engine_mod.redact("abc") == "abc"
+    redaction.add_secret("abc")  # too short to hide: would blank out unrelated text
+    assert redaction.redact("abc") == "abc"

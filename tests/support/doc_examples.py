@@ -18,10 +18,11 @@ import textwrap
 
 from zc.buildout import UserError
 
-from dockeroo import engine as engine_mod
-from dockeroo import lifecycle
-from dockeroo.capabilities import Capabilities
-from dockeroo import recipe as recipe_mod
+from dockeroo.engine.client import ClientBuilder
+from dockeroo.runtime import run as lifecycle
+from dockeroo.engine.capabilities import Capabilities
+from dockeroo.runtime import recipe as recipe_mod
+from dockeroo.runtime import run as run_mod
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REF = re.compile(r"\$\{([^:}]*):([^}]+)\}")
@@ -118,7 +119,7 @@ class StandInEngine:
         return {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}}
 
     def client_builder(self, cache_dir=None):
-        return engine_mod.ClientBuilder(True, True, "/usr/bin/docker", "24.0", "stand-in")
+        return ClientBuilder(True, True, "/usr/bin/docker", "24.0", "stand-in")
 
     @property
     def capabilities(self):
@@ -152,7 +153,7 @@ class _Buildout(dict):
         dict.__setitem__(self, section, options)  # first: ${:option} and cycles stop here
         for key, value in values.items():
             options[key] = self.substitute(section, value)
-        cls = recipe_mod.recipe_class(options.get("recipe"))
+        cls = run_mod.recipe_class(options.get("recipe"))
         if cls is not None:
             try:
                 cls(self, section, options)

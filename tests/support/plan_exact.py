@@ -282,7 +282,7 @@ def classify(argvs):
     a container set aside (``rename NAME ASIDE``) and removed later counts as
     NAME too; a temporary never renamed is a helper and is ignored.  Image
     references are normalized (``x`` -> ``docker.io/library/x:latest``)."""
-    from dockeroo.engine import plan_safe
+    from dockeroo.engine.commands import plan_safe
     records = []
     for argv in argvs:
         cmd, args = _command(argv)
@@ -334,12 +334,12 @@ def classify(argvs):
 
 
 def _read_only(argv):
-    from dockeroo.engine import _read_only as engine_read_only
+    from dockeroo.engine.commands import _read_only as engine_read_only
     return engine_read_only(argv)
 
 
 def normal_image(ref):
-    from dockeroo.plan import normal_ref
+    from dockeroo.model.plan import normal_ref
     return ref if ref.startswith("sha256:") else normal_ref(ref)
 
 
@@ -446,7 +446,7 @@ def assert_plan_matches_run(buildout, recorder, *args, ignore=None, run_ok=True)
     check the run did what the plan said, object by object.  IGNORE(key,
     effects) -> True leaves an unplanned object of the run out.  Returns
     an :class:`Exactness`."""
-    from dockeroo.engine import plan_safe
+    from dockeroo.engine.commands import plan_safe
     recorder.clear()
     code, actions = result = plan_of(buildout, *args, env=recorder.env)
     assert code in (0, 2), "dockeroo plan failed (%d):\n%s%s" % (code, result.output, result.stderr)

@@ -1,4 +1,4 @@
-"""dockeroo.archives: the archives option and streaming with checksums (no engine)."""
+"""dockeroo.recipes.common.archives: the archives option and streaming with checksums (no engine)."""
 
 import gzip
 import hashlib
@@ -11,9 +11,9 @@ import tarfile
 import pytest
 from zc.buildout import UserError
 
-from dockeroo import archives
-from dockeroo.engine import DockerError
-from dockeroo.options import Options
+from dockeroo.recipes.common import archives
+from dockeroo.engine.errors import DockerError
+from dockeroo.model.options import Options
 
 
 def parse(tmp_path, text):

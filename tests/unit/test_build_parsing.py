@@ -1,6 +1,6 @@
 """docker.build's readers: BuildKit-only Dockerfile features, .dockerignore as Docker reads it."""
 
-from dockeroo.fingerprint import IgnoreRules
+from dockeroo.base.fingerprint import IgnoreRules
 from dockeroo.recipes.build import buildkit_features, csv_field
 
 

@@ -5,8 +5,9 @@ import stat
 
 import pytest
 
-from dockeroo.capabilities import DOCKER, PODMAN, Capabilities
-from dockeroo.engine import DockerEngine, DockerError
+from dockeroo.engine.capabilities import DOCKER, PODMAN, Capabilities
+from dockeroo.engine.docker import DockerEngine
+from dockeroo.engine.errors import DockerError
 
 # `docker version --format '{{json .}}'` of Docker Engine 20.10 on the test machine
 DOCKER_20_10 = {

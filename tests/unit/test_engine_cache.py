@@ -1,6 +1,6 @@
 """Which cached inspect data a mutating docker command drops (engine._changing)."""
 
-from dockeroo.engine import DockerEngine
+from dockeroo.engine.docker import DockerEngine
 
 IMG = {"Id": "sha256:" + "a" * 64, "RepoTags": ["img:latest"]}
 CTR = {"Id": "c" * 64, "Name": "/app"}

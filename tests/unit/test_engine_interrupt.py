@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from dockeroo.engine import DockerEngine
+from dockeroo.engine.docker import DockerEngine
 
 
 def test_interrupted_streamed_run_kills_the_child(tmp_path):

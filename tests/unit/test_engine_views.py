@@ -1,7 +1,8 @@
 """DockerEngine.with_timeout: a part's view of the shared engine."""
 
-from dockeroo.capabilities import Capabilities
-from dockeroo.engine import DEFAULT_TIMEOUT, DockerEngine
+from dockeroo.engine.capabilities import Capabilities
+from dockeroo.engine.process import DEFAULT_TIMEOUT
+from dockeroo.engine.docker import DockerEngine
 
 
 def test_timeout_view_shares_the_inspect_cache():

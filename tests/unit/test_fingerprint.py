@@ -1,4 +1,4 @@
-"""dockeroo.fingerprint: content fingerprints and .dockerignore rules (no engine)."""
+"""dockeroo.base.fingerprint: content fingerprints and .dockerignore rules (no engine)."""
 
 import json
 import os
@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from dockeroo import fingerprint
-from dockeroo.fingerprint import IgnoreRules, folder_fingerprint, hash_values, walk
+from dockeroo.base import fingerprint
+from dockeroo.base.fingerprint import IgnoreRules, folder_fingerprint, hash_values, walk
 
 
 def make_tree(root):

@@ -10,10 +10,11 @@ import os
 import pytest
 from zc.buildout import UserError
 
-from dockeroo import fingerprint as fp
-from dockeroo import plan as plan_mod
-from dockeroo.options import Options
-from dockeroo.plan import Context, Observed
+from dockeroo.base import mode
+from dockeroo.base import fingerprint as fp
+from dockeroo.model import plan as plan_mod
+from dockeroo.model.options import Options
+from dockeroo.model.plan import Context, Observed
 from dockeroo.recipes import build, pull, push
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "inspect")
@@ -175,13 +176,13 @@ def test_build_secret_from_a_command_is_maybe_while_planning(tmp_path, options):
 
 
 def test_build_secret_key_is_not_made_while_planning(tmp_path, monkeypatch):
-    monkeypatch.setattr(plan_mod, "PLANNING", True)
+    monkeypatch.setattr(mode, "PLANNING", True)
     path = tmp_path / "cache" / "secrets.key"
     assert build.secret_key(str(path)) is None and not path.parent.exists()
-    monkeypatch.setattr(plan_mod, "PLANNING", False)
+    monkeypatch.setattr(mode, "PLANNING", False)
     key = build.secret_key(str(path))
     assert len(key) == 32 and oct(path.stat().st_mode & 0o777) == "0o600"
-    monkeypatch.setattr(plan_mod, "PLANNING", True)
+    monkeypatch.setattr(mode, "PLANNING", True)
     assert build.secret_key(str(path)) == key
 
 
@@ -212,7 +213,7 @@ def test_digest_cache_is_not_saved_while_planning(tmp_path, monkeypatch):
     (tree / "app.py").write_text("v1")
     fp.folder_fingerprint(str(tree), cache_dir=cache)
     (tree / "app.py").write_text("v2")
-    monkeypatch.setattr(plan_mod, "PLANNING", True)
+    monkeypatch.setattr(mode, "PLANNING", True)
     saved = open(os.path.join(cache, os.listdir(cache)[0])).read()
     for _ in range(2):  # a plan, then the run, see the same difference
         assert fp.folder_fingerprint(str(tree), cache_dir=cache, changes=True)[1] == [
@@ -336,7 +337,7 @@ def doc_examples(recipe):
 def read_options(recipe, tmp_path, values):
     """The options RECIPE's read step asks for, given VALUES."""
     import types
-    from dockeroo.recipe import ENGINE_OPTIONS
+    from dockeroo.model.engines import ENGINE_OPTIONS
     opts = Options("part", dict(values))
     if recipe == "build":
         (tmp_path / "Dockerfile").write_text("FROM scratch\n")

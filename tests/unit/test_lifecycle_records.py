@@ -1,4 +1,4 @@
-"""dockeroo.lifecycle without an engine: the run lock, buildout's record, the records."""
+"""dockeroo.runtime.run without an engine: the run lock, buildout's record, the records."""
 
 import os
 import subprocess
@@ -9,11 +9,11 @@ import pytest
 import zc.buildout.configparser
 from zc.buildout import UserError
 
-from dockeroo import lifecycle
+from dockeroo.runtime import run as lifecycle
 
 HOLD = textwrap.dedent("""\
     import sys, time
-    from dockeroo import lifecycle
+    from dockeroo.runtime import run as lifecycle
     lifecycle.current(sys.argv[1])
     print("locked", flush=True)
     time.sleep(60)
@@ -21,7 +21,7 @@ HOLD = textwrap.dedent("""\
 TRY = textwrap.dedent("""\
     import sys
     from zc.buildout import UserError
-    from dockeroo import lifecycle
+    from dockeroo.runtime import run as lifecycle
     try:
         lifecycle.current(sys.argv[1])
     except UserError as exc:

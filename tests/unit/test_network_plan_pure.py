@@ -14,10 +14,10 @@ import os
 import pytest
 from zc.buildout import UserError
 
-from dockeroo.options import Options
-from dockeroo.plan import Context
+from dockeroo.model.options import Options
+from dockeroo.model.plan import Context
 from dockeroo.recipes import network
-from dockeroo.swarm import Observed
+from dockeroo.recipes.common.swarm import Observed
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "inspect")
 

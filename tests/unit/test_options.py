@@ -1,11 +1,11 @@
-"""dockeroo.options: typed option readers (no engine)."""
+"""dockeroo.model.options: typed option readers (no engine)."""
 
 import ipaddress
 
 import pytest
 from zc.buildout import UserError
 
-from dockeroo.options import Options, option_error, parse_mapping
+from dockeroo.model.options import Options, option_error, parse_mapping
 
 
 def opts(**values):

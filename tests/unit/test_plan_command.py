@@ -8,7 +8,7 @@ import pytest
 from zc.buildout import UserError
 
 from dockeroo import cli
-from dockeroo.plan import Observed, action
+from dockeroo.model.plan import Observed, action
 from dockeroo.recipes.volume import Recipe as Volume
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "inspect")
@@ -91,8 +91,8 @@ def test_real_run_log_line():
 def test_volume_with_user_labels_in_the_io_dockeroo_namespace_is_unchanged():
     """The demo's ``labels = io.dockeroo.demo=true``: only dockeroo's own
     labels are left out of the comparison (the plan said "its labels differ")."""
-    from dockeroo.options import Options
-    from dockeroo.plan import Context
+    from dockeroo.model.options import Options
+    from dockeroo.model.plan import Context
     from dockeroo.recipes import volume
     observed = Observed.recorded({("volume", "dockeroo-demo-data"):
                                   fixture("volume-user-labels.json")})
@@ -118,7 +118,7 @@ def test_command_line_errors(capsys):
 
 def test_missing_configuration_is_an_error(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("dockeroo.plan.PLANNING", False)
+    monkeypatch.setattr("dockeroo.base.mode.PLANNING", False)
     assert cli.main(["plan", "-c", str(tmp_path / "nothere.cfg")]) == 1
     assert capsys.readouterr().err.startswith("Error: Couldn't open")
     assert os.listdir(tmp_path) == []

@@ -12,10 +12,11 @@ import re
 import pytest
 from zc.buildout import UserError
 
-from dockeroo import plan as plan_mod
-from dockeroo.options import Options
-from dockeroo.plan import Context, Observed, action
-from dockeroo.recipe import ENGINE_OPTIONS, LABEL_FINGERPRINT, OWNER_OPTION
+from dockeroo.model import plan as plan_mod
+from dockeroo.model.options import Options
+from dockeroo.model.plan import Context, Observed, action
+from dockeroo.model.engines import ENGINE_OPTIONS
+from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION
 from dockeroo.recipes import gentoo_bootstrap as boot
 from dockeroo.recipes import gentoo_build as build
 from dockeroo.recipes import gentoo_diskimage as disk

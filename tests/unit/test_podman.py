@@ -2,12 +2,12 @@
 
 import pytest
 
-from dockeroo import engine as engine_mod
-from dockeroo.capabilities import Capabilities
-from dockeroo.container import config_changes, label_change, split_change
-from dockeroo.engine import Conflict, DockerError, InUse, NotFound, Timeout, Unreachable
+from dockeroo.engine.errors import _only_missing
+from dockeroo.engine.capabilities import Capabilities
+from dockeroo.runtime.container import config_changes, label_change, split_change
+from dockeroo.engine.errors import Conflict, DockerError, InUse, NotFound, Timeout, Unreachable
 from dockeroo.recipes.network import podman_view
-from dockeroo.references import find_image
+from dockeroo.base.references import find_image
 
 # the engines' own answers (Docker 20.10.24, Podman 4.3.1 through the docker CLI 28)
 ANSWERS = [
@@ -62,9 +62,9 @@ def test_a_timed_out_command_is_a_timeout():
 
 
 def test_inspect_of_missing_objects_is_not_an_error_on_podman():
-    assert engine_mod._only_missing("Error response from daemon: network not found\n"
+    assert _only_missing("Error response from daemon: network not found\n"
                                     "exit status 1\n")
-    assert not engine_mod._only_missing("permission denied\n")
+    assert not _only_missing("permission denied\n")
 
 
 PODMAN_VERSION = {"Server": {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}],
@@ -141,7 +141,7 @@ def _tar(members):
 def test_owner_names_give_podmans_archives_their_ids_back():
     import io
     import tarfile
-    from dockeroo import tarstream
+    from dockeroo.base import tarstream
     src = _tar([("app", tarfile.DIRTYPE, "app"), ("app/f", tarfile.REGTYPE, "nobody"),
                 ("app/g", tarfile.REGTYPE, "")])
     out = io.BytesIO()
@@ -154,7 +154,7 @@ def test_owner_names_give_podmans_archives_their_ids_back():
 
 def test_the_first_header_tells_a_file_from_a_folder():
     import tarfile
-    from dockeroo import tarstream
+    from dockeroo.base import tarstream
     assert tarstream.names_a_file(_tar([("f", tarfile.REGTYPE, "")]).read(512))
     assert not tarstream.names_a_file(_tar([("d", tarfile.DIRTYPE, "")]).read(512))
     assert not tarstream.names_a_file(b"")

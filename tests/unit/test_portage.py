@@ -1,12 +1,12 @@
-"""dockeroo.portage and the gentoo recipes' option parsing (no engine)."""
+"""dockeroo.recipes.common.portage and the gentoo recipes' option parsing (no engine)."""
 
 import io
 
 import pytest
 from zc.buildout import UserError
 
-from dockeroo import portage
-from dockeroo.options import Options
+from dockeroo.recipes.common import portage
+from dockeroo.model.options import Options
 from dockeroo.recipes.gentoo_diskimage import write_sparse
 
 

@@ -8,8 +8,8 @@ qualified form, or the error Docker gives.
 
 import pytest
 
-from dockeroo.references import (
-    Reference, ReferenceError, find_image, in_registry, is_image_id, parse, parse_registry)
+from dockeroo.base.references import (Reference, ReferenceError, find_image, in_registry,
+    is_image_id, parse, parse_registry)
 
 D64 = "sha256:" + "f" * 64
 D_OTHER = "sha256:" + "1234567890" * 6 + "abcd"

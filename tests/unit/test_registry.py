@@ -3,8 +3,8 @@
 import pytest
 from zc.buildout import UserError
 
-from dockeroo.options import Options
-from dockeroo.registry import image_reference, read_credentials, read_registry
+from dockeroo.model.options import Options
+from dockeroo.recipes.common.registry import image_reference, read_credentials, read_registry
 
 
 def reference(name, registry=None):

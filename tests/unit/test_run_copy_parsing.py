@@ -6,11 +6,12 @@ import tarfile
 import pytest
 from zc.buildout import UserError
 
-from dockeroo import tarstream
-from dockeroo.container import ContainerSpec, _CopyJob
-from dockeroo.options import Options
-from dockeroo.recipes.copy import parse_path_line
-from dockeroo.recipes.run import _check_port, container_ip, referenced_outputs
+from dockeroo.base import tarstream
+from dockeroo.runtime.container import ContainerSpec, _CopyJob
+from dockeroo.model.options import Options
+from dockeroo.model.options import parse_path_line
+from dockeroo.recipes.run import _check_port, container_ip
+from dockeroo.model.buildout import referenced_outputs
 
 
 def opts():

@@ -12,11 +12,12 @@ import re
 import pytest
 from zc.buildout import UserError
 
-from dockeroo import container as ct
-from dockeroo import lifecycle
-from dockeroo import plan as plan_mod
-from dockeroo.options import Options
-from dockeroo.plan import Context, Observed, action
+from dockeroo.base import mode
+from dockeroo.runtime import container as ct
+from dockeroo.runtime import run as lifecycle
+from dockeroo.model import plan as plan_mod
+from dockeroo.model.options import Options
+from dockeroo.model.plan import Context, Observed, action
 from dockeroo.recipes import copy as copy_mod
 from dockeroo.recipes import run as run_mod
 
@@ -263,7 +264,7 @@ def test_copy_from_a_missing_container():
 @pytest.fixture
 def planning(monkeypatch, tmp_path):
     """Recipes constructed as ``dockeroo plan`` does: no lock, no docker process."""
-    monkeypatch.setattr(plan_mod, "PLANNING", True)
+    monkeypatch.setattr(mode, "PLANNING", True)
     monkeypatch.setattr(lifecycle, "_runs", {})
     return {"buildout": {"directory": str(tmp_path), "parts-directory": str(tmp_path / "parts"),
                          "parts": ""}}
@@ -304,7 +305,7 @@ def known_options(buildout, cls, part, options, caplog):
     ("dockeroo:docker.run", run_mod.Recipe, "app", OPTIONS),
     ("dockeroo:docker.copy", copy_mod.Recipe, "copy", COPY)])
 def test_no_documented_example_warns(planning, caplog, recipe, cls, part, options):
-    from dockeroo.recipe import ENGINE_OPTIONS
+    from dockeroo.model.engines import ENGINE_OPTIONS
     known = known_options(planning, cls, part, options, caplog) | set(ENGINE_OPTIONS) | {
         "keep", "timeout", "name", "recipe"} | set(cls.name_aliases)
     examples = 0

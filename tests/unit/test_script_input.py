@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from dockeroo.container import SCRIPT_LOADER, script_input
+from dockeroo.runtime.container import SCRIPT_LOADER, script_input
 
 SHELLS = [s for s in ("/bin/sh", "/bin/dash", "/bin/bash", "/bin/busybox") if shutil.which(s)]
 

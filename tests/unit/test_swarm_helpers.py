@@ -3,7 +3,7 @@
 import os
 import stat
 
-from dockeroo import swarm
+from dockeroo.recipes.common import swarm
 from dockeroo.recipes import service
 
 

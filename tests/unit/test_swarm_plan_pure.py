@@ -17,11 +17,12 @@ import os
 import pytest
 from zc.buildout import UserError
 
-from dockeroo.options import Options
-from dockeroo.plan import Context, action
-from dockeroo.recipes import secret as secret_mod
+from dockeroo.model.options import Options
+from dockeroo.model.plan import Context, action
+from dockeroo.recipes import secret
+from dockeroo.recipes.common import swarm_objects as secret_mod
 from dockeroo.recipes import service as service_mod
-from dockeroo.swarm import Observed
+from dockeroo.recipes.common.swarm import Observed
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "inspect")
 
@@ -257,6 +258,6 @@ def test_the_removal_of_a_secret_part_removes_every_version():
     found = Observed.recorded({("info", ""): MANAGER, ("secret", old_name): SECRET,
                                ("secret", older["Spec"]["Name"]): older,
                                ("secret-versions", "db-password"): [older["Spec"]["Name"], old_name]})
-    actions = secret_mod.Recipe.plan_removal(found, "db-password", SECRET_PART, "part removed")
+    actions = secret.Recipe.plan_removal(found, "db-password", SECRET_PART, "part removed")
     assert [(a.kind, a.name, a.verb) for a in actions] == [
         ("secret", older["Spec"]["Name"], "remove"), ("secret", old_name, "remove")]

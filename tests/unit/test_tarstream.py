@@ -1,4 +1,4 @@
-"""dockeroo.tarstream: tar streams for layouts, copies and imports (no engine)."""
+"""dockeroo.base.tarstream: tar streams for layouts, copies and imports (no engine)."""
 
 import bz2
 import gzip
@@ -10,9 +10,9 @@ import tarfile
 
 import pytest
 
-from dockeroo.fingerprint import IgnoreRules
-from dockeroo.tarstream import (UnsafeArchive, check_member, list_names, merge, pack_folder,
-                                prefix_renamer, retarget, safe_name, single_file)
+from dockeroo.base.fingerprint import IgnoreRules
+from dockeroo.base.tarstream import (UnsafeArchive, check_member, list_names, merge, pack_folder,
+    prefix_renamer, retarget, safe_name, single_file)
 
 
 def members(data):

@@ -4,7 +4,7 @@ import io
 import os
 import tarfile
 
-from dockeroo import tarstream
+from dockeroo.base import tarstream
 
 
 def tarfile_pack(root, out, uid=None, gid=None):

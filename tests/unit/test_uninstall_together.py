@@ -2,7 +2,7 @@
 
 import pytest
 
-from dockeroo import recipe
+from dockeroo.model import buildout as recipe
 
 INSTALLED = """[buildout]
 parts = z egg b c d other foreign a
@@ -76,7 +76,7 @@ def test_dockeroo_entry(text, entry):
     (["python", "-m", "pytest"], False),
 ])
 def test_plain_install(argv, plain):
-    assert recipe._plain_install(argv) is plain
+    assert recipe.plain_install(argv) is plain
 
 
 def test_uninstalled_together(tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
 """dockeroo:docker.build: an image built with ``docker build``, rebuilt only when its inputs change.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  ``read`` turns the
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  ``read`` turns the
 options into a frozen :class:`Spec`; the part's ``__init__`` completes it
 with what needs the engine's client (the builder) and the file system (the
 content of a local context, honouring ``.dockerignore``, and the files that
@@ -23,12 +23,17 @@ from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from .. import plan as plan_mod
-from ..engine import ANSI_ESCAPE, DockerError
-from ..fingerprint import IgnoreRules, file_fingerprint, folder_fingerprint, hash_values
-from ..plan import action, not_fingerprinted
-from ..recipe import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, Recipe as Base, is_owned,
-                      label_args, quote_command)
+from dockeroo.base import mode
+from dockeroo.model import plan as plan_mod
+from dockeroo.engine.process import ANSI_ESCAPE
+from dockeroo.engine.errors import DockerError
+from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
+    hash_values)
+from dockeroo.model.plan import action, not_fingerprinted
+from dockeroo.model.ownership import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned,
+    label_args)
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.options import quote_command
 
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
@@ -340,7 +345,7 @@ class Recipe(Base):
                                        changes=tuple(changes) if changes is not None else None)
         if spec.secrets_rebuild and spec.secrets:
             unknown = [sid for sid, (kind, _) in sorted(spec.secrets.items())
-                       if kind == "command"] if plan_mod.PLANNING else []
+                       if kind == "command"] if mode.PLANNING else []
             if unknown:  # plan runs no command: their values are read by the real run
                 spec = dataclasses.replace(spec, secret_hmac="?", secrets_unknown=(
                     "secrets-rebuild: secret %s comes from a command, run only when building"
@@ -610,7 +615,7 @@ def secret_key(path):
             return key
     except OSError:
         pass
-    if plan_mod.PLANNING:
+    if mode.PLANNING:
         return None
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = "%s.%d" % (path, os.getpid())

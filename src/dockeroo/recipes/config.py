@@ -1,7 +1,7 @@
 """dockeroo:docker.config: a swarm config, versioned like docker.secret
 (see :mod:`dockeroo.recipes.secret`); its content may also be inline."""
 
-from .secret import SwarmObject
+from dockeroo.recipes.common.swarm_objects import SwarmObject
 
 
 class Recipe(SwarmObject):

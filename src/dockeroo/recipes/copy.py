@@ -1,10 +1,10 @@
 """dockeroo:docker.copy: paths streamed from one container to another.
 
 Data goes ``docker cp SRC:path -`` → ``docker cp - DST:dir`` with no
-temporary files (see :func:`dockeroo.container.copy_paths`), so the
+temporary files (see :func:`dockeroo.runtime.container.copy_paths`), so the
 destination needs no shell or tar (``FROM scratch`` works).
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  A state file under
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  A state file under
 ``parts/<part>/`` remembers the ids of both containers and the
 fingerprint of the Spec: the plan copies again (``update`` of the target's
 paths) only when one of the containers was recreated (new id) or the
@@ -14,15 +14,14 @@ paths changed.
 import dataclasses
 import json
 import os
-import posixpath
-import shlex
 from typing import Tuple
 
-from .. import container as ct
-from ..engine import DockerError
-from ..options import option_error
-from ..plan import action, fingerprint, not_fingerprinted
-from ..recipe import Recipe as Base
+from dockeroo.runtime import container as ct
+from dockeroo.engine.errors import DockerError
+from dockeroo.model.options import option_error
+from dockeroo.model.plan import action, fingerprint, not_fingerprinted
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.options import parse_path_line
 
 STATE_FILE = "copy-state.json"
 #: the part option holding the state file's path (read by the uninstall)
@@ -156,39 +155,6 @@ class Recipe(Base):
             os.rmdir(os.path.dirname(path))
         except OSError:
             pass
-
-
-def parse_path_line(opts, line, option="paths"):
-    """``/file``, ``/folder/`` or ``SOURCE DESTINATION`` -> (source, destination).
-
-    Shell quoting rules apply (``"/a b" /c``).  A source ending in ``/``
-    must be a folder; a destination ending in ``/`` is the folder the
-    source goes into, otherwise it is the source's new path.
-    """
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise opts.error(option, "cannot be parsed (%s)" % exc, line)
-    if len(words) not in (1, 2):
-        raise opts.error(option, "each line is PATH or SOURCE DESTINATION (quote paths "
-                         "with spaces)", line)
-    for word in words:
-        if not word.startswith("/"):
-            raise opts.error(option, "paths must be absolute (start with /)", line)
-        if ".." in word.split("/"):
-            raise opts.error(option, "paths must not contain '..'", line)
-    source = words[0]
-    if posixpath.normpath(source) == "/":
-        raise opts.error(option, "cannot copy / itself: name the folders to copy", line)
-    if len(words) == 1:
-        return source, posixpath.normpath(source)
-    target = words[1]
-    if target.endswith("/"):
-        target = posixpath.join(target, posixpath.basename(posixpath.normpath(source)))
-    target = posixpath.normpath(target)
-    if target == "/":
-        raise opts.error(option, "the destination must be below /", line)
-    return source, target
 
 
 uninstall = Recipe.uninstaller()

@@ -8,7 +8,7 @@ it; with ``commit = true`` the container is committed as ``image`` and
 removed, otherwise the running container is the part's result (next to the
 imported ``image``), ready for ``docker exec`` and ``volumes-from``.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  The fingerprint of the
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The fingerprint of the
 whole Spec (with the layout's content and the archives' identities) is a
 label of the image (and container): a re-run with nothing changed does
 nothing and a change rebuilds.  A rebuild happens in a temporary
@@ -21,14 +21,16 @@ import os
 import re
 from typing import Dict, Optional, Tuple
 
-from .. import archives as archives_mod
-from .. import binfmt
-from .. import container as ctr
-from ..fingerprint import folder_fingerprint, hash_values
-from ..options import CONTAINER_NAME
-from ..plan import action, fingerprint as spec_fingerprint, not_fingerprinted
-from ..recipe import LABEL_FINGERPRINT, Recipe as Base, os_errors
-from . import _gentoo
+from dockeroo.recipes.common import archives as archives_mod
+from dockeroo.recipes.common import binfmt
+from dockeroo.runtime import container as ctr
+from dockeroo.base.fingerprint import folder_fingerprint, hash_values
+from dockeroo.model.options import CONTAINER_NAME
+from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
+from dockeroo.model.ownership import LABEL_FINGERPRINT
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.options import os_errors
+from dockeroo.recipes.common import gentoo as _gentoo
 
 #: what the recorded fingerprint options stand for, in plan reasons
 DESCRIBE = {"layout-fingerprint": "layout content changed",

@@ -35,17 +35,19 @@ from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from .. import archives as archives_mod
-from .. import container as ctr
-from .. import binfmt
-from .. import tarstream
-from ..engine import add_secret
-from ..fingerprint import folder_fingerprint, hash_values
-from ..plan import action, fingerprint as spec_fingerprint, not_fingerprinted
-from ..portage import PACKAGE_FILES, Builder, read_atoms, read_entries
-from ..recipe import Recipe as Base, os_errors
-from . import _gentoo
-from .copy import parse_path_line
+from dockeroo.recipes.common import archives as archives_mod
+from dockeroo.runtime import container as ctr
+from dockeroo.recipes.common import binfmt
+from dockeroo.base import tarstream
+from dockeroo.base.redaction import add_secret
+from dockeroo.base.fingerprint import folder_fingerprint, hash_values
+from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
+from dockeroo.recipes.common.portage import PACKAGE_FILES, Builder, read_atoms, read_entries
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.options import os_errors
+from dockeroo.recipes.common import gentoo as _gentoo
+from dockeroo.model.options import parse_path_line
+from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name
 
 LABEL_PACKAGES = "io.dockeroo.packages"
 #: the build and base image ids and the target an image was made from (for plan reasons)
@@ -53,25 +55,14 @@ LABEL_INPUTS = "io.dockeroo.inputs"
 MANIFEST = "usr/share/dockeroo/packages"
 #: the empty root (inside the target root) the packages are installed into
 CLEAN_ROOT = "/dockeroo-root"
-DEFAULT_COMMAND = ["/bin/freeze"]
 #: where freeze runs from while a script runs in the assemble container
 RUN_FREEZE = "/.dockeroo-freeze"
-
-_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PORT = re.compile(r"^\d{1,5}(?:-\d{1,5})?(?:/(?:tcp|udp|sctp))?$")
 #: Docker architecture -> the name ``uname -m`` (and Gentoo's CHOST) uses
 UNAME = {"amd64": "x86_64", "arm64": "aarch64", "arm": "armv7a", "ppc64le": "powerpc64le",
          "s390x": "s390x", "riscv64": "riscv64"}
-
-
-def container_name(opts, option, default):
-    value = opts.text(option, default=default)
-    if not _CONTAINER_NAME.match(value):
-        raise opts.error(option, "a container name may contain letters, digits, '_', '.' and "
-                         "'-' and must start with a letter or digit", value)
-    return value
 
 
 #: options that need ``build-image``

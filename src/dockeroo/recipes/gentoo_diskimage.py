@@ -18,7 +18,7 @@ afterwards (``${part:build-image-file}`` the path inside the builder);
 uninstall removes it.  The file is made again when an option changes or
 when the base or build image changes (their ids are fingerprinted).
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).
 """
 
 import dataclasses
@@ -30,14 +30,15 @@ from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from .. import container as ctr
-from .. import tarstream
-from ..engine import DockerError
-from ..fingerprint import hash_values
-from ..plan import action, fingerprint as spec_fingerprint, not_fingerprinted
-from ..recipe import Recipe as Base, os_errors
-from . import _gentoo
-from .gentoo_build import DEFAULT_COMMAND, container_name
+from dockeroo.runtime import container as ctr
+from dockeroo.base import tarstream
+from dockeroo.engine.errors import DockerError
+from dockeroo.base.fingerprint import hash_values
+from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.options import os_errors
+from dockeroo.recipes.common import gentoo as _gentoo
+from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name
 
 BLOCK = 1 << 20
 FINGERPRINT_SUFFIX = ".dockeroo-fingerprint"

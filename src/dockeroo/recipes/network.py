@@ -1,6 +1,6 @@
 """dockeroo:docker.network: a Docker network, with an optional fixed address plan.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).
 """
 
 import dataclasses
@@ -9,11 +9,12 @@ from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from .. import swarm
-from ..capabilities import PODMAN
-from ..plan import action, not_fingerprinted
-from ..recipe import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, is_owned,
-                      label_args)
+from dockeroo.recipes.common import swarm
+from dockeroo.engine.capabilities import PODMAN
+from dockeroo.model.plan import action, not_fingerprinted
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, is_owned,
+    label_args)
+from dockeroo.runtime.recipe import Recipe as Base
 
 OUR_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
 RECIPE = "docker.network"
@@ -130,6 +131,10 @@ class Recipe(Base):
     def observed(self):
         return swarm.Observed(self.engine, owner=self.owner)
 
+    def differences(self, obj):
+        """How the existing network OBJ differs from what the part describes."""
+        return differences(self.spec, obj, self.observed())
+
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context)
 
@@ -149,7 +154,7 @@ class Recipe(Base):
         self.engine.forget("network", self.spec.name)
 
     def create_args(self):
-        """The argv that creates the network (also used by :mod:`dockeroo.ahead`)."""
+        """The argv that creates the network (also used by :mod:`dockeroo.runtime.ahead`)."""
         spec = self.spec
         args = ["network", "create", "--driver", spec.driver]
         for pool in spec.pools:  # the CLI pairs gateways and ranges with their subnet

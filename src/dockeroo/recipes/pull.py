@@ -1,6 +1,6 @@
 """dockeroo:docker.pull: an image pulled from a registry.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  Install and update
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  Install and update
 pull the image when it is not present; when it is,
 they pull again only when buildout runs in newest mode (not ``-N``) and
 not offline (``-o``); a digest reference never changes, so it is not
@@ -12,11 +12,12 @@ part's state file remembers which references it brought).
 
 from zc.buildout import UserError
 
-from .. import references
-from ..engine import DEFAULT_TIMEOUT, Conflict, InUse
-from ..options import Options
-from ..plan import action
-from ..registry import PartState, RegistryRecipe
+from dockeroo.base import references
+from dockeroo.engine.process import DEFAULT_TIMEOUT
+from dockeroo.engine.errors import Conflict, InUse
+from dockeroo.model.options import Options
+from dockeroo.model.plan import action
+from dockeroo.recipes.common.registry import PartState, RegistryRecipe
 
 
 def plan(part, image, digest, observed, context, newest, offline):

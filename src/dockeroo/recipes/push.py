@@ -1,6 +1,6 @@
 """dockeroo:docker.push: a local image pushed to a registry.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  The local image
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The local image
 ``name`` is tagged ``REGISTRY/name`` when that reference is not already a
 local tag, pushed, and the added tag is removed right
 after the push (the user's own tags are never removed).  The part's state
@@ -14,8 +14,8 @@ import re
 
 from zc.buildout import UserError
 
-from ..plan import action
-from ..registry import PartState, RegistryRecipe
+from dockeroo.model.plan import action
+from dockeroo.recipes.common.registry import PartState, RegistryRecipe
 
 _DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 

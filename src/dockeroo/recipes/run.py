@@ -1,6 +1,6 @@
 """dockeroo:docker.run: a container kept in the state the part describes.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  The container carries
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The container carries
 the label ``io.dockeroo.fingerprint``, a hash of its whole Spec (every
 option that defines it, the layout's and env-files' content, the script)
 and of the image id its reference names.  The plan compares that label
@@ -25,15 +25,19 @@ from typing import Optional, Tuple
 
 from zc.buildout import UserError
 
-from .. import ahead
-from .. import container as ct
-from .. import references
-from ..engine import DEFAULT_TIMEOUT, DockerError
-from ..fingerprint import file_fingerprint, folder_fingerprint, hash_values
-from ..options import CONTAINER_NAME, Options
-from ..plan import action, fingerprint, not_fingerprinted
-from ..recipe import (LABEL_FINGERPRINT, OWNER_OPTION, Recipe as Base, dockeroo_entry, is_owned,
-                      os_errors, remove_object, uninstalled_together)
+from dockeroo.runtime import ahead
+from dockeroo.runtime import container as ct
+from dockeroo.base import references
+from dockeroo.engine.process import DEFAULT_TIMEOUT
+from dockeroo.engine.errors import DockerError
+from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash_values
+from dockeroo.model.options import CONTAINER_NAME, Options
+from dockeroo.model.plan import action, fingerprint, not_fingerprinted
+from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.buildout import dockeroo_entry, uninstalled_together
+from dockeroo.model.options import os_errors
+from dockeroo.model.buildout import referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PORT_RE = re.compile(
@@ -300,31 +304,6 @@ def _short(image_id):
     return (image_id or "?").split(":")[-1][:12]
 
 
-# -- outputs and hints ----------------------------------------------------------------
-#: (raw configuration, {section: {option referenced as ${section:option}}}) of the last scan
-_references = (None, {})
-REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]*)\}")
-
-
-def referenced_outputs(buildout, part, names):
-    """Which of NAMES other sections reference as ``${part:name}``.
-
-    Read from the raw configuration (nothing gets initialized), scanned
-    once per configuration, not once per part.
-    """
-    global _references
-    raw = getattr(buildout, "_raw", None) or {}
-    if _references[0] is not raw:
-        found = {}
-        for values in raw.values():
-            for value in values.values():
-                if isinstance(value, str) and "${" in value:
-                    for match in REFERENCE_RE.finditer(value):
-                        found.setdefault(match.group(1), set()).add(match.group(2))
-        _references = (raw, found)
-    return _references[1].get(part, set()) & set(names)
-
-
 def image_makers(buildout, ref):
     """(section, recipe, in_parts) of the sections whose recipe makes image REF."""
     raw = getattr(buildout, "_raw", None) or {}
@@ -518,7 +497,7 @@ class Recipe(Base):
 
     def fingerprint(self):
         """The fingerprint label of the container the part describes now
-        (the image must exist; used by :mod:`dockeroo.ahead`)."""
+        (the image must exist; used by :mod:`dockeroo.runtime.ahead`)."""
         image = self.engine.inspect("image", self.spec.image)
         if image is None:
             raise self.image_error()

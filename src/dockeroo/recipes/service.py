@@ -1,6 +1,6 @@
 """dockeroo:docker.service: a swarm service kept in the state the part describes.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).  Desired state, as
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  Desired state, as
 docker.run: the service carries the label ``io.dockeroo.fingerprint``, a
 hash of the whole Spec (every option, the secret and config versions it
 references) and of the image id (a rebuilt image under the same tag is a
@@ -29,12 +29,14 @@ from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from .. import swarm
-from ..options import Options
-from ..plan import action, fingerprint, not_fingerprinted
-from ..recipe import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
-                      Recipe as Base, label_args, quote_command)
-from .run import referenced_outputs
+from dockeroo.recipes.common import swarm
+from dockeroo.model.options import Options
+from dockeroo.model.plan import action, fingerprint, not_fingerprinted
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
+    label_args)
+from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.model.options import quote_command
+from dockeroo.model.buildout import referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 HOST_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")

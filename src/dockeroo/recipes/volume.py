@@ -1,6 +1,6 @@
 """dockeroo:docker.volume: a named Docker volume.
 
-read -> plan -> apply (see :mod:`dockeroo.plan`).
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).
 """
 
 import dataclasses
@@ -8,8 +8,9 @@ from typing import Dict
 
 from zc.buildout import UserError
 
-from ..plan import action
-from ..recipe import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, Recipe as Base, label_args
+from dockeroo.model.plan import action
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, label_args
+from dockeroo.runtime.recipe import Recipe as Base
 
 #: the labels dockeroo itself puts on the volume (the user's may be io.dockeroo.* too)
 OWN_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)

@@ -21,6 +21,8 @@ import stat
 import tempfile
 import time
 
+from dockeroo.base import mode as _mode
+
 CACHE_VERSION = 1
 #: files changed more recently than this are hashed again on the next run
 RACY_SECONDS = 2.0
@@ -191,8 +193,7 @@ class DigestCache:
         return sorted(found)
 
     def save(self):
-        from . import plan
-        if not self.path or plan.PLANNING:  # dockeroo plan writes no file
+        if not self.path or _mode.PLANNING:  # dockeroo plan writes no file
             return
         if set(self.entries) - self.seen or set(self.racy) - self.seen:
             self.entries = {k: v for k, v in self.entries.items() if k in self.seen}

@@ -9,8 +9,8 @@ accepted, and anything else is an error saying what is needed.
 
 import os
 
-from . import machine
-from .engine import DockerError
+from dockeroo.engine import machine
+from dockeroo.engine.errors import DockerError
 
 #: how crossdev-platform may be spelled -> Docker's architecture name
 PLATFORMS = {

@@ -38,10 +38,9 @@ its final name is complete; anything else is a temporary.
 
 import atexit
 import fcntl
-import json
+import importlib
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -51,12 +50,27 @@ import uuid
 
 from zc.buildout import UserError
 
-from . import plan as _plan
-from .engine import DockerError, InUse
-from .options import Options
+from dockeroo.base import mode
+from dockeroo.engine.errors import InUse
+from dockeroo.model.options import Options
+from dockeroo.base.state import read_json, write_json
+from dockeroo.model.ownership import LABEL_RUN, LABEL_TEMPORARY, containers_named_in
 
-LABEL_RUN = "io.dockeroo.run"
-LABEL_TEMPORARY = "io.dockeroo.temporary"
+
+def recipe_class(recipe):
+    """The Recipe class of a ``dockeroo:docker.NAME`` recipe string, or None."""
+    package, _, entry = (recipe or "").partition(":")
+    if package != "dockeroo" or not entry.startswith("docker."):
+        return None
+    try:
+        module = importlib.import_module("dockeroo.recipes." + entry[7:].replace("-", "_"))
+    except ImportError:
+        return None
+    return getattr(module, "Recipe", None)
+
+
+
+
 LOCK_TIMEOUT_ENV = "DOCKEROO_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 600
 STATE_DIR = ".dockeroo"
@@ -94,31 +108,6 @@ def lock_timeout():
         raise UserError("%s=%r: must be a number of seconds" % (LOCK_TIMEOUT_ENV, value))
 
 
-def _read_json(path, default):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return default
-    return data if isinstance(data, type(default)) else default
-
-
-def _write_json(path, data, sync=True):
-    _plan.check_writable("write %s" % path)
-    if not data:
-        for name in (path, path + ".tmp"):
-            if os.path.exists(name):
-                os.remove(name)
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-        handle.flush()
-        if sync:
-            os.fsync(handle.fileno())
-    os.replace(path + ".tmp", path)
-
-
 class Run:
     """One buildout process: lock, run id, pending removals, temporaries."""
 
@@ -142,7 +131,7 @@ class Run:
         self.updating = set()
         #: part -> the plan Context of its install or update in this run
         self.contexts = {}
-        if _plan.PLANNING:  # dockeroo plan: no lock, no signal handler, nothing swept
+        if mode.PLANNING:  # dockeroo plan: no lock, no signal handler, nothing swept
             return
         self._signals()
         self._lock()
@@ -200,10 +189,10 @@ class Run:
         return os.path.join(self.state, "pending", urllib.parse.quote(part, safe="") + ".json")
 
     def pending(self, part):
-        return [e for e in _read_json(self._pending_path(part), []) if isinstance(e, dict)]
+        return [e for e in read_json(self._pending_path(part), []) if isinstance(e, dict)]
 
     def _save_pending(self, part, entries):
-        _write_json(self._pending_path(part), entries)
+        write_json(self._pending_path(part), entries)
 
     def add_pending(self, part, entry):
         """Record ENTRY for PART unless it is there already."""
@@ -226,7 +215,7 @@ class Run:
         for part, options in items:
             entries, entry = self.pending(part), {"options": dict(options)}
             if entry not in entries:
-                _write_json(self._pending_path(part), entries + [entry], sync=False)
+                write_json(self._pending_path(part), entries + [entry], sync=False)
                 written.append(self._pending_path(part))
         for path in written:
             fd = os.open(path, os.O_RDONLY)
@@ -243,7 +232,7 @@ class Run:
         deferred and that are not installed again yet.  A later run then
         calls their uninstall, or installs them again.  Buildout rewrites
         the record with what it knows as soon as the install succeeds."""
-        _plan.check_writable("record parts in .installed.cfg")
+        mode.check_writable("record parts in .installed.cfg")
         extra = {p: o for p, o in self.deferred.items() if p not in self.succeeded}
         if part is not None:
             extra[part] = options
@@ -297,10 +286,10 @@ class Run:
             names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
         except OSError:
             return
-        from .recipe import _plain_install
+        from dockeroo.model.buildout import plain_install
         # a part missing from the configuration was removed from the buildout,
         # unless this run installs some parts only (buildout install PART...)
-        plain = _plain_install(sys.argv)
+        plain = plain_install(sys.argv)
         kept, todo = {}, []
         for name in names:
             part = urllib.parse.unquote(name[:-5])
@@ -348,7 +337,7 @@ class Run:
         return os.path.join(self.state, "temporaries.json")
 
     def _journal(self):
-        data = _read_json(self._temporaries_path, {})
+        data = read_json(self._temporaries_path, {})
         data.setdefault("runs", {})
         data.setdefault("asides", [])
         return data
@@ -368,7 +357,7 @@ class Run:
             self.engines.append(engine_options)
             data = self._journal()
             data["runs"][self.id] = self.engines
-            _write_json(self._temporaries_path, data)
+            write_json(self._temporaries_path, data)
         return {LABEL_RUN: self.id}
 
     def released(self, name):
@@ -380,7 +369,7 @@ class Run:
         data = self._journal()
         data["asides"].append({"part": part, "owner": owner, "engine": dict(engine_options),
                                "name": name, "aside": aside, "running": bool(running)})
-        _write_json(self._temporaries_path, data)
+        write_json(self._temporaries_path, data)
 
     def aside_done(self, aside):
         data = self._journal()
@@ -390,7 +379,7 @@ class Run:
     def _write_journal(self, data):
         if not data["runs"] and not data["asides"]:
             data = {}
-        _write_json(self._temporaries_path, data)
+        write_json(self._temporaries_path, data)
 
     def _forget_temporaries(self):
         if self.live or not self.engines:
@@ -402,7 +391,7 @@ class Run:
     def sweep(self):
         """Remove the temporaries of runs that did not end cleanly, put back
         (or remove) the containers they had set aside."""
-        data = _read_json(self._temporaries_path, {})
+        data = read_json(self._temporaries_path, {})
         if not data:
             return
         runs = {}
@@ -417,10 +406,11 @@ class Run:
 # -- what the records describe, removed -------------------------------------------
 def drop_pending_entry(recipe, part, entry):
     """Remove what a pending record ENTRY of PART describes (see
-    :mod:`dockeroo.lifecycle`); RECIPE is the part's recipe when it is
+    :mod:`dockeroo.runtime.run`); RECIPE is the part's recipe when it is
     configured (and was installed) in this run.  Returns False to keep the
     entry for a later run; raises when a removal failed."""
-    from .recipe import engine_from_options, recipe_class
+    from dockeroo.model.engines import engine_from_options
+    from dockeroo.runtime.run import recipe_class
     log = logging.getLogger(part)
     if "image" in entry:
         engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
@@ -446,7 +436,7 @@ def drop_pending_entry(recipe, part, entry):
 def drop_image(engine, part, image_id, owner, log):
     """Remove the replaced image IMAGE_ID if it is still untagged and ours;
     False while a container uses it."""
-    from .recipe import is_owned
+    from dockeroo.model.ownership import is_owned
     obj = engine.inspect("image", image_id)
     if obj is None or obj.get("RepoTags") or not is_owned(obj, part, owner):
         return True  # gone, tagged again (a rebuild from cache) or not ours
@@ -462,25 +452,12 @@ def drop_image(engine, part, image_id, owner, log):
     return True
 
 
-def containers_named_in(engine, text, image_id=""):
-    """Names of the containers whose ids (or id prefixes) TEXT, an engine's
-    "image is in use" answer, mentions (Docker and Podman both name them;
-    Podman's ``ps --filter ancestor=`` finds nothing)."""
-    own = image_id.split(":", 1)[-1]
-    ids = {i for i in re.findall(r"\b[0-9a-f]{12,64}\b", text or "") if not own.startswith(i)}
-    if not ids:
-        return []
-    listed = engine.run(["ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
-                        check=False).stdout.splitlines()
-    return [line.split(" ", 1)[1] for line in listed
-            if " " in line and any(line.startswith(i) for i in ids)]
-
-
 def sweep_run(run_id, engine_opts):
     """Remove the temporaries (containers still under their temporary name,
     import helpers, untagged images) that the interrupted run RUN_ID made on
     an engine."""
-    from .recipe import LABEL_PART, engine_from_options
+    from dockeroo.model.ownership import LABEL_PART
+    from dockeroo.model.engines import engine_from_options
     engine = engine_from_options(Options("dockeroo", dict(engine_opts)))
     label = "label=%s=%s" % (LABEL_RUN, run_id)
     listed = engine.run(["ps", "--all", "--filter", label, "--format",
@@ -508,7 +485,8 @@ def sweep_run(run_id, engine_opts):
 def sweep_aside(entry):
     """A container an interrupted run had set aside: removed when its
     replacement is complete (under the part's name), else put back."""
-    from .recipe import engine_from_options, is_owned
+    from dockeroo.model.engines import engine_from_options
+    from dockeroo.model.ownership import is_owned
     engine = engine_from_options(Options(entry["part"], dict(entry.get("engine") or {})))
     log = logging.getLogger(entry["part"])
     obj = engine.inspect("container", entry["aside"])

@@ -1,6 +1,6 @@
 """The base class every dockeroo recipe stands on.
 
-A recipe reads its options in ``__init__`` (through :mod:`dockeroo.options`,
+A recipe reads its options in ``__init__`` (through :mod:`dockeroo.model.options`,
 so every mistake is a ``UserError`` before anything is created), records
 the inputs that define what it makes (fingerprints) as options so that
 buildout's own change detection sees them, and implements:
@@ -21,147 +21,29 @@ image before its replacement is built, or drop a volume's data for a
 label change.  So the uninstall entry point checks whether the part is
 still configured in this buildout run (every part's recipe is constructed
 before any uninstall runs): if it is, the old configuration is written to
-the run's pending records (:mod:`dockeroo.lifecycle`) and what only it
+the run's pending records (:mod:`dockeroo.runtime.run`) and what only it
 owned is removed at the end of the run, after the new objects exist, on
 the engine the old options select.  A part removed from the buildout is
 removed for real, honouring ``keep``.
 """
 
-import dataclasses
-import hashlib
-import importlib
 import logging
 import os
-import re
-import shlex
-import shutil
-import sys
 from contextlib import contextmanager
 
 from zc.buildout import UserError
 
-from . import ahead
-from . import engine as engine_mod
-from . import lifecycle
-from . import plan as plan_mod
-from .engine import DockerEngine, DockerError, EngineConfig, InUse, NotFound
-from .options import Options
-from .tarstream import UnsafeArchive
+from dockeroo.runtime import ahead
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT
+from dockeroo.runtime import run as lifecycle
+from dockeroo.model import plan as plan_mod
+from dockeroo.engine.errors import DockerError, NotFound
+from dockeroo.model.options import Options
+from dockeroo.base.tarstream import UnsafeArchive
+from dockeroo.model.buildout import _configured, referenced_options
+from dockeroo.model.engines import ENGINE_OPTIONS, engine_from_options, engine_options, failure_text
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned, owner_id, remove_object
 
-LABEL_PART = "io.dockeroo.part"
-LABEL_BUILDOUT = "io.dockeroo.buildout"
-LABEL_FINGERPRINT = "io.dockeroo.fingerprint"
-OWNER_OPTION = "dockeroo-owner"
-
-ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls-cert-path",
-                  "docker-command")
-#: the environment variable naming the docker client when ``docker-command`` is not given
-DOCKER_COMMAND_ENV = "DOCKEROO_DOCKER_COMMAND"
-
-#: (owner, part) -> recipe name, for every part constructed in this process
-_configured = {}
-#: docker-machine answers, per machine name
-_machines = {}
-
-
-def owner_id(directory):
-    return hashlib.sha256(os.path.abspath(directory).encode()).hexdigest()[:16]
-
-
-def label_args(labels):
-    args = []
-    for key, value in labels.items():
-        args += ["--label", "%s=%s" % (key, value)]
-    return args
-
-
-def engine_options(values):
-    """The options of VALUES that select the engine (recorded with pending removals)."""
-    return {key: values[key] for key in ENGINE_OPTIONS if (values.get(key) or "").strip()}
-
-
-def engine_from_options(opts):
-    """The engine a part's options select (see docs/engine.rst)."""
-    config = _engine_config(opts)
-    client = docker_command(opts)
-    return DockerEngine.shared(dataclasses.replace(config, docker=client) if client else config)
-
-
-def docker_command(opts):
-    """The docker client named by ``docker-command`` or $DOCKEROO_DOCKER_COMMAND, or None."""
-    value, option = opts.text("docker-command"), "docker-command"
-    if value is None:
-        value, option = os.environ.get(DOCKER_COMMAND_ENV, "").strip() or None, \
-            "docker-command (from %s)" % DOCKER_COMMAND_ENV
-    if value is None:
-        return None
-    if os.sep in value:
-        path = os.path.abspath(os.path.expanduser(value))
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            raise opts.error(option, "%s is not an executable file" % path, value)
-        return path
-    path = shutil.which(value)
-    if path is None:
-        raise opts.error(option, "there is no program %r on PATH" % value, value)
-    return value
-
-
-def _engine_config(opts):
-    machine_opt = opts.text("machine-name")
-    url = opts.text("engine-url")
-    verify = opts.bool("engine-tls-verify", None) if opts.text("engine-tls-verify") else None
-    cert_path = opts.text("engine-tls-cert-path")
-    if url and machine_opt:
-        raise opts.error("engine-url", "give either engine-url or machine-name, not both", url)
-    for option in ("engine-tls-verify", "engine-tls-cert-path"):
-        if not url and opts.text(option):
-            raise opts.error(option, "applies to engine-url only (docker-machine and the "
-                             "DOCKER_* environment bring their own TLS settings)", opts.text(option))
-    if cert_path:
-        cert_path = os.path.abspath(os.path.expanduser(cert_path))
-        if not os.path.isdir(cert_path):
-            raise opts.error("engine-tls-cert-path", "%s is not a directory" % cert_path,
-                             opts.text("engine-tls-cert-path"))
-    if url:
-        if "://" not in url:
-            raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
-        return engine_mod.url_config(url, verify, cert_path)
-    machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
-    if machine:
-        config = _machines.get(machine)
-        if config is None:
-            try:
-                config = engine_mod.machine_config(machine)
-            except DockerError as exc:
-                option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
-                raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
-                                 % (exc.stderr or exc), machine)
-            _machines[machine] = config
-        return config
-    return EngineConfig()
-
-
-def failure_text(exc):
-    """What a failure says; a docker command stopped by the time limit names
-    the option that sets it."""
-    text = str(exc)
-    if isinstance(exc, DockerError) and exc.timed_out:
-        text += " (option 'timeout')"
-    return text
-
-
-@contextmanager
-def os_errors(opts, option, what, value=None):
-    """An OSError in the block (an unreadable layout file, a full disk) becomes
-    the UserError ``Part [P], option 'OPTION' = VALUE: WHAT: FILE: REASON``."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename and exc.strerror:
-            reason = "%s: %s" % (exc.filename, exc.strerror)
-        else:
-            reason = str(exc) or type(exc).__name__
-        raise opts.error(option, "%s: %s" % (what, reason), value) from None
 
 
 class Recipe:
@@ -173,7 +55,7 @@ class Recipe:
     #: whether ``name`` is used at all
     has_name = True
     #: ``timeout`` default for long operations (build, pull, push, scripts)
-    long_timeout = engine_mod.DEFAULT_LONG_TIMEOUT
+    long_timeout = DEFAULT_LONG_TIMEOUT
 
     def __init__(self, buildout, name, options):
         self.buildout = buildout
@@ -223,7 +105,7 @@ class Recipe:
         """Read and validate options (raise UserError); record fingerprints."""
 
     def plan(self, context):
-        """The actions (:class:`dockeroo.plan.Action`) that make Docker hold
+        """The actions (:class:`dockeroo.model.plan.Action`) that make Docker hold
         what the part describes, each with its reasons.  Read-only: it asks
         the engine (inspect, ls, version) and changes nothing.  None for a
         recipe that cannot plan."""
@@ -281,7 +163,7 @@ class Recipe:
     def cmd_timeout(self, long=False):
         if self.timeout:
             return self.timeout
-        return self.long_timeout if long else engine_mod.DEFAULT_TIMEOUT
+        return self.long_timeout if long else DEFAULT_TIMEOUT
 
     def run(self, args, long=False, stream=False, **kwargs):
         """Run a docker command for this part (timeout and log applied)."""
@@ -366,7 +248,7 @@ class Recipe:
 
     def install_freeze(self, container, path):
         """Put the freeze binary for the engine's architecture at PATH in CONTAINER."""
-        from . import freeze
+        from dockeroo.runtime import freeze
         try:
             freeze.install(self.engine, container, arch=self.engine.architecture(), path=path,
                            timeout=self.cmd_timeout())
@@ -528,23 +410,9 @@ class Recipe:
         """Uninstall: remove what the part's (old) options own."""
         if ahead.removed_together(cls, engine, part, options, log):
             return
-        timeout = Options(part, dict(options)).duration("timeout", engine_mod.DEFAULT_TIMEOUT)
+        timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
-
-
-def referenced_options(buildout, part):
-    """The options of PART that the configuration refers to (``${part:x}``,
-    or ``${:x}`` in PART itself), read from the raw configuration."""
-    raw = getattr(buildout, "_raw", None) or {}
-    pattern = re.compile(r"\$\{([^:}]*):([^}]+)\}")
-    found = set()
-    for section, values in raw.items():
-        for value in values.values():
-            if isinstance(value, str) and "${" in value:
-                found.update(m.group(2) for m in pattern.finditer(value)
-                             if (m.group(1) or section) == part)
-    return found
 
 
 def lifecycle_for_uninstall():
@@ -555,169 +423,3 @@ def lifecycle_for_uninstall():
         return next(iter(lifecycle._runs.values()))
     here = os.getcwd()
     return lifecycle.current(os.path.join(here, "parts"), here)
-
-
-def recipe_class(recipe):
-    """The Recipe class of a ``dockeroo:docker.NAME`` recipe string, or None."""
-    package, _, entry = (recipe or "").partition(":")
-    if package != "dockeroo" or not entry.startswith("docker."):
-        return None
-    try:
-        module = importlib.import_module("dockeroo.recipes." + entry[7:].replace("-", "_"))
-    except ImportError:
-        return None
-    return getattr(module, "Recipe", None)
-
-
-def _plain_install(argv):
-    """Whether ARGV is ``buildout [options] [assignments] [install]``: a run
-    that uninstalls every installed part the configuration no longer has
-    (``buildout install PART...`` uninstalls nothing else).  Parsed as
-    zc.buildout's ``main()`` does; anything unexpected answers False."""
-    if not argv or "buildout" not in os.path.basename(argv[0]):
-        return False
-    args = list(argv[1:])
-    while args:
-        arg = args.pop(0)
-        if arg.startswith("-"):
-            op = arg[1:].lstrip("vqhWUoOnNDA")
-            if op[:1] == "c":
-                if len(op) == 1:
-                    if not args:
-                        return False
-                    args.pop(0)
-            elif op[:1] == "t":
-                if not args:
-                    return False
-                args.pop(0)
-            elif op:
-                return False
-        elif "=" in arg:
-            continue
-        else:
-            return arg == "install" and not args
-    return True
-
-
-def dockeroo_entry(recipe):
-    """The entry of a dockeroo recipe string (``docker.run`` of
-    ``dockeroo:docker.run``, a version or extras allowed), else None."""
-    dist, _, entry = (recipe or "").partition(":")
-    dist = re.split(r"[\[<>=!~ ]", dist.strip(), maxsplit=1)[0]
-    return entry.strip() or None if dist.lower() == "dockeroo" else None
-
-
-def uninstalled_together(part, options, entries=None, installed=".installed.cfg"):
-    """The other parts of the recipes ENTRIES (``docker.volume``, ...; by
-    default PART's own) that this buildout run uninstalls right after PART,
-    as (part, options) pairs, so that one uninstall can remove all of their
-    objects in one batch (parallel docker calls) instead of one part after
-    the other.
-
-    Called from a part's real (not deferred) uninstall.  Buildout has then
-    already constructed every configured part, and in a plain ``buildout``
-    run it uninstalls every installed part it did not construct, last
-    installed first, taking each out of its record as it goes.  The
-    installed parts are read from that record (``.installed.cfg`` in the
-    buildout directory, the current directory while buildout runs); it
-    must hold PART with these options.  Only the parts up to the first part
-    of another recipe than dockeroo's are included (that part's uninstall
-    sees everything still there that it would without the batch), and not
-    parts kept (``keep = true``), parts of other buildouts and parts
-    constructed in this run.  An empty list when anything is uncertain:
-    each part is then removed by its own uninstall.
-    """
-    owner = options.get(OWNER_OPTION)
-    recipe = options.get("recipe")
-    entries = set(entries or [dockeroo_entry(recipe)])
-    if not owner or not recipe or not _plain_install(sys.argv):
-        return []
-    try:
-        import zc.buildout.configparser
-        with open(installed) as handle:
-            sections = zc.buildout.configparser.parse(handle, installed)
-    except Exception:  # no record, or not one we can read: no batch
-        return []
-    mine = sections.get(part) or {}
-    if any(mine.get(key) != options.get(key) for key in (OWNER_OPTION, "recipe", "name")):
-        return []
-    names = (sections.get("buildout") or {}).get("parts", "").split()
-    if part not in names:
-        return []
-    found = []
-    for other in reversed(names[:names.index(part)]):  # buildout's uninstall order
-        values = sections.get(other)
-        if not values or dockeroo_entry(values.get("recipe")) is None:
-            break  # another recipe's uninstall comes first
-        if (owner, other) in _configured or dockeroo_entry(values.get("recipe")) not in entries:
-            continue
-        if values.get(OWNER_OPTION) != owner or engine_options(values) != engine_options(options):
-            continue  # another buildout's, or another engine's
-        values = {k: v.replace("$$", "$") for k, v in values.items()}
-        try:
-            if Options(other, values).bool("keep", False):
-                continue
-        except UserError:  # its own uninstall reports it
-            continue
-        found.append((other, values))
-    return found
-
-
-def is_owned(obj, part, owner):
-    labels = (obj.get("Config") or {}).get("Labels") if "Config" in obj else obj.get("Labels")
-    labels = labels or {}
-    return labels.get(LABEL_PART) == part and labels.get(LABEL_BUILDOUT) == owner
-
-
-def remove_object(engine, kind, name, part, owner, log, timeout=engine_mod.DEFAULT_TIMEOUT,
-                  check_owner=True, stop_timeout=None):
-    """Remove one object if this part created it; report it otherwise."""
-    obj = engine.inspect(kind, name)
-    if obj is None:
-        return False
-    if check_owner and not is_owned(obj, part, owner):
-        log.warning("%s %s was not created by this part; leaving it", kind.capitalize(), name)
-        return False
-    if kind == "container":
-        if stop_timeout is not None and (obj.get("State") or {}).get("Running"):
-            engine.run(["stop", "--time", str(int(stop_timeout)), name], timeout=timeout + stop_timeout)
-        engine.run(["rm", "--force", "--volumes", name], timeout=timeout)
-    elif kind == "image":
-        engine.run(["image", "rm", name], timeout=timeout)
-    elif kind == "volume":
-        try:
-            engine.run(["volume", "rm", name], timeout=timeout)
-        except InUse:
-            users = engine.run(["ps", "--all", "--filter", "volume=" + name,
-                                "--format", "{{.Names}}"], check=False).stdout.split()
-            raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
-                            "remove them first (nothing was removed)"
-                            % (part, name, ", ".join(users) or "(unknown)"))
-    elif kind == "network":
-        users = network_users(engine, name, obj)
-        if users:  # Docker would remove it under stopped containers and break them
-            raise UserError("Part [%s]: network %s is still used by container(s) %s; "
-                            "remove them first (nothing was removed)"
-                            % (part, name, ", ".join(users)))
-        engine.run(["network", "rm", name], timeout=timeout)
-    engine.forget(kind, name)
-    log.info("Removed %s %s", kind, name)
-    return True
-
-
-def network_users(engine, name, obj=None):
-    """Names of the containers attached to network NAME, running or stopped.
-
-    ``network inspect`` lists running containers only; ``ps --filter network``
-    also finds stopped ones (by network name).
-    """
-    obj = obj if obj is not None else engine.inspect("network", name)
-    users = {c.get("Name") for c in ((obj or {}).get("Containers") or {}).values()}
-    listed = engine.run(["ps", "--all", "--filter", "network=" + name,
-                         "--format", "{{.Names}}"]).stdout.split()
-    return sorted(u for u in users | set(listed) if u)
-
-
-def quote_command(argv):
-    """An argv list as one shell-quoted string (for messages and CMD)."""
-    return " ".join(shlex.quote(a) for a in argv)

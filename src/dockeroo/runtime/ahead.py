@@ -25,7 +25,7 @@ sees comes up earlier than without the window.
 The objects of the window that do not exist yet are made in parallel:
 networks and volumes first, then the containers, with the very argv the
 part's own install would run.  Each part is recorded first in the run's
-pending configurations (:meth:`dockeroo.lifecycle.Run.configuration`,
+pending configurations (:meth:`dockeroo.runtime.run.Run.configuration`,
 written before anything is made): a run killed meanwhile leaves records
 that the next run honours (a part still configured keeps or completes its
 object, a part removed from the buildout has it removed).  A creation that
@@ -45,7 +45,7 @@ networks of the ``docker.volume`` and ``docker.network`` parts it
 uninstalls after them, by parallel docker processes (at the first of
 those uninstalls when no container part comes first).  Only parts up to
 the first part of another recipe than dockeroo's are included
-(:func:`dockeroo.recipe.uninstalled_together`).
+(:func:`dockeroo.model.buildout.uninstalled_together`).
 """
 
 import atexit
@@ -55,7 +55,7 @@ import subprocess
 import sys
 import time
 
-from . import plan as plan_mod
+from dockeroo.base import mode
 
 log = logging.getLogger("dockeroo")
 
@@ -98,7 +98,7 @@ def start(recipe):
     state = _states.get(id(run))
     if state is None:
         state = _states[id(run)] = _State(run)
-    if recipe.part in state.covered or plan_mod.PLANNING:
+    if recipe.part in state.covered or mode.PLANNING:
         return
     try:
         window = _window(recipe, state)
@@ -111,8 +111,8 @@ def start(recipe):
 
 
 def _install_order(recipe):
-    from .recipe import _plain_install
-    if not _plain_install(sys.argv):
+    from dockeroo.model.buildout import plain_install
+    if not plain_install(sys.argv):
         return None
     parts = getattr(recipe.buildout, "_parts", None)
     return list(parts) if parts and recipe.part in parts else None
@@ -176,13 +176,12 @@ def _complete(recipe, kind, obj):
         return False
     if kind == "container":
         labels = (obj.get("Config") or {}).get("Labels") or {}
-        from .recipe import LABEL_FINGERPRINT
+        from dockeroo.model.ownership import LABEL_FINGERPRINT
         running = (obj.get("State") or {}).get("Running")
         return labels.get(LABEL_FINGERPRINT) == recipe.fingerprint() and (
             running or not recipe.spec.start)
     if kind == "network":
-        from .recipes.network import differences
-        return not differences(recipe.spec, obj, recipe.observed())
+        return not recipe.differences(obj)
     return obj.get("Driver") == recipe.spec.driver and \
         (obj.get("Options") or {}) == recipe.spec.driver_opts
 
@@ -306,7 +305,7 @@ def _parallel(jobs):
 def _remove(recipe, kind):
     """Remove the object of RECIPE's part made ahead (if it is there and
     ours); False if that failed."""
-    from .recipe import remove_object
+    from dockeroo.model.ownership import remove_object
     recipe.engine.forget(kind, recipe.name)
     try:
         remove_object(recipe.engine, kind, recipe.name, recipe.part, recipe.owner,
@@ -350,11 +349,11 @@ TOGETHER = {"docker.volume": "volume", "docker.network": "network"}
 def removed_together(cls, engine, part, options, log):
     """Uninstall of a ``docker.volume`` or ``docker.network`` part: remove its
     object and those of the other volume and network parts that this run
-    uninstalls right after it (:func:`dockeroo.recipe.uninstalled_together`),
+    uninstalls right after it (:func:`dockeroo.model.buildout.uninstalled_together`),
     in parallel.  True when PART's object is gone; objects that are not
     their part's, in use, or that a docker call could not remove are left
     to the part's own uninstall (which says why)."""
-    from .recipe import OWNER_OPTION
+    from dockeroo.model.ownership import OWNER_OPTION
     owner = options.get(OWNER_OPTION)
     if (owner, part) in _removed_together:
         _removed_together.discard((owner, part))
@@ -370,7 +369,7 @@ def removed_together(cls, engine, part, options, log):
 def together(part, options):
     """The (part, options) of the volume and network parts this run
     uninstalls right after PART."""
-    from .recipe import uninstalled_together
+    from dockeroo.model.buildout import uninstalled_together
     return uninstalled_together(part, options, entries=TOGETHER)
 
 
@@ -384,9 +383,10 @@ def remove_together(engine, owner, leader, items):
     any other failure, to its part's own uninstall, which says why.
     Returns the parts whose object is gone (marked in ``_removed_together``
     but for LEADER)."""
-    from .engine import DEFAULT_TIMEOUT
-    from .options import Options
-    from .recipe import dockeroo_entry, is_owned
+    from dockeroo.engine.process import DEFAULT_TIMEOUT
+    from dockeroo.model.options import Options
+    from dockeroo.model.buildout import dockeroo_entry
+    from dockeroo.model.ownership import is_owned
     items = [(name, values, TOGETHER[dockeroo_entry(values["recipe"])])
              for name, values in items]
     for _part, values, kind in items:

@@ -7,13 +7,16 @@ before anything is created.
 
 import ipaddress
 import os
+import posixpath
 import re
 import shlex
+from contextlib import contextmanager
 
 from zc.buildout import UserError
 
-from . import references
-from .engine import redact
+from dockeroo.base import references
+from dockeroo.base.redaction import redact
+
 
 TRUE = {"true", "yes", "on", "1"}
 FALSE = {"false", "no", "off", "0"}
@@ -26,7 +29,7 @@ CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
 def option_error(part, option, value, why):
-    """The UserError for a bad value; secrets (see :func:`dockeroo.engine.redact`) hidden."""
+    """The UserError for a bad value; secrets (see :func:`dockeroo.base.redaction.redact`) hidden."""
     why = redact(why)
     if value is None:
         return UserError("Part [%s], option %r: %s" % (part, option, why))
@@ -301,3 +304,55 @@ def parse_mapping(opts, option, line, min_parts=2, max_parts=3):
     if not (min_parts <= len(parts) <= max_parts) or not all(parts[:2]):
         raise opts.error(option, "each line must look like SOURCE:TARGET[:MODE]", line)
     return parts
+
+
+@contextmanager
+def os_errors(opts, option, what, value=None):
+    """An OSError in the block (an unreadable layout file, a full disk) becomes
+    the UserError ``Part [P], option 'OPTION' = VALUE: WHAT: FILE: REASON``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename and exc.strerror:
+            reason = "%s: %s" % (exc.filename, exc.strerror)
+        else:
+            reason = str(exc) or type(exc).__name__
+        raise opts.error(option, "%s: %s" % (what, reason), value) from None
+
+
+def quote_command(argv):
+    """An argv list as one shell-quoted string (for messages and CMD)."""
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def parse_path_line(opts, line, option="paths"):
+    """``/file``, ``/folder/`` or ``SOURCE DESTINATION`` -> (source, destination).
+
+    Shell quoting rules apply (``"/a b" /c``).  A source ending in ``/``
+    must be a folder; a destination ending in ``/`` is the folder the
+    source goes into, otherwise it is the source's new path.
+    """
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise opts.error(option, "cannot be parsed (%s)" % exc, line)
+    if len(words) not in (1, 2):
+        raise opts.error(option, "each line is PATH or SOURCE DESTINATION (quote paths "
+                         "with spaces)", line)
+    for word in words:
+        if not word.startswith("/"):
+            raise opts.error(option, "paths must be absolute (start with /)", line)
+        if ".." in word.split("/"):
+            raise opts.error(option, "paths must not contain '..'", line)
+    source = words[0]
+    if posixpath.normpath(source) == "/":
+        raise opts.error(option, "cannot copy / itself: name the folders to copy", line)
+    if len(words) == 1:
+        return source, posixpath.normpath(source)
+    target = words[1]
+    if target.endswith("/"):
+        target = posixpath.join(target, posixpath.basename(posixpath.normpath(source)))
+    target = posixpath.normpath(target)
+    if target == "/":
+        raise opts.error(option, "the destination must be below /", line)
+    return source, target

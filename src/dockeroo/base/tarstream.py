@@ -10,7 +10,7 @@ import posixpath
 import stat
 import tarfile
 
-from .fingerprint import walk
+from dockeroo.base.fingerprint import walk
 
 COPY_BUFSIZE = 1 << 20
 

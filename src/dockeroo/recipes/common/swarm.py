@@ -12,9 +12,9 @@ import secrets as _secrets
 
 from zc.buildout import UserError
 
-from . import plan as plan_mod
-from .engine import DockerError
-from .recipe import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
+from dockeroo.model import plan as plan_mod
+from dockeroo.engine.errors import DockerError
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
 
 #: the kinds of objects that live in the swarm's store
 KINDS = ("service", "secret", "config", "node")
@@ -57,7 +57,7 @@ def is_manager(engine):
 
     An engine that is not cannot hold a part's services, secrets or
     configs: their uninstall has nothing to do there (a part whose install
-    failed for that reason is still recorded, see :mod:`dockeroo.lifecycle`).
+    failed for that reason is still recorded, see :mod:`dockeroo.runtime.run`).
     """
     swarm = engine.info().get("Swarm") or {}
     return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
@@ -104,7 +104,7 @@ class Observed(plan_mod.Observed):
 
     @classmethod
     def of(cls, observed, owner):
-        """OBSERVED (a plain :class:`dockeroo.plan.Observed`) with the swarm's objects."""
+        """OBSERVED (a plain :class:`dockeroo.model.plan.Observed`) with the swarm's objects."""
         return cls(observed.engine, observed._recorded, owner)
 
     def get(self, kind, name):
@@ -128,7 +128,7 @@ def removal(observed, part, old, kind, names, why):
     labelled versions) of the configuration OLD of PART, as ``remove``
     does: nothing on an engine that is not a manager, ``keep`` honoured,
     an object of someone else left."""
-    from .options import Options
+    from dockeroo.model.options import Options
     observed = Observed.of(observed, old.get(OWNER_OPTION))
     swarm = (observed.get("info", "") or {}).get("Swarm") or {}
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):

@@ -27,7 +27,7 @@ through, and the last block is held back until the digest is known, so a
 mismatch still aborts the import before Docker sees the end of its input.
 What changes on this path is who checks the members: Docker's own
 extraction (which keeps every member inside the new root filesystem)
-instead of :func:`dockeroo.tarstream.check_member`.  When Docker refuses
+instead of :func:`dockeroo.base.tarstream.check_member`.  When Docker refuses
 the stream (a corrupt archive, or an engine host without the ``xz``
 command Docker uses for xz), the archive is streamed again the slow way,
 so errors read as they always did.
@@ -48,9 +48,11 @@ from typing import Optional
 
 from zc.buildout import UserError
 
-from . import tarstream
-from .container import commit, split_change
-from .engine import DEFAULT_LONG_TIMEOUT, DockerError, add_secret, printed_id, redact
+from dockeroo.base import tarstream
+from dockeroo.runtime.container import commit, split_change
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, printed_id
+from dockeroo.engine.errors import DockerError
+from dockeroo.base.redaction import add_secret, redact
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 SCHEMES = ("http", "https", "ftp", "file")

@@ -15,8 +15,8 @@ lines travel on stdin, atoms as positional parameters or quoted with
 import re
 import shlex
 
-from .container import script_input
-from .engine import DEFAULT_LONG_TIMEOUT
+from dockeroo.runtime.container import script_input
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT
 
 #: option -> file below etc/portage
 PACKAGE_FILES = {

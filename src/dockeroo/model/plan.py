@@ -26,7 +26,7 @@ import json
 import logging
 from typing import Any, Tuple
 
-from .fingerprint import hash_values
+from dockeroo.base.fingerprint import hash_values
 
 #: the verbs of an action, with the sign ``dockeroo plan`` prints before them
 SIGNS = {
@@ -49,20 +49,7 @@ DOING = {"create": "creating", "recreate": "recreating", "update": "updating",
 SPOKEN = {"new part": "the part is new", "part removed": "the part was removed",
           "part configuration changed": "the part's configuration changed"}
 
-#: True while ``dockeroo plan`` runs: no lock, no file written, read-only docker commands only
-PLANNING = False
-
 log = logging.getLogger("dockeroo")
-
-
-class PlanViolation(RuntimeError):
-    """Something tried to change Docker or the buildout while planning (a bug)."""
-
-
-def check_writable(what):
-    """Raise PlanViolation if planning: WHAT would change Docker or a file."""
-    if PLANNING:
-        raise PlanViolation("dockeroo plan must not %s" % what)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +168,7 @@ class Context:
 
 def normal_ref(ref):
     """REF fully qualified (``x`` -> ``docker.io/library/x:latest``), or as given."""
-    from . import references
+    from dockeroo.base import references
     try:
         parsed = references.parse(ref).normalized()
     except Exception:

@@ -11,8 +11,8 @@ and then exits 0 at once; it reaps children meanwhile.
 import os
 import posixpath
 
-from .. import tarstream
-from ..engine import DEFAULT_TIMEOUT
+from dockeroo.base import tarstream
+from dockeroo.engine.process import DEFAULT_TIMEOUT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -56,7 +56,7 @@ def binary_path(arch):
         have = available()
         raise FreezeUnavailable(
             "no freeze binary for architecture %r; shipped: %s (build one with "
-            "src/dockeroo/freeze/build.sh after adding its system calls to freeze.c)"
+            "src/dockeroo/runtime/freeze/build.sh after adding its system calls to freeze.c)"
             % (arch, ", ".join(have) or "none"))
     return path
 

@@ -3,7 +3,7 @@
 Options in (a :class:`ContainerSpec`), engine calls out: ``docker create``
 arguments, layouts streamed in, scripts run with ``docker exec``, paths
 streamed between containers, commits.  Tar data goes through
-:mod:`dockeroo.tarstream`; processes through :class:`~dockeroo.engine.DockerEngine`.
+:mod:`dockeroo.base.tarstream`; processes through :class:`~dockeroo.engine.docker.DockerEngine`.
 """
 
 import json
@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from . import tarstream
-from .engine import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, DockerError, printed_id
-from .options import CONTAINER_NAME, parse_mapping
+from dockeroo.base import tarstream
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, printed_id
+from dockeroo.engine.errors import DockerError
+from dockeroo.model.options import CONTAINER_NAME, parse_mapping
 
 
 @dataclass
@@ -178,7 +179,7 @@ class Temporary:
 
     def layout(self, root, uid=0, gid=0, option="layout"):
         """Stream the local folder ROOT onto the container's ``/`` (errors name OPTION)."""
-        from .recipe import os_errors
+        from dockeroo.model.options import os_errors
         recipe = self.recipe
         with os_errors(recipe.opts, option, "cannot read the layout", root):
             load_layout(recipe.engine, self.name, root, uid=uid, gid=gid,
@@ -593,7 +594,7 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
     folder exists in the target goes straight from one ``docker cp`` to the
     other (no Python in the data path, as fast as the raw pipeline); paths
     that are renamed, or whose parent is missing, are re-targeted by
-    :mod:`dockeroo.tarstream`, consecutive ones through one consumer.
+    :mod:`dockeroo.base.tarstream`, consecutive ones through one consumer.
     Lines are applied in order (a later path wins where they overlap).
     """
     jobs = [_CopyJob(src, dst) for src, dst in pairs]

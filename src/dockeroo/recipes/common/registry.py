@@ -1,6 +1,6 @@
 """What docker.pull and docker.push share: registries, references, credentials, state.
 
-Image references are parsed and normalised by :mod:`dockeroo.references`
+Image references are parsed and normalised by :mod:`dockeroo.base.references`
 (Docker's grammar ``[HOST[:PORT]/]PATH[:TAG][@DIGEST]``); ``registry``
 puts a name that names no registry into ``HOST[:PORT][/NAMESPACE]``.
 
@@ -18,9 +18,9 @@ import re
 
 from zc.buildout import UserError
 
-from . import references
-from .engine import DockerError
-from .recipe import Recipe as Base
+from dockeroo.base import references
+from dockeroo.engine.errors import DockerError
+from dockeroo.runtime.recipe import Recipe as Base
 
 STATE_OPTION = "dockeroo-state"
 STATE_FILE = "dockeroo-state.json"

@@ -1,9 +1,12 @@
 """Plan helpers shared by the Gentoo recipes (bootstrap, build, diskimage)."""
 
+import re
+
 from zc.buildout import UserError
 
-from ..plan import action
-from ..recipe import LABEL_FINGERPRINT, is_owned
+from dockeroo.model.ownership import LABEL_FINGERPRINT, is_owned
+from dockeroo.model.plan import action
+
 
 #: the recorded option that holds a part's whole fingerprint
 FINGERPRINT = "fingerprint"
@@ -89,3 +92,16 @@ def image_id(part, observed, option, ref, where):
         raise UserError("Part [%s], option %r = %r: no such image on %s"
                         % (part, option, ref, where))
     return data["Id"]
+
+
+DEFAULT_COMMAND = ["/bin/freeze"]
+
+_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def container_name(opts, option, default):
+    value = opts.text(option, default=default)
+    if not _CONTAINER_NAME.match(value):
+        raise opts.error(option, "a container name may contain letters, digits, '_', '.' and "
+                         "'-' and must start with a letter or digit", value)
+    return value

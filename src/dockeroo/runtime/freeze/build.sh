@@ -3,8 +3,8 @@
 #   freeze-x86_64   (gcc,                     or $CC_X86_64)
 #   freeze-aarch64  (aarch64-linux-gnu-gcc,   or $CC_AARCH64)
 #
-#   src/dockeroo/freeze/build.sh            # both
-#   src/dockeroo/freeze/build.sh aarch64    # just one
+#   src/dockeroo/runtime/freeze/build.sh            # both
+#   src/dockeroo/runtime/freeze/build.sh aarch64    # just one
 #
 # On Debian/Ubuntu: apt-get install gcc gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
 # (on an aarch64 host, swap: gcc builds aarch64, x86_64-linux-gnu-gcc x86_64).

@@ -19,181 +19,20 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 
-from . import plan as _plan
-from . import references
-from .capabilities import Capabilities
-
-DEFAULT_TIMEOUT = 180
-#: default for long operations (build, pull, push, scripts, copies)
-DEFAULT_LONG_TIMEOUT = 3600
+from dockeroo.base import mode
+from dockeroo.base import references
+from dockeroo.engine.capabilities import Capabilities
+from dockeroo.base.redaction import redact
+from dockeroo.base.state import store_json
+from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
+from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
+from dockeroo.engine.errors import DockerError, Timeout, _only_missing
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, _deadline_wait, _text, _write_all
+from dockeroo.engine.selection import EngineConfig
 
 log = logging.getLogger("dockeroo")
-
-INSPECT_KINDS = ("container", "image", "network", "volume")
-#: kinds of objects in a swarm's store (``docker service inspect``, ...)
-SWARM_KINDS = ("service", "secret", "config", "node")
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-# -- secrets -----------------------------------------------------------------------
-#: values (build-env values, passwords in archive URLs) never shown: every
-#: DockerError, logged command line, streamed output line and option error
-#: shows ``***`` instead
-_SECRETS = set()
-#: shorter values are not hidden: they would blank out unrelated text
-SECRET_MIN_LENGTH = 4
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
-
-
-def add_secret(value):
-    """Hide VALUE (a str) wherever dockeroo forms a message from now on."""
-    if value and len(value) >= SECRET_MIN_LENGTH:
-        _SECRETS.add(value)
-
-
-def redact(text):
-    """TEXT with the registered secrets and the user:password of URLs as ``***``."""
-    if not text or not isinstance(text, str):
-        return text
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, "***")
-    return _USERINFO.sub(r"\1***@", text) if "@" in text else text
-
-
-class DockerError(Exception):
-    """A docker (or docker-machine) command failed or timed out."""
-
-    def __init__(self, cmd, returncode, stderr, timed_out=None):
-        self.cmd = [redact(str(word)) for word in cmd]
-        self.returncode = returncode
-        self.stderr = redact((stderr or "").strip())
-        self.timed_out = timed_out
-        super().__init__(str(self))
-
-    def __str__(self):
-        shown = " ".join(self.cmd[:4]) + (" ..." if len(self.cmd) > 4 else "")
-        if self.timed_out:
-            return "'%s' timed out after %ss and was killed%s" % (
-                shown, self.timed_out,
-                (": " + self.stderr) if self.stderr else "")
-        return "'%s' failed (exit %s): %s" % (shown, self.returncode, self.stderr or "no error output")
-
-    @property
-    def not_found(self):
-        return isinstance(self, NotFound)
-
-    @classmethod
-    def from_output(cls, cmd, returncode, stderr, timed_out=None):
-        """The error for a failed command, typed from its answer: Docker and
-        Podman word the same failure differently (see :func:`error_kind`)."""
-        kind = Timeout if timed_out else error_kind(stderr)
-        return (kind or cls)(cmd, returncode, stderr, timed_out)
-
-
-class NotFound(DockerError):
-    """The object the command names does not exist."""
-
-
-class InUse(DockerError):
-    """The object is still used (a volume by a container, an image by a container
-    or a child image): nothing was removed."""
-
-
-class Conflict(DockerError):
-    """An object of that name already exists."""
-
-
-class Timeout(DockerError):
-    """The command did not finish in time and was killed."""
-
-
-class Unreachable(DockerError):
-    """No engine answers where the client looks for it."""
-
-
-#: (class, lower-case fragments of Docker's and Podman's error texts), tried in order
-_ERROR_TEXTS = (
-    (Unreachable, ("cannot connect to the docker daemon", "error during connect",
-                   "is the docker daemon running")),
-    # before InUse: Docker's name conflict says "is already in use by container"
-    (Conflict, ("already in use", "already exists", "already used", "conflict. the container name")),
-    # Docker: "volume is in use", "conflict: unable to remove repository reference ...
-    # container X is using its referenced image", "image is being used by running
-    # container", "image has dependent child images"; Podman: "volume is being used",
-    # "image is in use by a container"
-    (InUse, ("in use", "is being used", "is using its referenced image",
-             "dependent child images")),
-    # Docker: "No such container: x", "No such object", "network x not found";
-    # Podman: "no such container", "image not known", "network not found", and an
-    # "invalid repository name ... 64-byte hexadecimal" for an unknown full id
-    (NotFound, ("no such", "not found", "image not known", "cannot specify 64-byte hexadecimal")),
-)
-
-
-def error_kind(stderr):
-    """The DockerError subclass for an engine's error text, or None."""
-    text = (stderr or "").lower()
-    for kind, fragments in _ERROR_TEXTS:
-        if any(f in text for f in fragments):
-            return kind
-    return None
-
-
-@dataclass
-class Result:
-    args: list
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self):
-        return json.loads(self.stdout) if self.stdout.strip() else None
-
-    def json_lines(self):
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
-    def tail(self, lines=20):
-        """The last LINES lines of stdout, then of stderr, without colour codes."""
-        parts = []
-        for text in (self.stdout, self.stderr):
-            kept = [l.rstrip() for l in ANSI_ESCAPE.sub("", text or "").splitlines() if l.strip()]
-            parts.extend(kept[-lines:])
-        return "\n".join(parts)
-
-
-def _deadline_wait(proc, timeout):
-    try:
-        proc.wait(timeout=timeout)
-        return False
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return True
-    except BaseException:  # Ctrl-C, SIGTERM: leave no orphaned docker client running
-        proc.kill()
-        proc.wait()
-        raise
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Where the engine is: extra environment for the docker CLI."""
-
-    env: tuple = ()  # sorted (key, value) pairs added to os.environ
-    unset: tuple = ()  # variables removed from os.environ
-    description: str = "the default docker engine"
-    docker: str = "docker"  # the docker client: a command on PATH or an absolute path
-
-    def environ(self, extra=None):
-        env = dict(os.environ)
-        for key in self.unset:
-            env.pop(key, None)
-        env.update(dict(self.env))
-        if extra:
-            env.update(extra)
-        return env
 
 
 class DockerEngine:
@@ -240,9 +79,9 @@ class DockerEngine:
         :class:`DockerError` says so.
         """
         argv = [program or self.docker] + [str(a) for a in args]
-        if _plan.PLANNING and not (plan_safe(argv[1:]) if program is None
+        if mode.PLANNING and not (plan_safe(argv[1:]) if program is None
                                    else argv[1:2] and argv[1] in _PLAN_SAFE_MACHINE):
-            raise _plan.PlanViolation("dockeroo plan must not run %s" % " ".join(
+            raise mode.PlanViolation("dockeroo plan must not run %s" % " ".join(
                 redact(a) for a in argv[:3]))
         self.calls += 1
         if program is None:
@@ -494,8 +333,8 @@ class DockerEngine:
                 found = None
         if found is None:
             found = self._probe_client(path)
-            if store and found.version and not _plan.PLANNING:  # not asked again; plan writes nothing
-                _store_json(store, key, list(astuple(found)))
+            if store and found.version and not mode.PLANNING:  # not asked again; plan writes nothing
+                store_json(store, key, list(astuple(found)))
         _CLIENT_BUILDERS[key] = found
         return found
 
@@ -691,177 +530,9 @@ class DockerEngine:
         return env
 
 
-@dataclass(frozen=True)
-class ClientBuilder:
-    """What a docker client builds with (see :meth:`DockerEngine.client_builder`)."""
-
-    buildkit: bool  # BuildKit (DOCKER_BUILDKIT=1 docker build) works
-    heredocs: bool  # its Dockerfile frontend understands heredocs without a syntax line
-    client: str  # the client's path
-    version: str
-    why: str  # one line for the log
-
-
-#: ClientBuilder per client identity (see _client_key), for this process
-_CLIENT_BUILDERS = {}
-#: where the docker CLI looks for plugins besides DOCKER_CONFIG/cli-plugins
-PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
-               "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
-
-
-def _client_key(path, environ):
-    """A string that changes when the client or a buildx plugin it may use changes."""
-    def identity(name):
-        try:
-            st = os.stat(name)
-        except OSError:
-            return None
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(
-        environ.get("HOME") or os.path.expanduser("~"), ".docker")
-    dirs = [os.path.join(config_dir, "cli-plugins")]
-    try:
-        with open(os.path.join(config_dir, "config.json")) as handle:
-            dirs += list(json.load(handle).get("cliPluginsExtraDirs") or [])
-    except (OSError, ValueError, AttributeError, TypeError):
-        pass
-    dirs += PLUGIN_DIRS
-    plugins = [[d, identity(os.path.join(d, "docker-buildx"))] for d in dirs]
-    return json.dumps([os.path.realpath(path), identity(path), plugins])
-
-
-def _store_json(path, key, value):
-    """Set KEY in the JSON object file PATH (atomically; errors ignored: it is a cache)."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
-    data[key] = value
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".clients-")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-
-
-def _write_all(pipe, data):
-    try:
-        pipe.write(data)
-    except (BrokenPipeError, OSError, ValueError):
-        pass  # the process stopped reading: its exit status tells why
-    finally:
-        try:
-            pipe.close()
-        except OSError:
-            pass
-
-
-def printed_id(stdout):
-    """The image id ``docker import``/``commit`` printed (Podman prints ``ID: ID``)."""
-    words = (stdout or "").split()
-    return words[-1] if words else ""
-
-
-def _text(data):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return data
-
-
-#: docker commands (first word, or "KIND verb") that change no object
-_READ_ONLY = {"inspect", "ps", "info", "version", "--version", "logs", "history", "images",
-              "login", "logout", "port", "top", "diff", "stats", "search", "events", "save"}
-_READ_ONLY_VERBS = {"inspect", "ls", "list", "history", "logs", "port", "top", "diff", "df",
-                    "stats", "save", "version"}
-
-
-#: the only commands ``dockeroo plan`` may run (they change no object and write no file)
-_PLAN_SAFE = {"inspect", "ps", "info", "version", "--version", "history", "images"}
-_PLAN_SAFE_MACHINE = {"config", "env", "ls", "inspect", "url", "ip", "status", "active"}
-_PLAN_SAFE_VERBS = {"inspect", "ls", "list", "history", "version", "show"}
-
-
-def plan_safe(args):
-    """Whether docker ARGS may run while ``dockeroo plan`` plans."""
-    if not args:
-        return True
-    if args[0] in _PLAN_SAFE:
-        return True
-    if args[0] in INSPECT_KINDS + ("system", "builder", "buildx", "context", "manifest") \
-            and len(args) > 1:
-        return args[1] in _PLAN_SAFE_VERBS and not (args[0] == "manifest")
-    if args[0] in SWARM_KINDS and len(args) > 1:
-        return args[1] in _PLAN_SAFE_VERBS or args[1] == "ps"
-    return False
-
-
-def _read_only(args):
-    if not args:
-        return True
-    if args[0] in _READ_ONLY:
-        return True
-    if args[0] in INSPECT_KINDS + ("system", "builder", "buildx", "context", "manifest") and len(args) > 1:
-        return args[1] in _READ_ONLY_VERBS
-    if args[0] in SWARM_KINDS and len(args) > 1:  # the swarm's store, not the cached kinds
-        return args[1] in _READ_ONLY_VERBS or args[1] == "ps"
-    if args[0] == "cp" and len(args) > 2:  # docker cp CONTAINER:PATH - reads only
-        return args[-1] == "-" or ":" not in args[-1]
-    return False
-
-
-#: commands whose effect is limited to the objects named in their arguments
-_NAMED_ONLY = {"create", "run", "start", "stop", "restart", "kill", "rm", "rename", "pause",
-               "unpause", "update", "exec", "cp", "wait", "attach"}
-#: commands that may move image tags: every cached image is dropped
-_IMAGE_CHANGING = {"build", "commit", "tag", "rmi", "pull", "push", "import", "load"}
-
-
-def _changed_kinds(args):
-    """(kinds whose whole cache a mutating command makes stale, kinds of the
-    objects it changes when it names them), or None when the command is
-    not known here (everything is dropped)."""
-    verb = args[0]
-    sub = args[1] if len(args) > 1 else None
-    if verb == "network" and sub in ("create", "rm", "remove"):
-        return set(), {"network"}
-    if verb == "network" and sub in ("connect", "disconnect"):
-        return set(), {"network", "container"}
-    if verb == "volume" and sub in ("create", "rm", "remove"):
-        return set(), {"volume"}
-    if verb == "container" and sub in _NAMED_ONLY:
-        return set(), {"container"}
-    if verb == "image" or verb in _IMAGE_CHANGING:
-        return {"image"}, {"container"}
-    if verb in _NAMED_ONLY:
-        return set(), {"container"}
-    return None
-
-
 def _names_id(obj, words):
     oid = (obj.get("Id") or obj.get("ID") or "").split(":", 1)[-1]
     return any(len(w) >= 12 and oid.startswith(w.split(":", 1)[-1]) for w in words)
-
-
-def _only_missing(stderr):
-    """Does every line of an inspect's stderr say an object is missing?"""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    # Podman ends its answer for an unknown network with "exit status 1"
-    return all(error_kind(line) is NotFound or line.strip() == "exit status 1" for line in lines)
 
 
 def _match(kind, name, objects, podman=None):
@@ -876,46 +547,3 @@ def _match(kind, name, objects, podman=None):
             if obj.get("Name") == name or (kind == "network" and len(name) >= 12 and oid.startswith(name)):
                 return obj
     return None
-
-
-# -- engine selection --------------------------------------------------------
-def machine_config(name, timeout=DEFAULT_TIMEOUT):
-    """Ask ``docker-machine`` where machine NAME's engine is and how to reach it."""
-    runner = DockerEngine(EngineConfig(), docker="docker-machine")
-    url = runner.run(["url", name], timeout=timeout).stdout.strip()
-    info = runner.run(["inspect", name], timeout=timeout).json() or {}
-    auth = (info.get("HostOptions") or {}).get("AuthOptions") or {}
-    cert_path = auth.get("StorePath") or (
-        os.path.dirname(auth["ClientCertPath"]) if auth.get("ClientCertPath") else None)
-    env = {"DOCKER_HOST": url, "DOCKER_MACHINE_NAME": name}
-    if cert_path:
-        env["DOCKER_TLS_VERIFY"] = "1"
-        env["DOCKER_CERT_PATH"] = cert_path
-    return EngineConfig(env=tuple(sorted(env.items())),
-                        unset=("DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"),
-                        description="docker-machine %r (%s)" % (name, url))
-
-
-def url_config(url, tls_verify=None, cert_path=None):
-    env = {"DOCKER_HOST": url}
-    if cert_path:
-        env["DOCKER_CERT_PATH"] = cert_path
-    if tls_verify:
-        env["DOCKER_TLS_VERIFY"] = "1"
-    elif cert_path and tls_verify is None:
-        env["DOCKER_TLS_VERIFY"] = "1"
-    elif cert_path:
-        env["DOCKER_TLS"] = "1"
-    return EngineConfig(env=tuple(sorted(env.items())),
-                        unset=("DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"),
-                        description="engine %s" % url)
-
-
-def wait_until(predicate, timeout, interval=0.2):
-    """Poll ``predicate`` until it returns a true value or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)

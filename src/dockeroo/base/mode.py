@@ -1,0 +1,16 @@
+"""Plan mode: while ``dockeroo plan`` runs, nothing may change Docker or a file."""
+
+
+
+#: True while ``dockeroo plan`` runs: no lock, no file written, read-only docker commands only
+PLANNING = False
+
+
+class PlanViolation(RuntimeError):
+    """Something tried to change Docker or the buildout while planning (a bug)."""
+
+
+def check_writable(what):
+    """Raise PlanViolation if planning: WHAT would change Docker or a file."""
+    if PLANNING:
+        raise PlanViolation("dockeroo plan must not %s" % what)

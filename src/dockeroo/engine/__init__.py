@@ -1,0 +1,1 @@
+"""Engine layer: the docker CLI behind one process supervisor, typed errors, the inspect cache, engine selection and facts."""

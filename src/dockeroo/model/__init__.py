@@ -1,0 +1,1 @@
+"""Model layer: options and their rules, ownership labels, plans (Action, Observed), buildout's configuration."""

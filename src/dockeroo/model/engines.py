@@ -1,0 +1,92 @@
+"""The engine a part's options select (``engine-url``, ``machine-name``, ``docker-command``)."""
+
+import dataclasses
+import os
+import shutil
+from dockeroo.engine.docker import DockerEngine
+from dockeroo.engine.errors import DockerError
+from dockeroo.engine.selection import EngineConfig, url_config
+from dockeroo.engine.machine import machine_config
+
+
+ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls-cert-path",
+                  "docker-command")
+#: the environment variable naming the docker client when ``docker-command`` is not given
+DOCKER_COMMAND_ENV = "DOCKEROO_DOCKER_COMMAND"
+#: docker-machine answers, per machine name
+_machines = {}
+
+
+def engine_options(values):
+    """The options of VALUES that select the engine (recorded with pending removals)."""
+    return {key: values[key] for key in ENGINE_OPTIONS if (values.get(key) or "").strip()}
+
+
+def engine_from_options(opts):
+    """The engine a part's options select (see docs/engine.rst)."""
+    config = _engine_config(opts)
+    client = docker_command(opts)
+    return DockerEngine.shared(dataclasses.replace(config, docker=client) if client else config)
+
+
+def docker_command(opts):
+    """The docker client named by ``docker-command`` or $DOCKEROO_DOCKER_COMMAND, or None."""
+    value, option = opts.text("docker-command"), "docker-command"
+    if value is None:
+        value, option = os.environ.get(DOCKER_COMMAND_ENV, "").strip() or None, \
+            "docker-command (from %s)" % DOCKER_COMMAND_ENV
+    if value is None:
+        return None
+    if os.sep in value:
+        path = os.path.abspath(os.path.expanduser(value))
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise opts.error(option, "%s is not an executable file" % path, value)
+        return path
+    path = shutil.which(value)
+    if path is None:
+        raise opts.error(option, "there is no program %r on PATH" % value, value)
+    return value
+
+
+def _engine_config(opts):
+    machine_opt = opts.text("machine-name")
+    url = opts.text("engine-url")
+    verify = opts.bool("engine-tls-verify", None) if opts.text("engine-tls-verify") else None
+    cert_path = opts.text("engine-tls-cert-path")
+    if url and machine_opt:
+        raise opts.error("engine-url", "give either engine-url or machine-name, not both", url)
+    for option in ("engine-tls-verify", "engine-tls-cert-path"):
+        if not url and opts.text(option):
+            raise opts.error(option, "applies to engine-url only (docker-machine and the "
+                             "DOCKER_* environment bring their own TLS settings)", opts.text(option))
+    if cert_path:
+        cert_path = os.path.abspath(os.path.expanduser(cert_path))
+        if not os.path.isdir(cert_path):
+            raise opts.error("engine-tls-cert-path", "%s is not a directory" % cert_path,
+                             opts.text("engine-tls-cert-path"))
+    if url:
+        if "://" not in url:
+            raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
+        return url_config(url, verify, cert_path)
+    machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
+    if machine:
+        config = _machines.get(machine)
+        if config is None:
+            try:
+                config = machine_config(machine)
+            except DockerError as exc:
+                option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
+                raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
+                                 % (exc.stderr or exc), machine)
+            _machines[machine] = config
+        return config
+    return EngineConfig()
+
+
+def failure_text(exc):
+    """What a failure says; a docker command stopped by the time limit names
+    the option that sets it."""
+    text = str(exc)
+    if isinstance(exc, DockerError) and exc.timed_out:
+        text += " (option 'timeout')"
+    return text

@@ -1,0 +1,1 @@
+"""Helpers shared by several recipes (recipes never import each other)."""
