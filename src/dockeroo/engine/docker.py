@@ -28,8 +28,8 @@ from dockeroo.base.redaction import redact
 from dockeroo.base.state import store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
-from dockeroo.engine.errors import DockerError, Timeout, _only_missing
-from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, _deadline_wait, _text, _write_all
+from dockeroo.engine.errors import DockerError, _only_missing
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, Supervisor, _write_all
 from dockeroo.engine.selection import EngineConfig
 
 log = logging.getLogger("dockeroo")
@@ -69,15 +69,9 @@ class DockerEngine:
         return view
 
     # -- running commands -------------------------------------------------
-    def run(self, args, *, input=None, timeout=DEFAULT_TIMEOUT, check=True,
-            stream=None, env=None, program=None):
-        """Run ``docker ARGS`` (argv list).
-
-        ``input`` (str or bytes) is written to stdin.  ``stream`` is a
-        logger: stdout and stderr lines go to it as they come (stdout is
-        still returned).  ``timeout`` seconds: the process is killed and a
-        :class:`DockerError` says so.
-        """
+    def _argv(self, args, program=None):
+        """The argv of ``docker ARGS`` (or ``PROGRAM ARGS``), checked before
+        any process starts: ``dockeroo plan`` runs only what changes nothing."""
         argv = [program or self.docker] + [str(a) for a in args]
         if mode.PLANNING and not (plan_safe(argv[1:]) if program is None
                                    else argv[1:2] and argv[1] in _PLAN_SAFE_MACHINE):
@@ -86,34 +80,43 @@ class DockerEngine:
         self.calls += 1
         if program is None:
             self._changing(argv[1:])
-        environ = self.config.environ(env)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("running %s", [redact(word) for word in argv[:6]])
+        return argv
+
+    def popen(self, args, supervisor, program=None, env=None, **kwargs):
+        """Start ``docker ARGS`` under SUPERVISOR (a :class:`Supervisor`: its
+        deadline kills it); the only way dockeroo starts a process."""
+        argv = self._argv(args, program)
+        return supervisor.start(argv, env=self.config.environ(env), **kwargs)
+
+    def run(self, args, *, input=None, timeout=DEFAULT_TIMEOUT, check=True,
+            stream=None, env=None, program=None):
+        """Run ``docker ARGS`` (argv list).
+
+        ``input`` (str or bytes) is written to stdin.  ``stream`` is a
+        logger: stdout and stderr lines go to it as they come (stdout is
+        still returned).  ``timeout`` seconds: the process is killed and a
+        :class:`Timeout` says so.
+        """
+        data = input.encode() if isinstance(input, str) else input
         if stream is None:
-            try:
-                proc = subprocess.run(
-                    argv, input=input.encode() if isinstance(input, str) else input,
-                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    env=environ, timeout=timeout)
-            except subprocess.TimeoutExpired as exc:
-                raise Timeout(argv, None, _text(exc.stderr), timed_out=timeout)
-            except FileNotFoundError:
-                raise DockerError(argv, 127, "%s: command not found" % argv[0])
-            result = Result(argv, proc.returncode, _text(proc.stdout), _text(proc.stderr))
+            with Supervisor(timeout) as group:
+                proc = self.popen(args, group, program=program, env=env,
+                                  stdin=None if data is None else subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                out, err = group.communicate(proc, data)
+            if group.timed_out:
+                raise group.timeout(proc, err)
+            result = Result(proc.args, proc.returncode, out, err)
         else:
-            result = self._run_streamed(argv, input, timeout, stream, environ)
+            result = self._run_streamed(args, data, timeout, stream, env, program)
         if check and result.returncode != 0:
-            raise DockerError.from_output(argv, result.returncode,
+            raise DockerError.from_output(result.args, result.returncode,
                                           result.stderr or result.stdout[-2000:])
         return result
 
-    def _run_streamed(self, argv, input, timeout, logger, environ):
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
-        except FileNotFoundError:
-            raise DockerError(argv, 127, "%s: command not found" % argv[0])
+    def _run_streamed(self, args, data, timeout, logger, env, program):
         out, err = [], []
 
         def pump(pipe, sink, level):
@@ -125,40 +128,30 @@ class DockerEngine:
                     logger.log(level, "%s", redact(text))
             pipe.close()
 
-        threads = [threading.Thread(target=pump, args=(proc.stdout, out, logging.INFO), daemon=True),
-                   threading.Thread(target=pump, args=(proc.stderr, err, logging.INFO), daemon=True)]
-        if input is not None:  # written by a thread: the deadline holds while it blocks
-            data = input.encode() if isinstance(input, str) else input
-            threads.append(threading.Thread(target=_write_all, args=(proc.stdin, data),
-                                            daemon=True))
-        try:
+        # the pipes are left open: a reader thread may still block on them
+        with Supervisor(timeout, close_pipes=False) as group:
+            proc = self.popen(args, group, program=program, env=env,
+                              stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            threads = [threading.Thread(target=pump, args=(proc.stdout, out, logging.INFO),
+                                        daemon=True),
+                       threading.Thread(target=pump, args=(proc.stderr, err, logging.INFO),
+                                        daemon=True)]
+            if data is not None:  # written by a thread: the deadline holds while it blocks
+                threads.append(threading.Thread(target=_write_all, args=(proc.stdin, data),
+                                                daemon=True))
             for t in threads:
                 t.start()
-        except BaseException:  # Ctrl-C while the threads start: no orphaned child
-            proc.kill()
             proc.wait()
-            raise
-        timed_out = _deadline_wait(proc, timeout)
         # after a kill, a grandchild (the ssh client of docker-machine ssh)
         # may still hold the pipes open: do not wait for it
         give_up = time.monotonic() + 3
         for t in threads:
-            t.join(max(0.0, give_up - time.monotonic()) if timed_out else None)
+            t.join(max(0.0, give_up - time.monotonic()) if group.timed_out else None)
         stderr = "".join(err)
-        if timed_out:
-            raise Timeout(argv, None, stderr[-2000:], timed_out=timeout)
-        return Result(argv, proc.returncode, "".join(out), stderr)
-
-    def popen(self, args, **kwargs):
-        """Start ``docker ARGS`` for streaming (tar pipes); caller waits."""
-        argv = [self.docker] + [str(a) for a in args]
-        self.calls += 1
-        self._changing(argv[1:])
-        kwargs.setdefault("env", self.config.environ())
-        try:
-            return subprocess.Popen(argv, **kwargs)
-        except FileNotFoundError:
-            raise DockerError(argv, 127, "%s: command not found" % argv[0])
+        if group.timed_out:
+            raise group.timeout(proc, stderr[-2000:])
+        return Result(proc.args, proc.returncode, "".join(out), stderr)
 
     def json(self, args, **kwargs):
         return self.run(args, **kwargs).json()
@@ -181,104 +174,64 @@ class DockerEngine:
         consumer's stdin.  Both processes are killed when ``timeout``
         passes; any failure raises :class:`DockerError`.
         """
-        procs, errors = [], {}
         producer = None
-        try:
+        transform_error = None
+        with Supervisor(timeout) as group:
             if src_args is not None:
-                producer = self.popen(src_args, stdin=subprocess.DEVNULL,
+                producer = self.popen(src_args, group, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                procs.append(producer)
             direct = producer is not None and transform is None
             consumer = self.popen(
-                dst_args, stdin=producer.stdout if direct else subprocess.PIPE,
+                dst_args, group, stdin=producer.stdout if direct else subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            procs.append(consumer)
             if direct:
                 producer.stdout.close()  # the consumer holds the read end now
-            readers = []
-            outputs = {}
-            for proc in procs:
-                outputs[proc] = ([], [])
-                streams = [(proc.stderr, outputs[proc][1])]
-                if proc is consumer:
-                    streams.append((proc.stdout, outputs[proc][0]))
-                for pipe, sink in streams:
-                    t = threading.Thread(target=lambda p=pipe, s=sink: s.append(p.read()), daemon=True)
-                    t.start()
-                    readers.append(t)
-            timer = threading.Timer(timeout, self._kill_all, args=(procs, errors))
-            timer.daemon = True
-            timer.start()
-            transform_error = None
-            try:
-                if not direct:
+            readers = {proc: group.collect(proc, stdout=proc is consumer) for proc in group.procs}
+            if not direct:
+                try:
+                    transform(producer.stdout if producer else None, consumer.stdin)
+                except BrokenPipeError:
+                    pass
+                except Exception as exc:  # report after the processes are reaped
+                    transform_error = exc
+                    group.kill()
+                finally:
                     try:
-                        transform(producer.stdout if producer else None, consumer.stdin)
+                        consumer.stdin.close()
                     except BrokenPipeError:
                         pass
-                    except Exception as exc:  # report after the processes are reaped
-                        transform_error = exc
-                        self._kill_all(procs, {})
-                    finally:
-                        try:
-                            consumer.stdin.close()
-                        except BrokenPipeError:
-                            pass
-                        if producer:
-                            producer.stdout.close()
-                for proc in procs:
-                    proc.wait()
-            finally:
-                timer.cancel()
-            for t in readers:
-                t.join()
-        except BaseException:
-            self._kill_all(procs, {})
-            raise
-        if errors.get("timeout"):
-            raise Timeout(procs[-1].args, None, "", timed_out=timeout)
-        for proc in procs:
-            err = b"".join(outputs[proc][1]).decode("utf-8", "replace")
+                    if producer:
+                        producer.stdout.close()
+            for proc in group.procs:
+                proc.wait()
+            outputs = {proc: join() for proc, join in readers.items()}
+        if group.timed_out:
+            raise group.timeout(consumer)
+        for proc in group.procs:
             if proc.returncode != 0 and transform_error is None:
-                raise DockerError.from_output(proc.args, proc.returncode, err)
+                raise group.error(proc, outputs[proc][1])
         if transform_error is not None:
             raise transform_error
-        out = b"".join(outputs[consumer][0]).decode("utf-8", "replace")
-        return Result(consumer.args, consumer.returncode, out, "")
-
-    @staticmethod
-    def _kill_all(procs, errors):
-        errors["timeout"] = True
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+        return Result(consumer.args, consumer.returncode, outputs[consumer][0], "")
 
     def reader(self, args, consume, timeout=DEFAULT_LONG_TIMEOUT):
         """Run ``docker ARGS`` and hand its stdout to ``consume(binary_file)``."""
-        proc = self.popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE)
-        err = []
-        t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
-        t.start()
-        state = {}
-        timer = threading.Timer(timeout, self._kill_all, args=([proc], state))
-        timer.start()
-        try:
-            value = consume(proc.stdout)
-            proc.stdout.close()
-            proc.wait()
-        except BaseException:
-            self._kill_all([proc], {})
-            proc.wait()
-            raise
-        finally:
-            timer.cancel()
-            t.join()
-        if state.get("timeout"):
-            raise Timeout(proc.args, None, "", timed_out=timeout)
+        with Supervisor(timeout) as group:
+            proc = self.popen(args, group, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+            join = group.collect(proc, stdout=False)
+            try:
+                value = consume(proc.stdout)
+                proc.stdout.close()
+                proc.wait()
+            finally:
+                group.kill()
+                proc.wait()
+                _out, err = join()
+        if group.timed_out:
+            raise group.timeout(proc)
         if proc.returncode != 0:
-            raise DockerError.from_output(proc.args, proc.returncode,
-                                          b"".join(err).decode("utf-8", "replace"))
+            raise group.error(proc, err)
         return value
 
     # -- engine facts -----------------------------------------------------
@@ -425,30 +378,19 @@ class DockerEngine:
         batches = {k: sorted(self._pending[k]) for k in INSPECT_KINDS if self._pending[k]}
         for k in batches:
             self._pending[k].clear()
-        procs = {}
-        try:
-            for k, names in batches.items():
-                procs[k] = self.popen([k, "inspect", "--"] + names, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except DockerError:
-            for proc in procs.values():
-                proc.kill()
-                proc.communicate()
-            raise
         error = None
-        deadline = time.monotonic() + self.inspect_timeout  # for the whole batch
+        with Supervisor(self.inspect_timeout) as group:  # one deadline for the whole batch
+            procs = {k: self.popen([k, "inspect", "--"] + names, group, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                     for k, names in batches.items()}
+            answers = {k: group.communicate(proc) for k, proc in procs.items()}
         for k, proc in procs.items():
-            try:
-                out, err = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
+            out, err = answers[k]
+            if proc.returncode < 0 and group.timed_out:
                 if k == kind:
-                    error = Timeout(proc.args, None, _text(err),
-                                    timed_out=self.inspect_timeout)
+                    error = group.timeout(proc, err)
                 self._pending[k].update(batches[k])
                 continue
-            out, err = _text(out), _text(err)
             try:
                 found = (json.loads(out) or []) if out.strip() else []
             except ValueError:
@@ -499,9 +441,7 @@ class DockerEngine:
             try:
                 self.run(args, input=(password or "") + "\n", env=env, timeout=timeout)
             except DockerError as exc:
-                raise DockerError.from_output(exc.cmd, exc.returncode,
-                                              exc.stderr.replace(password or "\0", "***"),
-                                              exc.timed_out)
+                raise exc.masking(password)
             yield env
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -547,3 +487,4 @@ def _match(kind, name, objects, podman=None):
             if obj.get("Name") == name or (kind == "network" and len(name) >= 12 and oid.startswith(name)):
                 return obj
     return None
+

@@ -1,12 +1,14 @@
-"""Typed errors of the docker CLI: the only reader of the engine's error text.
+"""Typed errors of the docker CLI: the only reader of the engine's error text
+(and of the other answers whose wording decides something).
 
 Docker and Podman word the same failure differently; a failed command
 becomes :class:`NotFound`, :class:`InUse`, :class:`Conflict`,
 :class:`Timeout` or :class:`Unreachable` here, once, so that callers never
 match error texts.
 """
-from dockeroo.base.redaction import redact
+import re
 
+from dockeroo.base.redaction import redact
 
 
 class DockerError(Exception):
@@ -31,6 +33,36 @@ class DockerError(Exception):
     def not_found(self):
         return isinstance(self, NotFound)
 
+    def masking(self, secret):
+        """This error with SECRET masked in its answer (a new one, typed again)."""
+        return self.from_output(self.cmd, self.returncode,
+                                self.stderr.replace(secret or "\0", "***"), self.timed_out)
+
+    @property
+    def detail(self):
+        """The engine's own words, without the gRPC wrapper of a swarm
+        manager's answer (``rpc error: code = ... desc = ``)."""
+        return self.stderr.split("desc = ")[-1]
+
+    @property
+    def reasons(self):
+        """The lines of the answer without the client's own summary line
+        (``Error: failed to start containers: NAME``)."""
+        return [line.strip() for line in self.stderr.splitlines()
+                if line.strip() and not line.startswith("Error: failed to start")]
+
+    @property
+    def unknown_user(self):
+        """Does the answer say that the user of ``exec --user`` does not
+        exist?  (Podman answers an unknown exec user with a bare 500.)"""
+        return ("unable to find user" in self.stderr.lower()
+                or "unable to upgrade to tcp, received 500" in self.stderr)
+
+    @property
+    def missing_folder(self):
+        """Did ``docker cp - CONTAINER:PATH`` fail because PATH is not a folder there?"""
+        return "must be a directory" in self.stderr
+
     @classmethod
     def from_output(cls, cmd, returncode, stderr, timed_out=None):
         """The error for a failed command, typed from its answer: Docker and
@@ -47,6 +79,13 @@ class InUse(DockerError):
     """The object is still used (a volume by a container, an image by a container
     or a child image): nothing was removed."""
 
+    def container_ids(self, image_id=""):
+        """The ids (or id prefixes) of the containers the answer names as the
+        users (Docker and Podman both name them), without IMAGE_ID's own."""
+        own = image_id.split(":", 1)[-1]
+        return {i for i in re.findall(r"\b[0-9a-f]{12,64}\b", self.stderr)
+                if not own.startswith(i)}
+
 
 class Conflict(DockerError):
     """An object of that name already exists."""
@@ -58,6 +97,31 @@ class Timeout(DockerError):
 
 class Unreachable(DockerError):
     """No engine answers where the client looks for it."""
+
+
+class CopySourceError(DockerError):
+    """A source path of a copy is missing, or is not the folder its line says."""
+
+    def __init__(self, cmd, returncode, stderr, container, path):
+        self.container = container
+        self.path = path
+        super().__init__(cmd, returncode, stderr)
+
+    @classmethod
+    def not_a_folder(cls, container, path):
+        """PATH, asked for as a folder, is a file in CONTAINER."""
+        return cls(["cp", "%s:%s" % (container, path), "-"], 1, "not a directory", container, path)
+
+    @property
+    def reason(self):
+        text = self.stderr.lower()
+        if "no such container" in text:
+            return "container %s does not exist" % self.container
+        if "not a directory" in text:
+            return "%s is not a folder in container %s" % (self.path.rstrip("/"), self.container)
+        if "could not find" in text or "no such file" in text:
+            return "%s does not exist in container %s" % (self.path.rstrip("/"), self.container)
+        return self.stderr or "docker cp failed"
 
 
 #: (class, lower-case fragments of Docker's and Podman's error texts), tried in order
@@ -93,3 +157,21 @@ def _only_missing(stderr):
     lines = [line for line in stderr.splitlines() if line.strip()]
     # Podman ends its answer for an unknown network with "exit status 1"
     return all(error_kind(line) is NotFound or line.strip() == "exit status 1" for line in lines)
+
+
+# -- what other answers of the docker CLI say ----------------------------------------
+
+def build_needs_buildx(output):
+    """Does a failed ``docker build``'s OUTPUT say the client cannot build without buildx?"""
+    return "requires BuildKit" in output or "buildx component is missing" in output
+
+
+def build_could_not_resolve(output):
+    """Does a failed ``docker build``'s OUTPUT say something could not be resolved
+    (a frontend image, a base image)?"""
+    return "resolve" in output
+
+
+def only_untagged(stdout):
+    """Did ``docker image rm``'s answer STDOUT delete nothing (it only untagged)?"""
+    return "Deleted:" not in stdout

@@ -1,10 +1,14 @@
-"""Processes of the docker CLI: results, timeouts, default time limits."""
+"""Processes of the docker CLI: the supervisor that starts, times and kills
+them, their results, default time limits."""
 
 import json
 import re
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
+
+from dockeroo.engine.errors import DockerError, Timeout
 
 
 DEFAULT_TIMEOUT = 180
@@ -19,6 +23,11 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+
+    @property
+    def output(self):
+        """Everything the command printed: its stdout, then its stderr."""
+        return self.stdout + self.stderr
 
     def json(self):
         return json.loads(self.stdout) if self.stdout.strip() else None
@@ -35,18 +44,128 @@ class Result:
         return "\n".join(parts)
 
 
-def _deadline_wait(proc, timeout):
-    try:
-        proc.wait(timeout=timeout)
+class Supervisor:
+    """The processes of one operation under one deadline.
+
+    The only place dockeroo starts a process of the docker CLI (through
+    :meth:`DockerEngine.popen`) and the only implementation of a time
+    limit: when TIMEOUT seconds have passed since the supervisor was made,
+    every process it started is killed and :attr:`timed_out` is set
+    (:meth:`timeout` is then the error to raise).  Leaving the ``with``
+    block kills what still runs and reaps it, also on Ctrl-C or SIGTERM:
+    no docker client is left orphaned.  With CLOSE the processes' pipes
+    are closed too (not when threads may still block on them).
+    """
+
+    def __init__(self, timeout, close_pipes=True):
+        self.limit = timeout
+        self.deadline = time.monotonic() + timeout
+        self.procs = []
+        self.timed_out = False
+        self.close_pipes = close_pipes
+        self._timer = threading.Timer(timeout, self.expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close(failed=exc[0] is not None)
         return False
-    except subprocess.TimeoutExpired:
-        proc.kill()
+
+    def close(self, failed=False):
+        """Stop the clock; kill what still runs and reap it (and close the
+        pipes, unless FAILED: a thread may still read one, closing would block)."""
+        self._timer.cancel()
+        for proc in self.procs:
+            self.end(proc, close=self.close_pipes and not failed)
+
+    def end(self, proc, close=True):
+        """Kill PROC if it still runs, reap it and (with CLOSE) close its pipes."""
+        self.kill(proc)
         proc.wait()
-        return True
-    except BaseException:  # Ctrl-C, SIGTERM: leave no orphaned docker client running
-        proc.kill()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr) if close else ():
+            if pipe:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+    def start(self, argv, **kwargs):
+        """``subprocess.Popen(ARGV, **KWARGS)``, killed with the others."""
+        try:
+            proc = subprocess.Popen(argv, **kwargs)
+        except FileNotFoundError:
+            raise DockerError(argv, 127, "%s: command not found" % argv[0])
+        self.procs.append(proc)
+        return proc
+
+    def left(self):
+        """Seconds left before the deadline."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def expired(self):
+        return self.timed_out or time.monotonic() >= self.deadline
+
+    def expire(self):
+        """The deadline passed: kill every process (timed out if one still ran)."""
+        if self.kill():
+            self.timed_out = True
+
+    def kill(self, *procs):
+        """Kill PROCS (every process when none is named) that still run;
+        whether one did."""
+        killed = False
+        for proc in procs or self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                killed = True
+        return killed
+
+    def communicate(self, proc, input=None):
+        """PROC's (stdout, stderr) as text; a process still running at the
+        deadline is killed (then :attr:`timed_out` is set and the output is
+        what it had printed)."""
+        try:
+            out, err = proc.communicate(input, timeout=self.left())
+        except subprocess.TimeoutExpired as exc:
+            self.timed_out = True
+            self.kill()
+            proc.wait()
+            out, err = exc.stdout, exc.stderr
+        return _text(out), _text(err)
+
+    def collect(self, proc, stdout=True):
+        """Read PROC's stderr (and its stdout, unless not STDOUT) to the end in
+        threads; returns a function that waits for them and gives (stdout,
+        stderr) as text."""
+        sinks = ([], [])
+        threads = [_drain(proc.stderr, sinks[1])]
+        if stdout:
+            threads.append(_drain(proc.stdout, sinks[0]))
+
+        def join():
+            for t in threads:
+                t.join()
+            return tuple(b"".join(sink).decode("utf-8", "replace") for sink in sinks)
+        return join
+
+    def answer(self, proc):
+        """What PROC said on stderr, read after it ended."""
         proc.wait()
-        raise
+        return _text(proc.stderr.read())
+
+    def error(self, proc, stderr, kind=None, **extra):
+        """The error of PROC, which failed saying STDERR: typed from its answer,
+        or a KIND of :mod:`~dockeroo.engine.errors` made with EXTRA."""
+        if kind is not None:
+            return kind(proc.args, proc.returncode, stderr, **extra)
+        return DockerError.from_output(proc.args, proc.returncode, stderr)
+
+    def timeout(self, proc, stderr=""):
+        """The error that says PROC (a process or an argv) was killed at the deadline."""
+        return Timeout(getattr(proc, "args", proc), None, stderr, timed_out=self.limit)
 
 
 def _write_all(pipe, data):
@@ -61,6 +180,13 @@ def _write_all(pipe, data):
             pass
 
 
+def _drain(pipe, sink):
+    """A started thread that reads PIPE to its end into the list SINK."""
+    t = threading.Thread(target=lambda: sink.append(pipe.read()), daemon=True)
+    t.start()
+    return t
+
+
 def printed_id(stdout):
     """The image id ``docker import``/``commit`` printed (Podman prints ``ID: ID``)."""
     words = (stdout or "").split()
@@ -73,13 +199,3 @@ def _text(data):
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data
-
-
-def wait_until(predicate, timeout, interval=0.2):
-    """Poll ``predicate`` until it returns a true value or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)

@@ -7,7 +7,6 @@ ever removed.
 
 import hashlib
 import os
-import re
 
 from zc.buildout import UserError
 
@@ -91,12 +90,10 @@ LABEL_RUN = "io.dockeroo.run"
 LABEL_TEMPORARY = "io.dockeroo.temporary"
 
 
-def containers_named_in(engine, text, image_id=""):
-    """Names of the containers whose ids (or id prefixes) TEXT, an engine's
-    "image is in use" answer, mentions (Docker and Podman both name them;
-    Podman's ``ps --filter ancestor=`` finds nothing)."""
-    own = image_id.split(":", 1)[-1]
-    ids = {i for i in re.findall(r"\b[0-9a-f]{12,64}\b", text or "") if not own.startswith(i)}
+def containers_named_in(engine, ids):
+    """Names of the containers with these IDS (or id prefixes), e.g. those an
+    "image is in use" answer names (:meth:`InUse.container_ids`; Podman's
+    ``ps --filter ancestor=`` finds nothing)."""
     if not ids:
         return []
     listed = engine.run(["ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],

@@ -26,7 +26,7 @@ from zc.buildout import UserError
 from dockeroo.base import mode
 from dockeroo.model import plan as plan_mod
 from dockeroo.engine.process import ANSI_ESCAPE
-from dockeroo.engine.errors import DockerError
+from dockeroo.engine.errors import DockerError, build_could_not_resolve, build_needs_buildx
 from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
     hash_values)
 from dockeroo.model.plan import action, not_fingerprinted
@@ -577,9 +577,9 @@ class Recipe(Base):
         tail = "\n".join(mask(line, hide) for line in result.tail(25).splitlines()
                          if not is_notice(line))
         hint = ""
-        if "requires BuildKit" in tail or "buildx component is missing" in tail:
+        if build_needs_buildx(tail):
             hint = "\n(%s)" % INSTALL_BUILDX
-        elif any(f.startswith("a syntax") for f in self.spec.features) and "resolve" in tail:
+        elif any(f.startswith("a syntax") for f in self.spec.features) and build_could_not_resolve(tail):
             hint = ("\n(the Dockerfile's syntax line names a frontend image that BuildKit "
                     "fetches from its registry)")
         raise UserError("Part [%s] (%s): building image %s failed (exit %s); the end of its "

@@ -14,7 +14,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import references
 from dockeroo.engine.process import DEFAULT_TIMEOUT
-from dockeroo.engine.errors import Conflict, InUse
+from dockeroo.engine.errors import Conflict, InUse, only_untagged
 from dockeroo.model.options import Options
 from dockeroo.model.plan import action
 from dockeroo.recipes.common.registry import PartState, RegistryRecipe
@@ -188,7 +188,7 @@ def remove_reference(engine, part, ref, log, timeout):
         log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
         return
     engine.forget("image", ref)
-    if "Deleted:" not in result.stdout and engine.capabilities.is_podman:
+    if only_untagged(result.stdout) and engine.capabilities.is_podman:
         # Podman only untags the last tag of an image it knows a digest of
         left = engine.inspect("image", image["Id"])
         if left is not None and not left.get("RepoTags"):

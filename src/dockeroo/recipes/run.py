@@ -563,10 +563,8 @@ class Recipe(Base):
             raise self.not_started(exc)
 
     def not_started(self, exc):
-        lines = [l.strip() for l in exc.stderr.splitlines()
-                 if l.strip() and not l.startswith("Error: failed to start")]
         return UserError("Part [%s]: container %s did not start: %s"
-                         % (self.part, self.name, "; ".join(lines) or exc))
+                         % (self.part, self.name, "; ".join(exc.reasons) or exc))
 
     def check_engine(self):
         """Options this engine cannot honour: an Error before anything is made (the
@@ -621,17 +619,14 @@ class Recipe(Base):
                            user=spec.script_user, log=self.log,
                            timeout=self.cmd_timeout(long=True))
         except DockerError as exc:
-            text = exc.stderr
-            # Podman answers an unknown exec user with a bare "received 500"
-            if spec.script_user and ("unable to find user" in text.lower()
-                                     or "unable to upgrade to tcp, received 500" in text):
+            if spec.script_user and exc.unknown_user:
                 raise self.opts.error("script-user", "no such user in container %s (%s)"
-                                      % (self.name, text.strip()), spec.script_user)
+                                      % (self.name, exc.stderr.strip()), spec.script_user)
             if exc.timed_out:
                 raise self.opts.error("script", "did not finish within %ss (option 'timeout')"
                                       % exc.timed_out)
             raise self.opts.error("script", "failed in container %s (exit %s): %s"
-                                  % (self.name, exc.returncode, text[-2000:]))
+                                  % (self.name, exc.returncode, exc.stderr[-2000:]))
 
     def wait_ready(self, cid):
         try:

@@ -56,6 +56,7 @@ import sys
 import time
 
 from dockeroo.base import mode
+from dockeroo.engine.process import Supervisor
 
 log = logging.getLogger("dockeroo")
 
@@ -266,39 +267,35 @@ def _parallel(jobs):
                     results[(kind, recipe.name)] = "not made: it needs %s" % ", ".join(
                         "%s %s" % need for need in sorted(needs))
                     continue
-                proc = recipe.engine.popen(args, stdin=subprocess.DEVNULL,
+                group = Supervisor(recipe.cmd_timeout())
+                proc = recipe.engine.popen(args, group, stdin=subprocess.DEVNULL,
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                running.append((recipe, kind, proc, time.monotonic() + recipe.cmd_timeout()))
+                running.append((recipe, kind, proc, group))
             if waiting and not running and not any(  # needs outside JOBS: never met
                     job[3] <= set(results) for job in waiting):
                 for recipe, kind, _args, _needs in waiting:
                     results[(kind, recipe.name)] = "not made"
                 waiting = []
-            ended = [item for item in running if item[2].poll() is not None
-                     or time.monotonic() > item[3]]
+            ended = [item for item in running if item[2].poll() is not None]
             if not ended:
                 time.sleep(0.005)
                 continue
             for item in ended:
                 running.remove(item)
-                recipe, kind, proc, _deadline = item
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
+                recipe, kind, proc, group = item
+                _out, err = group.communicate(proc)
+                group.close()
+                if group.timed_out:  # killed by its deadline
                     error = "timed out"
                 else:
-                    _out, err = proc.communicate()
-                    error = None if proc.returncode == 0 else (
-                        err.decode("utf-8", "replace").strip() or "failed")
+                    error = None if proc.returncode == 0 else (err.strip() or "failed")
                 recipe.engine.forget(kind, recipe.name)
                 recipe.engine.want(kind, recipe.name)
                 results[(kind, recipe.name)] = error
                 yield recipe, kind, error
     finally:
-        for recipe, kind, proc, _deadline in running:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
+        for recipe, kind, _proc, group in running:
+            group.close(failed=True)
             recipe.engine.forget(kind, recipe.name)
 
 

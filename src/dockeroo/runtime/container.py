@@ -12,15 +12,14 @@ import re
 import select
 import shlex
 import subprocess
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from dockeroo.base import tarstream
-from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, printed_id
-from dockeroo.engine.errors import DockerError
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Supervisor, printed_id
+from dockeroo.engine.errors import CopySourceError, DockerError
 from dockeroo.model.options import CONTAINER_NAME, parse_mapping
 
 
@@ -309,7 +308,7 @@ def wait_ready(engine, container, timeout, interval=0.25):
                 not state.get("Running") and not state.get("Restarting")):
             logs = engine.run(["logs", "--tail", "20", container], check=False,
                               timeout=DEFAULT_TIMEOUT)
-            tail = "\n".join(l for l in (logs.stdout + logs.stderr).splitlines() if l.strip())
+            tail = "\n".join(l for l in logs.output.splitlines() if l.strip())
             raise NotReady("it exited with code %s%s" % (
                 state.get("ExitCode"), (":\n" + tail[-2000:]) if tail else ""))
         if time.monotonic() >= deadline:
@@ -324,26 +323,6 @@ def wait_ready(engine, container, timeout, interval=0.25):
             raise NotReady("it is still not running after %ss (status %s)"
                            % (timeout, state.get("Status")))
         time.sleep(interval)
-
-
-class CopySourceError(DockerError):
-    """A source path of a copy is missing, or is not the folder its line says."""
-
-    def __init__(self, cmd, returncode, stderr, container, path):
-        self.container = container
-        self.path = path
-        super().__init__(cmd, returncode, stderr)
-
-    @property
-    def reason(self):
-        text = self.stderr.lower()
-        if "no such container" in text:
-            return "container %s does not exist" % self.container
-        if "not a directory" in text:
-            return "%s is not a folder in container %s" % (self.path.rstrip("/"), self.container)
-        if "could not find" in text or "no such file" in text:
-            return "%s does not exist in container %s" % (self.path.rstrip("/"), self.container)
-        return self.stderr or "docker cp failed"
 
 
 class _CopyJob:
@@ -368,47 +347,23 @@ class _CopyJob:
 
 
 class _Copier:
-    """The processes of one :func:`copy_paths` call, killed together on timeout."""
+    """The processes of one :func:`copy_paths` call, under one deadline
+    (killed together, see :class:`~dockeroo.engine.process.Supervisor`)."""
 
     def __init__(self, engine, source, target, timeout):
         self.engine, self.source, self.target = engine, source, target
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
-        self.procs = []
-        self.timed_out = False
-        self.timer = threading.Timer(timeout, self._expire)
-        self.timer.daemon = True
+        self.group = Supervisor(timeout)
 
     def __enter__(self):
-        self.timer.start()
         return self
 
     def __exit__(self, *exc):
-        self.timer.cancel()
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                if pipe:
-                    try:
-                        pipe.close()
-                    except OSError:
-                        pass
-        if self.timed_out and exc[0] is not None and not isinstance(exc[1], KeyboardInterrupt):
-            raise DockerError(["cp", "%s:..." % self.source, "-"], None, "",
-                              timed_out=self.timeout) from None
-
-    def _expire(self):
-        self.timed_out = True
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
+        self.group.close(failed=exc[0] is not None)
+        if self.group.timed_out and exc[0] is not None and not isinstance(exc[1], KeyboardInterrupt):
+            raise self.group.timeout(["cp", "%s:..." % self.source, "-"]) from None
 
     def popen(self, args, **kwargs):
-        proc = self.engine.popen(args, **kwargs)
-        self.procs.append(proc)
-        return proc
+        return self.engine.popen(args, self.group, **kwargs)
 
     def producer(self, job):
         if job.proc is None:
@@ -419,9 +374,8 @@ class _Copier:
 
     def source_error(self, job):
         proc = job.proc
-        proc.wait()
-        err = proc.stderr.read().decode("utf-8", "replace")
-        return CopySourceError(proc.args, proc.returncode, err, self.source, job.arg)
+        return self.group.error(proc, self.group.answer(proc), CopySourceError,
+                                container=self.source, path=job.arg)
 
     def finish_producer(self, job):
         proc = job.proc
@@ -433,11 +387,7 @@ class _Copier:
     def close_producer(self, job):
         """Kill and reap JOB's producer (its stream was only a check)."""
         proc, job.proc = job.proc, None
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        self.group.end(proc)
 
     def check(self, job):
         """Start JOB's producer and wait until ``docker cp`` has found its path.
@@ -450,10 +400,9 @@ class _Copier:
         poller = select.poll()
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         while True:
-            left = self.deadline - time.monotonic()
-            if left <= 0 or self.timed_out:
-                raise DockerError(job.proc.args, None, "", timed_out=self.timeout)
-            events = poller.poll(min(left, 1.0) * 1000)
+            if self.group.expired():
+                raise self.group.timeout(job.proc)
+            events = poller.poll(min(self.group.left(), 1.0) * 1000)
             if events:
                 if not events[0][1] & select.POLLIN:
                     raise self.source_error(job)
@@ -484,8 +433,7 @@ class _Copier:
         header = job.proc.stdout.read(tarstream.BLOCK)
         self.close_producer(job)
         if tarstream.names_a_file(header):
-            raise CopySourceError(["cp", "%s:%s" % (self.source, job.arg), "-"], 1,
-                                  "not a directory", self.source, job.arg)
+            raise CopySourceError.not_a_folder(self.source, job.arg)
 
     def direct(self, job):
         """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data path.
@@ -502,14 +450,14 @@ class _Copier:
             consumer = self.popen(["cp", "-", "%s:%s" % (self.target, parent)],
                                   stdin=producer.stdout, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
-            _out, err = consumer.communicate()
+            _out, err = self.group.communicate(consumer)
             if consumer.returncode == 0:
                 self.finish_producer(job)
                 return True
-            if b"must be a directory" not in err or self.timed_out:
-                producer.kill()
-                raise DockerError(consumer.args, consumer.returncode,
-                                  err.decode("utf-8", "replace"))
+            error = self.group.error(consumer, err)
+            if not error.missing_folder or self.group.timed_out:
+                self.group.kill(producer)
+                raise error
             if attempt == 1 and not self.parent_made(parent):
                 break
         return False
@@ -521,7 +469,7 @@ class _Copier:
         try:
             self.engine.feed(["cp", "-", "%s:/" % self.target],
                              lambda out: tarstream.folder_entry(out, parent.lstrip("/")),
-                             timeout=max(1.0, self.deadline - time.monotonic()))
+                             timeout=max(1.0, self.group.left()))
         except DockerError:
             return False  # e.g. a file is in the way: the re-targeted copy reports it
         return True
@@ -531,12 +479,7 @@ class _Copier:
         :func:`owner_ids` for OWNERS)."""
         consumer = self.popen(["cp", "-", "%s:/" % self.target], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        output = []
-        reader = threading.Thread(target=lambda: output.append(consumer.stderr.read()),
-                                  daemon=True)
-        reader.start()
-        drain = threading.Thread(target=consumer.stdout.read, daemon=True)
-        drain.start()
+        output = self.group.collect(consumer)
         started = []
 
         def sources():
@@ -554,11 +497,11 @@ class _Copier:
         except BrokenPipeError:
             pass  # the consumer stopped: its error is reported below
         except tarstream.UnsafeArchive:
-            consumer.kill()
+            self.group.kill(consumer)
             raise
         except Exception as exc:  # an unreadable stream: a producer failed
             failure = exc
-            consumer.kill()
+            self.group.kill(consumer)
         finally:
             try:
                 consumer.stdin.close()
@@ -567,17 +510,15 @@ class _Copier:
         for job in started:
             if job.proc is None or job.proc.stdout.closed:
                 continue  # finished before the next one started
-            if failure is not None and job.proc.poll() is None:
-                job.proc.kill()
+            if failure is not None:
+                self.group.kill(job.proc)
             self.finish_producer(job)
         consumer.wait()
-        reader.join()
-        drain.join()
+        _out, err = output()
         if failure is not None:
             raise failure
         if consumer.returncode != 0:
-            raise DockerError(consumer.args, consumer.returncode,
-                              b"".join(output).decode("utf-8", "replace"))
+            raise self.group.error(consumer, err)
 
 
 def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):

@@ -443,7 +443,7 @@ def drop_image(engine, part, image_id, owner, log):
     try:
         engine.run(["image", "rm", image_id])
     except InUse as exc:
-        users = containers_named_in(engine, exc.stderr, image_id)
+        users = containers_named_in(engine, exc.container_ids(image_id))
         log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
                  "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
         return False

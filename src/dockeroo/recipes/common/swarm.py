@@ -13,7 +13,7 @@ import secrets as _secrets
 from zc.buildout import UserError
 
 from dockeroo.model import plan as plan_mod
-from dockeroo.engine.errors import DockerError
+from dockeroo.engine.errors import DockerError, NotFound
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
 
 #: the kinds of objects that live in the swarm's store
@@ -25,13 +25,10 @@ KEY_FILE = ".dockeroo-swarm-key"
 
 def inspect(engine, kind, name, timeout=60):
     """``docker KIND inspect NAME`` (service, secret, config, node) or None."""
-    result = engine.run([kind, "inspect", "--", name], check=False, timeout=timeout)
-    if result.returncode != 0:
-        err = result.stderr.lower()
-        if "no such" in err or "not found" in err:
-            return None
-        raise DockerError(result.args, result.returncode, result.stderr)
-    found = result.json() or []
+    try:
+        found = engine.json([kind, "inspect", "--", name], timeout=timeout) or []
+    except NotFound:
+        return None
     return found[0] if found else None
 
 

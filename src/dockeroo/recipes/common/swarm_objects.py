@@ -10,7 +10,7 @@ from typing import Dict
 from zc.buildout import UserError
 from dockeroo.base import mode
 from dockeroo.recipes.common import swarm
-from dockeroo.engine.errors import DockerError
+from dockeroo.engine.errors import InUse, NotFound
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.options import Options
 from dockeroo.model.ownership import OWNER_OPTION, label_args
@@ -186,17 +186,14 @@ def remove_version(engine, kind, name, log, quiet=False, part=None):
     a UserError naming the services otherwise."""
     try:
         engine.run([kind, "rm", name])
-    except DockerError as exc:
-        err = exc.stderr.lower()
-        if "no such" in err or "not found" in err:
-            return True
-        if "in use" not in err:
-            raise
+    except NotFound:
+        return True
+    except InUse as exc:
         if quiet:
             log.info("%s %s is still used by a service: removed later", kind.capitalize(), name)
             return False
         raise UserError("Part [%s]: %s %s is still in use (%s); remove or update the "
-                        "service(s) first" % (part, kind, name, exc.stderr.split("desc = ")[-1]))
+                        "service(s) first" % (part, kind, name, exc.detail))
     log.info("Removed %s %s", kind, name)
     return True
 
