@@ -53,7 +53,6 @@ def test_errors_are_typed_from_both_engines_texts(stderr, kind):
     error = DockerError.from_output(["docker", "x"], 1, stderr)
     assert type(error) is kind
     assert isinstance(error, DockerError)
-    assert error.not_found == (kind is NotFound)
 
 
 def test_a_timed_out_command_is_a_timeout():

@@ -29,10 +29,6 @@ class DockerError(Exception):
                 (": " + self.stderr) if self.stderr else "")
         return "'%s' failed (exit %s): %s" % (shown, self.returncode, self.stderr or "no error output")
 
-    @property
-    def not_found(self):
-        return isinstance(self, NotFound)
-
     def masking(self, secret):
         """This error with SECRET masked in its answer (a new one, typed again)."""
         return self.from_output(self.cmd, self.returncode,

@@ -39,16 +39,11 @@ def ssh(machine_name, argv, timeout=DEFAULT_TIMEOUT, *, input=None, check=True, 
                          check=check, stream=stream, program=PROGRAM)
 
 
-def ip(machine_name, timeout=DEFAULT_TIMEOUT):
-    """The IP address of machine MACHINE_NAME (``docker-machine ip``)."""
-    return _runner().run(["ip", machine_name], timeout=timeout, program=PROGRAM).stdout.strip()
-
-
 def machine_config(name, timeout=DEFAULT_TIMEOUT):
     """Ask ``docker-machine`` where machine NAME's engine is and how to reach it."""
-    runner = DockerEngine(EngineConfig(), docker="docker-machine")
-    url = runner.run(["url", name], timeout=timeout).stdout.strip()
-    info = runner.run(["inspect", name], timeout=timeout).json() or {}
+    runner = _runner()
+    url = runner.run(["url", name], timeout=timeout, program=PROGRAM).stdout.strip()
+    info = runner.json(["inspect", name], timeout=timeout, program=PROGRAM) or {}
     auth = (info.get("HostOptions") or {}).get("AuthOptions") or {}
     cert_path = auth.get("StorePath") or (
         os.path.dirname(auth["ClientCertPath"]) if auth.get("ClientCertPath") else None)

@@ -32,9 +32,6 @@ class Result:
     def json(self):
         return json.loads(self.stdout) if self.stdout.strip() else None
 
-    def json_lines(self):
-        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
-
     def tail(self, lines=20):
         """The last LINES lines of stdout, then of stderr, without colour codes."""
         parts = []
