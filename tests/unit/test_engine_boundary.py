@@ -31,6 +31,8 @@ PARSING = {"lower", "upper", "casefold", "split", "rsplit", "splitlines", "parti
            "rpartition", "startswith", "endswith", "find", "rfind", "index", "count"}
 #: methods that keep a text a text (the result is as tainted as the text)
 KEEPING = {"strip", "rstrip", "lstrip", "decode", "read"}
+#: attributes (and methods) that carry what a docker command answered
+SOURCES = {"stderr", "stdout", "communicate", "tail"}
 #: calls that only show a text
 SHOWING = {"debug", "info", "warning", "error", "exception", "critical", "log", "format"}
 #: the only module outside engine/ that may start a process: zstd, not docker
@@ -41,6 +43,15 @@ ERROR_CLASSES = {name for name, obj in vars(errors).items()
 
 def sources():
     """(path relative to the package, parsed module) of every module outside engine/."""
+    if not _PARSED:
+        _PARSED.extend(_parse())
+    return _PARSED
+
+
+_PARSED = []
+
+
+def _parse():
     for folder, _dirs, files in os.walk(PACKAGE):
         if os.path.abspath(folder).startswith(ENGINE):
             continue
@@ -143,13 +154,17 @@ def _call_name(call):
 
 def error_text_reads(rel, tree):
     """Places of TREE that inspect docker's answers: (line, what)."""
-    parents = _parents(tree)
+    parents = None
     found = []
     scopes = [tree] + [n for n in ast.walk(tree)
                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
     for scope_node in scopes:
         scope = _Scope()
         nodes = list(_own_nodes(scope_node))
+        if not any(isinstance(n, ast.Attribute) and n.attr in SOURCES
+                   or isinstance(n, ast.Name) and n.id == "str" for n in nodes):
+            continue  # nothing here carries an answer
+        parents = parents or _parents(tree)
         scope.handlers = {h.name for h in nodes if isinstance(h, ast.ExceptHandler) and h.name
                           and _catches_docker_errors(h)}
         for _ in range(3):  # names bound from names bound from answers
