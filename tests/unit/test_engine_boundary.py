@@ -82,31 +82,17 @@ class _Scope:
         for sub in ast.walk(node):
             if self._inside_message(sub, node, parents):
                 continue
-            if isinstance(sub, ast.Attribute) and sub.attr == "stderr" and not (
-                    isinstance(sub.value, ast.Name) and sub.value.id == "sys"):
-                return True
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
-                    and sub.func.attr == "communicate":
+            if _carries(sub, "stderr", "communicate", self.errors):
                 return True
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) \
                     and sub.func.id == "str" and sub.args \
                     and isinstance(sub.args[0], ast.Name) and sub.args[0].id in self.handlers:
                 return True
-            if isinstance(sub, ast.Name) and sub.id in self.errors:
-                return True
         return False
 
     def output(self, node):
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Attribute) and sub.attr == "stdout" and not (
-                    isinstance(sub.value, ast.Name) and sub.value.id == "sys"):
-                return True
-            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) \
-                    and sub.func.attr == "tail":
-                return True
-            if isinstance(sub, ast.Name) and sub.id in self.outputs:
-                return True
-        return False
+        """Does NODE carry a command's output?"""
+        return any(_carries(sub, "stdout", "tail", self.outputs) for sub in ast.walk(node))
 
     @staticmethod
     def _inside_message(sub, top, parents):
@@ -120,6 +106,15 @@ class _Scope:
                 return True
             node = parent
         return False
+
+
+def _carries(node, stream, method, names):
+    """Is NODE ``X.STREAM`` (not ``sys``'s), a call of ``X.METHOD()`` or one of NAMES?"""
+    if isinstance(node, ast.Attribute) and node.attr == stream:
+        return not (isinstance(node.value, ast.Name) and node.value.id == "sys")
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == method
+    return isinstance(node, ast.Name) and node.id in names
 
 
 def _targets(target):
