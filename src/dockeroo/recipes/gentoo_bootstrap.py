@@ -27,7 +27,7 @@ from dockeroo.runtime import container as ctr
 from dockeroo.base.fingerprint import folder_fingerprint, hash_values
 from dockeroo.model.options import CONTAINER_NAME
 from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
-from dockeroo.model.ownership import LABEL_FINGERPRINT
+from dockeroo.model.ownership import LABEL_FINGERPRINT, remove_container
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import os_errors
 from dockeroo.recipes.common import gentoo as _gentoo
@@ -228,7 +228,7 @@ class Recipe(Base):
                 box.remove()
                 self.log.info("Committed image %s", spec.image)
                 if old_container is not None:
-                    self.run(["rm", "--force", "--volumes", spec.container])
+                    remove_container(self.engine, spec.container, timeout=self.cmd_timeout())
             else:
                 new_id = base
                 if not reuse:

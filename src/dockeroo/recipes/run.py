@@ -28,12 +28,12 @@ from zc.buildout import UserError
 from dockeroo.runtime import ahead
 from dockeroo.runtime import container as ct
 from dockeroo.base import references
-from dockeroo.engine.process import DEFAULT_TIMEOUT
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash_values
-from dockeroo.model.options import CONTAINER_NAME, Options
+from dockeroo.model.options import CONTAINER_NAME, Options, removal_settings
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
+from dockeroo.model.ownership import labels_of, remove_containers
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import dockeroo_entry, uninstalled_together
 from dockeroo.model.options import os_errors
@@ -263,7 +263,7 @@ def plan(part, spec, observed, context, owner, options=None, image_error=None):
     if current is None:
         return [act(*missing(spec, context, changed))]
     # certain: the container differs from the Spec with the image as it is now
-    certain = new is not None and _labels(current).get(LABEL_FINGERPRINT) != new
+    certain = new is not None and labels_of(current).get(LABEL_FINGERPRINT) != new
     reasons = list(changed) if certain or new is None else []
     if maker is not None and maker.verb == "maybe":
         if not certain:
@@ -290,10 +290,6 @@ def missing(spec, context, changed):
         return "create", "option 'name' changed (was %s)" % old.get("name")
     gone = "container %s is missing (removed by hand?)" % spec.name
     return ("create", gone, *changed) if changed else ("repair", gone)
-
-
-def _labels(obj):
-    return (obj.get("Config") or {}).get("Labels") or {}
 
 
 def _why(act):
@@ -698,13 +694,12 @@ class Recipe(Base):
             for stop, names in sorted(stops.items()):
                 engine.run(["stop", "--time", str(stop)] + names, timeout=longest + stop,
                            check=False)
-            result = engine.run(["rm", "--force", "--volumes"] + [n for _p, n, _t in targets],
-                                timeout=longest, check=False)
+            result = remove_containers(engine, [n for _p, n, _t in targets],
+                                       timeout=longest, check=False)
         except DockerError:
             return done
         removed = set(result.stdout.split())
         for part, name, _timeout in targets:
-            engine.forget("container", name)
             if name in removed:
                 logging.getLogger(part).info("Removed container %s", name)
                 done.add(part)
@@ -716,7 +711,7 @@ class Recipe(Base):
 def _removal_times(part, options):
     """(command timeout, stop timeout) for removing a part's container."""
     opts = Options(part, dict(options))
-    timeout = opts.duration("timeout", DEFAULT_TIMEOUT)
+    _keep, timeout = removal_settings(part, options)
     stop = opts.int("stop-timeout", None)
     if stop is None:
         stop = DOCKER_STOP_TIMEOUT
