@@ -118,3 +118,13 @@ def test_key_file_reads_an_older_raw_key_as_it_is(tmp_path):
     raw = bytes(range(32))  # the former build key: 32 raw bytes
     path.write_bytes(raw)
     assert key_file(str(path)) == raw
+
+
+def test_aliases_may_have_one_character_but_linked_containers_not():
+    from dockeroo.model.options import ALIAS_NAME
+    from dockeroo.recipes import run
+    assert ALIAS_NAME.match("a") and not ALIAS_NAME.match("_a")
+    assert run.read_links(Options("p", {"links": "db:d"})) == ["db:d"]
+    with pytest.raises(UserError) as info:
+        run.read_links(Options("p", {"links": "d:db"}))
+    assert "option 'links'" in str(info.value)

@@ -30,6 +30,9 @@ _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
 #: [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" to a 1-character name)
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
+#: a network alias or link alias (a host name): the same characters, 1 or more
+ALIAS_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
 
 def removal_settings(part, options):
     """(keep, timeout) of the (old) OPTIONS of PART, for removing what it

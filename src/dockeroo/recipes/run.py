@@ -30,7 +30,7 @@ from dockeroo.runtime import container as ct
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash_values
-from dockeroo.model.options import CONTAINER_NAME, Options, removal_settings
+from dockeroo.model.options import ALIAS_NAME, CONTAINER_NAME, Options, removal_settings
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
 from dockeroo.model.ownership import labels_of, remove_containers
@@ -39,7 +39,6 @@ from dockeroo.model.buildout import dockeroo_entry, uninstalled_together
 from dockeroo.model.options import os_errors
 from dockeroo.model.buildout import referenced_outputs
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PORT_RE = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9]+(?:\.[0-9]+){3}):)?"
     r"(?:(?P<host>\d+(?:-\d+)?)?:)?"
@@ -182,7 +181,7 @@ def read_networks(opts):
                          opts.text("networks"))
     aliases = []
     for line in opts.lines("network-aliases"):
-        if not NAME_RE.match(line):
+        if not ALIAS_NAME.match(line):
             raise opts.error("network-aliases", "an alias is a host name (letters, digits "
                              "and _ . -), one per line", line)
         aliases.append(line)
@@ -198,7 +197,7 @@ def read_links(opts):
     for line in opts.lines("links"):
         parts = line.split(":")
         if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or not all(
-                NAME_RE.match(p) for p in parts):
+                ALIAS_NAME.match(p) for p in parts):
             raise opts.error("links", "each line must be CONTAINER:ALIAS (or CONTAINER)", line)
         links.append(line)
     return links

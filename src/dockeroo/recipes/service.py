@@ -35,12 +35,12 @@ from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
     label_args)
 from dockeroo.model.ownership import labels_of, users
+from dockeroo.model.options import ALIAS_NAME
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
 from dockeroo.model.buildout import referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-HOST_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$|^0$")
 #: task-template fingerprint, a container label of every task
 LABEL_TASK = "io.dockeroo.task-fingerprint"
@@ -208,7 +208,7 @@ def read_networks(opts):
         name, *aliases = line.split()
         opts.object_name("networks", name, strict=False)
         for alias in aliases:
-            if not HOST_RE.match(alias):
+            if not ALIAS_NAME.match(alias):
                 raise opts.error("networks", "each line is NETWORK [ALIAS ...]; an alias "
                                  "is a host name", line)
         if name in [n for n, _ in networks]:

@@ -1,5 +1,7 @@
 """Plan helpers shared by the Gentoo recipes (bootstrap, build, diskimage)."""
 
+import re
+
 from zc.buildout import UserError
 
 from dockeroo.model.ownership import LABEL_FINGERPRINT, is_owned, labels_of
@@ -92,6 +94,12 @@ def image_id(part, observed, option, ref, where):
 
 
 DEFAULT_COMMAND = ["/bin/freeze"]
+
+def name_from(text, fallback=""):
+    """TEXT (a part name, an image reference) made a container name's start:
+    other characters become '_', no leading '_ . -'; FALLBACK if nothing is left."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", text).lstrip("_.-") or fallback
+
 
 def container_name(opts, option, default):
     return opts.object_name(option, opts.text(option, default=default))
