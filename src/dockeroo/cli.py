@@ -370,7 +370,7 @@ def pending(parts_directory, configured):
     from dockeroo.base.state import read_json
     from dockeroo.model.options import Options
     from dockeroo.model.engines import engine_from_options
-    from dockeroo.model.ownership import is_owned
+    from dockeroo.model.ownership import is_owned, users as users_of
     from dockeroo.runtime.run import recipe_class
     folder = os.path.join(parts_directory, STATE_DIR, "pending")
     try:
@@ -400,8 +400,7 @@ def pending(parts_directory, configured):
             obj = engine.inspect("image", image)
             if obj is None or obj.get("RepoTags") or not is_owned(obj, part, entry.get("owner")):
                 continue  # gone, tagged again, or not ours: the run only forgets the record
-            users = engine.run(["ps", "--all", "--quiet", "--filter", "ancestor=" + image],
-                               check=False).stdout.split()
+            users = users_of(engine, "image", image)
             short = image.split(":", 1)[-1][:12]
             if users:
                 out.append(plan_mod.action(

@@ -139,6 +139,35 @@ def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_record
         docker("volume", "rm", gone, check=False)
 
 
+def test_plan_names_the_containers_keeping_a_replaced_image(buildout, prefix, base_image):
+    """A replaced image a container still uses: ``maybe``, naming the
+    container (by name, as every other "used by" message)."""
+    import json
+    import os
+    from dockeroo.model.ownership import owner_id
+    configure(buildout, prefix, network=False)
+    buildout.ok()
+    owner = owner_id(buildout.directory)
+    labels = ["--label", "io.dockeroo.part=vol", "--label", "io.dockeroo.buildout=" + owner]
+    ctx = buildout.write("old/Dockerfile", "FROM %s\nRUN echo %s > /old\n" % (base_image, prefix))
+    image = docker("build", "-q", *labels, os.path.dirname(ctx)).strip()  # untagged
+    user = prefix + "-user"
+    try:
+        docker("create", "--name", user, image, "true")
+        folder = buildout.path("parts", ".dockeroo", "pending")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "vol.json"), "w") as handle:
+            json.dump([{"image": image, "engine": {}, "owner": owner}], handle)
+        code, actions = plan_of(buildout)
+        plan = {(a["kind"], a["name"]): a for a in actions}
+        assert code == 2 and plan[("image", image)]["action"] == "maybe", actions
+        assert plan[("image", image)]["reasons"][0].endswith("(used now by %s)" % user)
+        assert inspect("image", image) is not None  # plan removed nothing
+    finally:
+        docker("rm", "-f", user, check=False)
+        docker("image", "rm", image, check=False)
+
+
 def test_plan_on_the_demo_buildout(buildout, prefix, docker_recorder):
     """The repository's demo buildout.cfg (its names and subnet overridden,
     as tests/integration/test_demo.py does): planned, then run, then planned

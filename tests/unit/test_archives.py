@@ -293,4 +293,8 @@ class CopyEngine(FakeEngine):
 
         class Result:
             stdout = "sha256:commit\n"
+            returncode = 0
         return Result()
+
+    def forget(self, kind, name=None):
+        pass

@@ -18,10 +18,10 @@ import json
 import os
 import re
 import stat
-import tempfile
 import time
 
 from dockeroo.base import mode as _mode
+from dockeroo.base.state import atomic_json
 
 CACHE_VERSION = 1
 #: files changed more recently than this are hashed again on the next run
@@ -201,20 +201,13 @@ class DigestCache:
             self.dirty = True
         if not self.dirty:
             return
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".fp-")
         data = {"version": CACHE_VERSION, "entries": self.entries}
         if self.racy:
             data["racy"] = self.racy
         try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, self.path)
+            atomic_json(self.path, data, separators=(",", ":"))
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
 
 
 def walk(root, ignore=None):

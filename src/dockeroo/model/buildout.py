@@ -11,7 +11,7 @@ import sys
 
 from zc.buildout import UserError
 
-from dockeroo.model.options import Options
+from dockeroo.model.options import removal_settings
 from dockeroo.model.ownership import OWNER_OPTION
 from dockeroo.model.engines import engine_options
 
@@ -119,7 +119,7 @@ def uninstalled_together(part, options, entries=None, installed=".installed.cfg"
             continue  # another buildout's, or another engine's
         values = {k: v.replace("$$", "$") for k, v in values.items()}
         try:
-            if Options(other, values).bool("keep", False):
+            if removal_settings(other, values)[0]:
                 continue
         except UserError:  # its own uninstall reports it
             continue

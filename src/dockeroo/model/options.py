@@ -16,6 +16,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import references
 from dockeroo.base.redaction import redact
+from dockeroo.engine.process import DEFAULT_TIMEOUT
 
 
 TRUE = {"true", "yes", "on", "1"}
@@ -24,8 +25,22 @@ FALSE = {"false", "no", "off", "0"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
 
-#: Docker's rule for container names and ``local`` volume names (2 characters or more)
+#: Docker's rule for container names and ``local`` volume names: 2 characters
+#: or more (Docker answers "Invalid container name (a), only
+#: [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" to a 1-character name)
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+#: a network alias or link alias (a host name): the same characters, 1 or more
+ALIAS_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def removal_settings(part, options):
+    """(keep, timeout) of the (old) OPTIONS of PART, for removing what it
+    owns (uninstall, a replaced configuration, a removal together):
+    ``keep`` (default false) and ``timeout`` (seconds; default
+    DEFAULT_TIMEOUT, 180 s).  A bad value is a UserError naming the option."""
+    opts = Options(part, dict(options))
+    return opts.bool("keep", False), opts.duration("timeout", DEFAULT_TIMEOUT)
 
 
 def option_error(part, option, value, why):

@@ -31,9 +31,22 @@ def label_args(labels):
     return args
 
 
+def labels_of(obj):
+    """The labels of an inspected object (``{}`` when it has none): a
+    container's or image's ``Config.Labels``, a swarm object's
+    ``Spec.Labels``, a volume's or network's ``Labels``."""
+    obj = obj or {}
+    if "Config" in obj:
+        labels = (obj.get("Config") or {}).get("Labels")
+    elif "Spec" in obj:
+        labels = (obj.get("Spec") or {}).get("Labels")
+    else:
+        labels = obj.get("Labels")
+    return labels or {}
+
+
 def is_owned(obj, part, owner):
-    labels = (obj.get("Config") or {}).get("Labels") if "Config" in obj else obj.get("Labels")
-    labels = labels or {}
+    labels = labels_of(obj)
     return labels.get(LABEL_PART) == part and labels.get(LABEL_BUILDOUT) == owner
 
 
@@ -49,24 +62,23 @@ def remove_object(engine, kind, name, part, owner, log, timeout=DEFAULT_TIMEOUT,
     if kind == "container":
         if stop_timeout is not None and (obj.get("State") or {}).get("Running"):
             engine.run(["stop", "--time", str(int(stop_timeout)), name], timeout=timeout + stop_timeout)
-        engine.run(["rm", "--force", "--volumes", name], timeout=timeout)
+        remove_container(engine, name, timeout=timeout)
     elif kind == "image":
-        engine.run(["image", "rm", name], timeout=timeout)
+        remove_image(engine, name, timeout=timeout)
     elif kind == "volume":
         try:
             engine.run(["volume", "rm", name], timeout=timeout)
         except InUse:
-            users = engine.run(["ps", "--all", "--filter", "volume=" + name,
-                                "--format", "{{.Names}}"], check=False).stdout.split()
             raise UserError("Part [%s]: volume %s is still used by container(s) %s; "
                             "remove them first (nothing was removed)"
-                            % (part, name, ", ".join(users) or "(unknown)"))
+                            % (part, name, ", ".join(users(engine, "volume", name))
+                               or "(unknown)"))
     elif kind == "network":
-        users = network_users(engine, name, obj)
-        if users:  # Docker would remove it under stopped containers and break them
+        using = network_users(engine, name, obj)
+        if using:  # Docker would remove it under stopped containers and break them
             raise UserError("Part [%s]: network %s is still used by container(s) %s; "
                             "remove them first (nothing was removed)"
-                            % (part, name, ", ".join(users)))
+                            % (part, name, ", ".join(using)))
         engine.run(["network", "rm", name], timeout=timeout)
     engine.forget(kind, name)
     log.info("Removed %s %s", kind, name)
@@ -80,10 +92,48 @@ def network_users(engine, name, obj=None):
     also finds stopped ones (by network name).
     """
     obj = obj if obj is not None else engine.inspect("network", name)
-    users = {c.get("Name") for c in ((obj or {}).get("Containers") or {}).values()}
-    listed = engine.run(["ps", "--all", "--filter", "network=" + name,
-                         "--format", "{{.Names}}"]).stdout.split()
-    return sorted(u for u in users | set(listed) if u)
+    attached = {c.get("Name") for c in ((obj or {}).get("Containers") or {}).values()}
+    listed = users(engine, "network", name, check=True)
+    return sorted(u for u in attached | set(listed) if u)
+
+
+_USER_FILTERS = {"volume": "volume", "network": "network", "image": "ancestor",
+                 "label": "label"}
+
+
+def users(engine, kind, name, check=False):
+    """Names of the containers, running or stopped, that use the volume,
+    network or image (KIND) NAME, or (KIND ``label``) carry the label NAME
+    (``KEY=VALUE``).  Without CHECK, a failed query finds none."""
+    return engine.run(["ps", "--all", "--filter", "%s=%s" % (_USER_FILTERS[kind], name),
+                       "--format", "{{.Names}}"], check=check).stdout.split()
+
+
+def remove_containers(engine, names, timeout=DEFAULT_TIMEOUT, check=True):
+    """``docker rm --force --volumes NAMES``: the containers NAMES (running
+    or not) with their anonymous volumes, in one command; the engine forgets
+    them.  Returns the command's Result (its stdout names those removed)."""
+    names = list(names)
+    try:
+        return engine.run(["rm", "--force", "--volumes"] + names, timeout=timeout, check=check)
+    finally:
+        for name in names:
+            engine.forget("container", name)
+
+
+def remove_container(engine, name, timeout=DEFAULT_TIMEOUT, check=True):
+    """Remove the container NAME (see :func:`remove_containers`)."""
+    return remove_containers(engine, [name], timeout=timeout, check=check)
+
+
+def remove_image(engine, ref, timeout=DEFAULT_TIMEOUT, check=True):
+    """``docker image rm REF`` (a tag is untagged; an id or the last tag
+    removes the image); the engine forgets it once removed.  Returns the
+    command's Result."""
+    result = engine.run(["image", "rm", ref], timeout=timeout, check=check)
+    if result.returncode == 0:
+        engine.forget("image", ref)
+    return result
 
 
 LABEL_RUN = "io.dockeroo.run"

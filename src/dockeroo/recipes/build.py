@@ -18,12 +18,12 @@ import logging
 import os
 import re
 import shlex
-import secrets as random_secrets
 from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
 from dockeroo.base import mode
+from dockeroo.base.state import key_file
 from dockeroo.model import plan as plan_mod
 from dockeroo.engine.process import ANSI_ESCAPE
 from dockeroo.engine.errors import DockerError, build_could_not_resolve, build_needs_buildx
@@ -31,7 +31,8 @@ from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fin
     hash_values)
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned,
-    label_args)
+    label_args, labels_of)
+from dockeroo.model import ownership
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
 
@@ -248,7 +249,7 @@ def plan(part, spec, observed, context, options, users=None):
     USERS: the containers using the current image (see ``retired``)."""
     fingerprint = spec.fingerprint()
     current = observed.get("image", spec.image)
-    labels = ((current or {}).get("Config") or {}).get("Labels") or {}
+    labels = labels_of(current)
     why = change_reasons(spec, context, options, labels if current else None)
     old = context.old
     if current is None:
@@ -425,11 +426,9 @@ class Recipe(Base):
         users = None
         if context.planning:  # a real run does not need to know
             current = self.engine.inspect("image", self.image)
-            stale = current and ((current.get("Config") or {}).get("Labels") or {}).get(
-                LABEL_FINGERPRINT) != self.fingerprint
+            stale = current and labels_of(current).get(LABEL_FINGERPRINT) != self.fingerprint
             if stale:
-                users = self.engine.run(["ps", "--all", "--filter", "ancestor=" + current["Id"],
-                                         "--format", "{{.Names}}"], check=False).stdout.split()
+                users = ownership.users(self.engine, "image", current["Id"])
         return plan(self.part, self.spec, self.observed(), context, self.options, users)
 
     def apply(self, actions):
@@ -447,7 +446,7 @@ class Recipe(Base):
                 # right after the build (it is left alone while still tagged)
                 self.retire_image(current["Id"])
             # BuildKit's layer cache ignores secret values: a changed secret builds afresh
-            labels = ((current or {}).get("Config") or {}).get("Labels") or {}
+            labels = labels_of(current)
             self.build(fresh=bool(self.spec.secret_hmac)
                        and labels.get(LABEL_SECRETS) != self.spec.secret_hmac)
             self.engine.forget("image", self.image)
@@ -608,28 +607,7 @@ def csv_field(text):
 def secret_key(path):
     """The random key of this buildout's secret HMACs (made on first use, mode 0600;
     None while planning when there is none yet: plan writes no file)."""
-    try:
-        with open(path, "rb") as handle:
-            key = handle.read()
-        if len(key) >= 32:
-            return key
-    except OSError:
-        pass
-    if mode.PLANNING:
-        return None
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = "%s.%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(random_secrets.token_bytes(32))
-    try:
-        os.link(tmp, path)  # the first writer wins
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    with open(path, "rb") as handle:
-        return handle.read()
+    return key_file(path, create=not mode.PLANNING)
 
 
 def buildkit_features(dockerfile):

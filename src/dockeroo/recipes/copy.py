@@ -16,6 +16,7 @@ import json
 import os
 from typing import Tuple
 
+from dockeroo.base.state import atomic_json
 from dockeroo.runtime import container as ct
 from dockeroo.engine.errors import DockerError
 from dockeroo.model.options import option_error
@@ -133,11 +134,7 @@ class Recipe(Base):
                     raise
                 raise self.opts.error("timeout", "the copy did not finish within %gs and was "
                                       "stopped (nothing is left running)" % exc.timed_out)
-            os.makedirs(self.state_dir, exist_ok=True)
-            tmp = spec.state_path + ".tmp"
-            with open(tmp, "w") as handle:
-                json.dump(act.data, handle)
-            os.replace(tmp, spec.state_path)
+            atomic_json(spec.state_path, act.data)
         # not returned as an installed path: buildout would delete it when any
         # option changes (timeout...) and the paths would be copied again
         return []

@@ -18,16 +18,14 @@ ones are complete.
 
 import dataclasses
 import os
-import re
 from typing import Dict, Optional, Tuple
 
 from dockeroo.recipes.common import archives as archives_mod
 from dockeroo.recipes.common import binfmt
 from dockeroo.runtime import container as ctr
 from dockeroo.base.fingerprint import folder_fingerprint, hash_values
-from dockeroo.model.options import CONTAINER_NAME
 from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
-from dockeroo.model.ownership import LABEL_FINGERPRINT
+from dockeroo.model.ownership import LABEL_FINGERPRINT, remove_container
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import os_errors
 from dockeroo.recipes.common import gentoo as _gentoo
@@ -68,11 +66,7 @@ def read(opts, part, name, name_option, directory, cache_dir=None):
     """The part's options -> Spec (every mistake a UserError)."""
     image = str(opts.reference(name_option, name, digest=False,
                                hint=" (image defaults to the part name; set image)").normalized())
-    default_container = re.sub(r"[^a-zA-Z0-9_.-]", "_", part).lstrip("_.-") + "_bootstrap"
-    container = opts.text("container", default=default_container)
-    if not CONTAINER_NAME.match(container):
-        raise opts.error("container", "a container name has 2 or more letters, digits, "
-                         "'_', '.' and '-' and starts with a letter or digit", container)
+    container = _gentoo.container_name(opts, "container", _gentoo.name_from(part) + "_bootstrap")
     archives = tuple(archives_mod.parse_archives(opts, "archives", directory))
     if not archives:
         raise opts.error("archives", "is required: the root filesystem archives "
@@ -228,7 +222,7 @@ class Recipe(Base):
                 box.remove()
                 self.log.info("Committed image %s", spec.image)
                 if old_container is not None:
-                    self.run(["rm", "--force", "--volumes", spec.container])
+                    remove_container(self.engine, spec.container, timeout=self.cmd_timeout())
             else:
                 new_id = base
                 if not reuse:

@@ -47,7 +47,7 @@ from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import os_errors
 from dockeroo.recipes.common import gentoo as _gentoo
 from dockeroo.model.options import parse_path_line
-from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name
+from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name, name_from
 
 LABEL_PACKAGES = "io.dockeroo.packages"
 #: the build and base image ids and the target an image was made from (for plan reasons)
@@ -155,7 +155,7 @@ def read(opts, name, directory, cache_dir=None):
     """The part's options -> Spec (every mistake a UserError)."""
     image = str(opts.reference("name", name, digest=False,
                                hint=" (name defaults to the part name)").normalized())
-    base = re.sub(r"[^a-zA-Z0-9_.-]", "_", image).lstrip("_.-") or "gentoo"
+    base = name_from(image, "gentoo")
     values = dict(
         image=image,
         build_container=container_name(opts, "build-container", base + "_build"),

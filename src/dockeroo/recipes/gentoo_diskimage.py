@@ -24,7 +24,6 @@ read -> plan -> apply (see :mod:`dockeroo.model.plan`).
 import dataclasses
 import json
 import os
-import re
 import uuid
 from typing import Dict, Optional, Tuple
 
@@ -38,7 +37,7 @@ from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fin
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import os_errors
 from dockeroo.recipes.common import gentoo as _gentoo
-from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name
+from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name, name_from
 
 BLOCK = 1 << 20
 FINGERPRINT_SUFFIX = ".dockeroo-fingerprint"
@@ -103,7 +102,7 @@ def read(opts, part, parts_directory):
                   script_user=opts.word("build-script-user"),
                   build_volumes_from=tuple(ctr.read_volumes_from(opts, "build-volumes-from")),
                   tty=opts.bool("tty", False), privileges=ctr.read_privileges(opts, True))
-    default = re.sub(r"[^a-zA-Z0-9_.-]", "_", part).lstrip("_.-") or "disk"
+    default = name_from(part, "disk")
     location = os.path.join(parts_directory, part)
     return Spec(base_image=base_image, build_image=build_image, build_command=build_command,
                 build_root=build_root, source=source, location=location,

@@ -13,7 +13,7 @@ from dockeroo.recipes.common import swarm
 from dockeroo.engine.capabilities import PODMAN
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, is_owned,
-    label_args)
+    label_args, labels_of)
 from dockeroo.runtime.recipe import Recipe as Base
 
 OUR_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
@@ -110,7 +110,7 @@ def differences(spec, current, observed):
             has, wants = podman_view(has, wants)
         if has != wants:
             changes.append(("addresses", describe(has), describe(spec.pools)))
-    labels = {k: v for k, v in (current.get("Labels") or {}).items() if k not in OUR_LABELS}
+    labels = {k: v for k, v in labels_of(current).items() if k not in OUR_LABELS}
     if labels != spec.labels:
         changes.append(("labels", labels, spec.labels))
     return changes

@@ -13,9 +13,9 @@ part's state file remembers which references it brought).
 from zc.buildout import UserError
 
 from dockeroo.base import references
-from dockeroo.engine.process import DEFAULT_TIMEOUT
 from dockeroo.engine.errors import Conflict, InUse, only_untagged
-from dockeroo.model.options import Options
+from dockeroo.model.options import removal_settings
+from dockeroo.model.ownership import remove_image
 from dockeroo.model.plan import action
 from dockeroo.recipes.common.registry import PartState, RegistryRecipe
 
@@ -108,8 +108,7 @@ class Recipe(RegistryRecipe):
         old = self.engine.inspect("image", old_id)
         if (old is not None and not old.get("RepoTags")
                 and all(self.in_repository(d) for d in old.get("RepoDigests") or [])):
-            result = self.run(["image", "rm", old_id], check=False)
-            self.engine.forget("image", old_id)
+            result = remove_image(self.engine, old_id, timeout=self.cmd_timeout(), check=False)
             if result.returncode == 0:
                 self.log.info("Removed the replaced image %s", old_id[7:19])
             else:
@@ -124,8 +123,7 @@ class Recipe(RegistryRecipe):
             return False
 
     def untag(self, ref):
-        self.engine.run(["image", "rm", ref], timeout=self.cmd_timeout())
-        self.engine.forget("image", ref)
+        remove_image(self.engine, ref, timeout=self.cmd_timeout())
 
     # -- changed configuration ---------------------------------------------------------
     def drop_replaced(self, old, engine):
@@ -134,7 +132,7 @@ class Recipe(RegistryRecipe):
             return
         state = self.state.load()
         entry = state.get("refs", {}).pop(old_ref, None)
-        if entry and entry.get("owned") and not Options(self.part, dict(old)).bool("keep", False):
+        if entry and entry.get("owned") and not removal_settings(self.part, old)[0]:
             remove_reference(engine, self.part, old_ref, self.log, self.cmd_timeout())
         self.state.save(state)
 
@@ -143,7 +141,7 @@ class Recipe(RegistryRecipe):
     def plan_removal(cls, observed, part, old_options, why):
         """What ``remove`` and ``drop_replaced`` do: the references the state
         file says this part brought are removed, the others left."""
-        keep = Options(part, dict(old_options)).bool("keep", False)
+        keep, _timeout = removal_settings(part, old_options)
         state = PartState.for_options(old_options)
         if state is None or not state.exists():
             image = old_options.get("image")
@@ -164,7 +162,7 @@ class Recipe(RegistryRecipe):
 
     @classmethod
     def remove(cls, engine, part, options, log):
-        timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)
+        _keep, timeout = removal_settings(part, options)
         state = PartState.for_options(options)
         if state is None or not state.exists():
             log.warning("No record of what this part pulled (%s is missing): leaving %s",
@@ -183,17 +181,15 @@ def remove_reference(engine, part, ref, log, timeout):
     if image is None:
         return
     try:
-        result = engine.run(["image", "rm", ref], timeout=timeout)
+        result = remove_image(engine, ref, timeout=timeout)
     except (InUse, Conflict) as exc:
         log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
         return
-    engine.forget("image", ref)
     if only_untagged(result.stdout) and engine.capabilities.is_podman:
         # Podman only untags the last tag of an image it knows a digest of
         left = engine.inspect("image", image["Id"])
         if left is not None and not left.get("RepoTags"):
-            engine.run(["image", "rm", image["Id"]], check=False, timeout=timeout)
-            engine.forget("image", image["Id"])
+            remove_image(engine, image["Id"], check=False, timeout=timeout)
     log.info("Removed image %s", ref)
 
 

@@ -14,6 +14,7 @@ import re
 
 from zc.buildout import UserError
 
+from dockeroo.model.ownership import remove_image
 from dockeroo.model.plan import action
 from dockeroo.recipes.common.registry import PartState, RegistryRecipe
 
@@ -119,8 +120,7 @@ class Recipe(RegistryRecipe):
             self.engine.forget("image", ref)
             if self.engine.inspect("image", ref) is None:
                 continue
-            untag = self.run(["image", "rm", ref], check=False)
-            self.engine.forget("image", ref)
+            untag = remove_image(self.engine, ref, timeout=self.cmd_timeout(), check=False)
             if untag.returncode != 0:
                 self.log.warning("Could not remove the tag %s added for the push: %s",
                                  ref, untag.stderr.strip())
@@ -165,8 +165,7 @@ class Recipe(RegistryRecipe):
         state = PartState.for_options(options)
         for ref in (state.load().get("added-tags") or []) if state else []:
             if engine.inspect("image", ref) is not None:
-                engine.run(["image", "rm", ref], check=False)
-                engine.forget("image", ref)
+                remove_image(engine, ref, check=False)
                 log.info("Removed the tag %s added for a push", ref)
 
 

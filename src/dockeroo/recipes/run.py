@@ -28,18 +28,17 @@ from zc.buildout import UserError
 from dockeroo.runtime import ahead
 from dockeroo.runtime import container as ct
 from dockeroo.base import references
-from dockeroo.engine.process import DEFAULT_TIMEOUT
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash_values
-from dockeroo.model.options import CONTAINER_NAME, Options
+from dockeroo.model.options import ALIAS_NAME, CONTAINER_NAME, Options, removal_settings
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
+from dockeroo.model.ownership import labels_of, remove_containers
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import dockeroo_entry, uninstalled_together
 from dockeroo.model.options import os_errors
 from dockeroo.model.buildout import referenced_outputs
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PORT_RE = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9]+(?:\.[0-9]+){3}):)?"
     r"(?:(?P<host>\d+(?:-\d+)?)?:)?"
@@ -182,7 +181,7 @@ def read_networks(opts):
                          opts.text("networks"))
     aliases = []
     for line in opts.lines("network-aliases"):
-        if not NAME_RE.match(line):
+        if not ALIAS_NAME.match(line):
             raise opts.error("network-aliases", "an alias is a host name (letters, digits "
                              "and _ . -), one per line", line)
         aliases.append(line)
@@ -198,7 +197,7 @@ def read_links(opts):
     for line in opts.lines("links"):
         parts = line.split(":")
         if len(parts) > 2 or not CONTAINER_NAME.match(parts[0]) or not all(
-                NAME_RE.match(p) for p in parts):
+                ALIAS_NAME.match(p) for p in parts):
             raise opts.error("links", "each line must be CONTAINER:ALIAS (or CONTAINER)", line)
         links.append(line)
     return links
@@ -263,7 +262,7 @@ def plan(part, spec, observed, context, owner, options=None, image_error=None):
     if current is None:
         return [act(*missing(spec, context, changed))]
     # certain: the container differs from the Spec with the image as it is now
-    certain = new is not None and _labels(current).get(LABEL_FINGERPRINT) != new
+    certain = new is not None and labels_of(current).get(LABEL_FINGERPRINT) != new
     reasons = list(changed) if certain or new is None else []
     if maker is not None and maker.verb == "maybe":
         if not certain:
@@ -290,10 +289,6 @@ def missing(spec, context, changed):
         return "create", "option 'name' changed (was %s)" % old.get("name")
     gone = "container %s is missing (removed by hand?)" % spec.name
     return ("create", gone, *changed) if changed else ("repair", gone)
-
-
-def _labels(obj):
-    return (obj.get("Config") or {}).get("Labels") or {}
 
 
 def _why(act):
@@ -693,13 +688,12 @@ class Recipe(Base):
             for stop, names in sorted(stops.items()):
                 engine.run(["stop", "--time", str(stop)] + names, timeout=longest + stop,
                            check=False)
-            result = engine.run(["rm", "--force", "--volumes"] + [n for _p, n, _t in targets],
-                                timeout=longest, check=False)
+            result = remove_containers(engine, [n for _p, n, _t in targets],
+                                       timeout=longest, check=False)
         except DockerError:
             return done
         removed = set(result.stdout.split())
         for part, name, _timeout in targets:
-            engine.forget("container", name)
             if name in removed:
                 logging.getLogger(part).info("Removed container %s", name)
                 done.add(part)
@@ -711,7 +705,7 @@ class Recipe(Base):
 def _removal_times(part, options):
     """(command timeout, stop timeout) for removing a part's container."""
     opts = Options(part, dict(options))
-    timeout = opts.duration("timeout", DEFAULT_TIMEOUT)
+    _keep, timeout = removal_settings(part, options)
     stop = opts.int("stop-timeout", None)
     if stop is None:
         stop = DOCKER_STOP_TIMEOUT

@@ -34,12 +34,13 @@ from dockeroo.model.options import Options
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
     label_args)
+from dockeroo.model.ownership import labels_of, users
+from dockeroo.model.options import ALIAS_NAME
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
 from dockeroo.model.buildout import referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-HOST_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$|^0$")
 #: task-template fingerprint, a container label of every task
 LABEL_TASK = "io.dockeroo.task-fingerprint"
@@ -207,7 +208,7 @@ def read_networks(opts):
         name, *aliases = line.split()
         opts.object_name("networks", name, strict=False)
         for alias in aliases:
-            if not HOST_RE.match(alias):
+            if not ALIAS_NAME.match(alias):
                 raise opts.error("networks", "each line is NETWORK [ALIAS ...]; an alias "
                                  "is a host name", line)
         if name in [n for n, _ in networks]:
@@ -373,7 +374,7 @@ def service_plan(part, spec, observed, context, networks):
         return [action(part, "service", spec.name, "maybe" if rebuilt.verb == "maybe" else "update",
                        *reasons, "image %s will be rebuilt (%s)" % (spec.image, "; ".join(
                            rebuilt.reasons) or rebuilt.verb), data=data)]
-    fingerprinted = swarm.spec_labels(current).get(LABEL_FINGERPRINT) != want["fingerprint"]
+    fingerprinted = labels_of(current).get(LABEL_FINGERPRINT) != want["fingerprint"]
     changed = changed_flags(flags)
     if "image" in changed and "option 'image' changed" not in reasons:
         reasons.append("image %s changed" % spec.image)
@@ -668,8 +669,7 @@ class Recipe(Base):
         name, sid = current["Spec"]["Name"], current["ID"]
         engine.run(["service", "rm", name])
         deadline = time.monotonic() + wait
-        while engine.run(["ps", "--all", "--quiet", "--filter",
-                          "label=com.docker.swarm.service.id=" + sid]).stdout.split():
+        while users(engine, "label", "com.docker.swarm.service.id=" + sid, check=True):
             if time.monotonic() >= deadline:
                 log.warning("Tasks of service %s were still stopping after %ss", name, int(wait))
                 break

@@ -9,7 +9,7 @@ from typing import Dict
 from zc.buildout import UserError
 
 from dockeroo.model.plan import action
-from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, label_args
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, label_args, labels_of
 from dockeroo.runtime.recipe import Recipe as Base
 
 #: the labels dockeroo itself puts on the volume (the user's may be io.dockeroo.* too)
@@ -52,7 +52,7 @@ def plan(part, spec, observed, context):
             "remove the volume by hand or choose another name"
             % (part, spec.name, current.get("Driver"), have_opts or "{}",
                spec.driver, spec.driver_opts or "{}"))
-    labels = {k: v for k, v in (current.get("Labels") or {}).items() if k not in OWN_LABELS}
+    labels = {k: v for k, v in labels_of(current).items() if k not in OWN_LABELS}
     return [action(part, "volume", spec.name, "unchanged",
                    "its labels differ, and a volume's labels cannot change (remove it by hand "
                    "to apply them)" if labels != spec.labels else "")]

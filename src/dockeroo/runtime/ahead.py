@@ -176,8 +176,8 @@ def _complete(recipe, kind, obj):
     if not recipe.is_ours(obj):
         return False
     if kind == "container":
-        labels = (obj.get("Config") or {}).get("Labels") or {}
-        from dockeroo.model.ownership import LABEL_FINGERPRINT
+        from dockeroo.model.ownership import LABEL_FINGERPRINT, labels_of
+        labels = labels_of(obj)
         running = (obj.get("State") or {}).get("Running")
         return labels.get(LABEL_FINGERPRINT) == recipe.fingerprint() and (
             running or not recipe.spec.start)
@@ -380,8 +380,7 @@ def remove_together(engine, owner, leader, items):
     any other failure, to its part's own uninstall, which says why.
     Returns the parts whose object is gone (marked in ``_removed_together``
     but for LEADER)."""
-    from dockeroo.engine.process import DEFAULT_TIMEOUT
-    from dockeroo.model.options import Options
+    from dockeroo.model.options import removal_settings
     from dockeroo.model.buildout import dockeroo_entry
     from dockeroo.model.ownership import is_owned
     items = [(name, values, TOGETHER[dockeroo_entry(values["recipe"])])
@@ -395,7 +394,7 @@ def remove_together(engine, owner, leader, items):
             if obj is None:
                 done.add(name)
             elif is_owned(obj, name, owner):
-                timeout = Options(name, dict(values)).duration("timeout", DEFAULT_TIMEOUT)
+                _keep, timeout = removal_settings(name, values)
                 jobs.append((_Removal(engine, name, values["name"], timeout), kind,
                              [kind, "rm", values["name"]], set()))
     except Exception:  # noqa: BLE001 - each part's own uninstall reports it

@@ -21,6 +21,7 @@ from dockeroo.base import tarstream
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Supervisor, printed_id
 from dockeroo.engine.errors import CopySourceError, DockerError
 from dockeroo.model.options import CONTAINER_NAME, parse_mapping
+from dockeroo.model.ownership import remove_container
 
 
 @dataclass
@@ -203,9 +204,8 @@ class Temporary:
         (the undo action registered at its creation removes it then)."""
         if not self.gone:
             recipe = self.recipe
-            recipe.run(["rm", "--force", "--volumes", self.name], check=check)
+            remove_container(recipe.engine, self.name, timeout=recipe.cmd_timeout(), check=check)
             self.gone = True
-            recipe.engine.forget("container", self.name)
             recipe.lifecycle.released(self.name)
 
     def kept(self):

@@ -38,11 +38,12 @@ from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT
 from dockeroo.runtime import run as lifecycle
 from dockeroo.model import plan as plan_mod
 from dockeroo.engine.errors import DockerError, NotFound
-from dockeroo.model.options import Options
+from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.tarstream import UnsafeArchive
 from dockeroo.model.buildout import _configured, referenced_options
 from dockeroo.model.engines import ENGINE_OPTIONS, engine_from_options, engine_options, failure_text
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned, owner_id, remove_object
+from dockeroo.model.ownership import remove_container, remove_image
 
 
 
@@ -201,8 +202,7 @@ class Recipe:
 
     def remove_container(self, name):
         """Remove a (temporary) container this run made, with its anonymous volumes."""
-        self.run(["rm", "--force", "--volumes", name], check=False)
-        self.engine.forget("container", name)
+        remove_container(self.engine, name, timeout=self.cmd_timeout(), check=False)
         self.lifecycle.released(name)
 
     def set_aside(self, name, aside, running):
@@ -214,8 +214,7 @@ class Recipe:
 
     def drop_aside(self, aside):
         """Remove the set-aside container ASIDE: its replacement is complete."""
-        self.engine.run(["rm", "--force", "--volumes", aside], timeout=self.cmd_timeout())
-        self.engine.forget("container", aside)
+        remove_container(self.engine, aside, timeout=self.cmd_timeout())
         self.lifecycle.aside_done(aside)
 
     def retire_image(self, image_id):
@@ -241,10 +240,9 @@ class Recipe:
     def remove_image_id(self, image_id):
         """Remove an image this run made, by id (undoing a failed install)."""
         try:
-            self.run(["image", "rm", image_id])
+            remove_image(self.engine, image_id, timeout=self.cmd_timeout())
         except NotFound:
             return
-        self.engine.forget("image", image_id)
 
     def install_freeze(self, container, path):
         """Put the freeze binary for the engine's architecture at PATH in CONTAINER."""
@@ -362,12 +360,13 @@ class Recipe:
                 log.debug("configuration changed: old objects are removed after the new ones exist")
                 return
             opts = Options(name, dict(options))
-            if opts.bool("keep", False):
+            keep, timeout = removal_settings(name, options)
+            if keep:
                 log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
                 cls.uninstalled(name, options, log)
                 return
             try:
-                engine = engine_from_options(opts).with_timeout(opts.duration("timeout", None))
+                engine = engine_from_options(opts).with_timeout(timeout)
                 cls.remove(engine, name, options, log)
             except (DockerError, UnsafeArchive) as exc:
                 raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))
@@ -380,7 +379,7 @@ class Recipe:
         (a removed part, or what a changed part no longer describes), WHY
         being the reason of each removal: what :meth:`remove` (uninstall)
         and :meth:`drop_replaced` do.  Override it with :meth:`remove`."""
-        keep = Options(part, dict(old_options)).bool("keep", False)
+        keep, _timeout = removal_settings(part, old_options)
         try:
             owned = cls.owned(old_options)
         except (KeyError, ValueError):
@@ -410,7 +409,7 @@ class Recipe:
         """Uninstall: remove what the part's (old) options own."""
         if ahead.removed_together(cls, engine, part, options, log):
             return
-        timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)
+        _keep, timeout = removal_settings(part, options)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
 

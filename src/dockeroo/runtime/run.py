@@ -52,9 +52,10 @@ from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.engine.errors import InUse
-from dockeroo.model.options import Options
+from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.state import read_json, write_json
 from dockeroo.model.ownership import LABEL_RUN, LABEL_TEMPORARY, containers_named_in
+from dockeroo.model.ownership import remove_container, remove_containers, remove_image
 
 
 def recipe_class(recipe):
@@ -418,14 +419,15 @@ def drop_pending_entry(recipe, part, entry):
     old = dict(entry["options"])
     opts = Options(part, old)
     engine = engine_from_options(opts)
+    keep, _timeout = removal_settings(part, old)
     if recipe is not None:
-        if not opts.bool("keep", False):
+        if not keep:
             recipe.drop_replaced(old, engine)
         return True
     cls = recipe_class(old.get("recipe"))
     if cls is None:
         return True
-    if opts.bool("keep", False):
+    if keep:
         log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
     else:
         cls.remove(engine, part, old, log)
@@ -441,13 +443,12 @@ def drop_image(engine, part, image_id, owner, log):
     if obj is None or obj.get("RepoTags") or not is_owned(obj, part, owner):
         return True  # gone, tagged again (a rebuild from cache) or not ours
     try:
-        engine.run(["image", "rm", image_id])
+        remove_image(engine, image_id)
     except InUse as exc:
         users = containers_named_in(engine, exc.container_ids(image_id))
         log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
                  "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
         return False
-    engine.forget("image", image_id)
     log.info("Removed the previous image %s", image_id[7:19])
     return True
 
@@ -468,16 +469,14 @@ def sweep_run(run_id, engine_opts):
     strays = [(name, part) for name, temporary, part in strays if name == temporary
               or not temporary]
     if strays:
-        engine.run(["rm", "--force", "--volumes"] + [name for name, _ in strays])
+        remove_containers(engine, [name for name, _ in strays])
         for name, part in strays:
-            engine.forget("container", name)
             logging.getLogger(part or "dockeroo").info(
                 "Removed container %s left by an interrupted run", name)
     images = engine.run(["image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
                          "--filter", label]).stdout.split()
     for image in images:
-        if engine.run(["image", "rm", image], check=False).returncode == 0:
-            engine.forget("image", image)
+        if remove_image(engine, image, check=False).returncode == 0:
             log.info("Removed image %s left by an interrupted run", image[7:19])
     return True
 
@@ -493,7 +492,7 @@ def sweep_aside(entry):
     if obj is None or not is_owned(obj, entry["part"], entry.get("owner")):
         return True
     if engine.inspect("container", entry["name"]) is not None:
-        engine.run(["rm", "--force", "--volumes", entry["aside"]])
+        remove_container(engine, entry["aside"])
         log.info("Removed the previous container %s, set aside by an interrupted run",
                  entry["aside"])
     else:

@@ -53,6 +53,7 @@ from dockeroo.runtime.container import commit, split_change
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, printed_id
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.redaction import add_secret, redact
+from dockeroo.model.ownership import remove_container, remove_image
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 SCHEMES = ("http", "https", "ftp", "file")
@@ -497,14 +498,14 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
             return image
         except BaseException:
             for name in made_container:
-                engine.run(["rm", "--force", "--volumes", name], check=False, timeout=timeout)
+                remove_container(engine, name, timeout=timeout, check=False)
             for image_id in reversed(made_images):
-                engine.run(["image", "rm", image_id], check=False, timeout=timeout)
+                remove_image(engine, image_id, timeout=timeout, check=False)
             made_container = []
             raise
         finally:
             for name in made_container:
-                engine.run(["rm", "--force", "--volumes", name], check=False, timeout=timeout)
+                remove_container(engine, name, timeout=timeout, check=False)
 
 
 def _import_as_is(engine, args, path, archive, opts, option, fetcher, timeout, logger):

@@ -4,7 +4,7 @@ import re
 
 from zc.buildout import UserError
 
-from dockeroo.model.ownership import LABEL_FINGERPRINT, is_owned
+from dockeroo.model.ownership import LABEL_FINGERPRINT, is_owned, labels_of
 from dockeroo.model.plan import action
 
 
@@ -27,8 +27,7 @@ def ours(part, observed, owner, kind, name, option):
 
 
 def label(obj, key=LABEL_FINGERPRINT):
-    labels = (obj.get("Config") or {}).get("Labels") if "Config" in obj else obj.get("Labels")
-    return (labels or {}).get(key)
+    return labels_of(obj).get(key)
 
 
 def changed(context, options, describe=None):
@@ -96,12 +95,11 @@ def image_id(part, observed, option, ref, where):
 
 DEFAULT_COMMAND = ["/bin/freeze"]
 
-_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+def name_from(text, fallback=""):
+    """TEXT (a part name, an image reference) made a container name's start:
+    other characters become '_', no leading '_ . -'; FALLBACK if nothing is left."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", text).lstrip("_.-") or fallback
 
 
 def container_name(opts, option, default):
-    value = opts.text(option, default=default)
-    if not _CONTAINER_NAME.match(value):
-        raise opts.error(option, "a container name may contain letters, digits, '_', '.' and "
-                         "'-' and must start with a letter or digit", value)
-    return value
+    return opts.object_name(option, opts.text(option, default=default))

@@ -19,6 +19,7 @@ import re
 from zc.buildout import UserError
 
 from dockeroo.base import references
+from dockeroo.base.state import atomic_json
 from dockeroo.engine.errors import DockerError
 from dockeroo.runtime.recipe import Recipe as Base
 
@@ -98,12 +99,7 @@ class PartState:
             return {}
 
     def save(self, data):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, self.path)
+        atomic_json(self.path, data, indent=1, sort_keys=True)
 
     def remove(self):
         for path in (self.path, self.path + ".tmp"):

@@ -8,13 +8,14 @@ engine's batched container/image/network/volume cache).
 import hashlib
 import hmac
 import os
-import secrets as _secrets
 
 from zc.buildout import UserError
 
+from dockeroo.base.state import key_file
 from dockeroo.model import plan as plan_mod
 from dockeroo.engine.errors import DockerError, NotFound
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
+from dockeroo.model.ownership import is_owned
 
 #: the kinds of objects that live in the swarm's store
 KINDS = ("service", "secret", "config", "node")
@@ -32,13 +33,7 @@ def inspect(engine, kind, name, timeout=60):
     return found[0] if found else None
 
 
-def spec_labels(obj):
-    return ((obj or {}).get("Spec") or {}).get("Labels") or {}
-
-
-def is_ours(obj, part, owner):
-    labels = spec_labels(obj)
-    return labels.get(LABEL_PART) == part and labels.get(LABEL_BUILDOUT) == owner
+is_ours = is_owned  # a swarm object's labels are its Spec.Labels (see labels_of)
 
 
 def labelled(engine, kind, part, owner, timeout=60):
@@ -125,12 +120,12 @@ def removal(observed, part, old, kind, names, why):
     labelled versions) of the configuration OLD of PART, as ``remove``
     does: nothing on an engine that is not a manager, ``keep`` honoured,
     an object of someone else left."""
-    from dockeroo.model.options import Options
+    from dockeroo.model.options import removal_settings
     observed = Observed.of(observed, old.get(OWNER_OPTION))
     swarm = (observed.get("info", "") or {}).get("Swarm") or {}
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
         return []
-    keep = Options(part, dict(old)).bool("keep", False)
+    keep, _timeout = removal_settings(part, old)
     actions = []
     for name in names if names is not None else observed.get(kind + "-versions", part) or ():
         obj = observed.get(kind, name)
@@ -161,30 +156,8 @@ def absent(part, kind, name, context):
 def buildout_key(parts_directory, create=True):
     """The per-buildout key of content hashes (created on first use, mode 0600;
     None when there is none yet and not CREATE)."""
-    path = os.path.join(parts_directory, KEY_FILE)
-    try:
-        with open(path, "rb") as handle:
-            key = handle.read().strip()
-        if len(key) >= 32:
-            return key
-    except FileNotFoundError:
-        pass
-    if not create:
-        return None
-    os.makedirs(parts_directory, exist_ok=True)
-    key = _secrets.token_hex(32).encode()
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
-    try:
-        os.link(tmp, path)  # the first writer wins; later ones read its key
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
-    with open(path, "rb") as handle:
-        return handle.read().strip()
+    key = key_file(os.path.join(parts_directory, KEY_FILE), create)
+    return key.strip() if key is not None else None
 
 
 def content_hash(key, *chunks):

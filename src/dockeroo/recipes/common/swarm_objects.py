@@ -12,7 +12,7 @@ from dockeroo.base import mode
 from dockeroo.recipes.common import swarm
 from dockeroo.engine.errors import InUse, NotFound
 from dockeroo.model.plan import action, not_fingerprinted
-from dockeroo.model.options import Options
+from dockeroo.model.options import removal_settings
 from dockeroo.model.ownership import OWNER_OPTION, label_args
 from dockeroo.runtime.recipe import Recipe as Base
 
@@ -171,7 +171,7 @@ class SwarmObject(Base):
 
     @classmethod
     def remove(cls, engine, part, options, log):
-        timeout = Options(part, dict(options)).duration("timeout", 60)
+        _keep, timeout = removal_settings(part, options)
         owner = options.get(OWNER_OPTION)
         if not swarm.is_manager(engine):
             log.debug("%s is not a swarm manager: no %s of this part there",
