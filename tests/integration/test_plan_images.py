@@ -7,7 +7,7 @@ import os
 
 from conftest import docker, inspect
 from support.plan_exact import assert_plan_matches_run
-from test_plan_side_effects import assert_plan_is_side_effect_free
+from support.side_effects import assert_plan_is_side_effect_free
 
 DOCKERFILE = """\
 ARG BASE
