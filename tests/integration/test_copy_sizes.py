@@ -14,9 +14,7 @@ import subprocess
 import textwrap
 import time
 
-from conftest import docker
-
-#: what the source container holds, made by its script
+from support.engine import docker
 SRC_SCRIPT = """
             mkdir -p /data/dir /data/dir2 /tmp
             : > /data/dir/empty

@@ -8,9 +8,8 @@ import textwrap
 
 import pytest
 
-from conftest import BUILDOUT, BuildoutRun, docker, inspect
-
-#: as root, a file with mode 000 is readable: buildout runs without the
+from support.buildout import BUILDOUT, BuildoutRun
+from support.engine import inspect
 #: capabilities that bypass file permissions
 NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
           "--bounding-set=-dac_override,-dac_read_search"]

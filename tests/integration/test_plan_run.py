@@ -14,8 +14,7 @@ or stopped by hand, ``keep``), then:
 import textwrap
 
 
-from conftest import docker, inspect
-
+from support.engine import docker, inspect
 from dockeroo.model import plan as plan_mod
 
 from support import plan_exact

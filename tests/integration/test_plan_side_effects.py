@@ -9,7 +9,7 @@ must be made), after the install, with a changed part, with a removed part.
 
 import os
 
-from conftest import free_subnet, objects_with_prefix
+from support.engine import free_subnet, objects_with_prefix
 from support.plan_exact import plan_of
 from support.side_effects import assert_plan_is_side_effect_free, read_only
 

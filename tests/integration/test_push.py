@@ -3,9 +3,7 @@
 import json
 import os
 
-from conftest import docker, inspect
-
-
+from support.engine import docker, inspect
 def build_image(base_image, ref, label):
     docker("build", "-q", "-t", ref, "-", input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
            env=dict(os.environ, DOCKER_BUILDKIT="0"))

@@ -10,12 +10,7 @@ part describes, and create, build, push, copy or remove nothing.
 import os
 import textwrap
 
-from conftest import docker, inspect
-
-from test_gentoo_bootstrap import www  # noqa: F401  (module fixture: archives over HTTP)
-from test_network import free_subnet
-
-#: docker commands (first words) that change nothing
+from support.engine import docker, free_subnet, inspect
 READ_ONLY = {"inspect", "ps", "info", "version", "images", "image inspect", "container inspect",
              "network inspect", "volume inspect", "image ls", "network ls", "volume ls",
              "container ls", "--version", "buildx version"}

@@ -2,9 +2,7 @@
 
 import textwrap
 
-from conftest import docker, inspect
-
-
+from support.engine import docker, inspect
 def big_script(prefix, lines=4500):
     body = "\n".join("echo l%05d-%s >> /big" % (i, "x" * 30) for i in range(lines))
     return textwrap.dedent("""\

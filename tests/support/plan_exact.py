@@ -37,8 +37,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from conftest import BUILDOUT
-
+from support.buildout import BUILDOUT
 DOCKEROO = os.path.join(os.path.dirname(BUILDOUT), "dockeroo")
 
 #: effects that make an object, remove it, or change it in place

@@ -9,7 +9,7 @@ import hashlib
 import os
 import stat
 
-from conftest import objects_with_prefix
+from support.engine import objects_with_prefix
 from support.plan_exact import plan_of
 
 #: docker commands (first word) that only read
