@@ -6,6 +6,8 @@ test_faults.py (scenario "ahead")."""
 import datetime
 
 from support.engine import docker, free_subnet, inspect, subnet_taken
+
+
 def parts(prefix, subnet, apps=3, extra=""):
     text = """
         [net]

@@ -8,6 +8,7 @@ import tarfile
 import threading
 
 from support.engine import docker, image_id, inspect
+
 DOCKERFILE = """\
 ARG BASE
 FROM ${BASE}

@@ -18,6 +18,7 @@ import pytest
 
 from support.buildout import make_docker_recorder
 from support.engine import docker, engine_kind, inspect, skip_on_podman
+
 BUILDKIT_CLIENT = "/usr/bin/docker"
 
 

@@ -6,6 +6,7 @@ import subprocess
 import tarfile
 
 from support.engine import docker, engine_kind
+
 SRC_SCRIPT = """
             mkdir -p /srv/app/bin /srv/app/data /srv/app/empty
             printf '#!/bin/sh\\necho tool\\n' > /srv/app/bin/tool

@@ -15,6 +15,8 @@ import textwrap
 import time
 
 from support.engine import docker
+
+#: what the source container holds, made by its script
 SRC_SCRIPT = """
             mkdir -p /data/dir /data/dir2 /tmp
             : > /data/dir/empty

@@ -10,6 +10,7 @@ import shutil
 
 from support.buildout import HERE
 from support.engine import docker, free_subnet, inspect
+
 REPO = os.path.dirname(HERE)
 
 

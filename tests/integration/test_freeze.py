@@ -10,6 +10,7 @@ import time
 import pytest
 
 from support.engine import docker, inspect
+
 from dockeroo.runtime import freeze
 from dockeroo.engine.docker import DockerEngine
 

@@ -20,6 +20,7 @@ import textwrap
 import pytest
 
 from support.engine import docker, inspect
+
 MACHINE = platform.machine()
 KEYWORD = {"x86_64": "amd64", "aarch64": "arm64"}.get(MACHINE, "amd64")
 TARGET = "/usr/%s-dockeroo-linux-gnu" % MACHINE  # the builder's target root

@@ -12,6 +12,7 @@ import subprocess
 import textwrap
 
 from support.engine import docker, inspect
+
 PRIVILEGES = """privileged = false
 cap-add = ALL
 cap-drop = SYS_RESOURCE

@@ -3,6 +3,7 @@
 import os
 
 from support.engine import docker, inspect
+
 SPELLINGS = ["{x}", "{x}:latest", "library/{x}", "docker.io/library/{x}:latest",
              "index.docker.io/library/{x}"]
 

@@ -6,6 +6,8 @@ import textwrap
 import time
 
 from support.engine import inspect
+
+
 def test_batched_inspect_honours_the_part_timeout(buildout, prefix, base_image, tmp_path):
     real = shutil.which("docker")
     wrapper_dir = tmp_path / "slow-docker"

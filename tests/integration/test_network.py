@@ -8,6 +8,10 @@ import ipaddress
 import random
 
 from support.engine import docker, engine_kind, free_subnet, inspect
+
+
+
+
 def ipam(name):
     return inspect("network", name)["IPAM"]["Config"]
 

@@ -10,6 +10,8 @@ import pytest
 
 from support.buildout import BUILDOUT, BuildoutRun
 from support.engine import inspect
+
+#: as root, a file with mode 000 is readable: buildout runs without the
 #: capabilities that bypass file permissions
 NO_DAC = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
           "--bounding-set=-dac_override,-dac_read_search"]

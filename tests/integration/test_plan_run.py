@@ -15,6 +15,7 @@ import textwrap
 
 
 from support.engine import docker, inspect
+
 from dockeroo.model import plan as plan_mod
 
 from support import plan_exact

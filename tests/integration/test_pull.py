@@ -3,6 +3,8 @@
 import os
 
 from support.engine import docker, inspect
+
+
 def build_image(base_image, ref, label):
     """A small image distinct from the base (its own id), tagged REF."""
     docker("build", "-q", "-t", ref, "-", input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),

@@ -4,6 +4,8 @@ import json
 import os
 
 from support.engine import docker, inspect
+
+
 def build_image(base_image, ref, label):
     docker("build", "-q", "-t", ref, "-", input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
            env=dict(os.environ, DOCKER_BUILDKIT="0"))

@@ -4,6 +4,7 @@ import os
 import textwrap
 
 from support.engine import inspect
+
 from dockeroo.base import redaction
 from dockeroo.engine.errors import DockerError
 from dockeroo.model.options import option_error

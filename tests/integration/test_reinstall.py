@@ -11,6 +11,8 @@ import os
 import textwrap
 
 from support.engine import docker, free_subnet, inspect
+
+#: docker commands (first words) that change nothing
 READ_ONLY = {"inspect", "ps", "info", "version", "images", "image inspect", "container inspect",
              "network inspect", "volume inspect", "image ls", "network ls", "volume ls",
              "container ls", "--version", "buildx version"}

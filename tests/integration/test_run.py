@@ -11,6 +11,7 @@ import time
 import pytest
 
 from support.engine import container_names, docker, engine_kind, free_subnet, inspect
+
 LOOP = "/bin/sh -c 'echo started; exec sleep 3600'"
 
 

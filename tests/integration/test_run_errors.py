@@ -3,6 +3,8 @@
 import pytest
 
 from support.engine import container_names, docker, engine_kind, inspect
+
+
 def app_part(prefix, image, extra=""):
     return """
         [app]

@@ -3,6 +3,8 @@
 import textwrap
 
 from support.engine import docker, inspect
+
+
 def big_script(prefix, lines=4500):
     body = "\n".join("echo l%05d-%s >> /big" % (i, "x" * 30) for i in range(lines))
     return textwrap.dedent("""\

@@ -7,6 +7,8 @@ import os
 import pytest
 
 from support.engine import docker, inspect
+
+
 @pytest.fixture
 def user_home(tmp_path):
     """A HOME and DOCKER_CONFIG of the user's own, with a config.json to watch."""

@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from support.engine import docker, inspect
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
 import doc_examples  # noqa: E402

@@ -3,6 +3,8 @@
 import pytest
 
 from support.engine import docker, inspect
+
+
 def test_volume_install_update_uninstall(buildout, prefix):
     name = prefix + "-data"
     buildout.configure("""

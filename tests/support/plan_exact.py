@@ -38,6 +38,7 @@ import sys
 from dataclasses import dataclass, field
 
 from support.buildout import BUILDOUT
+
 DOCKEROO = os.path.join(os.path.dirname(BUILDOUT), "dockeroo")
 
 #: effects that make an object, remove it, or change it in place

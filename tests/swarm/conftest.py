@@ -22,6 +22,7 @@ import pytest
 
 from support.buildout import Buildout
 from support.busybox import busybox_rootfs_tar
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE_SH = os.path.join(HERE, "engine.sh")
 INSTANCE = "dkswarm"
