@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from support.engine import docker
-from support.faults import Scenario, Step, Sweep, changes_docker, free_subnet, own_image, sweep
+from support.engine import docker, own_image
+from support.faults import Scenario, Step, Sweep, changes_docker, free_subnet, sweep
 
 # -- scenarios --------------------------------------------------------------------------
 BIG = bytes(random.Random(64).getrandbits(8) for _ in range(300 * 1024))

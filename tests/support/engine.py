@@ -167,3 +167,16 @@ def containers_left(prefix, buildout):
     names |= set(docker("ps", "-a", "--format", "{{.Names}}", "--filter",
                         "label=io.dockeroo.buildout=" + owner).split())
     return sorted(names)
+
+
+def own_image(base_image, ref, label):
+    """An image with its own id (BASE_IMAGE plus a LABEL), tagged REF; returns REF."""
+    docker("build", "-q", "-t", ref, "-",
+           input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
+           env=dict(os.environ, DOCKER_BUILDKIT="0"))
+    return ref
+
+
+def build_image(base_image, ref, label):
+    """A small image distinct from the base (its own id), tagged REF; returns its id."""
+    return inspect("image", own_image(base_image, ref, label))["Id"]

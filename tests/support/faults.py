@@ -563,11 +563,3 @@ def remove(objects):
 def free_subnet():
     """A free 172.{28..31}.X.0/24, as text (see support.engine.free_subnet)."""
     return str(pool_subnet())
-
-
-def own_image(base_image, ref, label):
-    """An image with its own id (BASE_IMAGE plus a label), tagged REF."""
-    docker("build", "-q", "-t", ref, "-",
-           input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
-           env=dict(os.environ, DOCKER_BUILDKIT="0"))
-    return ref

@@ -35,6 +35,18 @@ class Registry:
     def manifest(self, repo, tag):
         return self.api("/v2/%s/manifests/%s" % (repo, tag), accept=MANIFESTS)
 
+    def part(self, recipe, image, part, extra=""):
+        """A part of RECIPE (docker.pull, docker.push) for IMAGE with this registry's credentials."""
+        return """
+        [%s]
+        recipe = dockeroo:%s
+        image = %s
+        registry = %s
+        username = %s
+        password = %s
+        %s
+        """ % (part, recipe, image, self.host, self.username, self.password, extra)
+
     def login(self, config_dir):
         """``docker login`` to this registry with DOCKER_CONFIG=CONFIG_DIR; returns that env."""
         env = dict(os.environ, DOCKER_CONFIG=str(config_dir))
