@@ -22,7 +22,7 @@ from support.www import tar_bytes
 
 from dockeroo.model.ownership import owner_id
 
-FREEZE_AARCH64 = os.path.join(os.path.dirname(__file__), "..", "..", "src", "dockeroo", "freeze",
+FREEZE_AARCH64 = os.path.join(os.path.dirname(__file__), "..", "..", "src", "dockeroo", "runtime", "freeze",
                               "freeze-aarch64")
 
 
