@@ -5,7 +5,7 @@ test_faults.py (scenario "ahead")."""
 
 import datetime
 
-from conftest import docker, free_subnet, inspect, subnet_taken
+from support.engine import docker, free_subnet, inspect, subnet_taken
 
 
 def parts(prefix, subnet, apps=3, extra=""):

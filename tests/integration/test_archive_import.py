@@ -9,7 +9,7 @@ import tarfile
 import pytest
 from zc.buildout import UserError
 
-from conftest import docker
+from support.engine import docker
 from dockeroo.recipes.common import archives
 from dockeroo.runtime.container import label_change
 from dockeroo.engine.docker import DockerEngine

@@ -3,23 +3,17 @@
 import functools
 import http.server
 import os
-import shutil
 import subprocess
 import tarfile
 import threading
 
-from conftest import docker, inspect
+from support.engine import docker, image_id, inspect
 
 DOCKERFILE = """\
 ARG BASE
 FROM ${BASE}
 COPY . /ctx/
 """
-
-
-def image_id(ref):
-    found = inspect("image", ref)
-    return found["Id"] if found else None
 
 
 def cat(image, path):

@@ -16,7 +16,8 @@ import tarfile
 
 import pytest
 
-from conftest import docker, engine_kind, inspect, make_docker_recorder, skip_on_podman
+from support.buildout import make_docker_recorder
+from support.engine import docker, engine_kind, inspect, skip_on_podman
 
 BUILDKIT_CLIENT = "/usr/bin/docker"
 

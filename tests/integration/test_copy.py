@@ -5,7 +5,7 @@ import os
 import subprocess
 import tarfile
 
-from conftest import docker, engine_kind
+from support.engine import docker, engine_kind
 
 SRC_SCRIPT = """
             mkdir -p /srv/app/bin /srv/app/data /srv/app/empty

@@ -14,7 +14,7 @@ import subprocess
 import textwrap
 import time
 
-from conftest import docker
+from support.engine import docker
 
 #: what the source container holds, made by its script
 SRC_SCRIPT = """

@@ -8,9 +8,8 @@ user installed, nor another test's network.
 import os
 import shutil
 
-import pytest
-
-from conftest import HERE, docker, free_subnet, inspect
+from support.buildout import HERE
+from support.engine import docker, free_subnet, inspect
 
 REPO = os.path.dirname(HERE)
 

@@ -33,8 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import docker
-from support.faults import Scenario, Step, Sweep, changes_docker, free_subnet, own_image, sweep
+from support.engine import docker, own_image
+from support.faults import Scenario, Step, Sweep, changes_docker, free_subnet, sweep
 
 # -- scenarios --------------------------------------------------------------------------
 BIG = bytes(random.Random(64).getrandbits(8) for _ in range(300 * 1024))
@@ -407,8 +407,9 @@ CYCLE = """
 
 def test_change_cycles_leave_nothing(tmp_path, prefix, base_image):
     """Three rounds of install, change of every part, re-run, uninstall: nothing is left."""
-    from conftest import Buildout
-    from support.faults import FaultDocker, image_id, objects_of, owner_of, remove
+    from support.buildout import Buildout
+    from support.engine import image_id
+    from support.faults import FaultDocker, objects_of, owner_of, remove
     bo = Buildout(str(tmp_path / "buildout"), prefix)
     owner = owner_of(bo.directory)
     counter = FaultDocker(str(tmp_path / "calls"))
@@ -453,7 +454,7 @@ def test_copy_large_paths_do_not_deadlock(tmp_path, prefix, base_image):
 
     The copy's ``timeout`` (20 s) turns a hang into a failure.
     """
-    from conftest import Buildout
+    from support.buildout import Buildout
     bo = Buildout(str(tmp_path / "buildout"), prefix)
     big = BIG * 7
     files = {"src-layout/srv/app/big.bin": big, "src-layout/srv/etc/x.conf": b"x = 1\n"}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 from dockeroo.runtime import freeze
 from dockeroo.engine.docker import DockerEngine

@@ -8,97 +8,22 @@ the parts use ``privileged = false`` and capability options instead.
 
 import bz2
 import hashlib
-import http.server
-import io
 import json
-import lzma
 import os
 import shutil
 import subprocess
-import tarfile
 import textwrap
-import threading
 
 import pytest
 
-from conftest import _busybox_rootfs_tar, docker, inspect, objects_with_prefix
-from test_engine_selection import MACHINE, tls, tls_endpoint  # noqa: F401  (the TLS engine fixtures)
+from support.engine import containers_left, docker, image_id, inspect, leftovers
+from support.tls_engine import MACHINE
+from support.www import tar_bytes
 
 from dockeroo.model.ownership import owner_id
 
-FREEZE_AARCH64 = os.path.join(os.path.dirname(__file__), "..", "..", "src", "dockeroo", "freeze",
+FREEZE_AARCH64 = os.path.join(os.path.dirname(__file__), "..", "..", "src", "dockeroo", "runtime", "freeze",
                               "freeze-aarch64")
-
-
-# -- archives served over HTTP ------------------------------------------------------
-def tar_bytes(files):
-    """An uncompressed tar of {name: bytes} (directories for the parents)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        dirs = set()
-        for name, data in files.items():
-            parts = name.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                d = "/".join(parts[:i])
-                if d not in dirs:
-                    dirs.add(d)
-                    info = tarfile.TarInfo(d)
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-class Served:
-    def __init__(self, root, port):
-        self.root = root
-        self.port = port
-        self.requests = []
-
-    def url(self, name):
-        return "http://127.0.0.1:%d/%s" % (self.port, name)
-
-    def path(self, name):
-        return os.path.join(self.root, name)
-
-    def sha256(self, name):
-        return hashlib.sha256(open(self.path(name), "rb").read()).hexdigest()
-
-    def md5(self, name):
-        return hashlib.md5(open(self.path(name), "rb").read()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def www(engine, tmp_path_factory):
-    """rootfs.tar.gz (busybox), rootfs.tar.zst, extra.tar.xz, served from 127.0.0.1."""
-    root = str(tmp_path_factory.mktemp("www"))
-    rootfs = os.path.join(root, "rootfs.tar")
-    _busybox_rootfs_tar(rootfs)
-    subprocess.run(["gzip", "-k", "-n", rootfs], check=True)
-    if shutil.which("zstd"):
-        subprocess.run(["zstd", "-q", "-k", rootfs], check=True)
-    os.unlink(rootfs)
-    with open(os.path.join(root, "extra.tar.xz"), "wb") as handle:
-        handle.write(lzma.compress(tar_bytes({"hello.txt": b"hello from xz\n",
-                                              "sub/data": b"data\n"})))
-    served = None
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=root, **kwargs)
-
-        def log_message(self, *args):
-            served.requests.append(self.path)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served = Served(root, server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    server.shutdown()
-    server.server_close()
 
 
 def local_archive(buildout, motd=b"local archive\n"):
@@ -132,30 +57,6 @@ def archives_option(www, local):
 
 def run_in(image, script):
     return docker("run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script)
-
-
-def leftovers(prefix, buildout):
-    """Containers and images this test or its buildout still has."""
-    found = [o for o in objects_with_prefix(prefix) if o[0] in ("container", "image")]
-    owner = owner_id(buildout.directory)
-    for kind, args in (("container", ["ps", "-a", "-q"]), ("image", ["images", "-a", "-q"])):
-        ids = docker(*args, "--filter", "label=io.dockeroo.buildout=" + owner).split()
-        found += [(kind, i) for i in ids]
-    return found
-
-
-def containers_left(prefix, buildout):
-    """Names of the containers named with PREFIX or labelled by this buildout."""
-    names = {n for k, n in objects_with_prefix(prefix) if k == "container"}
-    owner = owner_id(buildout.directory)
-    names |= set(docker("ps", "-a", "--format", "{{.Names}}", "--filter",
-                        "label=io.dockeroo.buildout=" + owner).split())
-    return sorted(names)
-
-
-def image_id(ref):
-    obj = inspect("image", ref)
-    return obj["Id"] if obj else None
 
 
 # -- commit = true: archives, layout, script, re-run, change, uninstall -------------------

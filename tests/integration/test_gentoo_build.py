@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 MACHINE = platform.machine()
 KEYWORD = {"x86_64": "amd64", "aarch64": "arm64"}.get(MACHINE, "amd64")

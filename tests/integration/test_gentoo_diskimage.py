@@ -11,7 +11,7 @@ import os
 import subprocess
 import textwrap
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 PRIVILEGES = """privileged = false
 cap-add = ALL

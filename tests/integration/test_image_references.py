@@ -2,7 +2,7 @@
 
 import os
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 SPELLINGS = ["{x}", "{x}:latest", "library/{x}", "docker.io/library/{x}:latest",
              "index.docker.io/library/{x}"]

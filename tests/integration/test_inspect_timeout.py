@@ -5,7 +5,7 @@ import shutil
 import textwrap
 import time
 
-from conftest import inspect
+from support.engine import inspect
 
 
 def test_batched_inspect_honours_the_part_timeout(buildout, prefix, base_image, tmp_path):

@@ -14,21 +14,15 @@ import time
 
 import pytest
 
-from conftest import BUILDOUT, docker, inspect
+from support.buildout import BUILDOUT
+from support.engine import container_names, containers_left, docker, inspect, leftovers
 
 from dockeroo.model.ownership import owner_id
-from test_engine_selection import tls, tls_endpoint  # noqa: F401  (fixtures: a second engine endpoint)
-from test_gentoo_bootstrap import containers_left, leftovers, www  # noqa: F401  (www: archives)
 
 #: the script of the app part: counts its runs, then blocks while /host/block exists
 SCRIPT = """script =
             echo %(tag)s >> /host/runs
             while [ -e /host/block ]; do sleep 0.1; done"""
-
-
-def container_names(prefix):
-    return sorted(docker("ps", "-a", "--filter", "name=" + prefix,
-                         "--format", "{{.Names}}").split())
 
 
 def app(prefix, host, name="app", tag="run", extra=""):

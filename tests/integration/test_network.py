@@ -7,9 +7,7 @@ Subnets are free /24s of the test subnet pool (conftest.subnet_pool, inside
 import ipaddress
 import random
 
-import pytest
-
-from conftest import docker, engine_kind, free_subnet, inspect
+from support.engine import docker, engine_kind, free_subnet, inspect
 
 
 

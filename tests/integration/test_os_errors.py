@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from conftest import BUILDOUT, BuildoutRun, docker, inspect
+from support.buildout import BUILDOUT, BuildoutRun
+from support.engine import inspect
 
 #: as root, a file with mode 000 is readable: buildout runs without the
 #: capabilities that bypass file permissions

@@ -8,7 +8,7 @@ from dockeroo.engine.errors import InUse
 from dockeroo.model.ownership import (labels_of, remove_container, remove_containers,
                                       remove_image, users)
 
-from conftest import docker, free_subnet, inspect
+from support.engine import docker, free_subnet, inspect
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 (tests/support/plan_exact.py), on docker.volume (and docker.network, planned
 as a whole part until its recipe plans)."""
 
-from conftest import docker, free_subnet, inspect
+from support.engine import docker, free_subnet, inspect
 from support.plan_exact import assert_plan_matches_run, plan_of
 
 
@@ -174,7 +174,7 @@ def test_plan_on_the_demo_buildout(buildout, prefix, docker_recorder):
     again; a change of the build arguments is planned too."""
     import os
     import shutil
-    from conftest import HERE
+    from support.buildout import HERE
     repo = os.path.dirname(HERE)
     shutil.copy(os.path.join(repo, "buildout.cfg"), buildout.path("buildout.cfg"))
     shutil.copytree(os.path.join(repo, "demo"), buildout.path("demo"))

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from conftest import docker, inspect
+from support.engine import docker, image_id, inspect
 from support.plan_exact import assert_plan_matches_run
 
 #: docker commands that change nothing
@@ -116,10 +116,6 @@ class Chain:
 @pytest.fixture
 def chain(buildout, prefix, base_image, docker_recorder):
     return Chain(buildout, prefix, base_image, docker_recorder)
-
-
-def image_id(ref):
-    return inspect("image", ref)["Id"]
 
 
 def test_gentoo_chain_plans(chain, prefix):

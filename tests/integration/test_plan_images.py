@@ -5,9 +5,9 @@ object; the real run logs the same reasons."""
 
 import os
 
-from conftest import docker, inspect
+from support.engine import docker, image_id, inspect
 from support.plan_exact import assert_plan_matches_run
-from test_plan_side_effects import assert_plan_is_side_effect_free
+from support.side_effects import assert_plan_is_side_effect_free
 
 DOCKERFILE = """\
 ARG BASE
@@ -25,11 +25,6 @@ def the(exact, name):
     found = [a for a in exact.plan if a["name"] == name]
     assert len(found) == 1, exact.plan
     return found[0]
-
-
-def image_id(ref):
-    found = inspect("image", ref)
-    return found["Id"] if found else None
 
 
 def build_part(prefix, base_image, tag="v1", args="", extra=""):

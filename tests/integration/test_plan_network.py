@@ -9,11 +9,10 @@ network N because ...``) are the plan's, with the same reasons, and Docker
 holds what they say.
 """
 
-import re
 
 import pytest
 
-from conftest import docker, free_subnet, inspect
+from support.engine import docker, free_subnet, inspect
 from support import plan_exact
 from support.plan_exact import assert_plan_matches_run
 

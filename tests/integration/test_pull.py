@@ -2,26 +2,11 @@
 
 import os
 
-from conftest import docker, inspect
-
-
-def build_image(base_image, ref, label):
-    """A small image distinct from the base (its own id), tagged REF."""
-    docker("build", "-q", "-t", ref, "-", input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
-           env=dict(os.environ, DOCKER_BUILDKIT="0"))
-    return inspect("image", ref)["Id"]
+from support.engine import build_image, docker, inspect
 
 
 def pull_part(registry, image, part="img", extra=""):
-    return """
-        [%s]
-        recipe = dockeroo:docker.pull
-        image = %s
-        registry = %s
-        username = %s
-        password = %s
-        %s
-        """ % (part, image, registry.host, registry.username, registry.password, extra)
+    return registry.part("docker.pull", image, part, extra)
 
 
 def test_pull_install_update_uninstall(buildout, prefix, base_image, registry, docker_recorder):

@@ -3,13 +3,7 @@
 import json
 import os
 
-from conftest import docker, inspect
-
-
-def build_image(base_image, ref, label):
-    docker("build", "-q", "-t", ref, "-", input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
-           env=dict(os.environ, DOCKER_BUILDKIT="0"))
-    return inspect("image", ref)["Id"]
+from support.engine import build_image, docker, inspect
 
 
 def config_digest(registry, repo, tag):
@@ -17,15 +11,7 @@ def config_digest(registry, repo, tag):
 
 
 def push_part(registry, name, part="out", extra=""):
-    return """
-        [%s]
-        recipe = dockeroo:docker.push
-        image = %s
-        registry = %s
-        username = %s
-        password = %s
-        %s
-        """ % (part, name, registry.host, registry.username, registry.password, extra)
+    return registry.part("docker.push", name, part, extra)
 
 
 def test_push_install_noop_change_uninstall(buildout, prefix, base_image, registry, docker_recorder):

@@ -3,7 +3,7 @@
 import os
 import textwrap
 
-from conftest import inspect
+from support.engine import inspect
 
 from dockeroo.base import redaction
 from dockeroo.engine.errors import DockerError

@@ -10,10 +10,7 @@ part describes, and create, build, push, copy or remove nothing.
 import os
 import textwrap
 
-from conftest import docker, inspect
-
-from test_gentoo_bootstrap import www  # noqa: F401  (module fixture: archives over HTTP)
-from test_network import free_subnet
+from support.engine import docker, free_subnet, inspect
 
 #: docker commands (first words) that change nothing
 READ_ONLY = {"inspect", "ps", "info", "version", "images", "image inspect", "container inspect",

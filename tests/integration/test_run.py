@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import docker, engine_kind, free_subnet, inspect
+from support.engine import container_names, docker, engine_kind, free_subnet, inspect
 
 LOOP = "/bin/sh -c 'echo started; exec sleep 3600'"
 
@@ -44,10 +44,6 @@ def derived_image(prefix, base_image, suffix, *changes):
 def dexec(container, *args, user=None):
     extra = ["--user", user] if user else []
     return docker("exec", *extra, container, *args)
-
-
-def container_names(prefix):
-    return docker("ps", "-a", "--filter", "name=" + prefix, "--format", "{{.Names}}").split()
 
 
 def write_layout(buildout):

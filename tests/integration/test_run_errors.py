@@ -2,11 +2,7 @@
 
 import pytest
 
-from conftest import docker, engine_kind, inspect
-
-
-def container_names(prefix):
-    return docker("ps", "-a", "--filter", "name=" + prefix, "--format", "{{.Names}}").split()
+from support.engine import container_names, docker, engine_kind, inspect
 
 
 def app_part(prefix, image, extra=""):

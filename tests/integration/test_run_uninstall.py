@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 TRAP = "/bin/sh -c 'trap \"echo term > /logs/$$HOSTNAME; exit 0\" TERM; while :; do sleep 0.2; done'"
 

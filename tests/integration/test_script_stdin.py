@@ -2,7 +2,7 @@
 
 import textwrap
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 
 def big_script(prefix, lines=4500):

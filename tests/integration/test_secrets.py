@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 
 @pytest.fixture

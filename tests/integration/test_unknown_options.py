@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "support"))
@@ -136,7 +136,7 @@ def test_the_repository_buildout_gives_no_warning_in_a_real_run(buildout, prefix
     """The demo, run for real (its network, volume and image renamed for this test)."""
     with open(os.path.join(doc_examples.ROOT, "buildout.cfg")) as handle:
         text = handle.read()
-    from conftest import free_subnet
+    from support.engine import free_subnet
     net = free_subnet()
     text = (text.replace("dockeroo-demo", prefix + "-demo")
             .replace("172.31.254.0/24", str(net))

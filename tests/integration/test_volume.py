@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import docker, inspect
+from support.engine import docker, inspect
 
 
 def test_volume_install_update_uninstall(buildout, prefix):

@@ -73,12 +73,13 @@ def blocks(path):
 def sections(text):
     """{section: {option: value}} of an example, and the sections shown in
     part only (a ``...`` line ends them)."""
-    out, partial, current, key = {}, set(), None, None
+    out, partial, section, current, key = {}, set(), None, None, None
     text = re.sub(r"(md5|sha\d+):<hex>", lambda m: m.group(1) + ":" + "0" * (
         32 if m.group(1) == "md5" else 64), text)
     for line in text.splitlines():
         if line.strip() == "...":
-            partial.update([section] if current is not None else [])
+            if section is not None:
+                partial.add(section)
             continue
         if not line.strip() or line.lstrip().startswith("#"):
             continue

@@ -36,8 +36,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from conftest import Buildout, BuildoutRun, docker, objects_with_prefix
-from conftest import free_subnet as conftest_free_subnet
+from support.buildout import Buildout, BuildoutRun
+from support.engine import docker, image_id, inspect, objects_with_prefix
+from support.engine import free_subnet as pool_subnet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABEL_BUILDOUT = "io.dockeroo.buildout"
@@ -205,15 +206,6 @@ def filesystem(container):
     return entries
 
 
-def image_id(ref):
-    return docker("image", "inspect", "--format", "{{.Id}}", ref).strip()
-
-
-def _inspect(kind, name):
-    proc = subprocess.run(["docker", kind, "inspect", name], capture_output=True, text=True)
-    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
-
-
 #: labels whose values differ from run to run by design (the id of the run that made an
 #: object, the temporary name that carries that id): not compared
 VOLATILE_LABELS = ("io.dockeroo.run", "io.dockeroo.temporary")
@@ -225,7 +217,7 @@ def _labels(labels):
 
 def describe(kind, name, files=True):
     """A canonical description of one object: what an equal state must share."""
-    obj = _inspect(kind, name)
+    obj = inspect(kind, name)
     if obj is None:
         return None
     if kind == "container":
@@ -564,18 +556,10 @@ def remove(objects):
         if not images:
             break
         docker("image", "rm", "-f", *images, check=False)
-        images = [i for i in images if _inspect("image", i) is not None]
+        images = [i for i in images if inspect("image", i) is not None]
 
 
 # -- helpers for scenario set-ups ----------------------------------------------------------
 def free_subnet():
-    """A free 172.{28..31}.X.0/24, as text (see conftest.free_subnet)."""
-    return str(conftest_free_subnet())
-
-
-def own_image(base_image, ref, label):
-    """An image with its own id (BASE_IMAGE plus a label), tagged REF."""
-    docker("build", "-q", "-t", ref, "-",
-           input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
-           env=dict(os.environ, DOCKER_BUILDKIT="0"))
-    return ref
+    """A free 172.{28..31}.X.0/24, as text (see support.engine.free_subnet)."""
+    return str(pool_subnet())

@@ -37,7 +37,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from conftest import BUILDOUT
+from support.buildout import BUILDOUT
 
 DOCKEROO = os.path.join(os.path.dirname(BUILDOUT), "dockeroo")
 
@@ -446,12 +446,12 @@ def assert_plan_matches_run(buildout, recorder, *args, ignore=None, run_ok=True)
     check the run did what the plan said, object by object.  IGNORE(key,
     effects) -> True leaves an unplanned object of the run out.  Returns
     an :class:`Exactness`."""
-    from dockeroo.engine.commands import plan_safe
+    from support.side_effects import read_only
     recorder.clear()
     code, actions = result = plan_of(buildout, *args, env=recorder.env)
     assert code in (0, 2), "dockeroo plan failed (%d):\n%s%s" % (code, result.output, result.stderr)
     plan_calls = recorder.commands()
-    unsafe = [argv for argv in plan_calls if not plan_safe(argv)]
+    unsafe = [argv for argv in plan_calls if not read_only(argv)]
     assert not unsafe, "dockeroo plan ran docker commands that are not read-only: %s" % unsafe
     changes = any(a["action"] != "unchanged" for a in actions)
     assert code == (2 if changes else 0), "exit status %d for plan:\n%s" % (code, result.output)

@@ -20,7 +20,8 @@ import uuid
 
 import pytest
 
-from conftest import Buildout, _busybox_rootfs_tar
+from support.buildout import Buildout
+from support.busybox import busybox_rootfs_tar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE_SH = os.path.join(HERE, "engine.sh")
@@ -135,7 +136,7 @@ def swarm_image(swarm_engine, tmp_path_factory):
     ref = "dockeroo-test/busybox:swarm"
     if swarm_engine.inspect("image", ref) is None:
         path = str(tmp_path_factory.mktemp("swarm-rootfs") / "rootfs.tar")
-        _busybox_rootfs_tar(path)
+        busybox_rootfs_tar(path)
         swarm_engine.docker("import", "--change", 'CMD ["/bin/sh"]', path, ref)
     return ref
 

@@ -278,7 +278,7 @@ def test_parts_needing_a_swarm_fail_on_an_engine_that_is_not_a_manager(buildout,
         name = %(p)s-svc
         image = busybox
         """ % {"p": prefix}, parts=["net"])
-    from conftest import inspect
+    from support.engine import inspect
     for part in ("net", "s", "svc"):
         text = open(buildout.path("buildout.cfg")).read()
         with open(buildout.path("buildout.cfg"), "w") as handle:
