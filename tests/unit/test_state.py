@@ -20,10 +20,9 @@ import os
 
 import pytest
 
-import dockeroo
 from dockeroo.runtime import run as lifecycle
-
-PACKAGE = os.path.dirname(os.path.abspath(dockeroo.__file__))
+from test_layers import modules as layer_modules
+from test_lifecycle_records import bare_run
 
 ALLOWED = {
     # the registry of this process's runs: everything else a run remembers is on its Run
@@ -48,14 +47,11 @@ MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "
 
 
 def modules():
+    """{module name: parsed tree} of every module of the package."""
     found = {}
-    for folder, _dirs, files in os.walk(PACKAGE):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(folder, name)
-                rel = os.path.relpath(path, os.path.dirname(PACKAGE))[:-3].replace(os.sep, ".")
-                with open(path) as handle:
-                    found[rel[:-9] if rel.endswith(".__init__") else rel] = ast.parse(handle.read())
+    for module, path in layer_modules().items():
+        with open(path) as handle:
+            found[module] = ast.parse(handle.read())
     return found
 
 
@@ -197,19 +193,6 @@ def test_the_walk_sees_a_new_registry(monkeypatch):
 
 
 # -- the one exit hook --------------------------------------------------------------
-def bare_run(tmp_path):
-    """A Run without lock, signal handlers or exit hook."""
-    run = lifecycle.Run.__new__(lifecycle.Run)
-    run.parts_directory = str(tmp_path / "parts")
-    run.directory = str(tmp_path)
-    run.state = os.path.join(run.parts_directory, lifecycle.STATE_DIR)
-    run.id = "0123456789abcdef"
-    run.configured, run.succeeded, run.deferred = {}, set(), {}
-    run.engines, run.live, run.interrupted = [], set(), None
-    run.removed_together, run.ahead, run.references = set(), None, {}
-    return run
-
-
 class _Ahead:
     def __init__(self, steps):
         self.steps = steps
