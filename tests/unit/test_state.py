@@ -276,3 +276,27 @@ def test_retired_objects_are_durable_pending_records(tmp_path):
                                  "engine": {"engine-url": "unix:///x"}}]
     run.retired("s", "s-0123456789ab")
     assert run.pending("s") == []
+
+
+class _Retiring:
+    engine_options = {}
+
+    def __init__(self, keeps):
+        self.keeps, self.asked = keeps, []
+
+    def drop_retired(self, engine, name):
+        self.asked.append(name)
+        return not self.keeps
+
+
+def test_retired_records_are_dropped_by_their_part_on_its_engine():
+    entry = {"retired": "s-0123456789ab", "recipe": "dockeroo:docker.secret", "engine": {}}
+    # the part is gone, or on another engine now: forgotten, nothing asked
+    assert lifecycle.drop_pending_entry(None, "s", entry) is True
+    moved = _Retiring(keeps=True)
+    assert lifecycle.drop_pending_entry(moved, "s", dict(entry, engine={"engine-url": "x"}))
+    assert moved.asked == []
+    # still in use: kept for a later run; gone: dropped
+    assert lifecycle.drop_pending_entry(_Retiring(keeps=True), "s", entry) is False
+    done = _Retiring(keeps=False)
+    assert lifecycle.drop_pending_entry(done, "s", entry) is True and done.asked == [entry["retired"]]

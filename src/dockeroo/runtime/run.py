@@ -495,7 +495,9 @@ def drop_pending_entry(recipe, part, entry):
     from dockeroo.runtime.run import recipe_class
     log = logging.getLogger(part)
     if "retired" in entry:
-        if recipe is None:  # the part is gone: its uninstall removed its objects (or kept them)
+        # the part is gone (its uninstall removed its objects, or kept them),
+        # or now on another engine: its own plan no longer sees the object
+        if recipe is None or dict(entry.get("engine") or {}) != dict(recipe.engine_options):
             return True
         engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
         return recipe.drop_retired(engine, entry["retired"])
