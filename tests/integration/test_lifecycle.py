@@ -10,6 +10,7 @@ Docker holds afterwards is checked with the docker CLI.
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -300,10 +301,21 @@ def test_second_run_waits_for_the_lock_then_fails_clearly(buildout, prefix, base
     # a second run with time to wait runs once the first is done
     waiting = subprocess.Popen([BUILDOUT, "-N"], cwd=buildout.directory, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(1)
-    os.remove(os.path.join(host, "block"))
+    # the first run goes on once the second says it waits (however long a
+    # loaded machine takes to start it; at most 120 s)
+    block = os.path.join(host, "block")
+    unblock = threading.Timer(120, lambda: os.path.exists(block) and os.remove(block))
+    unblock.start()
+    said = []
+    for line in waiting.stdout:
+        said.append(line)
+        if "Waiting for the other buildout run" in line:
+            break
+    unblock.cancel()
+    if os.path.exists(block):
+        os.remove(block)
     assert started.proc.wait(timeout=120) == 0, started.proc.stdout.read()
-    output = waiting.communicate(timeout=120)[0]
+    output = "".join(said) + waiting.communicate(timeout=120)[0]
     assert waiting.returncode == 0, output
     assert "Waiting for the other buildout run" in output
     assert started.runs() == ["run"]

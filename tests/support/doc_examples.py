@@ -215,6 +215,7 @@ def construct(text, directory, monkeypatch, caplog):
 class _Run:
     def __init__(self):
         self.configured = {}
+        self.references = {}
 
     def __getattr__(self, name):
         raise UserError("the stand-in run has no %s" % name)

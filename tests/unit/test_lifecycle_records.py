@@ -70,6 +70,7 @@ def bare_run(tmp_path):
     run.id = "0123456789abcdef"
     run.configured, run.succeeded, run.deferred = {}, set(), {}
     run.engines, run.live, run.interrupted = [], set(), None
+    run.removed_together, run.ahead, run.references = set(), None, {}
     return run
 
 

@@ -1,5 +1,7 @@
 """recipe.uninstalled_together: which parts one uninstall may remove together."""
 
+import functools
+
 import pytest
 
 from dockeroo.model import buildout as recipe
@@ -83,20 +85,21 @@ def test_uninstalled_together(tmp_path, monkeypatch):
     (tmp_path / ".installed.cfg").write_text(INSTALLED)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["bin/buildout", "-N"])
-    monkeypatch.setattr(recipe, "_configured", {("OWNER", "d"): "docker.run"})
+    # d is constructed in this run (the run's registry of configured parts)
+    uninstalled = functools.partial(recipe.uninstalled_together, configured={("OWNER", "d")})
     options = {"recipe": "dockeroo:docker.run", "name": "a-name", "dockeroo-owner": "OWNER"}
     # buildout uninstalls the last installed part first (a), then the ones
     # before it: b only (c is kept, d is configured in this run, other and
     # foreign differ), and nothing before egg (another recipe's part)
-    assert [p for p, _ in recipe.uninstalled_together("a", options)] == ["b"]
-    together = recipe.uninstalled_together("a", options, entries={"docker.volume", "docker.run"})
+    assert [p for p, _ in uninstalled("a", options)] == ["b"]
+    together = uninstalled("a", options, entries={"docker.volume", "docker.run"})
     assert [p for p, _ in together] == ["other", "b"]
     # a part no longer in the record: nothing
-    assert recipe.uninstalled_together("z", dict(options, name="z-name")) == []
+    assert uninstalled("z", dict(options, name="z-name")) == []
     # options that do not match the record: nothing
-    assert recipe.uninstalled_together("a", dict(options, name="x")) == []
+    assert uninstalled("a", dict(options, name="x")) == []
     monkeypatch.setattr("sys.argv", ["bin/buildout", "install", "a"])
-    assert recipe.uninstalled_together("a", options) == []
+    assert uninstalled("a", options) == []
     monkeypatch.setattr("sys.argv", ["bin/buildout"])
     (tmp_path / ".installed.cfg").unlink()
-    assert recipe.uninstalled_together("a", options) == []
+    assert uninstalled("a", options) == []

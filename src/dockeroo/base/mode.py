@@ -3,6 +3,8 @@
 
 
 #: True while ``dockeroo plan`` runs: no lock, no file written, read-only docker commands only
+#: (the process's mode, set before any Run exists: a documented exception in
+#: tests/unit/test_state.py)
 PLANNING = False
 
 

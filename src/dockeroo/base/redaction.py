@@ -6,7 +6,10 @@ import re
 # -- secrets -----------------------------------------------------------------------
 #: values (build-env values, passwords in archive URLs) never shown: every
 #: DockerError, logged command line, streamed output line and option error
-#: shows ``***`` instead
+#: shows ``***`` instead.  Process-wide on purpose (the documented exception
+#: to "run state lives on the Run", tests/unit/test_state.py): a value seen
+#: once as a secret stays hidden in every message the process forms, in any
+#: layer, with or without a Run (dockeroo plan, errors at exit)
 _SECRETS = set()
 #: shorter values are not hidden: they would blank out unrelated text
 SECRET_MIN_LENGTH = 4

@@ -54,3 +54,15 @@ def machine_config(name, timeout=DEFAULT_TIMEOUT):
     return EngineConfig(env=tuple(sorted(env.items())),
                         unset=("DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"),
                         description="docker-machine %r (%s)" % (name, url))
+
+
+#: machine name -> its EngineConfig, for this process (an engine cache)
+_CONFIGS = {}
+
+
+def known_config(name):
+    """:func:`machine_config` of machine NAME, asked once per process."""
+    config = _CONFIGS.get(name)
+    if config is None:
+        config = _CONFIGS[name] = machine_config(name)
+    return config

@@ -15,9 +15,6 @@ from dockeroo.model.options import removal_settings
 from dockeroo.model.ownership import OWNER_OPTION
 from dockeroo.model.engines import engine_options
 
-#: (owner, part) -> recipe name, for every part constructed in this process
-_configured = {}
-
 
 def referenced_options(buildout, part):
     """The options of PART that the configuration refers to (``${part:x}``,
@@ -71,7 +68,8 @@ def dockeroo_entry(recipe):
     return entry.strip() or None if dist.lower() == "dockeroo" else None
 
 
-def uninstalled_together(part, options, entries=None, installed=".installed.cfg"):
+def uninstalled_together(part, options, entries=None, installed=".installed.cfg",
+                         configured=()):
     """The other parts of the recipes ENTRIES (``docker.volume``, ...; by
     default PART's own) that this buildout run uninstalls right after PART,
     as (part, options) pairs, so that one uninstall can remove all of their
@@ -88,7 +86,8 @@ def uninstalled_together(part, options, entries=None, installed=".installed.cfg"
     of another recipe than dockeroo's are included (that part's uninstall
     sees everything still there that it would without the batch), and not
     parts kept (``keep = true``), parts of other buildouts and parts
-    constructed in this run.  An empty list when anything is uncertain:
+    constructed in this run (CONFIGURED: (owner, part) pairs, the run's
+    registry of configured parts).  An empty list when anything is uncertain:
     each part is then removed by its own uninstall.
     """
     owner = options.get(OWNER_OPTION)
@@ -113,7 +112,7 @@ def uninstalled_together(part, options, entries=None, installed=".installed.cfg"
         values = sections.get(other)
         if not values or dockeroo_entry(values.get("recipe")) is None:
             break  # another recipe's uninstall comes first
-        if (owner, other) in _configured or dockeroo_entry(values.get("recipe")) not in entries:
+        if (owner, other) in configured or dockeroo_entry(values.get("recipe")) not in entries:
             continue
         if values.get(OWNER_OPTION) != owner or engine_options(values) != engine_options(options):
             continue  # another buildout's, or another engine's
@@ -128,25 +127,24 @@ def uninstalled_together(part, options, entries=None, installed=".installed.cfg"
 
 
 # -- outputs and hints ----------------------------------------------------------------
-#: (raw configuration, {section: {option referenced as ${section:option}}}) of the last scan
-_references = (None, {})
 REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]*)\}")
 
 
-def referenced_outputs(buildout, part, names):
+def referenced_outputs(buildout, part, names, cache=None):
     """Which of NAMES other sections reference as ``${part:name}``.
 
     Read from the raw configuration (nothing gets initialized), scanned
-    once per configuration, not once per part.
+    once per configuration, not once per part: CACHE (a dict the caller
+    keeps, the run's) holds the last scan.
     """
-    global _references
+    cache = {} if cache is None else cache
     raw = getattr(buildout, "_raw", None) or {}
-    if _references[0] is not raw:
+    if cache.get("raw") is not raw:
         found = {}
         for values in raw.values():
             for value in values.values():
                 if isinstance(value, str) and "${" in value:
                     for match in REFERENCE_RE.finditer(value):
                         found.setdefault(match.group(1), set()).add(match.group(2))
-        _references = (raw, found)
-    return _references[1].get(part, set()) & set(names)
+        cache.update(raw=raw, references=found)
+    return cache["references"].get(part, set()) & set(names)

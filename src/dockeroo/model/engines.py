@@ -6,15 +6,13 @@ import shutil
 from dockeroo.engine.docker import DockerEngine
 from dockeroo.engine.errors import DockerError
 from dockeroo.engine.selection import EngineConfig, url_config
-from dockeroo.engine.machine import machine_config
+from dockeroo.engine.machine import known_config
 
 
 ENGINE_OPTIONS = ("machine-name", "engine-url", "engine-tls-verify", "engine-tls-cert-path",
                   "docker-command")
 #: the environment variable naming the docker client when ``docker-command`` is not given
 DOCKER_COMMAND_ENV = "DOCKEROO_DOCKER_COMMAND"
-#: docker-machine answers, per machine name
-_machines = {}
 
 
 def engine_options(values):
@@ -70,16 +68,12 @@ def _engine_config(opts):
         return url_config(url, verify, cert_path)
     machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
     if machine:
-        config = _machines.get(machine)
-        if config is None:
-            try:
-                config = machine_config(machine)
-            except DockerError as exc:
-                option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
-                raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
-                                 % (exc.stderr or exc), machine)
-            _machines[machine] = config
-        return config
+        try:
+            return known_config(machine)
+        except DockerError as exc:
+            option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
+            raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
+                             % (exc.stderr or exc), machine)
     return EngineConfig()
 
 

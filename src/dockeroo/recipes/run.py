@@ -35,7 +35,7 @@ from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
 from dockeroo.model.ownership import labels_of, remove_containers
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.buildout import dockeroo_entry, uninstalled_together
+from dockeroo.model.buildout import dockeroo_entry
 from dockeroo.model.options import os_errors
 from dockeroo.model.buildout import referenced_outputs
 
@@ -61,9 +61,6 @@ IMAGE_MAKERS = {
 }
 #: Docker's own default for ``docker stop``
 DOCKER_STOP_TIMEOUT = 10
-#: (owner, part) of the parts whose container an earlier uninstall of this
-#: buildout run removed together with its own
-_removed_together = set()
 
 
 # -- read ---------------------------------------------------------------------------
@@ -370,7 +367,8 @@ class Recipe(Base):
             self.options["env-file-fingerprint"] = self.spec.env_file_fingerprint
         if self.spec.layout_fingerprint:
             self.options["layout-fingerprint"] = self.spec.layout_fingerprint
-        self.referenced = referenced_outputs(self.buildout, self.part, RUNTIME_OUTPUTS)
+        self.referenced = referenced_outputs(self.buildout, self.part, RUNTIME_OUTPUTS,
+                                             self.lifecycle.references)
 
     @classmethod
     def owned(cls, values):
@@ -644,11 +642,9 @@ class Recipe(Base):
         and ``docker rm`` calls (Docker handles the names in parallel);
         their own uninstalls then have nothing left to do.
         """
-        key = (options.get(OWNER_OPTION), part)
-        if key in _removed_together:
-            _removed_together.discard(key)
-            return
-        others = uninstalled_together(part, options)
+        if ahead.removed_earlier(options.get(OWNER_OPTION), part):
+            return  # an earlier uninstall of this run removed it with its own
+        others = ahead.uninstalled_together(part, options)
         after = ahead.together(part, options)  # their volumes and networks, removed next
         for _name, values in after:  # looked up with the containers: one round of inspects
             engine.want(ahead.TOGETHER[dockeroo_entry(values["recipe"])], values["name"])
@@ -697,8 +693,7 @@ class Recipe(Base):
             if name in removed:
                 logging.getLogger(part).info("Removed container %s", name)
                 done.add(part)
-        owner = items[0][1].get(OWNER_OPTION)
-        _removed_together.update((owner, part) for part in done if part != items[0][0])
+        ahead.mark_removed(items[0][1].get(OWNER_OPTION), [p for p in done if p != items[0][0]])
         return done
 
 

@@ -534,7 +534,7 @@ class Recipe(Base):
     def __init__(self, buildout, name, options):
         super().__init__(buildout, name, options)
         self.engine.want("image", self.spec.image)
-        if referenced_outputs(buildout, name, ("service-id",)):
+        if referenced_outputs(buildout, name, ("service-id",), self.lifecycle.references):
             obj = None
             try:
                 obj = swarm.inspect(self.engine, "service", self.name)

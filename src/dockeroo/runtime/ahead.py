@@ -48,7 +48,6 @@ the first part of another recipe than dockeroo's are included
 (:func:`dockeroo.model.buildout.uninstalled_together`).
 """
 
-import atexit
 import logging
 import re
 import subprocess
@@ -57,6 +56,7 @@ import time
 
 from dockeroo.base import mode
 from dockeroo.engine.process import Supervisor
+from dockeroo.runtime import run as lifecycle
 
 log = logging.getLogger("dockeroo")
 
@@ -66,11 +66,9 @@ PARALLEL = 10
 OUTPUT_REF = re.compile(r"\$\{[^:}]*:(container-id|ip-address)\}")
 SPECIAL_NETWORKS = ("host", "none", "bridge", "default")
 
-#: id(Run) -> _Window state of that run
-_states = {}
-
-
 class _State:
+    """The creation ahead of one run (its ``Run.ahead``)."""
+
     def __init__(self, run):
         self.run = run
         #: parts covered by a window (their hook does nothing)
@@ -79,14 +77,17 @@ class _State:
         self.made = []
         #: parts recorded in the pending configurations before their objects were made
         self.recorded = set()
-        self.registered = False
+
+    def undo(self):
+        """The first step of the run's exit (:meth:`Run.finish`)."""
+        _undo(self)
 
 
 def recorded(recipe):
     """Whether RECIPE's part is recorded already (in the run's pending
     configurations, before its object was made ahead): its install need
     not record it in ``.installed.cfg`` again."""
-    state = _states.get(id(recipe.lifecycle))
+    state = recipe.lifecycle.ahead
     return state is not None and recipe.part in state.recorded
 
 
@@ -96,9 +97,9 @@ def start(recipe):
     (except for an interrupt): whatever goes wrong is left to the parts'
     own installs."""
     run = recipe.lifecycle
-    state = _states.get(id(run))
+    state = run.ahead
     if state is None:
-        state = _states[id(run)] = _State(run)
+        state = run.ahead = _State(run)
     if recipe.part in state.covered or mode.PLANNING:
         return
     try:
@@ -215,9 +216,6 @@ def _make(state, todo):
     # before anything is made: a kill leaves records
     run.configurations([(recipe.part, recipe.options) for recipe, _kind in todo])
     state.recorded.update(recipe.part for recipe, _kind in todo)
-    if not state.registered:
-        atexit.register(_undo, state)
-        state.registered = True
     making = {(kind, recipe.name) for recipe, kind in todo}
     jobs = []
     for recipe, kind in todo:
@@ -314,8 +312,9 @@ def _remove(recipe, kind):
 
 
 def _undo(state):
-    """At exit: remove what was made ahead for the parts that did not
-    succeed in this run (containers first), and their records."""
+    """At exit (the first step of :meth:`Run.finish`): remove what was made
+    ahead for the parts that did not succeed in this run (containers
+    first), and their records."""
     run = state.run
     left = [(r, k) for r, k, _name in state.made if r.part not in run.succeeded]
     if not left:
@@ -337,8 +336,35 @@ def _undo(state):
 
 
 # -- removal together ----------------------------------------------------------------
-#: (owner, part) of the parts whose object an earlier uninstall of this run removed
-_removed_together = set()
+def _removed():
+    """(owner, part) of the parts whose object an earlier uninstall of this
+    run removed (the run's ``removed_together``)."""
+    run = lifecycle.active()
+    return run.removed_together if run is not None else set()
+
+
+def removed_earlier(owner, part):
+    """Whether an earlier uninstall of this run removed PART's object with
+    its own (then forgotten: PART's uninstall has nothing left to do)."""
+    found = (owner, part) in _removed()
+    _removed().discard((owner, part))
+    return found
+
+
+def mark_removed(owner, parts):
+    """The objects of PARTS were removed together by an earlier uninstall."""
+    _removed().update((owner, part) for part in parts)
+
+
+def uninstalled_together(part, options, entries=None):
+    """:func:`dockeroo.model.buildout.uninstalled_together`, leaving out the
+    parts constructed in this process."""
+    from dockeroo.model.buildout import uninstalled_together as together_
+    from dockeroo.model.ownership import OWNER_OPTION
+    owner = options.get(OWNER_OPTION)
+    return together_(part, options, entries, configured=lifecycle.configured_parts(owner))
+
+
 #: the recipes whose objects are removed together, and the kind of each one's object
 TOGETHER = {"docker.volume": "volume", "docker.network": "network"}
 
@@ -352,8 +378,7 @@ def removed_together(cls, engine, part, options, log):
     to the part's own uninstall (which says why)."""
     from dockeroo.model.ownership import OWNER_OPTION
     owner = options.get(OWNER_OPTION)
-    if (owner, part) in _removed_together:
-        _removed_together.discard((owner, part))
+    if removed_earlier(owner, part):
         return True
     if cls.recipe not in TOGETHER:
         return False
@@ -366,7 +391,6 @@ def removed_together(cls, engine, part, options, log):
 def together(part, options):
     """The (part, options) of the volume and network parts this run
     uninstalls right after PART."""
-    from dockeroo.model.buildout import uninstalled_together
     return uninstalled_together(part, options, entries=TOGETHER)
 
 
@@ -378,8 +402,8 @@ def remove_together(engine, owner, leader, items):
     its containers: one round of inspects); the ownership labels decide.
     A volume or network still in use is refused by Docker and left, like
     any other failure, to its part's own uninstall, which says why.
-    Returns the parts whose object is gone (marked in ``_removed_together``
-    but for LEADER)."""
+    Returns the parts whose object is gone (marked in the run's
+    ``removed_together`` but for LEADER)."""
     from dockeroo.model.options import removal_settings
     from dockeroo.model.buildout import dockeroo_entry
     from dockeroo.model.ownership import is_owned
@@ -406,7 +430,7 @@ def remove_together(engine, owner, leader, items):
                 done.add(removal.part)
     except Exception:  # noqa: BLE001
         pass
-    _removed_together.update((owner, name) for name in done if name != leader)
+    mark_removed(owner, [name for name in done if name != leader])
     return done
 
 

@@ -40,7 +40,7 @@ from dockeroo.model import plan as plan_mod
 from dockeroo.engine.errors import DockerError, NotFound
 from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.tarstream import UnsafeArchive
-from dockeroo.model.buildout import _configured, referenced_options
+from dockeroo.model.buildout import referenced_options
 from dockeroo.model.engines import ENGINE_OPTIONS, engine_from_options, engine_options, failure_text
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned, owner_id, remove_object
 from dockeroo.model.ownership import remove_container, remove_image
@@ -69,6 +69,7 @@ class Recipe:
         self.owner = owner_id(self.directory)
         # the run lock is taken by the first part constructed
         self.lifecycle = lifecycle.current(self.parts_directory, self.directory)
+        # registered first: a part whose construction fails is still configured
         self.lifecycle.configured[name] = self
         options[OWNER_OPTION] = self.owner
         self.newest = bo.get("newest", "true") == "true"
@@ -94,7 +95,6 @@ class Recipe:
             owned = ()
         for kind, obj in owned:
             self.engine.want(kind, obj)
-        _configured[(self.owner, name)] = self.recipe
         self._undo = []
 
     # -- hooks ------------------------------------------------------------------
@@ -337,6 +337,11 @@ class Recipe:
         self.lifecycle.succeeded.add(self.part)
         return list(paths) if paths else None
 
+    def drop_retired(self, engine, name):
+        """Remove the object NAME this part retired (:meth:`Run.retire`) on
+        ENGINE; False to keep its record for a later run."""
+        return True
+
     def drop_replaced(self, old, engine):
         """Remove (on ENGINE, the one the old options select) the objects the
         old configuration OLD owned and the current one does not."""
@@ -354,7 +359,7 @@ class Recipe:
             log = logging.getLogger(name)
             owner = options.get(OWNER_OPTION)
             run = lifecycle_for_uninstall()
-            if _configured.get((owner, name)) == cls.recipe:
+            if lifecycle.configured_recipe(owner, name) == cls.recipe:
                 run.configuration(name, options)
                 run.deferred[name] = options.copy()
                 log.debug("configuration changed: old objects are removed after the new ones exist")
@@ -415,10 +420,5 @@ class Recipe:
 
 
 def lifecycle_for_uninstall():
-    """The run of an uninstall entry point: the one the parts constructed in
-    this process started, else (no dockeroo part left in the buildout) the
-    one of the buildout directory buildout runs in."""
-    if lifecycle._runs:
-        return next(iter(lifecycle._runs.values()))
-    here = os.getcwd()
-    return lifecycle.current(os.path.join(here, "parts"), here)
+    """The run of an uninstall entry point (:func:`dockeroo.runtime.run.for_uninstall`)."""
+    return lifecycle.for_uninstall()

@@ -34,6 +34,12 @@ container renamed at completion is no longer temporary).
 Completion: an object gets its final name (containers) or tag (images)
 only when everything its part describes has happened, so an object under
 its final name is complete; anything else is a temporary.
+
+Process state: everything a buildout process remembers between one
+dockeroo entry point and the next lives on its :class:`Run` (or on objects
+the Run owns); the only other module-level mutable state is the engine's
+caches (``tests/unit/test_state.py`` enforces it).  The Run registers one
+exit hook, :meth:`Run.finish`, whose steps run in a fixed order (see there).
 """
 
 import atexit
@@ -78,7 +84,7 @@ STATE_DIR = ".dockeroo"
 
 log = logging.getLogger("dockeroo")
 
-#: parts directory -> Run, for this process
+#: parts directory -> Run, for this process (the one process-wide registry of runs)
 _runs = {}
 
 
@@ -101,6 +107,40 @@ def current(parts_directory, directory=None):
     return run
 
 
+def active():
+    """The Run this process started first (the one the parts constructed in
+    this process use), or None."""
+    return next(iter(_runs.values()), None)
+
+
+def for_uninstall():
+    """The run of an uninstall entry point: the one the parts constructed in
+    this process started, else (no dockeroo part left in the buildout) the
+    one of the buildout directory buildout runs in."""
+    run = active()
+    if run is None:
+        here = os.getcwd()
+        run = current(os.path.join(here, "parts"), here)
+    return run
+
+
+def configured_parts(owner):
+    """The parts constructed in this process for the buildout OWNER, as
+    (owner, part) pairs (the runs' registries of configured parts)."""
+    return {(owner, part) for run in _runs.values()
+            for part, recipe in run.configured.items() if recipe.owner == owner}
+
+
+def configured_recipe(owner, part):
+    """The recipe (``docker.run``, ...) of PART of the buildout OWNER if it
+    was constructed in this process, else None."""
+    for run in _runs.values():
+        recipe = run.configured.get(part)
+        if recipe is not None and recipe.owner == owner:
+            return recipe.recipe
+    return None
+
+
 def lock_timeout():
     value = os.environ.get(LOCK_TIMEOUT_ENV, "")
     try:
@@ -110,14 +150,27 @@ def lock_timeout():
 
 
 class Run:
-    """One buildout process: lock, run id, pending removals, temporaries."""
+    """One buildout process: lock, run id, pending removals, temporaries,
+    and the registries the parts of the run share.
+
+    Exit: the Run registers exactly one ``atexit`` hook, :meth:`finish`,
+    which runs these steps in this order (each one never raises):
+
+    1. undo what was made ahead (:mod:`dockeroo.runtime.ahead`) for the
+       parts that did not succeed in this run, and drop their records;
+    2. drop the pending removals (:meth:`drop_pending`; skipped after an
+       interrupt: the next run does it);
+    3. forget this run's temporaries if they are all gone;
+    4. report an interrupt no part reported.
+    """
 
     def __init__(self, parts_directory, directory):
         self.parts_directory = parts_directory
         self.directory = directory
         self.state = os.path.join(parts_directory, STATE_DIR)
         self.id = uuid.uuid4().hex[:16]
-        #: part -> recipe instance constructed in this run
+        #: part -> recipe instance constructed in this run (its construction
+        #: registers it: the one registry of configured parts)
         self.configured = {}
         #: parts whose install or update succeeded in this run
         self.succeeded = set()
@@ -132,6 +185,13 @@ class Run:
         self.updating = set()
         #: part -> the plan Context of its install or update in this run
         self.contexts = {}
+        #: (owner, part) of the parts whose object an earlier uninstall of this
+        #: run removed together with its own (their uninstall has nothing to do)
+        self.removed_together = set()
+        #: the state of the creation ahead (:mod:`dockeroo.runtime.ahead`), once started
+        self.ahead = None
+        #: the last scan of the configuration's references (``referenced_outputs``)
+        self.references = {}
         if mode.PLANNING:  # dockeroo plan: no lock, no signal handler, nothing swept
             return
         self._signals()
@@ -269,17 +329,39 @@ class Run:
         self.add_pending(part, {"image": image_id, "engine": dict(engine_options),
                                 "owner": owner})
 
+    def retire(self, part, recipe, name, engine_options):
+        """Record (durably, before the removal is tried) that PART's RECIPE
+        (``docker.secret``, ...) removes its object NAME once unused: the end
+        of this run, or of a later one, removes it (the recipe's
+        ``drop_retired``) and drops the record."""
+        self.add_pending(part, {"retired": name, "recipe": "dockeroo:" + recipe,
+                                "engine": dict(engine_options)})
+
+    def retired(self, part, name):
+        """The object NAME that PART retired is gone: forget its record."""
+        entries = self.pending(part)
+        kept = [e for e in entries if e.get("retired") != name]
+        if kept != entries:
+            self._save_pending(part, kept)
+
     def finish(self):
-        """At exit: retry the pending removals, forget the temporaries that
-        are gone.  Never raises (an exit hook)."""
-        try:
-            if self.interrupted is None:
-                self.drop_pending()
-            self._forget_temporaries()
-        except BaseException as exc:  # pragma: no cover - last resort
-            log.warning("dockeroo: cleanup at exit did not complete: %s", exc)
+        """The one exit hook: its steps, in the order the class docstring
+        gives.  Never raises."""
+        for step in (self._undo_ahead, self._drop_pending_at_exit, self._forget_temporaries):
+            try:
+                step()
+            except BaseException as exc:  # pragma: no cover - last resort
+                log.warning("dockeroo: cleanup at exit did not complete: %s", exc)
         if self.interrupted is not None and not getattr(self.interrupted, "reported", False):
             log.error("Interrupted (%s)", self.interrupted.name)
+
+    def _undo_ahead(self):
+        if self.ahead is not None:
+            self.ahead.undo()
+
+    def _drop_pending_at_exit(self):
+        if self.interrupted is None:
+            self.drop_pending()
 
     def drop_pending(self):
         folder = os.path.join(self.state, "pending")
@@ -413,6 +495,13 @@ def drop_pending_entry(recipe, part, entry):
     from dockeroo.model.engines import engine_from_options
     from dockeroo.runtime.run import recipe_class
     log = logging.getLogger(part)
+    if "retired" in entry:
+        # the part is gone (its uninstall removed its objects, or kept them),
+        # or now on another engine: its own plan no longer sees the object
+        if recipe is None or dict(entry.get("engine") or {}) != dict(recipe.engine_options):
+            return True
+        engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
+        return recipe.drop_retired(engine, entry["retired"])
     if "image" in entry:
         engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
         return drop_image(engine, part, entry["image"], entry.get("owner"), log)

@@ -1,9 +1,7 @@
 """docker.secret and docker.config: swarm objects versioned by a keyed content hash."""
 
-import atexit
 import dataclasses
 import json
-import logging
 import os
 import re
 from typing import Dict
@@ -23,9 +21,6 @@ HASH_LENGTH = 12
 MAX_NAME = 64 - HASH_LENGTH - 1
 #: the version of a secret planned before the buildout's hash key exists
 UNKNOWN = "?" * HASH_LENGTH
-
-#: (engine, kind, name, part, logger) of old versions still in use: retried at exit
-_sweep_later = []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,12 +154,22 @@ class SwarmObject(Base):
 
     def sweep(self, name):
         """Remove the part's older version NAME if no service uses it; if one
-        does, try again when buildout exits (the services that reference the
-        part switch to the new version in this run)."""
-        if not remove_version(self.engine, self.kind, name, self.log, quiet=True):
-            if not _sweep_later:
-                atexit.register(_sweep_at_exit)
-            _sweep_later.append((self.engine, self.kind, name, self.log))
+        does, the end of the run tries again (the services that reference
+        the part switch to the new version in this run), then every later
+        run: the run's pending records hold it, written before the first
+        try (a killed run's successor removes it)."""
+        self.lifecycle.retire(self.part, self.recipe, name, self.engine_options)
+        if remove_version(self.engine, self.kind, name, self.log, quiet=True):
+            self.lifecycle.retired(self.part, name)
+
+    def drop_retired(self, engine, name):
+        """At the end of the run: remove the older version NAME if no
+        service uses it any more."""
+        if remove_version(engine, self.kind, name, self.log, quiet=True):
+            return True
+        self.log.info("%s %s is still in use: the next run of buildout removes it once "
+                      "no service uses it", self.kind.capitalize(), name)
+        return False
 
     def drop_replaced(self, old, engine):
         """Old versions are removed by :meth:`sweep` once no service uses them."""
@@ -196,14 +201,3 @@ def remove_version(engine, kind, name, log, quiet=False, part=None):
                         "service(s) first" % (part, kind, name, exc.detail))
     log.info("Removed %s %s", kind, name)
     return True
-
-
-def _sweep_at_exit():
-    while _sweep_later:
-        engine, kind, name, log = _sweep_later.pop(0)
-        try:
-            if not remove_version(engine, kind, name, log, quiet=True):
-                log.info("%s %s is still in use: the next run of buildout removes it once "
-                         "no service uses it", kind.capitalize(), name)
-        except Exception as exc:  # exiting anyway: report, do not mask the exit status
-            logging.getLogger("dockeroo").warning("Could not remove %s %s: %s", kind, name, exc)
