@@ -35,7 +35,8 @@ from dockeroo.model.options import CONTAINER_NAME, Options
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.buildout import dockeroo_entry, uninstalled_together
+from dockeroo.model.buildout import (dockeroo_entry, initialized_sections, raw_sections,
+                                     uninstalled_together)
 from dockeroo.model.options import os_errors
 from dockeroo.model.buildout import referenced_outputs
 
@@ -306,8 +307,8 @@ def _short(image_id):
 
 def image_makers(buildout, ref):
     """(section, recipe, in_parts) of the sections whose recipe makes image REF."""
-    raw = getattr(buildout, "_raw", None) or {}
-    initialized = getattr(buildout, "_data", None) or {}
+    raw = raw_sections(buildout)
+    initialized = initialized_sections(buildout)
     try:
         parts = set(buildout["buildout"].get("parts", "").split())
     except Exception:  # pragma: no cover - a buildout always has its section

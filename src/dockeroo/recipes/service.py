@@ -36,7 +36,7 @@ from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_P
     label_args)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
-from dockeroo.model.buildout import referenced_outputs
+from dockeroo.model.buildout import raw_sections, referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 HOST_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -282,7 +282,7 @@ def read_reference(opts, buildout, kind, line):
 
 def resolve_part(buildout, kind, source):
     """(object name, default target) for SOURCE: a part name or an object name."""
-    raw = getattr(buildout, "_raw", None) or {}
+    raw = raw_sections(buildout)
     recipe = "dockeroo:docker." + kind
     for section, values in raw.items():
         if (values.get("recipe") or "").strip() != recipe:
@@ -312,7 +312,7 @@ def read_port(opts, line):
 
 def networks_made_by(buildout):
     """The names of the networks of this buildout's docker.network parts (as written)."""
-    raw = getattr(buildout, "_raw", None) or {}
+    raw = raw_sections(buildout)
     names = []
     for section, values in raw.items():
         if (values.get("recipe") or "").strip() == "dockeroo:docker.network":
