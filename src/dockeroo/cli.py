@@ -21,7 +21,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.model import plan as plan_mod
-from dockeroo.model.buildout import load_buildout, part_recipe, select_parts
+from dockeroo.model.buildout import check_supported, load_buildout, part_recipe, select_parts
 
 USAGE = """\
 dockeroo plan [-c buildout.cfg] [--json] [-N] [-n] [-o] [-O] [-v] [-q] [section:option=value ...]
@@ -180,6 +180,7 @@ def summary(entries):
 # -- reading the configuration as bin/buildout does ---------------------------------------
 def make_plan(config, options, user_defaults=True):
     """The plan of the buildout of CONFIG: (recipe, Action or PartEntry) pairs."""
+    check_supported()
     mode.PLANNING = True
     from dockeroo.runtime.recipe import Recipe
     b = load_buildout(config, options, user_defaults)
