@@ -273,7 +273,7 @@ def plan(part, spec, observed, context, owner, options=None, image_error=None):
         reasons.append("image %s will be %s (%s)" % (
             spec.image, "made" if maker.verb == "create" else "rebuilt", _why(maker)))
     elif certain and current.get("Image") != image["Id"] and "option 'image' changed" not in reasons:
-        reasons.append("image %s changed (id %s → %s)" % (
+        reasons.append("image %s changed (id %s -> %s)" % (
             spec.image, _short(current.get("Image")), _short(image["Id"])))
     if certain or reasons:
         return [act("recreate", *(reasons or ["its definition changed"]))]
@@ -417,14 +417,14 @@ class Recipe(Base):
         makers = image_makers(self.buildout, self.spec.image)
         if not makers:
             return ("no part of this buildout builds or pulls it: add a dockeroo:docker.build "
-                    "or dockeroo:docker.pull part (referenced as image = ${that-part:name}) "
+                    "or dockeroo:docker.pull part (referenced as image = ${that-part:image}) "
                     "or make the image by hand")
         hints = []
         for section, recipe, in_parts in makers:
             verb = IMAGE_MAKERS[recipe]
             if in_parts:
                 hints.append("part [%s] (%s) %s it but has not made it yet: write "
-                             "image = ${%s:name} so that it is installed before this part"
+                             "image = ${%s:image} so that it is installed before this part"
                              % (section, recipe, verb, section))
             else:
                 hints.append("part [%s] (%s) %s it but is not in the buildout's parts: add it"
