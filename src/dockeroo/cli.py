@@ -21,6 +21,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.model import plan as plan_mod
+from dockeroo.model.buildout import check_supported, load_buildout, part_recipe, select_parts
 
 USAGE = """\
 dockeroo plan [-c buildout.cfg] [--json] [-N] [-n] [-o] [-O] [-v] [-q] [section:option=value ...]
@@ -177,45 +178,9 @@ def summary(entries):
 
 
 # -- reading the configuration as bin/buildout does ---------------------------------------
-class _NoDirectories:
-    """zc.buildout's ``os`` while its Buildout reads the configuration: it
-    creates the eggs and download cache directories there; plan creates none."""
-
-    def __init__(self, real):
-        self._real = real
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-    def makedirs(self, *args, **kwargs):
-        pass
-
-    def mkdir(self, *args, **kwargs):
-        pass
-
-
-def load_buildout(config, options, user_defaults=True):
-    """zc.buildout's Buildout for CONFIG, as ``bin/buildout`` constructs it
-    (``main()``), without creating a directory."""
-    import logging
-    import zc.buildout.buildout as zb
-    real_os = zb.os
-    zb.os = _NoDirectories(real_os)
-    quiet = logging.Filter()
-    quiet.filter = lambda record: not str(record.msg).startswith("Creating directory")
-    logging.getLogger("zc.buildout").addFilter(quiet)
-    try:
-        b = zb.Buildout(config, options, user_defaults, "install", ())
-    finally:
-        zb.os = real_os
-        logging.getLogger("zc.buildout").removeFilter(quiet)
-    # a recipe egg not installed yet is looked up locally only: plan downloads nothing
-    b.offline, b.newest = True, False
-    return b
-
-
 def make_plan(config, options, user_defaults=True):
     """The plan of the buildout of CONFIG: (recipe, Action or PartEntry) pairs."""
+    check_supported()
     mode.PLANNING = True
     from dockeroo.runtime.recipe import Recipe
     b = load_buildout(config, options, user_defaults)
@@ -227,7 +192,7 @@ def make_plan(config, options, user_defaults=True):
             entries += removal(part, installed[part].copy(), "part removed")
     # then the parts it installs or updates, in order
     for part in install_parts:
-        recipe = getattr(b[part], "recipe", None)
+        recipe = part_recipe(b, part)
         name = b[part].get("recipe", "")
         old = changed.get(part)
         if not isinstance(recipe, Recipe):
@@ -246,8 +211,8 @@ def make_plan(config, options, user_defaults=True):
         entries += plan_part(recipe, name, old, part in changed, images)
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
-    configured = {p: b[p].recipe for p in install_parts
-                  if isinstance(getattr(b[p], "recipe", None), Recipe)}
+    configured = {p: part_recipe(b, p) for p in install_parts
+                  if isinstance(part_recipe(b, p), Recipe)}
     listed = {(e.kind, e.name) for _, e in entries if isinstance(e, plan_mod.Action)}
     with engine_errors("buildout", "pending removals"):
         found = pending(b["buildout"]["parts-directory"], configured)
@@ -256,35 +221,6 @@ def make_plan(config, options, user_defaults=True):
             listed.add((act.kind, act.name))
             entries.append((recipes.get(act.part, "pending removal"), act))
     return entries
-
-
-def select_parts(b):
-    """What buildout's ``install`` decides before it acts, without its side
-    effects (no directories, develop eggs, upgrade, ``.installed.cfg``):
-    (installed part options, parts to install or update in order,
-    {changed part: its installed options})."""
-    if b["buildout"].get("extensions", "").split():
-        b._logger.warning("dockeroo plan: buildout extensions are not loaded (%s)",
-                          b["buildout"]["extensions"])
-    b._update_sys_path()
-    installed, _ = b._read_installed_part_options()
-    conf_parts = (b["buildout"]["parts"] or "").split()
-    # construct the parts (and those they refer to), as buildout's install does
-    [b[part]["recipe"] for part in conf_parts]
-    install_parts = b._parts
-    b._compute_part_signatures(install_parts)
-    os.chdir(b["buildout"]["directory"])  # where buildout installs, updates, uninstalls
-    changed = {}
-    for part in (installed["buildout"]["parts"] or "").split():
-        if part not in install_parts:
-            continue
-        old = installed[part].copy()
-        files = old.pop("__buildout_installed__", "")
-        if old == b.get(part) and all(os.path.exists(b._buildout_path(f))
-                                      for f in files.split("\n") if f):
-            continue
-        changed[part] = installed[part].copy()
-    return installed, install_parts, changed
 
 
 def removal(part, old, why):

@@ -93,6 +93,9 @@ def test_auto_picks_the_builder_of_each_client(buildout, prefix, base_image, bui
     labels = inspect("volume", prefix + "-vol")["Labels"]
     assert (labels["legacy"], labels["bk"]) == ("legacy", "buildkit")
     assert "legacy: Builder legacy (builder = auto): the docker client" in result.output
+    # said before the build starts, as docs/recipes/docker.build.rst shows
+    assert result.output.index("legacy: Builder legacy") < result.output.index(
+        "legacy: Building image")
     assert "28.2" in result.output and "has no buildx plugin" in result.output
     assert "bk: Builder buildkit (builder = auto): the docker client %s (20.10" \
         % buildkit_client in result.output

@@ -123,8 +123,9 @@ def test_gentoo_chain_plans(chain, prefix):
     boot, app = "%s-boot:1" % p, "%s-app:1" % p
     # first run: everything is new; a typo is warned about, and ignored
     out = chain.run(app="build_args = x")
-    assert "Part [app]: option 'build_args' is not an option of dockeroo:docker.gentoo-build" \
+    assert "app: option 'build_args' is not an option of dockeroo:docker.gentoo-build" \
         in out, out
+    assert "Part [app]: option" not in out  # the part is named once
     assert chain.said("boot") == ["creating image %s because the part is new" % boot]
     assert chain.said("app") == ["creating image %s because the part is new" % app]
     assert chain.said("disk") == ["creating file %s because the part is new" % chain.disk]

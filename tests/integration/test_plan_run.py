@@ -125,7 +125,7 @@ def test_image_rebuilt_by_an_earlier_part_cascades(buildout, prefix, base_image,
     new_image = inspect("image", ref)["Id"]
     # the real run saw the rebuilt image: the same decision, from the image id
     assert logged(result)[("app", "container", app)] == ("recreate", (
-        "image %s changed (id %s → %s)" % (ref, old_image[7:19], new_image[7:19]),)), \
+        "image %s changed (id %s -> %s)" % (ref, old_image[7:19], new_image[7:19]),)), \
         result.output
     assert inspect("container", app)["Image"] == new_image
     assert docker("exec", app, "cat", "/hello") == "hello again\n"

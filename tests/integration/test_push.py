@@ -22,10 +22,12 @@ def test_push_install_noop_change_uninstall(buildout, prefix, base_image, regist
         [consumer]
         recipe = dockeroo:docker.volume
         name = %s-vol
-        labels = pushed=${out:image}
+        labels = pushed=${out:pushed-image}
         """ % prefix)
     result = buildout.ok(env=docker_recorder.env)
     assert "The push refers to repository" in result.output  # streamed
+    assert "out: pushing image %s because first push of %s" % (remote, local) in result.output
+    assert "creating image" not in result.output
     assert registry.tags(prefix + "-app") == ["1"]
     assert config_digest(registry, prefix + "-app", "1") == first
     assert docker_recorder.commands("push") == [["push", remote]]
@@ -34,6 +36,9 @@ def test_push_install_noop_change_uninstall(buildout, prefix, base_image, regist
     assert inspect("image", local)["Id"] == first
     assert inspect("volume", prefix + "-vol")["Labels"]["pushed"] == remote
     assert "repository = %s/%s-app\n" % (registry.host, prefix) in buildout.installed()
+    # the input stays as written; the pushed reference is its own output
+    assert "\nimage = %s\n" % local in buildout.installed()
+    assert "\npushed-image = %s\n" % remote in buildout.installed()
     state = json.load(open(buildout.path("parts", "out", "dockeroo-state.json")))
     assert state["pushed"][remote] == {"image-id": first,
                                        "digest": registry.manifest_digest(prefix + "-app", "1")}

@@ -106,7 +106,7 @@ def test_run_image_not_local_names_the_part_that_makes_it(buildout, prefix, base
         """ % image, parts=["app", "maker"])
     line = buildout.fails().error_line()
     assert "part [maker] (dockeroo:docker.build) builds it but has not made it yet" in line, line
-    assert "${maker:name}" in line
+    assert "${maker:image}" in line
     assert container_names(prefix) == []
 
 

@@ -57,7 +57,7 @@ def test_a_typo_is_warned_with_part_option_and_closest(recipe, options, option, 
     warnings, errors = doc_examples.construct(text, str(tmp_path), monkeypatch, caplog)
     assert errors == {}
     assert len(warnings) == 1, warnings
-    assert warnings[0].startswith("Part [part]: option %r is not an option of dockeroo:%s"
+    assert warnings[0].startswith("option %r is not an option of dockeroo:%s"
                                   % (option, recipe)), warnings
     if closest:
         assert "(did you mean %r?)" % closest in warnings[0], warnings
@@ -85,7 +85,7 @@ def test_options_the_configuration_uses_are_not_unknown(tmp_path, monkeypatch, c
 
 def warned(result, part, option):
     return [line for line in result.output.splitlines()
-            if "Part [%s]: option %r %s" % (part, option, WARNING) in line]
+            if line.startswith("%s: option %r %s" % (part, option, WARNING))]
 
 
 def test_typos_in_a_real_run_warn_and_change_nothing_else(buildout, prefix, base_image):

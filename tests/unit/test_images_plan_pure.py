@@ -346,7 +346,8 @@ def read_options(recipe, tmp_path, values):
     else:
         fake = types.SimpleNamespace(opts=opts, options=opts.options, name="example/app:1",
                                      directory=str(tmp_path), parts_directory=str(tmp_path),
-                                     part="part", allow_digest=recipe == "pull")
+                                     part="part", allow_digest=recipe == "pull",
+                                     image_output="image" if recipe == "pull" else "pushed-image")
         pull.Recipe.read_registry_options(fake)
         aliases = pull.Recipe.name_aliases
     return set(opts.seen) | set(ENGINE_OPTIONS) | {"keep", "timeout", "name"} | set(aliases)

@@ -92,7 +92,7 @@ def test_image_rebuilt_earlier_in_the_run():
     """A real run: the build part already made a new image under the reference."""
     verb, reasons = only(run_plan(image="rebuilt-image"))
     assert verb == "recreate"
-    assert reasons == ("image %s changed (id %s → %s)" % (
+    assert reasons == ("image %s changed (id %s -> %s)" % (
         IMAGE, REC["image"]["Id"][7:19], REC["rebuilt-image"]["Id"][7:19]),)
 
 
@@ -279,10 +279,10 @@ def construct(buildout, cls, part, options, caplog):
 
 def test_a_typo_warns(planning, caplog):
     warned = construct(planning, run_mod.Recipe, "app", dict(OPTIONS, comand="true"), caplog)
-    assert warned == ["Part [app]: option 'comand' is not an option of dockeroo:docker.run "
+    assert warned == ["option 'comand' is not an option of dockeroo:docker.run "
                       "(did you mean 'command'?); it is ignored"]
     warned = construct(planning, copy_mod.Recipe, "copy", dict(COPY, path="/x"), caplog)
-    assert warned == ["Part [copy]: option 'path' is not an option of dockeroo:docker.copy "
+    assert warned == ["option 'path' is not an option of dockeroo:docker.copy "
                       "(did you mean 'paths'?); it is ignored"]
     # the correct spelling does not warn
     assert construct(planning, run_mod.Recipe, "app", OPTIONS, caplog) == []

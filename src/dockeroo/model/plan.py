@@ -24,7 +24,7 @@ import dataclasses
 import difflib
 import json
 import logging
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from dockeroo.base.fingerprint import hash_values
 
@@ -63,6 +63,8 @@ class Action:
     reasons: Tuple[str, ...] = ()
     #: private to the recipe: what its apply step needs (not shown, not compared)
     data: Any = dataclasses.field(default=None, compare=False, repr=False)
+    #: what a real run logs instead of the verb's DOING word (``pushing``)
+    says: Optional[str] = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.verb not in SIGNS:
@@ -80,7 +82,7 @@ class Action:
 
     def doing(self):
         """What a real run logs: ``recreating container app because ...``"""
-        text = "%s %s %s" % (DOING[self.verb], self.kind, self.name)
+        text = "%s %s %s" % (self.says or DOING[self.verb], self.kind, self.name)
         reasons = [SPOKEN.get(r, r) for r in self.reasons]
         return text + (" because " + "; ".join(reasons) if reasons else "")
 
@@ -89,8 +91,8 @@ class Action:
                 "action": self.verb, "reasons": list(self.reasons)}
 
 
-def action(part, kind, name, verb, *reasons, data=None):
-    return Action(part, kind, name, verb, tuple(reasons), data)
+def action(part, kind, name, verb, *reasons, data=None, says=None):
+    return Action(part, kind, name, verb, tuple(reasons), data, says)
 
 
 def report(logger, actions):

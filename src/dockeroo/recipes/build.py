@@ -546,11 +546,11 @@ class Recipe(Base):
         if fresh and not spec.no_cache:
             self.log.info("secrets-rebuild = true and the image was not built with these secret "
                           "values: building without the layer cache")
-        self.log.info("Building image %s from %s with %s", spec.image, spec.context,
-                      "BuildKit" if spec.builder == "buildkit" else "the legacy builder")
-        if self.client is not None:
+        if self.client is not None:  # which builder and why, before the build's lines
             self.log.info("Builder %s (builder = %s): %s", spec.builder, spec.builder_choice,
                           self.client.why)
+        self.log.info("Building image %s from %s with %s", spec.image, spec.context,
+                      "BuildKit" if spec.builder == "buildkit" else "the legacy builder")
         if spec.builder == "legacy" and any(f.startswith("a syntax") for f in spec.features):
             self.log.warning("The legacy builder ignores the Dockerfile's syntax line")
         # the tag is applied only when the whole build succeeded: a failure tags nothing

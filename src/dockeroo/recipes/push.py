@@ -42,18 +42,20 @@ def plan(part, local_ref, image, observed, context, state, offline):
                               "buildout is offline (-o): not pushed", data=("offline", local_id))]
     if not last.get("image-id"):
         return acts + [action(part, "image", image, "create", "first push of %s" % local_ref,
-                              data=("push", local_id))]
+                              data=("push", local_id), says="pushing")]
     if rebuilt is not None:
         why = "image %s will be rebuilt" % local_ref
     else:
         why = "image %s changed since the last push (id %s -> %s)" % (
             local_ref, last["image-id"][7:19], local["Id"][7:19])
-    return acts + [action(part, "image", image, "update", why, data=("push", local_id))]
+    return acts + [action(part, "image", image, "update", why, data=("push", local_id),
+                          says="pushing")]
 
 
 class Recipe(RegistryRecipe):
     recipe = "docker.push"
     allow_digest = False
+    image_output = "pushed-image"
 
     def setup(self):
         self.read_registry_options()
@@ -99,7 +101,7 @@ class Recipe(RegistryRecipe):
                        image_id[7:19]))
         try:
             with self.registry_env() as env:
-                self.log.info("Pushing %s (id %s)", self.image, image_id[7:19])
+                self.log.debug("Pushing %s (id %s)", self.image, image_id[7:19])
                 result = self.run(["push", self.image], long=True, stream=True, env=env)
         finally:
             if added:  # only the tag this part added; the image keeps its own tags

@@ -35,7 +35,7 @@ from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
 from dockeroo.model.ownership import labels_of, remove_containers
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.buildout import dockeroo_entry
+from dockeroo.model.buildout import dockeroo_entry, initialized_sections, raw_sections
 from dockeroo.model.options import os_errors
 from dockeroo.model.buildout import referenced_outputs
 
@@ -268,7 +268,7 @@ def plan(part, spec, observed, context, owner, options=None, image_error=None):
         reasons.append("image %s will be %s (%s)" % (
             spec.image, "made" if maker.verb == "create" else "rebuilt", _why(maker)))
     elif certain and current.get("Image") != image["Id"] and "option 'image' changed" not in reasons:
-        reasons.append("image %s changed (id %s → %s)" % (
+        reasons.append("image %s changed (id %s -> %s)" % (
             spec.image, _short(current.get("Image")), _short(image["Id"])))
     if certain or reasons:
         return [act("recreate", *(reasons or ["its definition changed"]))]
@@ -298,8 +298,8 @@ def _short(image_id):
 
 def image_makers(buildout, ref):
     """(section, recipe, in_parts) of the sections whose recipe makes image REF."""
-    raw = getattr(buildout, "_raw", None) or {}
-    initialized = getattr(buildout, "_data", None) or {}
+    raw = raw_sections(buildout)
+    initialized = initialized_sections(buildout)
     try:
         parts = set(buildout["buildout"].get("parts", "").split())
     except Exception:  # pragma: no cover - a buildout always has its section
@@ -409,14 +409,14 @@ class Recipe(Base):
         makers = image_makers(self.buildout, self.spec.image)
         if not makers:
             return ("no part of this buildout builds or pulls it: add a dockeroo:docker.build "
-                    "or dockeroo:docker.pull part (referenced as image = ${that-part:name}) "
+                    "or dockeroo:docker.pull part (referenced as image = ${that-part:image}) "
                     "or make the image by hand")
         hints = []
         for section, recipe, in_parts in makers:
             verb = IMAGE_MAKERS[recipe]
             if in_parts:
                 hints.append("part [%s] (%s) %s it but has not made it yet: write "
-                             "image = ${%s:name} so that it is installed before this part"
+                             "image = ${%s:image} so that it is installed before this part"
                              % (section, recipe, verb, section))
             else:
                 hints.append("part [%s] (%s) %s it but is not in the buildout's parts: add it"

@@ -38,7 +38,7 @@ from dockeroo.model.ownership import labels_of, users
 from dockeroo.model.options import ALIAS_NAME
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
-from dockeroo.model.buildout import referenced_outputs
+from dockeroo.model.buildout import raw_sections, referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
 GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$|^0$")
@@ -283,7 +283,7 @@ def read_reference(opts, buildout, kind, line):
 
 def resolve_part(buildout, kind, source):
     """(object name, default target) for SOURCE: a part name or an object name."""
-    raw = getattr(buildout, "_raw", None) or {}
+    raw = raw_sections(buildout)
     recipe = "dockeroo:docker." + kind
     for section, values in raw.items():
         if (values.get("recipe") or "").strip() != recipe:
@@ -313,7 +313,7 @@ def read_port(opts, line):
 
 def networks_made_by(buildout):
     """The names of the networks of this buildout's docker.network parts (as written)."""
-    raw = getattr(buildout, "_raw", None) or {}
+    raw = raw_sections(buildout)
     names = []
     for section, values in raw.items():
         if (values.get("recipe") or "").strip() == "dockeroo:docker.network":

@@ -113,11 +113,11 @@ def start(recipe):
 
 
 def _install_order(recipe):
-    from dockeroo.model.buildout import plain_install
+    from dockeroo.model.buildout import constructed_parts, plain_install
     if not plain_install(sys.argv):
         return None
-    parts = getattr(recipe.buildout, "_parts", None)
-    return list(parts) if parts and recipe.part in parts else None
+    parts = constructed_parts(recipe.buildout)
+    return parts if parts and recipe.part in parts else None
 
 
 def _window(first, state):
@@ -125,7 +125,8 @@ def _window(first, state):
     order = _install_order(first)
     if order is None:
         return []
-    raw = getattr(first.buildout, "_raw", None) or {}
+    from dockeroo.model.buildout import raw_sections
+    raw = raw_sections(first.buildout)
     run = state.run
     window, names, made = [], set(), {"network": set(), "volume": set()}
     for part in order[order.index(first.part):]:

@@ -151,8 +151,9 @@ class Recipe:
         # options the configuration itself uses (``${:arch}``, ``${part:arch}``)
         known |= referenced_options(self.buildout, self.part)
         for option, close in plan_mod.unknown_options(given, known):
-            self.log.warning("Part [%s]: option %r is not an option of dockeroo:%s%s; it is ignored",
-                             self.part, option, self.recipe,
+            # the log line starts with the part's name already (its logger's)
+            self.log.warning("option %r is not an option of dockeroo:%s%s; it is ignored",
+                             option, self.recipe,
                              " (did you mean %r?)" % close if close else "")
 
     @classmethod

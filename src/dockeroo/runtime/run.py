@@ -300,13 +300,11 @@ class Run:
         path = buildout["buildout"].get("installed")
         if not extra or not path:
             return
-        import zc.buildout.configparser
-        from zc.buildout.buildout import _save_options
+        from dockeroo.model.buildout import read_record, write_record_section
         parts = []
         if os.path.exists(path):
             try:
-                with open(path) as handle:
-                    recorded = zc.buildout.configparser.parse(handle, path)
+                recorded = read_record(path)
             except Exception as exc:  # not ours to repair: buildout reports it
                 log.debug("cannot read %s: %s", path, exc)
                 return
@@ -316,10 +314,10 @@ class Run:
                 values = {k: v for k, v in values.items() if not k.startswith("__buildout")}
                 values["__buildout_installed__"] = ""
                 handle.write("\n")
-                _save_options(name, values, handle)
+                write_record_section(handle, name, values)
             handle.write("\n")
-            _save_options("buildout", {"parts": " ".join(parts + [p for p in extra
-                                                                 if p not in parts])}, handle)
+            names = parts + [p for p in extra if p not in parts]
+            write_record_section(handle, "buildout", {"parts": " ".join(names)})
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -119,6 +119,9 @@ class RegistryRecipe(Base):
     name_aliases = ("image",)
     #: whether a digest reference is acceptable as name
     allow_digest = True
+    #: the output option giving other parts the reference (docker.pull: ``image``,
+    #: the image pulled; docker.push: ``pushed-image``, since its ``image`` is the input)
+    image_output = "image"
 
     def read_registry_options(self):
         # the secret first, so that it leaves the options whatever else fails
@@ -128,7 +131,7 @@ class RegistryRecipe(Base):
         self.ref = image_reference(self.opts, self.name, self.name_option,
                                    self.registry, digest=self.allow_digest)
         self.image = str(self.ref)  # familiar, as RepoTags show it
-        self.options["image"] = self.image
+        self.options[self.image_output] = self.image
         self.state = PartState(os.path.join(self.parts_directory, self.part, STATE_FILE))
         self.options[STATE_OPTION] = self.state.path
 
