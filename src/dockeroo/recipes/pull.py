@@ -14,10 +14,9 @@ from zc.buildout import UserError
 
 from dockeroo.base import references
 from dockeroo.engine.process import DEFAULT_TIMEOUT
-from dockeroo.engine.errors import Conflict, InUse
 from dockeroo.model.options import Options
 from dockeroo.model.plan import action
-from dockeroo.recipes.common.registry import PartState, RegistryRecipe
+from dockeroo.recipes.common.registry import PartState, RegistryRecipe, remove_reference
 
 
 def plan(part, image, digest, observed, context, newest, offline):
@@ -175,26 +174,6 @@ class Recipe(RegistryRecipe):
                 remove_reference(engine, part, ref, log, timeout)
             else:
                 log.info("Leaving %s: it was in the engine before this part pulled it", ref)
-
-
-def remove_reference(engine, part, ref, log, timeout):
-    """``docker image rm REF``: removes that reference only (other tags stay)."""
-    image = engine.inspect("image", ref)
-    if image is None:
-        return
-    try:
-        result = engine.run(["image", "rm", ref], timeout=timeout)
-    except (InUse, Conflict) as exc:
-        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
-        return
-    engine.forget("image", ref)
-    if "Deleted:" not in result.stdout and engine.capabilities.is_podman:
-        # Podman only untags the last tag of an image it knows a digest of
-        left = engine.inspect("image", image["Id"])
-        if left is not None and not left.get("RepoTags"):
-            engine.run(["image", "rm", image["Id"]], check=False, timeout=timeout)
-            engine.forget("image", image["Id"])
-    log.info("Removed image %s", ref)
 
 
 uninstall = Recipe.uninstaller()

@@ -19,10 +19,11 @@ import re
 from zc.buildout import UserError
 
 from dockeroo.base import references
-from dockeroo.engine.errors import DockerError
+from dockeroo.engine.errors import Conflict, DockerError, InUse
 from dockeroo.runtime.recipe import Recipe as Base
 
 STATE_OPTION = "dockeroo-state"
+_DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 STATE_FILE = "dockeroo-state.json"
 
 
@@ -140,6 +141,65 @@ class RegistryRecipe(Base):
         """Context manager: the docker env for the registry (login when credentials given)."""
         return _Login(self)
 
+    def push_as(self, local, remote, image_id):
+        """Push the local image LOCAL (id IMAGE_ID) as REMOTE: ``docker tag`` when
+        REMOTE is not a local tag yet (recorded first, removed right after the
+        push), ``docker push``; returns the manifest digest the push printed."""
+        added = False
+        if remote != local:
+            existing = self.engine.inspect("image", remote)
+            if existing is None:
+                # recorded before tagging: a run killed before the untag
+                # leaves a record, and the next run removes the tag
+                state = self.state.load()
+                state.setdefault("added-tags", []).append(remote)
+                self.state.save(state)
+                self.run(["tag", local, remote])
+                added = True
+            elif existing["Id"] != image_id:
+                raise UserError(
+                    "Part [%s] (%s): %s already tags another local image (%s), not %s (%s); "
+                    "remove or move that tag first"
+                    % (self.part, self.recipe, remote, existing["Id"][7:19], local,
+                       image_id[7:19]))
+        try:
+            with self.registry_env() as env:
+                self.log.info("Pushing %s (id %s)", remote, image_id[7:19])
+                result = self.run(["push", remote], long=True, stream=True, env=env)
+        finally:
+            if added:  # only the tag this part added; the image keeps its own tags
+                self.drop_added_tags()
+            self.engine.forget("image", remote)
+        found = _DIGEST_LINE.findall(result.stdout)
+        return found[-1] if found else None
+
+    def drop_added_tags(self):
+        """Remove the tags this part added for a push (recorded before
+        tagging), also those a killed run left."""
+        state = self.state.load()
+        added = state.get("added-tags") or []
+        if not added:
+            return
+        left = []
+        for ref in added:
+            self.engine.forget("image", ref)
+            if self.engine.inspect("image", ref) is None:
+                continue
+            untag = self.run(["image", "rm", ref], check=False)
+            self.engine.forget("image", ref)
+            if untag.returncode != 0:
+                self.log.warning("Could not remove the tag %s added for the push: %s",
+                                 ref, untag.stderr.strip())
+                left.append(ref)
+        state = self.state.load()
+        state["added-tags"] = left
+        if not left:
+            del state["added-tags"]
+        if state:
+            self.state.save(state)
+        else:  # nothing pushed yet: no record at all
+            self.state.remove()
+
     @classmethod
     def uninstalled(cls, part, options, log):
         state = PartState.for_options(options)
@@ -168,3 +228,23 @@ class _Login:
         if self.context is not None:
             return self.context.__exit__(*exc_info)
         return False
+
+
+def remove_reference(engine, part, ref, log, timeout):
+    """``docker image rm REF``: removes that reference only (other tags stay)."""
+    image = engine.inspect("image", ref)
+    if image is None:
+        return
+    try:
+        result = engine.run(["image", "rm", ref], timeout=timeout)
+    except (InUse, Conflict) as exc:
+        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
+        return
+    engine.forget("image", ref)
+    if "Deleted:" not in result.stdout and engine.capabilities.is_podman:
+        # Podman only untags the last tag of an image it knows a digest of
+        left = engine.inspect("image", image["Id"])
+        if left is not None and not left.get("RepoTags"):
+            engine.run(["image", "rm", image["Id"]], check=False, timeout=timeout)
+            engine.forget("image", image["Id"])
+    log.info("Removed image %s", ref)
