@@ -90,7 +90,7 @@ def identity(spec, state, stat):
     return imagefiles.file_digest(spec.source)
 
 
-def plan(part, spec, observed, context, state, ident, index=None):
+def plan(part, spec, observed, context, state, ident, index=None, keep=False):
     """[Action]s for the images the archive of SPEC holds.
 
     STATE: the part's state file; IDENT: :func:`identity` now; INDEX: the
@@ -107,15 +107,23 @@ def plan(part, spec, observed, context, state, ident, index=None):
                 expected[_normal(tag)] = image.id
     else:
         expected = {name: None for name in spec.names}
+    # the images this part loaded before that the archive does not hold (any more)
+    acts = []
+    owned = state.get("owned") or {}
+    for ref, image_id in sorted(loaded.items()):
+        if ref in expected or not owned.get(ref) or keep:
+            continue
+        current = observed.get("image", ref)
+        if current is not None and current["Id"] == image_id:
+            acts.append(action(part, "image", ref, "remove", "the archive does not hold it"))
     if not expected:
         shown = spec.shown
         if same:
-            return [action(part, "archive", shown, "unchanged")]
-        return [action(part, "archive", shown, "create", "new part" if not state else
-                       "the archive changed", data="load")]
+            return acts + [action(part, "archive", shown, "unchanged")]
+        return acts + [action(part, "archive", shown, "create", "new part" if not state else
+                              "the archive changed", data="load")]
     why = "new part" if context.old is None and not state else \
         "the archive or the images it must hold changed"
-    acts = []
     for tag, image_id in sorted(expected.items()):
         current = observed.get("image", tag)
         if current is None:
@@ -175,7 +183,7 @@ class Recipe(Base):
         if not spec.is_url and (state.get("identity") != ident or not state.get("images")):
             index = self.index(spec.source)
             self.read_index = (stat, index)
-        return plan(self.part, spec, self.observed(), context, state, ident, index)
+        return plan(self.part, spec, self.observed(), context, state, ident, index, self.keep)
 
     def index(self, path):
         """The archive's index (a UserError naming the part for a bad file)."""
@@ -210,7 +218,12 @@ class Recipe(Base):
                             % (self.part, self.recipe, ", ".join(missing)))
 
     def apply(self, actions):
-        if not any(act.changes for act in actions):
+        if not any(act.data == "load" for act in actions):
+            if self.read_index is not None:
+                # the engine holds the archive's images (a run killed right after its
+                # load): the record catches up, and replaced images go
+                state = self.state.load()
+                self.record(self.read_index[1], state, self.owned_map(self.read_index[1], state))
             return []
         spec = self.spec
         with archives_mod.Fetcher(self.buildout["buildout"], self.log) as fetcher:
@@ -231,19 +244,21 @@ class Recipe(Base):
             self.load(path, index)
         return []
 
+    def owned_map(self, index, state):
+        """Which of the archive's tags (untagged images: ids) this part brings."""
+        owned = dict(state.get("owned") or {})
+        for key in archive_keys(index):
+            if key not in owned:
+                owned[key] = self.engine.inspect("image", key) is None
+        return owned
+
     def load(self, path, index):
         spec = self.spec
         state = self.state.load()
-        owned = dict(state.get("owned") or {})
-        images = {}
-        for image in index.images:
-            keys = [_normal(tag) for tag in image.tags] or [image.id]
-            for key in keys:
-                images[key] = image.id
-                if key not in owned:
-                    # recorded before loading: a run killed during or right after the
-                    # load still knows which tags this part brought
-                    owned[key] = self.engine.inspect("image", key) is None
+        # recorded before loading: a run killed during or right after the
+        # load still knows which tags this part brought
+        owned = self.owned_map(index, state)
+        images = archive_keys(index)
         state.update({"owned": owned, "source": spec.source})
         self.state.save(state)
         self.log.info("Loading %s (%s)", spec.shown, ", ".join(sorted(images)))
@@ -259,15 +274,23 @@ class Recipe(Base):
                 raise UserError("Part [%s] (%s): docker load succeeded but %s is %s, not the "
                                 "archive's image %s" % (self.part, self.recipe, key,
                                                         found and found[7:19], image_id[7:19]))
+        self.record(index, state, owned)
+
+    def record(self, index, state, owned):
+        """The state after the archive's images are in the engine; the images
+        of the archive loaded before that this one does not hold are removed."""
+        spec = self.spec
+        images = archive_keys(index)
         stat = None if spec.is_url else _stat(spec.source)
         ident = spec.expected or ("url:" + spec.source if spec.is_url else index.digest)
         before = state.get("images") or {}
-        state.update({"identity": ident, "digest": index.digest, "stat": stat,
-                      "images": images, "names": list(spec.names)})
+        state.update({"identity": ident, "digest": index.digest, "stat": stat, "owned": owned,
+                      "source": spec.source, "images": images, "names": list(spec.names)})
         self.state.save(state)
-        # the images of the archive loaded before that this one does not hold
         for ref, image_id in sorted(before.items()):
-            if ref not in images and owned.get(ref) and not self.keep:
+            if ref in images:
+                continue
+            if owned.get(ref) and not self.keep:
                 _remove_if(self.engine, self.part, ref, image_id, self.log, self.cmd_timeout())
             owned.pop(ref, None)
         self.state.save(state)
@@ -310,6 +333,15 @@ class Recipe(Base):
         state = PartState.for_options(options)
         if state is not None:
             state.remove()
+
+
+def archive_keys(index):
+    """{tag: image id} of an archive (an untagged image: {id: id})."""
+    keys = {}
+    for image in index.images:
+        for key in [_normal(tag) for tag in image.tags] or [image.id]:
+            keys[key] = image.id
+    return keys
 
 
 def _remove_if(engine, part, ref, image_id, log, timeout):
