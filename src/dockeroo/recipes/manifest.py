@@ -104,6 +104,7 @@ def plan(part, image, members, observed, context, state, offline):
             for ref in state.get("added-tags") or [] if observed.get("image", ref) is not None]
     pushed = state.get("members") or {}
     changed = []
+    ids = {}
     for member in members:
         local = observed.get("image", member.local)
         rebuilt = context.image_change(member.local)
@@ -113,6 +114,7 @@ def plan(part, image, members, observed, context, state, offline):
                             "(e.g. by a part listed earlier)" % (part, member.local))
         last = pushed.get(member.remote) or {}
         local_id = (local or {}).get("Id")
+        ids[member.remote] = local_id
         if rebuilt is None and last.get("image-id") == local_id \
                 and last.get("platform") == member.platform_text:
             acts.append(action(part, "image", member.remote, "unchanged"))
@@ -150,6 +152,9 @@ def plan(part, image, members, observed, context, state, offline):
         reasons.append("the list's reference changed (was %s)" % listed.get("ref"))
     if listed.get("members") != wanted:
         reasons.append("the members changed")
+    elif not changed and listed.get("member-ids") != ids:
+        # a member pushed by a run killed before it pushed the list
+        reasons.append("the list was pushed with other member images")
     if reasons:
         return acts + [action(part, "manifest", image, "update", *reasons, data="push")]
     return acts + [action(part, "manifest", image, "unchanged")]
@@ -242,8 +247,11 @@ class Recipe(RegistryRecipe):
                               long=True, env=env)
         found = _DIGEST.findall(result.stdout)
         state = self.state.load()
+        pushed = state.get("members") or {}
         state["list"] = {"ref": self.image, "digest": found[-1] if found else None,
                          "members": [m.remote for m in self.members],
+                         "member-ids": {m.remote: (pushed.get(m.remote) or {}).get("image-id")
+                                        for m in self.members},
                          "insecure": self.insecure}
         self.state.save(state)
 
