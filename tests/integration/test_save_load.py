@@ -284,3 +284,19 @@ def test_load_from_url_and_offline_from_the_download_cache(buildout, tmp_path, p
     rmi(a)
     result = buildout.ok("-o")
     assert inspect("image", a)["Id"] == facts[0], result.output
+
+
+def test_load_of_another_archive_is_planned_exactly(buildout, tmp_path, prefix, base_image,
+                                                    docker_recorder):
+    a, b = prefix + "-a:1", prefix + "-b:1"
+    for ref in (a, b):
+        build_image(base_image, ref, ref)
+        docker("save", "-o", str(tmp_path / (ref.split(":")[0] + ".tar")), ref)
+    rmi(a, b)
+    buildout.configure(load_part(str(tmp_path / (prefix + "-a.tar"))))
+    buildout.ok()
+    buildout.configure(load_part(str(tmp_path / (prefix + "-b.tar"))))
+    exact = assert_plan_matches_run(buildout, docker_recorder)
+    assert sorted((x["name"].rsplit("/", 1)[-1], x["action"]) for x in exact.plan) == [
+        (a, "remove"), (b, "create")], exact.plan
+    assert inspect("image", a) is None and inspect("image", b) is not None
