@@ -25,9 +25,8 @@ from dockeroo.model.options import Options
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.recipes.common import archives as archives_mod
 from dockeroo.recipes.common import imagefiles
-from dockeroo.recipes.common.registry import STATE_FILE, STATE_OPTION, PartState, \
-    remove_reference
-from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.recipes.common.registry import (STATE_FILE, STATE_OPTION, PartState, StateRecipe,
+                                              plan_reference_removals, remove_reference)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +152,7 @@ def _normal(ref):
         return ref
 
 
-class Recipe(Base):
+class Recipe(StateRecipe):
     recipe = "docker.load"
     has_name = False
     long_timeout = 3600
@@ -301,21 +300,10 @@ class Recipe(Base):
         keep = Options(part, dict(old_options)).bool("keep", False)
         state = PartState.for_options(old_options)
         data = state.load() if state is not None else {}
-        acts = []
-        for ref, image_id in sorted((data.get("images") or {}).items()):
-            current = observed.get("image", ref)
-            if current is None:
-                acts.append(action(part, "image", ref, "unchanged", "already gone"))
-            elif keep:
-                acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
-            elif not (data.get("owned") or {}).get(ref):
-                acts.append(action(part, "image", ref, "unchanged", "it was in the engine before "
-                                   "this part loaded it"))
-            elif current["Id"] != image_id:
-                acts.append(action(part, "image", ref, "unchanged", "it names another image now"))
-            else:
-                acts.append(action(part, "image", ref, "remove", why))
-        return acts
+        owned = data.get("owned") or {}
+        return plan_reference_removals(part, observed, [
+            (ref, owned.get(ref), image_id)
+            for ref, image_id in sorted((data.get("images") or {}).items())], keep, why, "loaded")
 
     @classmethod
     def remove(cls, engine, part, options, log):
@@ -327,12 +315,6 @@ class Recipe(Base):
                 _remove_if(engine, part, ref, image_id, log, timeout)
             else:
                 log.info("Leaving %s: it was in the engine before this part loaded it", ref)
-
-    @classmethod
-    def uninstalled(cls, part, options, log):
-        state = PartState.for_options(options)
-        if state is not None:
-            state.remove()
 
 
 def archive_keys(index):

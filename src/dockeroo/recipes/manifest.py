@@ -40,7 +40,8 @@ from dockeroo.base.redaction import redact
 from dockeroo.model.options import Options
 from dockeroo.model.plan import action
 from dockeroo.recipes.common import imagefiles
-from dockeroo.recipes.common.registry import PartState, RegistryRecipe, read_credentials
+from dockeroo.recipes.common.registry import (PartState, RegistryRecipe, read_credentials,
+                                              require_local)
 
 _PLATFORM = re.compile(r"^([a-z0-9]+)/([a-z0-9_]+)(?:/([a-z0-9]+))?$")
 _DIGEST = re.compile(r"(sha256:[0-9a-f]{64})")
@@ -106,12 +107,8 @@ def plan(part, image, members, observed, context, state, offline):
     changed = []
     ids = {}
     for member in members:
-        local = observed.get("image", member.local)
-        rebuilt = context.image_change(member.local)
-        if local is None and rebuilt is None:
-            raise UserError("Part [%s] (docker.manifest): image %s does not exist locally; it "
-                            "must be built, pulled, imported or loaded before this part runs "
-                            "(e.g. by a part listed earlier)" % (part, member.local))
+        local, rebuilt = require_local(part, "docker.manifest", observed, context, member.local,
+                                       "built, pulled, imported or loaded")
         last = pushed.get(member.remote) or {}
         local_id = (local or {}).get("Id")
         ids[member.remote] = local_id

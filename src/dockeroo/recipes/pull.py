@@ -16,7 +16,8 @@ from dockeroo.base import references
 from dockeroo.engine.process import DEFAULT_TIMEOUT
 from dockeroo.model.options import Options
 from dockeroo.model.plan import action
-from dockeroo.recipes.common.registry import PartState, RegistryRecipe, remove_reference
+from dockeroo.recipes.common.registry import (PartState, RegistryRecipe, plan_reference_removals,
+                                              remove_reference)
 
 
 def plan(part, image, digest, observed, context, newest, offline):
@@ -148,18 +149,9 @@ class Recipe(RegistryRecipe):
             image = old_options.get("image")
             return [action(part, "image", image, "unchanged", "no record of what this part "
                            "pulled: left in place")] if image else []
-        acts = []
-        for ref, entry in sorted(state.load().get("refs", {}).items()):
-            if observed.get("image", ref) is None:
-                acts.append(action(part, "image", ref, "unchanged", "already gone"))
-            elif keep:
-                acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
-            elif not entry.get("owned"):
-                acts.append(action(part, "image", ref, "unchanged", "it was in the engine "
-                                   "before this part pulled it"))
-            else:
-                acts.append(action(part, "image", ref, "remove", why))
-        return acts
+        return plan_reference_removals(part, observed, [
+            (ref, entry.get("owned"), None)
+            for ref, entry in sorted(state.load().get("refs", {}).items())], keep, why)
 
     @classmethod
     def remove(cls, engine, part, options, log):

@@ -10,10 +10,9 @@ re-run with nothing changed does not contact the registry.  Uninstall
 removes nothing from the registry.
 """
 
-from zc.buildout import UserError
 
 from dockeroo.model.plan import action
-from dockeroo.recipes.common.registry import PartState, RegistryRecipe
+from dockeroo.recipes.common.registry import PartState, RegistryRecipe, require_local
 
 def plan(part, local_ref, image, observed, context, state, offline):
     """[Action]: push the local image LOCAL_REF as IMAGE when its id is not
@@ -21,12 +20,7 @@ def plan(part, local_ref, image, observed, context, state, offline):
     is not asked: the record of the last push decides."""
     acts = [action(part, "image", ref, "remove", "tag added for a push by an interrupted run")
             for ref in state.get("added-tags") or [] if observed.get("image", ref) is not None]
-    local = observed.get("image", local_ref)
-    rebuilt = context.image_change(local_ref)
-    if local is None and rebuilt is None:
-        raise UserError("Part [%s] (docker.push): image %s does not exist locally; it must be "
-                        "built, pulled or tagged before this part runs (e.g. by a part listed "
-                        "earlier)" % (part, local_ref))
+    local, rebuilt = require_local(part, "docker.push", observed, context, local_ref)
     last = (state.get("pushed") or {}).get(image) or {}
     local_id = (local or {}).get("Id")
     if rebuilt is None and last.get("image-id") == local["Id"]:

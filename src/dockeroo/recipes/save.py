@@ -15,14 +15,13 @@ import glob
 import os
 from typing import Tuple
 
-from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.options import Options
 from dockeroo.recipes.common import imagefiles
-from dockeroo.recipes.common.registry import STATE_FILE, STATE_OPTION, PartState
-from dockeroo.runtime.recipe import Recipe as Base
+from dockeroo.recipes.common.registry import (STATE_FILE, STATE_OPTION, PartState, StateRecipe,
+                                              require_local)
 
 TEMPORARY = ".dockeroo-save-"
 
@@ -83,12 +82,8 @@ def plan(part, spec, observed, context, state, on_disk):
     wrote last); ON_DISK: the file's :func:`file_stat` now (None: missing)."""
     ids, reasons = {}, []
     for ref in spec.images:
-        image = observed.get("image", ref)
-        rebuilt = context.image_change(ref)
-        if image is None and rebuilt is None:
-            raise UserError("Part [%s] (docker.save): image %s does not exist locally; it must "
-                            "be built, pulled or loaded before this part runs (e.g. by a part "
-                            "listed earlier)" % (part, ref))
+        image, rebuilt = require_local(part, "docker.save", observed, context, ref,
+                                       "built, pulled or loaded")
         if rebuilt is not None:
             reasons.append("image %s will be rebuilt" % ref)
         ids[ref] = (image or {}).get("Id")
@@ -123,7 +118,7 @@ def plan(part, spec, observed, context, state, on_disk):
     return acts + [action(part, "file", spec.path, "unchanged", data=ids)]
 
 
-class Recipe(Base):
+class Recipe(StateRecipe):
     recipe = "docker.save"
     has_name = False
     known_options = ("images", "image", "sha256")
@@ -217,12 +212,6 @@ class Recipe(Base):
                 and os.path.exists(path):
             os.remove(path)
             log.info("Removed %s", path)
-
-    @classmethod
-    def uninstalled(cls, part, options, log):
-        state = PartState.for_options(options)
-        if state is not None:
-            state.remove()
 
 
 uninstall = Recipe.uninstaller()

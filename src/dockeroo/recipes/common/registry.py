@@ -20,6 +20,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import references
 from dockeroo.engine.errors import Conflict, DockerError, InUse
+from dockeroo.model.plan import action
 from dockeroo.runtime.recipe import Recipe as Base
 
 STATE_OPTION = "dockeroo-state"
@@ -118,8 +119,19 @@ class PartState:
             pass
 
 
-class RegistryRecipe(Base):
-    """Base of docker.pull and docker.push: registry, credentials, state file."""
+class StateRecipe(Base):
+    """A recipe that remembers what it did in its state file (see the module
+    docstring), removed when the part is really uninstalled."""
+
+    @classmethod
+    def uninstalled(cls, part, options, log):
+        state = PartState.for_options(options)
+        if state is not None:
+            state.remove()
+
+
+class RegistryRecipe(StateRecipe):
+    """Base of docker.pull, docker.push and docker.manifest: registry, credentials, state file."""
 
     name_aliases = ("image",)
     #: whether a digest reference is acceptable as name
@@ -200,11 +212,6 @@ class RegistryRecipe(Base):
         else:  # nothing pushed yet: no record at all
             self.state.remove()
 
-    @classmethod
-    def uninstalled(cls, part, options, log):
-        state = PartState.for_options(options)
-        if state is not None:
-            state.remove()
 
 
 class _Login:
@@ -248,3 +255,35 @@ def remove_reference(engine, part, ref, log, timeout):
             engine.run(["image", "rm", image["Id"]], check=False, timeout=timeout)
             engine.forget("image", image["Id"])
     log.info("Removed image %s", ref)
+
+
+def require_local(part, recipe, observed, context, ref, how="built, pulled or tagged"):
+    """(the inspect JSON of the local image REF or None, the Action of an earlier
+    part that (re)makes it or None); a UserError when there is neither."""
+    local = observed.get("image", ref)
+    rebuilt = context.image_change(ref)
+    if local is None and rebuilt is None:
+        raise UserError("Part [%s] (%s): image %s does not exist locally; it must be %s "
+                        "before this part runs (e.g. by a part listed earlier)"
+                        % (part, recipe, ref, how))
+    return local, rebuilt
+
+
+def plan_reference_removals(part, observed, entries, keep, why, verb="pulled"):
+    """The removals of the references a part brought: ENTRIES are (reference,
+    whether the part brought it, the image id it had or None)."""
+    acts = []
+    for ref, owned, image_id in entries:
+        current = observed.get("image", ref)
+        if current is None:
+            acts.append(action(part, "image", ref, "unchanged", "already gone"))
+        elif keep:
+            acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
+        elif not owned:
+            acts.append(action(part, "image", ref, "unchanged", "it was in the engine "
+                               "before this part %s it" % verb))
+        elif image_id and current["Id"] != image_id:
+            acts.append(action(part, "image", ref, "unchanged", "it names another image now"))
+        else:
+            acts.append(action(part, "image", ref, "remove", why))
+    return acts
