@@ -2,14 +2,15 @@
 
 The amd64 member is built FROM the test's busybox image; the arm64 member
 is an arm64 root filesystem (dockeroo's own static aarch64 ``freeze``
-binary) built ``FROM scratch`` without running it: Docker 20.10 records
-the engine's architecture (amd64) for it, as it does for ``docker import
---platform linux/arm64``, and the part pushes it with a corrected config.
+binary as /bin/hello) imported by docker.gentoo-bootstrap without running
+anything of it: Docker 20.10 records the engine's architecture (amd64) for
+it, as it does for ``docker import --platform linux/arm64``, and the part
+pushes it with a corrected config.
 """
 
 import json
 import os
-import shutil
+import tarfile
 import tempfile
 
 import dockeroo.runtime.freeze as freeze_pkg
@@ -26,9 +27,11 @@ source = %(dir)s/amd
 build-args = V=%(v)s
 
 [arm]
-recipe = dockeroo:docker.build
-name = %(p)s-arm:1
-source = %(dir)s/arm
+recipe = dockeroo:docker.gentoo-bootstrap
+image = %(p)s-arm:1
+archives = %(dir)s/arm.tar
+commit = true
+privileged = false
 
 [multi]
 recipe = dockeroo:docker.manifest
@@ -47,11 +50,9 @@ def configure(buildout, registry, base_image, v):
     os.makedirs(amd, exist_ok=True)
     with open(os.path.join(amd, "Dockerfile"), "w") as handle:
         handle.write("FROM %s\nARG V\nRUN echo $V > /v\n" % base_image)
-    arm = buildout.path("arm")
-    os.makedirs(arm, exist_ok=True)
-    shutil.copy(ARM_BINARY, os.path.join(arm, "freeze"))
-    with open(os.path.join(arm, "Dockerfile"), "w") as handle:
-        handle.write("FROM scratch\nCOPY freeze /bin/freeze\n")
+    if not os.path.exists(buildout.path("arm.tar")):  # written again, it is imported again
+        with tarfile.open(buildout.path("arm.tar"), "w") as tar:
+            tar.add(ARM_BINARY, "bin/hello")
     with open(buildout.path("registry-password"), "w") as handle:
         handle.write(registry.password + "\n")  # a file: uninstall reads it to delete the list
     buildout.configure(PARTS % {"p": buildout.prefix, "dir": buildout.directory, "v": v,
