@@ -155,7 +155,6 @@ def _normal(ref):
 class Recipe(StateRecipe):
     recipe = "docker.load"
     has_name = False
-    long_timeout = 3600
     known_options = ("images", "image")
 
     def setup(self):
