@@ -26,8 +26,10 @@ the reference's docker calls) to FILE as it goes.  Defects found are
 listed in ``KNOWN`` (strict xfail): remove an entry once it is fixed.
 """
 
+import atexit
 import os
 import random
+import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -278,6 +280,7 @@ def scenarios(base_image, registry):
 
     def load_setup(prefix):
         folder = tempfile.mkdtemp(prefix="dockeroo-fault-load-")
+        atexit.register(shutil.rmtree, folder, True)  # outside every buildout of the sweep
         for tag in ("1", "2"):
             ref = own_image(base_image, "%s-ld:%s" % (prefix, tag), prefix + tag)
             docker("save", "-o", os.path.join(folder, "ld-%s.tar" % tag), ref)
