@@ -19,7 +19,8 @@ import sys
 
 import pytest
 
-from conftest import HERE, docker, free_subnet, inspect
+from support.buildout import HERE
+from support.engine import docker, free_subnet, inspect
 
 from dockeroo.model.buildout import SUPPORTED, buildout_major, buildout_version
 

@@ -26,9 +26,12 @@ the reference's docker calls) to FILE as it goes.  Defects found are
 listed in ``KNOWN`` (strict xfail): remove an entry once it is fixed.
 """
 
+import atexit
 import os
 import random
+import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -168,6 +171,35 @@ PUSH = """
     password = %(password)s
     """
 
+#: docker.save: the file is written under a temporary name, then renamed
+SAVE = """
+    [save]
+    recipe = dockeroo:docker.save
+    name = %(p)s-sv:%(v)s
+    path = %(dir)s/out/images.tar
+    """
+
+#: docker.load: archives made by the set-up, outside the buildout
+LOAD = """
+    [load]
+    recipe = dockeroo:docker.load
+    path = %(archives)s/ld-%(v)s.tar
+    name = %(p)s-ld:%(v)s
+    """
+
+#: docker.manifest: the second member records amd64 and is pushed with a corrected config
+MANIFEST = """
+    [multi]
+    recipe = dockeroo:docker.manifest
+    name = %(p)s-multi:1
+    registry = %(host)s
+    username = %(user)s
+    password-file = %(dir)s/registry-password
+    members =
+        %(p)s-ma:%(v)s linux/amd64
+        %(p)s-mb:1 linux/arm64
+    """
+
 UNINSTALL = Step(None)
 
 
@@ -239,6 +271,32 @@ def scenarios(base_image, registry):
         return creds
     found.update(life_cycle("push", Step(with_values(PUSH, v="1")),
                             Step(with_values(PUSH, v="2")), setup=push_setup, registry=registry))
+
+    def save_setup(prefix):
+        for tag in ("1", "2"):
+            own_image(base_image, "%s-sv:%s" % (prefix, tag), prefix + tag)
+    found.update(life_cycle("save", Step(with_values(SAVE, v="1")), Step(with_values(SAVE, v="2")),
+                            setup=save_setup, folders=("%(dir)s/out",)))
+
+    def load_setup(prefix):
+        folder = tempfile.mkdtemp(prefix="dockeroo-fault-load-")
+        atexit.register(shutil.rmtree, folder, True)  # outside every buildout of the sweep
+        for tag in ("1", "2"):
+            ref = own_image(base_image, "%s-ld:%s" % (prefix, tag), prefix + tag)
+            docker("save", "-o", os.path.join(folder, "ld-%s.tar" % tag), ref)
+            docker("image", "rm", ref)
+        return {"archives": folder}
+    found.update(life_cycle("load", Step(with_values(LOAD, v="1")), Step(with_values(LOAD, v="2")),
+                            setup=load_setup))
+
+    def manifest_setup(prefix):
+        for ref in ("ma:1", "ma:2", "mb:1"):
+            own_image(base_image, "%s-%s" % (prefix, ref), prefix + ref)
+        return creds
+    password = {"registry-password": "%(password)s\n"}
+    found.update(life_cycle("manifest", Step(with_values(MANIFEST, v="1"), files=password),
+                            Step(with_values(MANIFEST, v="2"), files=password),
+                            setup=manifest_setup, registry=registry))
     return found
 
 
@@ -317,7 +375,8 @@ def param(scenario, mode="KILL", ks="every", slow=False):
     return pytest.param(scenario, mode, ks, marks=marks, id="%s-%s" % (scenario, mode))
 
 
-ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple")
+ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "save", "load",
+       "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
     "run/rename", "ahead/install", "ahead/uninstall"]
 
@@ -326,7 +385,11 @@ NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] +
 #: is swept for creation ahead (its undo at exit); docker.run's own SIGTERM handling is
 #: tested in test_lifecycle.py and swept in the full sweep
 DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("simple/change"),
-           param("ahead/install", ks="mutating"), param("ahead/install", "TERM", ks="mutating")]
+           param("ahead/install", ks="mutating"), param("ahead/install", "TERM", ks="mutating"),
+           # docker.save's change (the file rewritten) at every call; docker.load's and
+           # docker.manifest's scenarios (2 to 4 minutes each here) are in the sampled test
+           # (one kill point) and the full sweep (every call)
+           param("save/change")]
 #: one kill point of each other first install and change, all in one test (default
 #: selection); the uninstalls (one or two docker calls each) are left to the full sweep
 SAMPLED = [name for name in NAMES

@@ -33,7 +33,8 @@ PLACEHOLDERS = {"image": "example/img:1", "name": "example/img:1", "container": 
 #: files the examples name (created empty, or as a build context, in the buildout)
 FILES = ("app/Dockerfile", "web/Dockerfile", "demo/Dockerfile", "secrets/db-password",
          "secrets/registry.txt", "secrets/pypi-token", "seed/.keep", "layouts/db/.keep",
-         "base/.keep", "containers/builder_x86_64/.keep", "archives/local-overlay.tar.zst", "certs/build-host/ca.pem")
+         "base/.keep", "containers/builder_x86_64/.keep", "archives/local-overlay.tar.zst", "certs/build-host/ca.pem",
+         "images/app-images.tar.zst")
 #: environment variables the examples read
 ENV = {"DB_PASSWORD": "x", "NPM_TOKEN": "x", "REGISTRY_PASSWORD": "x"}
 

@@ -298,6 +298,16 @@ def snapshot(prefix, owner, registry=None, ignore=(), roots=()):
     return state
 
 
+def folder_state(folder):
+    """{("file", path): sha256} of the files in FOLDER (none when it is missing)."""
+    found = {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+        path = os.path.join(folder, name)
+        with open(path, "rb") as handle:
+            found[("file", path)] = hashlib.sha256(handle.read()).hexdigest()
+    return found
+
+
 def differences(want, have, limit=12):
     """Readable lines describing how state HAVE differs from WANT."""
     lines = []
@@ -362,6 +372,9 @@ class Scenario:
     registry: object = None
     #: template values naming the test's own base images (see :func:`objects_of`)
     roots: tuple = ()
+    #: folders (templates) whose files are part of the state (docker.save's file:
+    #: a temporary file left there, or a partial file, is a difference)
+    folders: tuple = ()
 
 
 @dataclass
@@ -432,8 +445,11 @@ class Sweep:
         return []
 
     def state(self):
-        return snapshot(self.prefix, self.owner, self.scenario.registry,
-                        ignore=self.baseline, roots=self.roots)
+        found = snapshot(self.prefix, self.owner, self.scenario.registry,
+                         ignore=self.baseline, roots=self.roots)
+        for folder in self.scenario.folders:
+            found.update(folder_state(folder % self.values))
+        return found
 
     def converged(self, problems):
         """Steps 4 and 5: a re-run changes nothing; uninstall leaves nothing."""
@@ -451,6 +467,10 @@ class Sweep:
         if left:
             problems.append("left after uninstall: %s" % sorted(left))
             self.clean(left)
+        files = [key for folder in self.scenario.folders
+                 for key in folder_state(folder % self.values)]
+        if files:
+            problems.append("files left after uninstall: %s" % sorted(files))
 
     # -- the sweep -----------------------------------------------------------------
     def start(self, check=True):

@@ -49,6 +49,8 @@ CHANGED = {"start", "stop", "update", "push", "exec", "copy-in", "connect", "dis
            "set-aside", "kill", "restart", "pause", "unpause"}
 
 LABEL_TEMPORARY = "io.dockeroo.temporary"
+#: the object ``docker load`` makes (its tags are in the archive, not the argv)
+LOADED = "(loaded)"
 
 
 class PlanResult(tuple):
@@ -109,6 +111,7 @@ VALUE_OPTIONS = {
                        "--stop-grace-period", "--health-cmd", "--restart-condition"},
     "secret create": {"-d", "--driver", "-l", "--label", "--template-driver"},
     "config create": {"-l", "--label", "--template-driver"},
+    "manifest annotate": {"--os", "--arch", "--variant", "--os-features", "--os-version"},
 }
 
 #: words that name the same command (``container run`` is ``run``, ...)
@@ -244,7 +247,8 @@ COMMANDS = {
     "push": _nth("image", "push", 0),
     "import": _nth("image", "import", 1),
     "commit": _nth("image", "commit", 1),
-    "load": lambda cmd, args: [("image", "(loaded)", "import", None)],
+    # which tags a load makes is in the archive, not in the argv: see compare()
+    "load": lambda cmd, args: [("image", LOADED, "import", None)],
     "export": lambda cmd, args: [],  # reads a container (docker.gentoo-diskimage's base)
     "service create": _service_create,
     "service update": _last("service", "update"),
@@ -253,6 +257,12 @@ COMMANDS = {
     "secret rm": _every("secret", "remove"),
     "config create": _nth("config", "create", 0),
     "config rm": _every("config", "remove"),
+    "manifest create": lambda cmd, args: [
+        ("manifest", p[0], "create", None) for p in [_positionals(args, set())] if p],
+    "manifest annotate": lambda cmd, args: [],  # the client's local copy of a list
+    "manifest push": lambda cmd, args: [
+        ("manifest", p[0], "push", None) for p in [_positionals(args, set())] if p],
+    "manifest rm": lambda cmd, args: [],
 }
 
 
@@ -326,9 +336,11 @@ def classify(argvs):
             name = normal_image(name)
         effects.setdefault((kind, name), set()).add(effect)
     # docker.push tags the image for the push and removes the tag right after:
-    # a temporary tag, which neither makes nor removes anything
+    # a temporary tag, which neither makes nor removes anything (docker.manifest
+    # loads a member with a corrected config under that tag instead of tagging it)
+    loaded = ("image", LOADED) in effects
     for key, got in effects.items():
-        if key[0] == "image" and {"tag", "remove", "push"} <= got:
+        if key[0] == "image" and {"remove", "push"} <= got and ("tag" in got or loaded):
             got -= {"tag", "remove"}
     return effects
 
@@ -391,8 +403,15 @@ def compare(actions, effects, ignore=None):
             continue
         planned.setdefault(plan_key(act), []).append(act)
     cannot_plan = [a for a in actions if a["kind"] == "part" and a["action"] == "maybe"]
+    # a load makes the tags its archive holds: the images planned to change that no
+    # command names were made by it, and it is planned when one of them is
+    loaded = effects.get(("image", LOADED))
+    load_planned = False
     for key, acts in planned.items():
         got = effects.get(key, set())
+        if loaded and not got and key[0] in ("image", "archive") and any(
+                a["action"] not in ("unchanged", "remove") for a in acts):
+            got, load_planned = set(loaded), True
         verbs = {a["action"] for a in acts}
         # an object two parts name (a changed part's old and new configuration): any verb fits
         if not any(verb_matches(v, got, key[0]) for v in verbs):
@@ -400,6 +419,9 @@ def compare(actions, effects, ignore=None):
                 key[0], key[1], "/".join(sorted(verbs)), ", ".join(sorted(got)) or "nothing"))
     for key, got in sorted(effects.items()):
         if key in planned or (ignore and ignore(key, got)):
+            continue
+        if key == ("image", LOADED) and (load_planned or any(
+                (k[0] == "image" and "push" in effects.get(k, ())) for k in planned)):
             continue
         if cannot_plan and key[0] != "unknown":
             continue  # a part that cannot plan yet may have done it

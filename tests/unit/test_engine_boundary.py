@@ -35,8 +35,10 @@ KEEPING = {"strip", "rstrip", "lstrip", "decode", "read"}
 SOURCES = {"stderr", "stdout", "communicate", "tail"}
 #: calls that only show a text
 SHOWING = {"debug", "info", "warning", "error", "exception", "critical", "log", "format"}
-#: the only module outside engine/ that may start a process: zstd, not docker
-LOCAL_PROCESSES = {os.path.join("recipes", "common", "archives.py")}
+#: the only modules outside engine/ that may start a process: zstd (archives'
+#: decompressor, the image files' compressor), not docker
+LOCAL_PROCESSES = {os.path.join("recipes", "common", "archives.py"),
+                   os.path.join("recipes", "common", "imagefiles.py")}
 ERROR_CLASSES = {name for name, obj in vars(errors).items()
                  if inspect.isclass(obj) and issubclass(obj, errors.DockerError)}
 

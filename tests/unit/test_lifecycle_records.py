@@ -10,6 +10,7 @@ import zc.buildout.configparser
 from zc.buildout import UserError
 
 from dockeroo.runtime import run as lifecycle
+from support.runs import bare_run
 
 HOLD = textwrap.dedent("""\
     import sys, time
@@ -59,19 +60,6 @@ def test_lock_timeout_from_the_environment(monkeypatch):
     monkeypatch.setenv(lifecycle.LOCK_TIMEOUT_ENV, "soon")
     with pytest.raises(UserError, match="DOCKEROO_LOCK_TIMEOUT"):
         lifecycle.lock_timeout()
-
-
-def bare_run(tmp_path):
-    """A Run without lock, signal handlers or exit hook (none in the test process)."""
-    run = lifecycle.Run.__new__(lifecycle.Run)
-    run.parts_directory = str(tmp_path / "parts")
-    run.directory = str(tmp_path)
-    run.state = os.path.join(run.parts_directory, lifecycle.STATE_DIR)
-    run.id = "0123456789abcdef"
-    run.configured, run.succeeded, run.deferred = {}, set(), {}
-    run.engines, run.live, run.interrupted = [], set(), None
-    run.removed_together, run.ahead, run.references = set(), None, {}
-    return run
 
 
 def test_parts_buildout_would_forget_stay_in_its_record(tmp_path):

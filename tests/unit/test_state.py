@@ -21,8 +21,8 @@ import os
 import pytest
 
 from dockeroo.runtime import run as lifecycle
-from test_layers import modules as layer_modules
-from test_lifecycle_records import bare_run
+from support.package import modules as layer_modules
+from support.runs import bare_run
 
 ALLOWED = {
     # the registry of this process's runs: everything else a run remembers is on its Run

@@ -13,11 +13,11 @@ part's state file remembers which references it brought).
 from zc.buildout import UserError
 
 from dockeroo.base import references
-from dockeroo.engine.errors import Conflict, InUse, only_untagged
 from dockeroo.model.options import removal_settings
 from dockeroo.model.ownership import remove_image
 from dockeroo.model.plan import action
-from dockeroo.recipes.common.registry import PartState, RegistryRecipe
+from dockeroo.recipes.common.registry import (PartState, RegistryRecipe, plan_reference_removals,
+                                              remove_reference)
 
 
 def plan(part, image, digest, observed, context, newest, offline):
@@ -147,18 +147,9 @@ class Recipe(RegistryRecipe):
             image = old_options.get("image")
             return [action(part, "image", image, "unchanged", "no record of what this part "
                            "pulled: left in place")] if image else []
-        acts = []
-        for ref, entry in sorted(state.load().get("refs", {}).items()):
-            if observed.get("image", ref) is None:
-                acts.append(action(part, "image", ref, "unchanged", "already gone"))
-            elif keep:
-                acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
-            elif not entry.get("owned"):
-                acts.append(action(part, "image", ref, "unchanged", "it was in the engine "
-                                   "before this part pulled it"))
-            else:
-                acts.append(action(part, "image", ref, "remove", why))
-        return acts
+        return plan_reference_removals(part, observed, [
+            (ref, entry.get("owned"), None)
+            for ref, entry in sorted(state.load().get("refs", {}).items())], keep, why)
 
     @classmethod
     def remove(cls, engine, part, options, log):
@@ -173,24 +164,6 @@ class Recipe(RegistryRecipe):
                 remove_reference(engine, part, ref, log, timeout)
             else:
                 log.info("Leaving %s: it was in the engine before this part pulled it", ref)
-
-
-def remove_reference(engine, part, ref, log, timeout):
-    """``docker image rm REF``: removes that reference only (other tags stay)."""
-    image = engine.inspect("image", ref)
-    if image is None:
-        return
-    try:
-        result = remove_image(engine, ref, timeout=timeout)
-    except (InUse, Conflict) as exc:
-        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
-        return
-    if only_untagged(result.stdout) and engine.capabilities.is_podman:
-        # Podman only untags the last tag of an image it knows a digest of
-        left = engine.inspect("image", image["Id"])
-        if left is not None and not left.get("RepoTags"):
-            remove_image(engine, image["Id"], check=False, timeout=timeout)
-    log.info("Removed image %s", ref)
 
 
 uninstall = Recipe.uninstaller()

@@ -10,15 +10,8 @@ re-run with nothing changed does not contact the registry.  Uninstall
 removes nothing from the registry.
 """
 
-import re
-
-from zc.buildout import UserError
-
-from dockeroo.model.ownership import remove_image
 from dockeroo.model.plan import action
-from dockeroo.recipes.common.registry import PartState, RegistryRecipe
-
-_DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+from dockeroo.recipes.common.registry import PartState, RegistryRecipe, require_local
 
 
 def plan(part, local_ref, image, observed, context, state, offline):
@@ -27,12 +20,7 @@ def plan(part, local_ref, image, observed, context, state, offline):
     is not asked: the record of the last push decides."""
     acts = [action(part, "image", ref, "remove", "tag added for a push by an interrupted run")
             for ref in state.get("added-tags") or [] if observed.get("image", ref) is not None]
-    local = observed.get("image", local_ref)
-    rebuilt = context.image_change(local_ref)
-    if local is None and rebuilt is None:
-        raise UserError("Part [%s] (docker.push): image %s does not exist locally; it must be "
-                        "built, pulled or tagged before this part runs (e.g. by a part listed "
-                        "earlier)" % (part, local_ref))
+    local, rebuilt = require_local(part, "docker.push", observed, context, local_ref)
     last = (state.get("pushed") or {}).get(image) or {}
     local_id = (local or {}).get("Id")
     if rebuilt is None and last.get("image-id") == local["Id"]:
@@ -82,59 +70,7 @@ class Recipe(RegistryRecipe):
         return []
 
     def push(self, image_id):
-        added = False
-        if self.image != self.local:
-            existing = self.engine.inspect("image", self.image)
-            if existing is None:
-                # recorded before tagging: a run killed before the untag
-                # leaves a record, and the next run removes the tag
-                state = self.state.load()
-                state.setdefault("added-tags", []).append(self.image)
-                self.state.save(state)
-                self.run(["tag", self.local, self.image])
-                added = True
-            elif existing["Id"] != image_id:
-                raise UserError(
-                    "Part [%s] (%s): %s already tags another local image (%s), not %s (%s); "
-                    "remove or move that tag first"
-                    % (self.part, self.recipe, self.image, existing["Id"][7:19], self.local,
-                       image_id[7:19]))
-        try:
-            with self.registry_env() as env:
-                self.log.debug("Pushing %s (id %s)", self.image, image_id[7:19])
-                result = self.run(["push", self.image], long=True, stream=True, env=env)
-        finally:
-            if added:  # only the tag this part added; the image keeps its own tags
-                self.drop_added_tags()
-            self.engine.forget("image", self.image)
-        found = _DIGEST_LINE.findall(result.stdout)
-        return found[-1] if found else None
-
-    def drop_added_tags(self):
-        """Remove the tags this part added for a push (recorded before
-        tagging), also those a killed run left."""
-        state = self.state.load()
-        added = state.get("added-tags") or []
-        if not added:
-            return
-        left = []
-        for ref in added:
-            self.engine.forget("image", ref)
-            if self.engine.inspect("image", ref) is None:
-                continue
-            untag = remove_image(self.engine, ref, timeout=self.cmd_timeout(), check=False)
-            if untag.returncode != 0:
-                self.log.warning("Could not remove the tag %s added for the push: %s",
-                                 ref, untag.stderr.strip())
-                left.append(ref)
-        state = self.state.load()
-        state["added-tags"] = left
-        if not left:
-            del state["added-tags"]
-        if state:
-            self.state.save(state)
-        else:  # nothing pushed yet: no record at all
-            self.state.remove()
+        return self.push_as(self.local, self.image, image_id)
 
     # -- changed configuration ---------------------------------------------------------
     def drop_replaced(self, old, engine):
@@ -167,7 +103,8 @@ class Recipe(RegistryRecipe):
         state = PartState.for_options(options)
         for ref in (state.load().get("added-tags") or []) if state else []:
             if engine.inspect("image", ref) is not None:
-                remove_image(engine, ref, check=False)
+                engine.run(["image", "rm", ref], check=False)
+                engine.forget("image", ref)
                 log.info("Removed the tag %s added for a push", ref)
 
 

@@ -20,10 +20,13 @@ from zc.buildout import UserError
 
 from dockeroo.base import references
 from dockeroo.base.state import atomic_json
-from dockeroo.engine.errors import DockerError
+from dockeroo.engine.errors import Conflict, DockerError, InUse, only_untagged
+from dockeroo.model.ownership import remove_image
+from dockeroo.model.plan import action
 from dockeroo.runtime.recipe import Recipe as Base
 
 STATE_OPTION = "dockeroo-state"
+_DIGEST_LINE = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 STATE_FILE = "dockeroo-state.json"
 
 
@@ -113,8 +116,19 @@ class PartState:
             pass
 
 
-class RegistryRecipe(Base):
-    """Base of docker.pull and docker.push: registry, credentials, state file."""
+class StateRecipe(Base):
+    """A recipe that remembers what it did in its state file (see the module
+    docstring), removed when the part is really uninstalled."""
+
+    @classmethod
+    def uninstalled(cls, part, options, log):
+        state = PartState.for_options(options)
+        if state is not None:
+            state.remove()
+
+
+class RegistryRecipe(StateRecipe):
+    """Base of docker.pull, docker.push and docker.manifest: registry, credentials, state file."""
 
     name_aliases = ("image",)
     #: whether a digest reference is acceptable as name
@@ -139,11 +153,64 @@ class RegistryRecipe(Base):
         """Context manager: the docker env for the registry (login when credentials given)."""
         return _Login(self)
 
-    @classmethod
-    def uninstalled(cls, part, options, log):
-        state = PartState.for_options(options)
-        if state is not None:
-            state.remove()
+    def push_as(self, local, remote, image_id):
+        """Push the local image LOCAL (id IMAGE_ID) as REMOTE: ``docker tag`` when
+        REMOTE is not a local tag yet (recorded first, removed right after the
+        push), ``docker push``; returns the manifest digest the push printed."""
+        added = False
+        if remote != local:
+            existing = self.engine.inspect("image", remote)
+            if existing is None:
+                # recorded before tagging: a run killed before the untag
+                # leaves a record, and the next run removes the tag
+                state = self.state.load()
+                state.setdefault("added-tags", []).append(remote)
+                self.state.save(state)
+                self.run(["tag", local, remote])
+                added = True
+            elif existing["Id"] != image_id:
+                raise UserError(
+                    "Part [%s] (%s): %s already tags another local image (%s), not %s (%s); "
+                    "remove or move that tag first"
+                    % (self.part, self.recipe, remote, existing["Id"][7:19], local,
+                       image_id[7:19]))
+        try:
+            with self.registry_env() as env:
+                self.log.debug("Pushing %s (id %s)", remote, image_id[7:19])
+                result = self.run(["push", remote], long=True, stream=True, env=env)
+        finally:
+            if added:  # only the tag this part added; the image keeps its own tags
+                self.drop_added_tags()
+            self.engine.forget("image", remote)
+        found = _DIGEST_LINE.findall(result.stdout)
+        return found[-1] if found else None
+
+    def drop_added_tags(self):
+        """Remove the tags this part added for a push (recorded before
+        tagging), also those a killed run left."""
+        state = self.state.load()
+        added = state.get("added-tags") or []
+        if not added:
+            return
+        left = []
+        for ref in added:
+            self.engine.forget("image", ref)
+            if self.engine.inspect("image", ref) is None:
+                continue
+            untag = remove_image(self.engine, ref, timeout=self.cmd_timeout(), check=False)
+            if untag.returncode != 0:
+                self.log.warning("Could not remove the tag %s added for the push: %s",
+                                 ref, untag.stderr.strip())
+                left.append(ref)
+        state = self.state.load()
+        state["added-tags"] = left
+        if not left:
+            del state["added-tags"]
+        if state:
+            self.state.save(state)
+        else:  # nothing pushed yet: no record at all
+            self.state.remove()
+
 
 
 class _Login:
@@ -167,3 +234,53 @@ class _Login:
         if self.context is not None:
             return self.context.__exit__(*exc_info)
         return False
+
+
+def remove_reference(engine, part, ref, log, timeout):
+    """``docker image rm REF``: removes that reference only (other tags stay)."""
+    image = engine.inspect("image", ref)
+    if image is None:
+        return
+    try:
+        result = remove_image(engine, ref, timeout=timeout)
+    except (InUse, Conflict) as exc:
+        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
+        return
+    if only_untagged(result.stdout) and engine.capabilities.is_podman:
+        # Podman only untags the last tag of an image it knows a digest of
+        left = engine.inspect("image", image["Id"])
+        if left is not None and not left.get("RepoTags"):
+            remove_image(engine, image["Id"], check=False, timeout=timeout)
+    log.info("Removed image %s", ref)
+
+
+def require_local(part, recipe, observed, context, ref, how="built, pulled or tagged"):
+    """(the inspect JSON of the local image REF or None, the Action of an earlier
+    part that (re)makes it or None); a UserError when there is neither."""
+    local = observed.get("image", ref)
+    rebuilt = context.image_change(ref)
+    if local is None and rebuilt is None:
+        raise UserError("Part [%s] (%s): image %s does not exist locally; it must be %s "
+                        "before this part runs (e.g. by a part listed earlier)"
+                        % (part, recipe, ref, how))
+    return local, rebuilt
+
+
+def plan_reference_removals(part, observed, entries, keep, why, verb="pulled"):
+    """The removals of the references a part brought: ENTRIES are (reference,
+    whether the part brought it, the image id it had or None)."""
+    acts = []
+    for ref, owned, image_id in entries:
+        current = observed.get("image", ref)
+        if current is None:
+            acts.append(action(part, "image", ref, "unchanged", "already gone"))
+        elif keep:
+            acts.append(action(part, "image", ref, "unchanged", "keep = true: left in place"))
+        elif not owned:
+            acts.append(action(part, "image", ref, "unchanged", "it was in the engine "
+                               "before this part %s it" % verb))
+        elif image_id and current["Id"] != image_id:
+            acts.append(action(part, "image", ref, "unchanged", "it names another image now"))
+        else:
+            acts.append(action(part, "image", ref, "remove", why))
+    return acts

@@ -1,0 +1,217 @@
+"""dockeroo:docker.save: images written to a file (``docker save``).
+
+read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The file is
+written when it is missing, when one of the images' ids changed since the
+part wrote it, or when the file changed since; a run where nothing
+changed only compares ids and the file's size and times (it opens no
+archive).  The file is written under a temporary name in the same folder,
+then renamed: a killed run never leaves a partial file under the final
+name (its temporary file is removed by the next run).  Uninstall removes
+the file unless ``keep``.
+"""
+
+import dataclasses
+import glob
+import os
+from typing import Tuple
+
+
+from dockeroo.base import mode
+from dockeroo.model.plan import action, not_fingerprinted
+from dockeroo.model.options import Options
+from dockeroo.recipes.common import imagefiles
+from dockeroo.recipes.common.registry import (STATE_FILE, STATE_OPTION, PartState, StateRecipe,
+                                              require_local)
+
+TEMPORARY = ".dockeroo-save-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    images: Tuple[str, ...]
+    path: str
+    compression: str
+    state_path: str = not_fingerprinted()
+
+
+def read(opts, part, directory, parts_directory):
+    """The part's options -> Spec (every mistake a UserError)."""
+    images = []
+    for line in opts.lines("name", aliases=("images", "image")):
+        for word in line.split():
+            ref = opts.image_ref("name", word)
+            if ref not in images:
+                images.append(ref)
+    if not images:
+        raise opts.error("name", "is required: the images to save, one or more references")
+    given = opts.text("path")
+    compression = opts.choice("compression", tuple(imagefiles.COMPRESSIONS))
+    if given is None:
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in part)
+        path = os.path.join(parts_directory, part,
+                            safe + imagefiles.COMPRESSIONS[compression or "none"])
+    else:
+        path = opts.path("path", directory)
+        if given.endswith("/") or os.path.isdir(path):
+            raise opts.error("path", "is a folder: give the file's path", given)
+        if os.path.islink(path):
+            raise opts.error("path", "is a symbolic link: give the file's real path", given)
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise opts.error("path", "exists and is not a regular file", given)
+        if not os.path.isdir(os.path.dirname(path)):
+            inside = os.path.abspath(path).startswith(os.path.abspath(directory) + os.sep)
+            if not inside:
+                raise opts.error("path", "the folder %s does not exist (only folders inside "
+                                 "the buildout directory are created)" % os.path.dirname(path),
+                                 given)
+    return Spec(images=tuple(images), path=path,
+                compression=compression or imagefiles.compression_for(path),
+                state_path=os.path.join(parts_directory, part, STATE_FILE))
+
+
+def file_stat(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def plan(part, spec, observed, context, state, on_disk):
+    """[Action] for the file of SPEC.  STATE: the part's state file (what it
+    wrote last); ON_DISK: the file's :func:`file_stat` now (None: missing)."""
+    ids, reasons = {}, []
+    for ref in spec.images:
+        image, rebuilt = require_local(part, "docker.save", observed, context, ref,
+                                       "built, pulled or loaded")
+        if rebuilt is not None:
+            reasons.append("image %s will be rebuilt" % ref)
+        ids[ref] = (image or {}).get("Id")
+    acts = []
+    old = context.old or {}
+    old_path = old.get("path")
+    if old_path and old_path != spec.path and os.path.exists(old_path) \
+            and state.get("path") == old_path:
+        acts.append(action(part, "file", old_path, "remove", "replaced by file %s" % spec.path))
+    written = state.get("images") or {}
+    if state.get("path") != spec.path or on_disk is None:
+        if state.get("path") == spec.path:
+            verb, why = "repair", ["file %s is missing (removed by hand?)" % spec.path]
+        elif old:
+            verb, why = "create", ["option 'path' changed"]
+        else:
+            verb, why = "create", ["new part"]
+        return acts + [action(part, "file", spec.path, verb, *why, data=ids)]
+    if on_disk != state.get("stat"):
+        return acts + [action(part, "file", spec.path, "repair", "file %s changed since this part "
+                              "wrote it" % spec.path, data=ids)]
+    if state.get("compression") != spec.compression:
+        reasons.append("option 'compression' changed")
+    if list(written) != list(spec.images):
+        reasons.append("the images to save changed")
+    for ref in spec.images:
+        if ref in written and ids[ref] and written[ref] != ids[ref]:
+            reasons.append("image %s changed (id %s -> %s)" % (ref, written[ref][7:19],
+                                                               ids[ref][7:19]))
+    if reasons:
+        return acts + [action(part, "file", spec.path, "recreate", *reasons, data=ids)]
+    return acts + [action(part, "file", spec.path, "unchanged", data=ids)]
+
+
+class Recipe(StateRecipe):
+    recipe = "docker.save"
+    has_name = False
+    known_options = ("images", "image", "sha256")
+
+    def setup(self):
+        self.spec = read(self.opts, self.part, self.directory, self.parts_directory)
+        self.state = PartState(self.spec.state_path)
+        self.options[STATE_OPTION] = self.state.path
+        self.options["path"] = self.spec.path
+        self.options["compression"] = self.spec.compression
+        data = self.state.load()
+        # the digest of the file as this part wrote it (see the docs: a part
+        # reading ${part:sha256} in the run that rewrites the file sees the old one)
+        current = data.get("path") == self.spec.path and data.get("stat") == file_stat(
+            self.spec.path)
+        self.options["sha256"] = data.get("sha256", "") if current else ""
+
+    @classmethod
+    def owned(cls, values):
+        return []
+
+    def plan(self, context):
+        return plan(self.part, self.spec, self.observed(), context, self.state.load(),
+                    file_stat(self.spec.path))
+
+    def apply(self, actions):
+        self.drop_temporaries(self.spec.path)
+        for act in actions:
+            if act.kind == "file" and act.name == self.spec.path and act.changes:
+                self.write(act.data)
+        return []
+
+    def write(self, ids):
+        spec = self.spec
+        mode.check_writable("write %s" % spec.path)
+        folder = os.path.dirname(spec.path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, "%s%s%s" % (TEMPORARY, os.path.basename(spec.path),
+                                               "-%d" % os.getpid()))
+        self.on_failure(lambda: imagefiles.remove_quietly(tmp))
+        self.log.info("Saving %s to %s", ", ".join(spec.images), spec.path)
+        with open(tmp, "wb") as out:
+            self.engine.reader(["save"] + list(spec.images),
+                               lambda src: imagefiles.copy_into(src, out, spec.compression),
+                               timeout=self.cmd_timeout(long=True))
+            out.flush()
+            os.fsync(out.fileno())
+        # the ids the file holds: what was saved (the tags may have moved meanwhile)
+        index = {ref: self.engine.image_id(ref) for ref in spec.images}
+        digest = imagefiles.file_digest(tmp).split(":", 1)[1]
+        os.replace(tmp, spec.path)
+        state = {"path": spec.path, "images": index, "sha256": digest,
+                 "compression": spec.compression, "stat": file_stat(spec.path)}
+        self.state.save(state)
+
+    @staticmethod
+    def drop_temporaries(path):
+        """Remove what an interrupted run left next to PATH."""
+        pattern = os.path.join(glob.escape(os.path.dirname(path)),
+                               TEMPORARY + glob.escape(os.path.basename(path)) + "-*")
+        for leftover in glob.glob(pattern):
+            imagefiles.remove_quietly(leftover)
+
+    # -- changed configuration and uninstall ---------------------------------------------
+    def drop_replaced(self, old, engine):
+        old_path = old.get("path")
+        if old_path and old_path != self.spec.path:
+            if not Options(self.part, dict(old)).bool("keep", False):
+                imagefiles.remove_quietly(old_path)
+            self.drop_temporaries(old_path)
+
+    @classmethod
+    def plan_removal(cls, observed, part, old_options, why):
+        path = old_options.get("path")
+        if not path or not os.path.exists(path):
+            return []
+        if Options(part, dict(old_options)).bool("keep", False):
+            return [action(part, "file", path, "unchanged", "keep = true: left in place")]
+        state = PartState.for_options(old_options)
+        if state is None or state.load().get("path") != path:
+            return [action(part, "file", path, "unchanged", "not written by this part")]
+        return [action(part, "file", path, "remove", why)]
+
+    @classmethod
+    def remove(cls, engine, part, options, log):
+        path = options.get("path")
+        state = PartState.for_options(options)
+        if path:
+            cls.drop_temporaries(path)
+        if path and state is not None and state.load().get("path") == path \
+                and os.path.exists(path):
+            os.remove(path)
+            log.info("Removed %s", path)
+
+
+uninstall = Recipe.uninstaller()
