@@ -4,9 +4,9 @@ recorded from the real engine (fixtures/inspect)."""
 
 import json
 import os
-import re
 
 import pytest
+from support.dot import parse_dot
 
 from dockeroo.model import graph as g
 from dockeroo.model.options import Options
@@ -168,34 +168,15 @@ def test_recipes_name_what_their_spec_uses():
 
 
 # -- DOT ------------------------------------------------------------------------------
-NODE_RE = re.compile(r'^\s*"([^"]+)" \[label="((?:[^"\\]|\\.)*)"')
-EDGE_RE = re.compile(r'^\s*"([^"]+)" -> "([^"]+)" \[label="([^"]*)"(.*)\];$')
-
-
-def parse_dot(text):
-    """{node id: label lines}, [(user, used, relation, attributes)], clusters' labels."""
-    nodes, edges, clusters = {}, [], []
-    assert text.startswith("digraph dockeroo {") and text.rstrip().endswith("}")
-    for line in text.splitlines():
-        edge = EDGE_RE.match(line)
-        if edge:
-            edges.append(edge.groups())
-            continue
-        node = NODE_RE.match(line)
-        if node:
-            nodes[node.group(1)] = [x.replace('\\"', '"') for x in node.group(2).split("\\l") if x]
-        elif line.strip().startswith("label="):
-            clusters.append(line.strip()[7:-2])
-    return nodes, edges, clusters
-
-
 def test_dot_shows_objects_users_and_actions_by_part():
     acts = [action("net-b", "network", "x-b", "create", "new part"),
             action("app", "container", "x-app", "recreate", "option 'networks' changed"),
             action("net-a", "network", "x-a", "remove", "part removed")]
     graph = situation(acts, configured=[("container", "x-app", "network", "x-b")],
                       observed=[("x-app", container_json("x-app", networks=("x-a",)))])
-    text = g.dot(graph, g.order(graph), {"app": "dockeroo:docker.run"})
+    recipes = {"net-a": "dockeroo:docker.network", "net-b": "dockeroo:docker.network",
+               "app": "dockeroo:docker.run"}   # the order of the plan
+    text = g.dot(graph, g.order(graph), recipes)
     nodes, edges, clusters = parse_dot(text)
     assert nodes["container x-app"][:3] == ["container x-app", "~ recreate (batch 2)",
                                            "  option 'networks' changed"]
@@ -203,5 +184,15 @@ def test_dot_shows_objects_users_and_actions_by_part():
     assert nodes["image sha256:" + "1" * 64][-1] == "(no part of this buildout)"
     assert ("container x-app", "network x-b", "network", ", style=bold") in edges
     assert ("container x-app", "network x-a", "network", ", style=dashed") in edges
-    assert clusters == ["[net-b]", "[app] (dockeroo:docker.run)", "[net-a]"]
+    assert clusters == ["[net-a] (dockeroo:docker.network)", "[net-b] (dockeroo:docker.network)",
+                        "[app] (dockeroo:docker.run)"]
     assert "// batch 1: + create network x-b" in text
+
+
+def test_graph_argument():
+    from zc.buildout import UserError
+    from dockeroo import cli
+    assert cli.parse_plan_args(["--graph", "-N"]).graph
+    assert not cli.parse_plan_args([]).graph
+    with pytest.raises(UserError, match="either --json or --graph"):
+        cli.parse_plan_args(["--graph", "--json"])

@@ -319,7 +319,7 @@ def dot(graph, the_order=None, recipes=None, others=()):
     an edge from each user to what it uses (dashed: only the engine holds
     it now, the configuration no longer says so; bold: only the
     configuration says so, the engine does not hold it yet).
-    RECIPES: part -> recipe name; OTHERS: (part, recipe, line) of parts
+    RECIPES: part -> recipe name, in the order of the plan; OTHERS: (part, recipe, line) of parts
     that are not dockeroo's."""
     recipes = recipes or {}
     engines = {k[0] for k in graph.nodes}
@@ -363,6 +363,9 @@ def dot(graph, the_order=None, recipes=None, others=()):
     clusters = graph.parts()
     for part, _recipe, _line in others:
         clusters.setdefault(part, [])
+    # the parts in the order of the plan (RECIPES' order), the others after
+    rank = {part: index for index, part in enumerate(recipes)}
+    clusters = dict(sorted(clusters.items(), key=lambda item: rank.get(item[0], len(rank))))
     for index, (part, keys) in enumerate(clusters.items()):
         head = "[%s]" % part + (" (%s)" % recipes[part] if part in recipes else "")
         out.append("  subgraph cluster_%d {" % index)

@@ -36,9 +36,10 @@ def of_plan(entries, configured, engines):
 
     users = {}
     for part, recipe in configured.items():
-        where = engine_of(part)
-        kind, name = recipe.user()
-        users[part] = graph.node(where, kind, name, part)
+        where, user = engine_of(part), recipe.user()
+        if user is None:
+            continue
+        users[part] = graph.node(where, user[0], user[1], part)
         for used_kind, used_name, relation in recipe.uses():
             if used_name:
                 graph.add_use(users[part], used_kind, used_name, relation, configured=True)

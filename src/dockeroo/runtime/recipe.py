@@ -172,8 +172,9 @@ class Recipe:
     actions_on_user = False
 
     def user(self):
-        """(kind, name) of the object that uses what :meth:`uses` names."""
-        return ("part", self.part)
+        """(kind, name) of the object that uses what :meth:`uses` names
+        (None: the part uses nothing)."""
+        return None
 
     # -- helpers for subclasses ----------------------------------------------------
     def cmd_timeout(self, long=False):
