@@ -199,8 +199,10 @@ def render_graph(entries):
     installed = configparser.RawConfigParser(interpolation=None, strict=False)
     installed.optionxform = str
     installed.read(os.path.join(run.directory if run else ".", ".installed.cfg"))
+    # the engines of the removed parts, as their recorded options select them
     engines = {part: engine_from_options(Options(part, dict(installed[part])))
-               for part in installed.sections() if part not in configured and part != "buildout"}
+               for part in installed.sections() if part not in configured
+               and installed[part].get("recipe", "").startswith("dockeroo:")}
     with engine_errors("buildout", "--graph"):
         graph, _ = run_graph.of_plan(entries, configured, engines)
     recipes = {e.part: r for r, e in entries}

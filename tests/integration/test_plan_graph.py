@@ -17,6 +17,19 @@ FROM ${BASE}
 """
 
 
+def container(prefix, name, network, extra=""):
+    return """
+        [{name}]
+        recipe = dockeroo:docker.run
+        name = {p}-{name}
+        image = ${{img:name}}
+        command = sleep 3600
+        stop-timeout = 0
+        networks = {network}
+        {extra}
+        """.format(p=prefix, name=name, network=network, extra=extra)
+
+
 def configure(buildout, prefix, base_image, subnets, web_network):
     buildout.write("ctx/Dockerfile", DOCKERFILE)
     buildout.configure("""
@@ -36,24 +49,12 @@ def configure(buildout, prefix, base_image, subnets, web_network):
         source = ctx
         build-args = BASE={base}
 
-        [web]
-        recipe = dockeroo:docker.run
-        name = {p}-web
-        image = ${{img:name}}
-        command = sleep 3600
-        stop-timeout = 0
-        volumes = ${{data:name}}:/data
-        networks = {net}
-
-        [db]
-        recipe = dockeroo:docker.run
-        name = {p}-db
-        image = ${{img:name}}
-        command = sleep 3600
-        stop-timeout = 0
-        networks = ${{net-a:name}}
+{web}
+{db}
         """.format(p=prefix, a=subnets[0], base=base_image,
-                   net=web_network % {"p": prefix},
+                   web=container(prefix, "web", web_network % {"p": prefix},
+                                 "volumes = ${data:name}:/data"),
+                   db=container(prefix, "db", "${net-a:name}"),
                    net_b="" if "-b" not in web_network else """
         [net-b]
         recipe = dockeroo:docker.network

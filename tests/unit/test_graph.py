@@ -44,6 +44,15 @@ def situation(actions, configured=(), observed=()):
     return graph
 
 
+def moved():
+    """Container x-app moves from network part net-a (removed) to net-b (new)."""
+    acts = [action("net-b", "network", "x-b", "create", "new part"),
+            action("app", "container", "x-app", "recreate", "option 'networks' changed"),
+            action("net-a", "network", "x-a", "remove", "part removed")]
+    return situation(acts, configured=[("container", "x-app", "network", "x-b")],
+                     observed=[("x-app", container_json("x-app", networks=("x-a",)))])
+
+
 def lines(the_order):
     return [[s.line() for s in batch] for batch in the_order.batches]
 
@@ -63,11 +72,7 @@ def test_observed_uses_from_inspect_json():
 
 
 def test_container_moved_to_another_network_part_the_old_one_removed():
-    acts = [action("net-b", "network", "x-b", "create", "new part"),
-            action("app", "container", "x-app", "recreate", "option 'networks' changed"),
-            action("net-a", "network", "x-a", "remove", "part removed")]
-    graph = situation(acts, configured=[("container", "x-app", "network", "x-b")],
-                      observed=[("x-app", container_json("x-app", networks=("x-a",)))])
+    graph = moved()
     the_order = g.order(graph)
     assert the_order.blocked == []
     assert lines(the_order) == [["+ create network x-b"], ["~ recreate container x-app"],
@@ -169,11 +174,7 @@ def test_recipes_name_what_their_spec_uses():
 
 # -- DOT ------------------------------------------------------------------------------
 def test_dot_shows_objects_users_and_actions_by_part():
-    acts = [action("net-b", "network", "x-b", "create", "new part"),
-            action("app", "container", "x-app", "recreate", "option 'networks' changed"),
-            action("net-a", "network", "x-a", "remove", "part removed")]
-    graph = situation(acts, configured=[("container", "x-app", "network", "x-b")],
-                      observed=[("x-app", container_json("x-app", networks=("x-a",)))])
+    graph = moved()
     recipes = {"net-a": "dockeroo:docker.network", "net-b": "dockeroo:docker.network",
                "app": "dockeroo:docker.run"}   # the order of the plan
     text = g.dot(graph, g.order(graph), recipes)
