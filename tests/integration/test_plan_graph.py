@@ -108,3 +108,41 @@ def test_graph_of_a_container_moved_to_another_network(buildout, prefix, base_im
     buildout.ok()
     assert inspect("container", prefix + "-web")["NetworkSettings"]["Networks"].keys() == {
         prefix + "-b"}
+
+
+def test_graph_orders_a_move_whose_old_network_part_is_removed(buildout, prefix, base_image):
+    """Issue 18's first example: the container moves to a new network part
+    and the old part is removed.  The graph orders it: create the new
+    network, recreate the container, then remove the old network (on the
+    engine the removed part's recorded options select)."""
+    first = free_subnet()
+    second = free_subnet(avoid=[first])
+    buildout.write("ctx/Dockerfile", DOCKERFILE)
+    image = """
+        [img]
+        recipe = dockeroo:docker.build
+        name = {p}-img:1
+        source = ctx
+        build-args = BASE={base}
+        """.format(p=prefix, base=base_image)
+    network = """
+        [{part}]
+        recipe = dockeroo:docker.network
+        name = {p}-{part}
+        subnet = {subnet}
+        """
+    buildout.configure(network.format(part="net-a", p=prefix, subnet=first) + image
+                       + container(prefix, "web", "${net-a:name}"))
+    buildout.ok()
+    buildout.configure(network.format(part="net-b", p=prefix, subnet=second) + image
+                       + container(prefix, "web", "${net-b:name}"))
+    graph = plan_of(buildout, "--graph", json_output=False)
+    assert graph.code == 2, graph.stderr
+    nodes, edges, _ = parse_dot(graph.output)
+    web = "container %s-web" % prefix
+    assert nodes["network %s-net-b" % prefix][1] == "+ create (batch 1)"
+    assert nodes[web][1] == "~ recreate (batch 2)"
+    assert nodes["network %s-net-a" % prefix][1:] == ["- remove (batch 3)", "  part removed"]
+    assert (web, "network %s-net-a" % prefix, "network", ", style=dashed") in edges
+    assert "blocked" not in graph.output
+    assert inspect("network", prefix + "-net-a") is not None   # nothing changed
