@@ -24,9 +24,10 @@ from dockeroo.model import plan as plan_mod
 from dockeroo.model.buildout import check_supported, load_buildout, part_recipe, select_parts
 
 USAGE = """\
-dockeroo plan [-c buildout.cfg] [--json] [-N] [-n] [-o] [-O] [-v] [-q] [section:option=value ...]
+dockeroo plan [-c buildout.cfg] [--json | --graph] [-N] [-n] [-o] [-O] [-v] [-q] [section:option=value ...]
 
 Show what bin/buildout would change in Docker, and why, changing nothing.
+--graph prints the objects, their users and the actions as Graphviz DOT.
 Exit status: 0 nothing to do, 2 changes pending, 1 error."""
 
 #: exit statuses (as terraform plan -detailed-exitcode)
@@ -51,13 +52,16 @@ def main(argv=None):
         # buildout's log lines (warnings of the parts) go to stderr: stdout is the plan
         with contextlib.redirect_stdout(sys.stderr):
             result = make_plan(args.config, args.options, args.user_defaults)
+            text = render_graph(result) if args.graph else None
     except (UserError, mode.PlanViolation) as exc:
         print("Error: %s" % exc, file=sys.stderr)
         return ERROR
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
         return 130
-    if args.json:
+    if args.graph:
+        out.write(text)
+    elif args.json:
         out.write(json.dumps([entry_json(e) for _, e in result], indent=1) + "\n")
     else:
         out.write(render(result))
@@ -68,13 +72,15 @@ def parse_plan_args(args):
     """The arguments of ``dockeroo plan``, parsed as zc.buildout's ``main()``
     parses its own (short options may be combined: ``-No``)."""
     parsed = types.SimpleNamespace(config="buildout.cfg", options=[], json=False,
-                                   user_defaults=True)
+                                   graph=False, user_defaults=True)
     verbosity = 0
     args = list(args)
     while args:
         arg = args.pop(0)
         if arg == "--json":
             parsed.json = True
+        elif arg == "--graph":
+            parsed.graph = True
         elif arg in ("-h", "--help"):
             print(USAGE)
             sys.exit(NOTHING)
@@ -110,6 +116,8 @@ def parse_plan_args(args):
             parsed.options.append((names[0].strip(), names[1].strip(), value.strip()))
         else:
             raise UserError("unexpected argument %r (%s)" % (arg, USAGE.splitlines()[0]))
+    if parsed.json and parsed.graph:
+        raise UserError("give either --json or --graph (%s)" % USAGE.splitlines()[0])
     if verbosity:
         parsed.options.append(("buildout", "verbosity", str(verbosity)))
     return parsed
@@ -175,6 +183,36 @@ def summary(entries):
     if parts:
         text += "; parts of other recipes: " + ", ".join(parts)
     return text + "."
+
+
+def render_graph(entries):
+    """``--graph``: the plan ENTRIES as the run's graph of objects
+    (:mod:`dockeroo.model.graph`), in Graphviz DOT, with the order a careful
+    operator would follow (see docs/plan.rst)."""
+    import configparser
+    from dockeroo.model import graph as graph_mod
+    from dockeroo.model.engines import engine_from_options
+    from dockeroo.model.options import Options
+    from dockeroo.runtime import graph as run_graph
+    from dockeroo.runtime.run import active
+    run = active()
+    configured = dict(run.configured) if run is not None else {}
+    installed = configparser.RawConfigParser(interpolation=None, strict=False)
+    installed.optionxform = str
+    installed.read(os.path.join(run.directory if run else ".", ".installed.cfg"))
+    # the engines of the removed parts, as their recorded options select them
+    engines = {part: engine_from_options(Options(part, dict(installed[part])))
+               for part in installed.sections() if part not in configured
+               and installed[part].get("recipe", "").startswith("dockeroo:")}
+    with engine_errors("buildout", "--graph"):
+        graph, _ = run_graph.of_plan(entries, configured, engines)
+    recipes = {e.part: r for r, e in entries}
+    others = [(e.part, r, e.line()) for r, e in entries if isinstance(e, PartEntry)]
+    try:
+        steps = graph_mod.order(graph)
+    except graph_mod.OrderError as exc:
+        raise UserError("dockeroo plan --graph: %s" % exc) from None
+    return graph_mod.dot(graph, steps, recipes, others)
 
 
 # -- reading the configuration as bin/buildout does ---------------------------------------

@@ -50,6 +50,11 @@ def read(opts, state_path):
     return Spec(source, target, pairs, state_path)
 
 
+def uses(spec):
+    """The containers the copy reads from and writes into."""
+    return [("container", spec.source, "source"), ("container", spec.target, "target")]
+
+
 def plan(part, spec, observed, context, recorded, options=None):
     """[Action] for the copy into the target container (``update``: its paths
     are copied again; ``unchanged``).
@@ -107,6 +112,14 @@ class Recipe(Base):
         self.state_dir = os.path.join(self.parts_directory, self.part)
         self.spec = read(self.opts, os.path.join(self.state_dir, STATE_FILE))
         self.options[STATE_OPTION] = self.spec.state_path
+
+    actions_on_user = True
+
+    def uses(self):
+        return uses(self.spec)
+
+    def user(self):
+        return ("copy", self.part)
 
     def plan(self, context):
         try:

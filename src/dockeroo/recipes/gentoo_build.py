@@ -260,6 +260,12 @@ def image_fingerprint(spec, found):
                        found["target"])
 
 
+def uses(spec):
+    """The image's base image and its builder (the image the build runs in)."""
+    return [(kind, ref, relation) for kind, ref, relation in (
+        ("image", spec.base_image, "base image"), ("image", spec.build_image, "builder")) if ref]
+
+
 def plan(part, spec, observed, context, options, owner, engine_arch, where):
     """[Action] for the image of SPEC: ENGINE_ARCH is the engine's architecture
     (the target's default), WHERE the engine's description (messages)."""
@@ -337,6 +343,12 @@ class Recipe(Base):
     @classmethod
     def plan_removal(cls, observed, part, old_options, why):
         return _gentoo.without_temporaries(super().plan_removal(observed, part, old_options, why))
+
+    def uses(self):
+        return uses(self.spec)
+
+    def user(self):
+        return ("image", self.spec.image)
 
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context, self.options, self.owner,

@@ -135,6 +135,11 @@ def read_stamp(path):
     return (lines[0].strip() if lines else None), found
 
 
+def uses(spec):
+    """The disk image's base image and its builder."""
+    return [("image", spec.base_image, "base image"), ("image", spec.build_image, "builder")]
+
+
 def plan(part, spec, observed, context, options, on_disk, where):
     """[Action] for the disk image file of SPEC.  ON_DISK: (whether the file
     exists, what :func:`read_stamp` found); WHERE: the engine's description."""
@@ -186,6 +191,12 @@ class Recipe(Base):
         if path and os.path.exists(path):
             acts.append(action(part, "file", path, "remove", why))
         return acts
+
+    def uses(self):
+        return uses(self.spec)
+
+    def user(self):
+        return ("file", self.spec.path)
 
     def plan(self, context):
         on_disk = os.path.isfile(self.spec.path), read_stamp(self.spec.path)

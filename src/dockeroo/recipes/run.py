@@ -229,6 +229,14 @@ def _check_port(opts, line):
     return line
 
 
+def uses(spec):
+    """(kind, name, relation) of the objects the container uses (see
+    :mod:`dockeroo.model.graph`)."""
+    return spec.container.uses() + [("network", n, "network") for n in spec.networks
+                                    if n not in SPECIAL_NETWORKS
+                                    and not n.startswith("container:")]
+
+
 # -- plan ---------------------------------------------------------------------------
 def plan(part, spec, observed, context, owner, options=None, image_error=None):
     """[Action] for the container of SPEC, given what the engine holds (OBSERVED).
@@ -369,6 +377,12 @@ class Recipe(Base):
             self.options["layout-fingerprint"] = self.spec.layout_fingerprint
         self.referenced = referenced_outputs(self.buildout, self.part, RUNTIME_OUTPUTS,
                                              self.lifecycle.references)
+
+    def uses(self):
+        return uses(self.spec)
+
+    def user(self):
+        return ("container", self.spec.name)
 
     @classmethod
     def owned(cls, values):

@@ -323,6 +323,15 @@ def networks_made_by(buildout):
     return tuple(names)
 
 
+def uses(spec):
+    """(kind, name, relation) of what the service uses: its image, the
+    versions of its secrets and configs, its networks."""
+    return ([("image", spec.image, "image")]
+            + [("secret", s[0], "secret") for s in spec.secrets]
+            + [("config", c[0], "config") for c in spec.configs]
+            + [("network", n, "network") for n, _aliases in spec.networks])
+
+
 # -- plan -------------------------------------------------------------------------------
 def plan(part, spec, observed, context):
     """[Action] for the service of SPEC, given what the engine holds (OBSERVED)."""
@@ -550,6 +559,12 @@ class Recipe(Base):
     @classmethod
     def owned(cls, values):
         return []  # services are not in the engine's inspect cache: see plan/remove
+
+    def uses(self):
+        return uses(self.spec)
+
+    def user(self):
+        return ("service", self.spec.name)
 
     @classmethod
     def plan_removal(cls, observed, part, old_options, why):

@@ -56,6 +56,17 @@ class ContainerSpec:
     platform: Optional[str] = None
     interactive: bool = False
 
+    def uses(self):
+        """(kind, name, relation) of the objects the container uses: its
+        image, named volumes, ``volumes-from`` and ``links`` containers (its
+        networks: see the recipe's Spec)."""
+        out = [("image", self.image, "image")]
+        out += [("volume", v.split(":", 1)[0], "volume") for v in self.volumes
+                if not v.startswith("/")]
+        out += [("container", v.split(":", 1)[0], "volumes-from") for v in self.volumes_from]
+        out += [("container", v.split(":", 1)[0], "link") for v in self.links]
+        return out
+
     def create_args(self):
         """``docker create`` argv (without the leading ``docker``)."""
         args = ["create", "--name", self.name]

@@ -161,6 +161,22 @@ class Recipe:
         """(kind, name) pairs of the Docker objects a configuration owns."""
         return []
 
+    def uses(self):
+        """(kind, name, relation) of the Docker objects this part's
+        configuration uses, made by other parts or not: the edges of the
+        run's graph (:mod:`dockeroo.model.graph`), from :meth:`user`.
+        Read-only."""
+        return []
+
+    #: whether the part's Actions belong on its :meth:`user` node (a copy:
+    #: its Action names the target container, the copy is an object of its own)
+    actions_on_user = False
+
+    def user(self):
+        """(kind, name) of the object that uses what :meth:`uses` names
+        (None: the part uses nothing)."""
+        return None
+
     # -- helpers for subclasses ----------------------------------------------------
     def cmd_timeout(self, long=False):
         if self.timeout:

@@ -1,0 +1,85 @@
+"""The run's graph of objects (:mod:`dockeroo.model.graph`) built from a
+plan: each part's Actions, what each configured part uses
+(:meth:`dockeroo.runtime.recipe.Recipe.uses`) and what the engines hold
+now (the users of the objects the plan changes, read from inspect JSON).
+
+Read-only: it asks the engines (cached inspects, ``docker ps``) and
+changes nothing.  ``dockeroo plan --graph`` prints it; the executor of
+issue 18 will follow its order.
+"""
+
+from dockeroo.model import graph as graph_mod
+from dockeroo.model.ownership import users as users_of
+from dockeroo.model.plan import Action
+
+#: kinds whose users the engine is asked for when the plan changes them
+WATCHED = ("network", "volume", "image")
+
+
+def of_plan(entries, configured, engines):
+    """The Graph of a plan.
+
+    ENTRIES: (recipe name, Action or other entry) pairs (as ``dockeroo
+    plan`` computes them); CONFIGURED: part -> Recipe instance; ENGINES:
+    part -> engine of the parts that are not configured (removed parts).
+    Returns (graph, {engine description: engine})."""
+    graph = graph_mod.Graph()
+    by_name = {}
+
+    def engine_of(part):
+        recipe = configured.get(part)
+        engine = recipe.engine if recipe is not None else engines.get(part)
+        if engine is None:
+            return None
+        by_name.setdefault(engine.config.description, engine)
+        return engine.config.description
+
+    users = {}
+    for part, recipe in configured.items():
+        where, user = engine_of(part), recipe.user()
+        if user is None:
+            continue
+        users[part] = graph.node(where, user[0], user[1], part)
+        for used_kind, used_name, relation in recipe.uses():
+            if used_name:
+                graph.add_use(users[part], used_kind, used_name, relation, configured=True)
+    for _recipe, entry in entries:
+        if not isinstance(entry, Action):
+            continue
+        recipe = configured.get(entry.part)
+        key = users.get(entry.part) if recipe is not None and recipe.actions_on_user else None
+        where = engine_of(entry.part)
+        if where is None:
+            continue
+        graph.add_action(where, entry, key)
+    observe(graph, by_name)
+    return graph, by_name
+
+
+def observe(graph, engines):
+    """Add what ENGINES hold now: the uses of the containers of GRAPH, and
+    the containers that use the networks, volumes and images the plan
+    changes (any container, of a part or not)."""
+    image_ids = {}
+    for key, node in list(graph.nodes.items()):
+        engine = engines.get(key[0])
+        if engine is not None and node.kind == "image":
+            obj = engine.inspect("image", node.name)
+            if obj is not None:
+                image_ids[(key[0], obj["Id"])] = node.name
+    for key, node in list(graph.nodes.items()):
+        engine = engines.get(key[0])
+        if engine is None:
+            continue
+        if node.kind in WATCHED and any(a.verb in ("remove", "recreate") for a in node.actions):
+            for name in users_of(engine, node.kind, node.name):
+                user = graph.node(key[0], "container", name)
+                graph.add_use(user, node.kind, node.name, node.kind, observed=True)
+    for key, node in list(graph.nodes.items()):
+        engine = engines.get(key[0])
+        if engine is not None and node.kind == "container":
+            obj = engine.inspect("container", node.name)
+            if obj is not None:
+                ids = {i: n for (e, i), n in image_ids.items() if e == key[0]}
+                graph.add_observed(key, obj, ids)
+    return graph
