@@ -189,21 +189,22 @@ def render_graph(entries):
     """``--graph``: the plan ENTRIES as the run's graph of objects
     (:mod:`dockeroo.model.graph`), in Graphviz DOT, with the order a careful
     operator would follow (see docs/plan.rst)."""
-    import configparser
     from dockeroo.model import graph as graph_mod
+    from dockeroo.model.buildout import dockeroo_entry, read_record
     from dockeroo.model.engines import engine_from_options
     from dockeroo.model.options import Options
     from dockeroo.runtime import graph as run_graph
     from dockeroo.runtime.run import active
     run = active()
     configured = dict(run.configured) if run is not None else {}
-    installed = configparser.RawConfigParser(interpolation=None, strict=False)
-    installed.optionxform = str
-    installed.read(os.path.join(run.directory if run else ".", ".installed.cfg"))
+    try:
+        installed = read_record(os.path.join(run.directory if run else ".", ".installed.cfg"))
+    except Exception:  # no record yet (or not one buildout reads): no removed part
+        installed = {}
     # the engines of the removed parts, as their recorded options select them
-    engines = {part: engine_from_options(Options(part, dict(installed[part])))
-               for part in installed.sections() if part not in configured
-               and installed[part].get("recipe", "").startswith("dockeroo:")}
+    engines = {part: engine_from_options(Options(part, dict(values)))
+               for part, values in installed.items() if part not in configured
+               and dockeroo_entry(values.get("recipe"))}
     with engine_errors("buildout", "--graph"):
         graph, _ = run_graph.of_plan(entries, configured, engines)
     recipes = {e.part: r for r, e in entries}
