@@ -102,9 +102,10 @@ def test_plan_not_ours_is_left(buildout, prefix, docker_recorder):
     assert code == 0
 
 
-def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_recorder):
-    """What earlier runs left to remove (parts/.dockeroo/pending): a replaced
-    image, and the volume of a part an interrupted run left behind."""
+def replaced_image(buildout, prefix, base_image):
+    """After a first run of the volume buildout: an untagged image labelled as
+    the volume part's, recorded in its pending records as replaced earlier.
+    Returns (owner, image id)."""
     import json
     import os
     from dockeroo.model.ownership import owner_id
@@ -114,14 +115,22 @@ def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_record
     labels = ["--label", "io.dockeroo.part=vol", "--label", "io.dockeroo.buildout=" + owner]
     ctx = buildout.write("old/Dockerfile", "FROM %s\nRUN echo %s > /old\n" % (base_image, prefix))
     image = docker("build", "-q", *labels, os.path.dirname(ctx)).strip()  # untagged
-    gone = prefix + "-gone"
-    docker("volume", "create", "--label", "io.dockeroo.part=gone", "--label",
-           "io.dockeroo.buildout=" + owner, gone)
     folder = buildout.path("parts", ".dockeroo", "pending")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "vol.json"), "w") as handle:
         json.dump([{"image": image, "engine": {}, "owner": owner}], handle)
-    with open(os.path.join(folder, "gone.json"), "w") as handle:
+    return owner, image
+
+
+def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_recorder):
+    """What earlier runs left to remove (parts/.dockeroo/pending): a replaced
+    image, and the volume of a part an interrupted run left behind."""
+    import json
+    owner, image = replaced_image(buildout, prefix, base_image)
+    gone = prefix + "-gone"
+    docker("volume", "create", "--label", "io.dockeroo.part=gone", "--label",
+           "io.dockeroo.buildout=" + owner, gone)
+    with open(buildout.path("parts", ".dockeroo", "pending", "gone.json"), "w") as handle:
         json.dump([{"options": {"recipe": "dockeroo:docker.volume", "name": gone,
                                 "dockeroo-owner": owner}}], handle)
     try:
@@ -142,22 +151,10 @@ def test_plan_shows_pending_removals(buildout, prefix, base_image, docker_record
 def test_plan_names_the_containers_keeping_a_replaced_image(buildout, prefix, base_image):
     """A replaced image a container still uses: ``maybe``, naming the
     container (by name, as every other "used by" message)."""
-    import json
-    import os
-    from dockeroo.model.ownership import owner_id
-    configure(buildout, prefix, network=False)
-    buildout.ok()
-    owner = owner_id(buildout.directory)
-    labels = ["--label", "io.dockeroo.part=vol", "--label", "io.dockeroo.buildout=" + owner]
-    ctx = buildout.write("old/Dockerfile", "FROM %s\nRUN echo %s > /old\n" % (base_image, prefix))
-    image = docker("build", "-q", *labels, os.path.dirname(ctx)).strip()  # untagged
+    _owner, image = replaced_image(buildout, prefix, base_image)
     user = prefix + "-user"
     try:
         docker("create", "--name", user, image, "true")
-        folder = buildout.path("parts", ".dockeroo", "pending")
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "vol.json"), "w") as handle:
-            json.dump([{"image": image, "engine": {}, "owner": owner}], handle)
         code, actions = plan_of(buildout)
         plan = {(a["kind"], a["name"]): a for a in actions}
         assert code == 2 and plan[("image", image)]["action"] == "maybe", actions
