@@ -18,7 +18,6 @@ number of timed runs are made.
 """
 
 import os
-import random
 import shutil
 import stat
 import sys
@@ -27,8 +26,8 @@ import textwrap
 import harness
 
 RUN_PARTS, VOLUMES, NETWORKS = 10, 5, 5
-#: the networks are 172.30.N.0/24 from N = SUBNET (random, to miss other users' networks)
-SUBNET = random.randrange(0, 245)
+#: dockeroo's networks, then Compose's: random /24s of 172.30.0.0/16 (see harness.subnets)
+SUBNETS = harness.subnets(2 * NETWORKS, "172.30.0.0/16")
 
 
 def buildout_cfg(prefix, image, recipe_override=None):
@@ -39,8 +38,8 @@ def buildout_cfg(prefix, image, recipe_override=None):
             [net%d]
             recipe = %s
             name = %s-net%d
-            subnet = 172.30.%d.0/24
-            """ % (i, recipe_override or "dockeroo:docker.network", prefix, i, SUBNET + i)))
+            subnet = %s
+            """ % (i, recipe_override or "dockeroo:docker.network", prefix, i, SUBNETS[i])))
     for i in range(VOLUMES):
         parts.append("vol%d" % i)
         sections.append(textwrap.dedent("""\
@@ -78,7 +77,7 @@ def compose_yml(prefix, image):
     lines.append("networks:")
     for i in range(NETWORKS):
         lines += ["  net%d:" % i, "    name: %s-cnet%d" % (prefix, i),
-                  "    ipam:", "      config:", "        - subnet: 172.30.%d.0/24" % (SUBNET + NETWORKS + i)]
+                  "    ipam:", "      config:", "        - subnet: %s" % SUBNETS[NETWORKS + i]]
     return "\n".join(lines) + "\n"
 
 

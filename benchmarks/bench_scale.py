@@ -16,7 +16,6 @@ per part <= 2 ms above do-nothing parts, fixed cost <= 60 ms above them.
 """
 
 import os
-import random
 import shutil
 
 import harness
@@ -29,13 +28,13 @@ def counts(parts):
     return networks, volumes, parts - networks - volumes
 
 
-def buildout_cfg(prefix, image, parts, subnet, recipe=None):
+def buildout_cfg(prefix, image, parts, subnets, recipe=None):
     networks, volumes, runs = counts(parts)
     names, sections = [], []
     for i in range(networks):
         names.append("net%d" % i)
-        sections.append("[net%d]\nrecipe = %s\nname = %s-net%d\nsubnet = 172.29.%d.0/24\n"
-                        % (i, recipe or "dockeroo:docker.network", prefix, i, subnet + i))
+        sections.append("[net%d]\nrecipe = %s\nname = %s-net%d\nsubnet = %s\n"
+                        % (i, recipe or "dockeroo:docker.network", prefix, i, subnets[i]))
     for i in range(volumes):
         names.append("vol%d" % i)
         sections.append("[vol%d]\nrecipe = %s\nname = %s-vol%d\n"
@@ -64,7 +63,7 @@ def run(runs=5, warmup=1):
     buildout = harness.buildout_executable()
     prefix = harness.unique("dkbscale")
     base = os.path.join(harness.workdir(), prefix)
-    subnet = random.randrange(0, 255 - max(SIZES) // 4)
+    subnets = harness.subnets(max(SIZES) // 4, "172.29.0.0/16")
     medians = {"ours": [], "null": []}
     samples = {}
     dirs = []
@@ -75,7 +74,7 @@ def run(runs=5, warmup=1):
             for d, recipe in ((ours_dir, None), (null_dir, "zc.buildout:debug")):
                 os.makedirs(d)
                 with open(os.path.join(d, "buildout.cfg"), "w") as handle:
-                    handle.write(buildout_cfg(prefix, image, size, subnet, recipe))
+                    handle.write(buildout_cfg(prefix, image, size, subnets, recipe))
                 harness.run_buildout(buildout, d)  # the first apply, untimed
             dirs.append(ours_dir)
             times = harness.compare_many([

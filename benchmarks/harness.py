@@ -6,8 +6,10 @@ alternating the two, ``runs`` times after ``warmup`` runs, and reports the
 medians and their ratio.
 """
 
+import ipaddress
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -16,6 +18,18 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+
+#: where the benchmarks' networks go (DOCKEROO_BENCH_NET: a network of /24s
+#: that nothing else on the machine uses, e.g. while a test lane runs)
+BENCH_NET = os.environ.get("DOCKEROO_BENCH_NET", "")
+
+
+def subnets(count, default):
+    """COUNT consecutive /24 networks (as text) at a random place in
+    $DOCKEROO_BENCH_NET, or in DEFAULT when it is not set."""
+    pool = list(ipaddress.ip_network(BENCH_NET or default).subnets(new_prefix=24))
+    start = random.randrange(0, len(pool) - count + 1)
+    return [str(net) for net in pool[start:start + count]]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

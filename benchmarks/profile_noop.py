@@ -91,12 +91,12 @@ def main(argv=None):
     sides = {"dockeroo": os.path.join(base, "ours"), "do-nothing": os.path.join(base, "null")}
     samples = {name: [] for name in sides}
     try:
-        subnet = 240 - args.parts // 4
+        subnets = harness.subnets(args.parts // 4, "172.29.0.0/16")
         for name, directory in sides.items():
             os.makedirs(directory)
             recipe = None if name == "dockeroo" else "zc.buildout:debug"
             with open(os.path.join(directory, "buildout.cfg"), "w") as handle:
-                handle.write(bench_scale.buildout_cfg(prefix, image, args.parts, subnet, recipe))
+                handle.write(bench_scale.buildout_cfg(prefix, image, args.parts, subnets, recipe))
             harness.run_buildout(buildout, directory)  # the first apply
         for _ in range(args.runs + 1):  # the first round warms up
             for name, directory in sides.items():
