@@ -222,14 +222,14 @@ def remove_prefix(prefix):
 def base_image():
     """The busybox-static image the tests use (built here if missing)."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
-    import conftest  # noqa: E402
+    from support.busybox import BUSYBOX, busybox_rootfs_tar  # noqa: E402
     import hashlib
-    with open(conftest.BUSYBOX, "rb") as handle:
+    with open(BUSYBOX, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()[:12]
     ref = "dockeroo-test/busybox:%s" % digest
     if sh("docker", "image", "inspect", ref, check=False).returncode != 0:
         path = os.path.join(workdir(), "rootfs.tar")
-        conftest._busybox_rootfs_tar(path)
+        busybox_rootfs_tar(path)
         docker("import", "--change", 'CMD ["/bin/sh"]', path, ref)
     return ref
 
