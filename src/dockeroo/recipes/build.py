@@ -508,25 +508,16 @@ class Recipe(Base):
         for flag, value in (("--file", spec.dockerfile), ("--target", spec.target),
                             ("--platform", spec.platform)):
             args += [flag, value] if value else []
-        if spec.no_cache or fresh:
-            args.append("--no-cache")
-        if spec.pull:
-            args.append("--pull")
+        args += ["--no-cache"] * (spec.no_cache or fresh) + ["--pull"] * spec.pull
         for flag, value in (("--network", spec.network), ("--shm-size", spec.shm_size)):
             args += [flag, value] if value else []
-        for host in spec.add_hosts:
-            args += ["--add-host", host]
-        for ref in spec.cache_from:
-            args += ["--cache-from", ref]
+        args += [word for host in spec.add_hosts for word in ("--add-host", host)]
+        args += [word for ref in spec.cache_from for word in ("--cache-from", ref)]
         for n, (sid, (kind, value)) in enumerate(sorted(spec.secrets.items())):
-            if kind == "src":
-                fields = ["id=" + sid, "src=" + value]
-            elif kind == "env":
-                fields = ["id=" + sid, "env=" + value]
-            else:  # the command's output travels in the build's environment only
-                variable = "DOCKEROO_SECRET_%d" % n
-                env[variable] = secret_values[sid].decode("utf-8", "surrogateescape")
-                fields = ["id=" + sid, "env=" + variable]
+            if kind == "command":  # the command's output travels in the build's environment only
+                value = "DOCKEROO_SECRET_%d" % n
+                env[value] = secret_values[sid].decode("utf-8", "surrogateescape")
+            fields = ["id=" + sid, ("src=" if kind == "src" else "env=") + value]
             args += ["--secret", ",".join(csv_field(f) for f in fields)]
         for sid, paths in sorted(spec.ssh.items()):
             args += ["--ssh", sid + ("=" + ",".join(paths) if paths else "")]
@@ -656,12 +647,8 @@ def _instruction_features(text, number):
         if not word.startswith("--"):
             break
         flags.append(word.split("=", 1)[0])
-    found = []
     allowed = LEGACY_FLAGS.get(instruction, set())
-    for flag in flags:
-        if flag not in allowed:
-            found.append("%s %s (line %d)" % (instruction, flag, number))
-            break
+    found = ["%s %s (line %d)" % (instruction, flag, number) for flag in flags if flag not in allowed][:1]
     if instruction in ("RUN", "COPY", "ADD") and HEREDOC.search(text):
         found.append("a heredoc (line %d)" % number)
     return found
