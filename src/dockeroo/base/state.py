@@ -11,13 +11,7 @@ from dockeroo.base import mode
 
 def store_json(path, key, value):
     """Set KEY in the JSON object file PATH (atomically; errors ignored: it is a cache)."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
+    data = read_json(path, {})
     data[key] = value
     try:
         atomic_json(path, data)

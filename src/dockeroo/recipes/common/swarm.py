@@ -55,11 +55,6 @@ def is_manager(engine):
     return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
 
 
-def require_manager(engine, part, recipe, what="this part"):
-    """UserError unless ENGINE is an active swarm manager (before anything is made)."""
-    check_manager(Observed(engine), part, recipe, what)
-
-
 def check_manager(observed, part, recipe, what="this part"):
     """UserError unless the engine OBSERVED answers for is an active swarm manager."""
     where = observed.get("engine", "description") or "the engine"
