@@ -25,6 +25,7 @@ from zc.buildout import UserError
 from dockeroo.base import mode
 from dockeroo.base.state import key_file
 from dockeroo.model import plan as plan_mod
+from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import ANSI_ESCAPE
 from dockeroo.engine.errors import DockerError, build_could_not_resolve, build_needs_buildx
 from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
@@ -511,8 +512,7 @@ class Recipe(Base):
         args += ["--no-cache"] * (spec.no_cache or fresh) + ["--pull"] * spec.pull
         for flag, value in (("--network", spec.network), ("--shm-size", spec.shm_size)):
             args += [flag, value] if value else []
-        args += [word for host in spec.add_hosts for word in ("--add-host", host)]
-        args += [word for ref in spec.cache_from for word in ("--cache-from", ref)]
+        args += repeated("--add-host", spec.add_hosts) + repeated("--cache-from", spec.cache_from)
         for n, (sid, (kind, value)) in enumerate(sorted(spec.secrets.items())):
             if kind == "command":  # the command's output travels in the build's environment only
                 value = "DOCKEROO_SECRET_%d" % n
@@ -521,8 +521,7 @@ class Recipe(Base):
             args += ["--secret", ",".join(csv_field(f) for f in fields)]
         for sid, paths in sorted(spec.ssh.items()):
             args += ["--ssh", sid + ("=" + ",".join(paths) if paths else "")]
-        for key, value in spec.build_args.items():
-            args += ["--build-arg", "%s=%s" % (key, value)]
+        args += repeated("--build-arg", ["%s=%s" % item for item in spec.build_args.items()])
         labels = self.labels(self.fingerprint, spec.labels)
         if spec.secret_hmac:
             labels[LABEL_SECRETS] = spec.secret_hmac

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from dockeroo.base import tarstream
+from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Supervisor, printed_id
 from dockeroo.engine.errors import CopySourceError, DockerError
 from dockeroo.model.options import CONTAINER_NAME, parse_mapping
@@ -61,7 +62,7 @@ class ContainerSpec:
         args = ["create", "--name", self.name] + ["--tty"] * self.tty + ["--interactive"] * self.interactive
 
         def add(*pairs):  # (flag, [values]): the flag once per value
-            args.extend(word for flag, values in pairs for value in values for word in (flag, value))
+            args.extend(word for flag, values in pairs for word in repeated(flag, values))
         add(("--user", [self.user] if self.user else []),
             ("--workdir", [self.workdir] if self.workdir else []),
             ("--hostname", [self.hostname] if self.hostname else []))
@@ -554,11 +555,7 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
     configuration and CHANGES (one flattened layer, the same files and
     configuration).  The engine is asked what it is only after a failure.
     """
-    args = ["commit"]
-    for change in changes:
-        args += ["--change", change]
-    if message:
-        args += ["--message", message]
+    args = ["commit"] + repeated("--change", changes) + (["--message", message] if message else [])
     target = [ref] if ref else []
     try:
         return printed_id(engine.run(args + [container] + target, timeout=timeout).stdout)
@@ -566,11 +563,8 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
         if not engine.capabilities.is_podman:
             raise
     config = ((engine.inspect("container", container) or {}).get("Config")) or {}
-    args = ["import"]
-    for change in config_changes(config) + [c for line in changes for c in split_change(line)]:
-        args += ["--change", change]
-    if message:
-        args += ["--message", message]
+    args = ["import"] + repeated("--change", config_changes(config) + [
+        c for line in changes for c in split_change(line)]) + (["--message", message] if message else [])
     result = engine.pipe(["export", container], args + ["-"] + target, timeout=timeout)
     return printed_id(result.stdout)
 
