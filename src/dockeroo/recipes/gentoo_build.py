@@ -216,12 +216,9 @@ def _read_assemble(opts, directory, cache_dir):
         layout_uid=layout_uid, layout_gid=opts.int("layout-gid", layout_uid, minimum=0),
         script=opts.script("script"), script_shell=tuple(opts.argv("script-shell", ["/bin/sh"])),
         script_user=opts.word("script-user"), command=opts.argv("command"),
-        user=opts.word("user"), user_labels=opts.key_values("labels"))
+        user=opts.word("user"), user_labels=opts.user_labels("labels"))
     if values["command"] is not None:
         values["command"] = tuple(values["command"])
-    for key in values["user_labels"]:
-        if key.startswith("io.dockeroo."):
-            raise opts.error("labels", "io.dockeroo.* labels are set by dockeroo itself", key)
     expose = []
     for line in opts.lines("expose"):
         for port in line.split():

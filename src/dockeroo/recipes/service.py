@@ -134,7 +134,7 @@ def read(opts, buildout, name, name_option, owner, hint=""):
         replicas = 1
     command, entrypoint = opts.argv("command"), opts.argv("entrypoint")
     env = opts.key_values("env")
-    labels, container_labels = checked_labels(opts, "labels"), checked_labels(opts, "container-labels")
+    labels, container_labels = opts.user_labels("labels"), opts.user_labels("container-labels")
     networks, mounts = read_networks(opts), read_mounts(opts)
     secrets = [read_reference(opts, buildout, "secret", line) for line in opts.lines("secrets")]
     configs = [read_reference(opts, buildout, "config", line) for line in opts.lines("configs")]
@@ -175,14 +175,6 @@ def read(opts, buildout, name, name_option, owner, hint=""):
                 constraints=tuple(constraints), preferences=tuple(preferences),
                 ports=tuple(ports), scalars=scalars, wait=wait, owner=owner,
                 given=dict(opts.options), made_here=networks_made_by(buildout))
-
-
-def checked_labels(opts, option):
-    labels = opts.key_values(option)
-    for key in labels:
-        if key.startswith("io.dockeroo."):
-            raise opts.error(option, "io.dockeroo.* labels are set by dockeroo itself", key)
-    return labels
 
 
 def read_scalar(opts, option, kind):
