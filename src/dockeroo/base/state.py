@@ -5,6 +5,7 @@ import json
 import os
 import secrets
 import tempfile
+from contextlib import suppress
 
 from dockeroo.base import mode
 
@@ -13,10 +14,8 @@ def store_json(path, key, value):
     """Set KEY in the JSON object file PATH (atomically; errors ignored: it is a cache)."""
     data = read_json(path, {})
     data[key] = value
-    try:
+    with suppress(OSError):
         atomic_json(path, data)
-    except OSError:
-        pass
 
 
 def atomic_json(path, data, sync=False, **dump):
@@ -36,10 +35,8 @@ def atomic_json(path, data, sync=False, **dump):
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import astuple
 
 from dockeroo.base import mode
@@ -196,10 +196,8 @@ class DockerEngine:
                     transform_error = exc
                     group.kill()
                 finally:
-                    try:
+                    with suppress(BrokenPipeError):
                         consumer.stdin.close()
-                    except BrokenPipeError:
-                        pass
                     if producer:
                         producer.stdout.close()
             for proc in group.procs:

@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from contextlib import suppress
 
 from dockeroo.engine.errors import DockerError, Timeout
 
@@ -84,10 +85,8 @@ class Supervisor:
         proc.wait()
         for pipe in (proc.stdin, proc.stdout, proc.stderr) if close else ():
             if pipe:
-                try:
+                with suppress(OSError):
                     pipe.close()
-                except OSError:
-                    pass
 
     def start(self, argv, **kwargs):
         """``subprocess.Popen(ARGV, **KWARGS)``, killed with the others."""
@@ -171,10 +170,8 @@ def _write_all(pipe, data):
     except (BrokenPipeError, OSError, ValueError):
         pass  # the process stopped reading: its exit status tells why
     finally:
-        try:
+        with suppress(OSError):
             pipe.close()
-        except OSError:
-            pass
 
 
 def _drain(pipe, sink):

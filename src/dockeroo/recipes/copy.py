@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 from typing import Tuple
+from contextlib import suppress
 
 from dockeroo.base.state import atomic_json
 from dockeroo.runtime import container as ct
@@ -148,10 +149,8 @@ class Recipe(Base):
         for name in (path, path + ".tmp"):
             if os.path.exists(name):
                 os.remove(name)
-        try:
+        with suppress(OSError):
             os.rmdir(os.path.dirname(path))
-        except OSError:
-            pass
 
 
 uninstall = Recipe.uninstaller()

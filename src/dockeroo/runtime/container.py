@@ -13,7 +13,7 @@ import select
 import shlex
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -471,10 +471,8 @@ class _Copier:
             failure = exc
             self.group.kill(consumer)
         finally:
-            try:
+            with suppress(BrokenPipeError):
                 consumer.stdin.close()
-            except BrokenPipeError:
-                pass
         for job in started:
             if job.proc is None or job.proc.stdout.closed:
                 continue  # finished before the next one started

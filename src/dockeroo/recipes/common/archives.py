@@ -45,6 +45,7 @@ import urllib.parse
 import threading
 from dataclasses import dataclass
 from typing import Optional
+from contextlib import suppress
 
 from zc.buildout import UserError
 
@@ -224,10 +225,8 @@ class _Source:
             except (BrokenPipeError, OSError, ValueError) as exc:
                 self.feed_error = exc
             finally:
-                try:
+                with suppress(OSError):
                     self.proc.stdin.close()
-                except OSError:
-                    pass
 
         self.feeder = threading.Thread(target=feed, daemon=True)
         self.feeder.start()
@@ -305,10 +304,8 @@ class Fetcher:
 
     def __exit__(self, *exc):
         for path in self.temporary:
-            try:
+            with suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         self.temporary = []
 
     def path(self, archive):
@@ -532,10 +529,8 @@ def _feed(engine, args, writer, opts, option, archive, fetcher, path, timeout):
         return engine.feed(args, writer, timeout=timeout)
     except ChecksumMismatch as exc:
         if archive.is_url and fetcher.cached(path):
-            try:
+            with suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         raise opts.error(option, str(exc), archive.line)
     except (UserError, DockerError):
         raise
