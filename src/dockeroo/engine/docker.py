@@ -21,8 +21,7 @@ import time
 from contextlib import contextmanager, suppress
 from dataclasses import astuple
 
-from dockeroo.base import mode
-from dockeroo.base import references
+from dockeroo.base import mode, references
 from dockeroo.engine.capabilities import Capabilities
 from dockeroo.base.redaction import redact
 from dockeroo.base.state import store_json

@@ -24,7 +24,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.base.state import key_file
-from dockeroo.model import plan as plan_mod
+from dockeroo.model import ownership, plan as plan_mod
 from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import ANSI_ESCAPE
 from dockeroo.engine.errors import DockerError, build_could_not_resolve, build_needs_buildx
@@ -33,7 +33,6 @@ from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fin
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned,
     label_args, labels_of)
-from dockeroo.model import ownership
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
 

@@ -25,8 +25,7 @@ from typing import Optional, Tuple
 
 from zc.buildout import UserError
 
-from dockeroo.runtime import ahead
-from dockeroo.runtime import container as ct
+from dockeroo.runtime import ahead, container as ct
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash_values

@@ -34,8 +34,7 @@ from dockeroo.engine.commands import repeated
 from dockeroo.model.options import ALIAS_NAME, Options, quote_command
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
-    label_args)
-from dockeroo.model.ownership import labels_of, users
+    label_args, labels_of, users)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import referenced_outputs
 

@@ -14,8 +14,7 @@ from zc.buildout import UserError
 from dockeroo.base.state import key_file
 from dockeroo.model import plan as plan_mod
 from dockeroo.engine.errors import DockerError, NotFound
-from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
-from dockeroo.model.ownership import is_owned
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, is_owned, network_users
 
 #: the kinds of objects that live in the swarm's store
 KINDS = ("service", "secret", "config", "node")
