@@ -247,9 +247,6 @@ class DockerEngine:
             self._facts["capabilities"] = Capabilities.from_version(answer)
         return self._facts["capabilities"]
 
-    def _is_podman(self):
-        return self.capabilities.is_podman
-
     @property
     def kind(self):
         """``docker`` or ``podman``."""
@@ -399,7 +396,7 @@ class DockerEngine:
                 self._pending[k].update(batches[k])
                 continue
             for wanted in batches[k]:
-                self._cache[k][wanted] = _match(k, wanted, found, self._is_podman)
+                self._cache[k][wanted] = _match(k, wanted, found, lambda: self.capabilities.is_podman)
         if error is not None:
             self._pending[kind].discard(name)
             raise error

@@ -188,8 +188,4 @@ def printed_id(stdout):
 
 
 def _text(data):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return data
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")
