@@ -118,13 +118,13 @@ class DockerEngine:
     def _run_streamed(self, args, data, timeout, logger, env, program):
         out, err = [], []
 
-        def pump(pipe, sink, level):
+        def pump(pipe, sink):
             for raw in iter(pipe.readline, b""):
                 line = raw.decode("utf-8", "replace")
                 sink.append(line)
                 text = line.rstrip("\r\n")
                 if text:
-                    logger.log(level, "%s", redact(text))
+                    logger.info("%s", redact(text))
             pipe.close()
 
         # the pipes are left open: a reader thread may still block on them
@@ -132,10 +132,8 @@ class DockerEngine:
             proc = self.popen(args, group, program=program, env=env,
                               stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            threads = [threading.Thread(target=pump, args=(proc.stdout, out, logging.INFO),
-                                        daemon=True),
-                       threading.Thread(target=pump, args=(proc.stderr, err, logging.INFO),
-                                        daemon=True)]
+            threads = [threading.Thread(target=pump, args=(pipe, sink), daemon=True)
+                       for pipe, sink in ((proc.stdout, out), (proc.stderr, err))]
             if data is not None:  # written by a thread: the deadline holds while it blocks
                 threads.append(threading.Thread(target=_write_all, args=(proc.stdin, data),
                                                 daemon=True))

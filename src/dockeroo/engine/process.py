@@ -112,12 +112,10 @@ class Supervisor:
     def kill(self, *procs):
         """Kill PROCS (every process when none is named) that still run;
         whether one did."""
-        killed = False
-        for proc in procs or self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                killed = True
-        return killed
+        running = [proc for proc in procs or self.procs if proc.poll() is None]
+        for proc in running:
+            proc.kill()
+        return bool(running)
 
     def communicate(self, proc, input=None):
         """PROC's (stdout, stderr) as text; a process still running at the
