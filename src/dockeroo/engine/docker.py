@@ -24,7 +24,7 @@ from dataclasses import astuple
 from dockeroo.base import mode, references
 from dockeroo.engine.capabilities import Capabilities
 from dockeroo.base.redaction import redact
-from dockeroo.base.state import store_json
+from dockeroo.base.state import read_json, store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
 from dockeroo.engine.errors import DockerError, _only_missing
@@ -272,9 +272,8 @@ class DockerEngine:
         store = os.path.join(cache_dir, "docker-clients.json") if cache_dir else None
         if found is None and store:
             try:
-                with open(store) as handle:
-                    found = ClientBuilder(*json.load(handle)[key])
-            except (OSError, ValueError, KeyError, TypeError):
+                found = ClientBuilder(*read_json(store, {})[key])
+            except (KeyError, TypeError):
                 found = None
         if found is None:
             found = self._probe_client(path)

@@ -106,12 +106,8 @@ class Spec:
     def needs(self):
         """What makes this build need BuildKit (empty: the legacy builder can do it)."""
         # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
-        needs = [f for f in self.features if not f.startswith("a syntax")]
-        if self.secrets:
-            needs.insert(0, "the secrets option")
-        if self.ssh:
-            needs.insert(0, "the ssh option")
-        return needs
+        return (["the ssh option"] * bool(self.ssh) + ["the secrets option"] * bool(self.secrets)
+                + [f for f in self.features if not f.startswith("a syntax")])
 
 
 def read(opts, name, directory, hint=""):

@@ -21,7 +21,7 @@ from dockeroo.base import tarstream
 from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Supervisor, printed_id
 from dockeroo.engine.errors import CopySourceError, DockerError
-from dockeroo.model.options import CONTAINER_NAME, parse_mapping
+from dockeroo.model.options import CONTAINER_NAME, os_errors, parse_mapping
 from dockeroo.model.ownership import remove_container
 
 
@@ -147,7 +147,6 @@ class Temporary:
 
     def layout(self, root, uid=0, gid=0, option="layout"):
         """Stream the local folder ROOT onto the container's ``/`` (errors name OPTION)."""
-        from dockeroo.model.options import os_errors
         recipe = self.recipe
         with os_errors(recipe.opts, option, "cannot read the layout", root):
             load_layout(recipe.engine, self.name, root, uid=uid, gid=gid,

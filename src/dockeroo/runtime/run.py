@@ -133,11 +133,8 @@ def configured_parts(owner):
 def configured_recipe(owner, part):
     """The recipe (``docker.run``, ...) of PART of the buildout OWNER if it
     was constructed in this process, else None."""
-    for run in _runs.values():
-        recipe = run.configured.get(part)
-        if recipe is not None and recipe.owner == owner:
-            return recipe.recipe
-    return None
+    return next((run.configured[part].recipe for run in _runs.values()
+                 if part in run.configured and run.configured[part].owner == owner), None)
 
 
 def lock_timeout():
