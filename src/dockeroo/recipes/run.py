@@ -429,14 +429,14 @@ class Recipe(Base):
                                               sorted(self.referenced)[0], exc))
         if obj is not None and not self.is_ours(obj):
             obj = None
-        self.early = {"container-id": obj["Id"] if obj else "",
-                      "ip-address": container_ip(obj, self.first_network) if obj else ""}
+        self.early = self.outputs(obj)
         for key in RUNTIME_OUTPUTS:
             self.options[key] = self.early[key]
 
-    @property
-    def first_network(self):
-        return self.spec.networks[0] if self.spec.networks else None
+    def outputs(self, obj):
+        """The RUNTIME_OUTPUTS of the container OBJ (inspect JSON; empty values without one)."""
+        network = self.spec.networks[0] if self.spec.networks else None
+        return {"container-id": (obj or {}).get("Id", ""), "ip-address": container_ip(obj, network)}
 
     def publish(self, obj=None):
         if obj is None and not self.referenced:
@@ -447,9 +447,7 @@ class Recipe(Base):
         if obj is None:
             self.engine.forget("container", self.name)
             obj = self.engine.inspect("container", self.name) or {}
-        values = {"container-id": obj.get("Id", ""),
-                  "ip-address": container_ip(obj, self.first_network)}
-        for key, value in values.items():
+        for key, value in self.outputs(obj).items():
             self.options[key] = value
             if key in self.referenced and self.early.get(key) != value:
                 self.log.warning("${%s:%s} is now %r (it was %r when buildout started): "
