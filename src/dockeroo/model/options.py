@@ -315,9 +315,8 @@ class Options:
                 if value not in os.environ:
                     raise self.error(name, "environment variable %s is not set" % value, value)
                 secret = os.environ[value]
-        for name in (option,):
-            if name in self.options:
-                del self.options[name]
+        if option in self.options:
+            del self.options[option]
         return secret
 
 

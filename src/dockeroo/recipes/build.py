@@ -617,10 +617,8 @@ def buildkit_features(dockerfile):
                 escape = match.group(2)[:1] or escape
                 continue
             directives = False
-        if not logical and (not stripped or stripped.startswith("#")):
-            continue
-        if logical and stripped.startswith("#"):
-            continue  # comment lines inside a continued instruction
+        if stripped.startswith("#") or not (logical or stripped):
+            continue  # comments (also inside a continued instruction), blank lines outside one
         start = start or number
         if stripped.endswith(escape):
             logical += stripped[:-1] + " "
