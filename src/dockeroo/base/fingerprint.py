@@ -19,6 +19,7 @@ import os
 import re
 import stat
 import time
+from contextlib import suppress
 
 from dockeroo.base import mode as _mode
 from dockeroo.base.state import atomic_json
@@ -204,10 +205,8 @@ class DigestCache:
         data = {"version": CACHE_VERSION, "entries": self.entries}
         if self.racy:
             data["racy"] = self.racy
-        try:
+        with suppress(OSError):
             atomic_json(self.path, data, separators=(",", ":"))
-        except OSError:
-            pass
 
 
 def walk(root, ignore=None):

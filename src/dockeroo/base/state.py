@@ -5,24 +5,17 @@ import json
 import os
 import secrets
 import tempfile
+from contextlib import suppress
 
 from dockeroo.base import mode
 
 
 def store_json(path, key, value):
     """Set KEY in the JSON object file PATH (atomically; errors ignored: it is a cache)."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
+    data = read_json(path, {})
     data[key] = value
-    try:
+    with suppress(OSError):
         atomic_json(path, data)
-    except OSError:
-        pass
 
 
 def atomic_json(path, data, sync=False, **dump):
@@ -42,10 +35,8 @@ def atomic_json(path, data, sync=False, **dump):
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -5,10 +5,12 @@ Members that would land outside the target root are refused with
 :class:`UnsafeArchive`.
 """
 
+import io
 import os
 import posixpath
 import stat
 import tarfile
+import time
 
 from dockeroo.base.fingerprint import walk
 
@@ -268,17 +270,19 @@ def single_file(out, name, data, mode=0o644, uid=0, gid=0, mtime=None):
     No directory members are written: ``docker cp - c:/`` creates missing
     parents and leaves existing ones (their modes, owners, symlinks) alone.
     """
-    import io
-    import time
+    _one_member(out, name, tarfile.REGTYPE, mode, uid, gid, mtime, data)
+
+
+def _one_member(out, name, kind, mode, uid, gid, mtime, data=None):
+    """Write a tar stream holding the one member NAME of type KIND (DATA: a file's content)."""
     info = tarfile.TarInfo(safe_name(name))
-    info.type = tarfile.REGTYPE
-    info.size = len(data)
-    info.mode = mode
-    info.uid, info.gid = uid, gid
+    info.type, info.mode, info.uid, info.gid = kind, mode, uid, gid
     info.uname = info.gname = ""
     info.mtime = int(time.time() if mtime is None else mtime)
+    if data is not None:
+        info.size = len(data)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(info, io.BytesIO(data))
+        tar.addfile(info, None if data is None else io.BytesIO(data))
 
 
 def retarget_many(sources, out, uid=None, gid=None, owners=None):
@@ -356,12 +360,4 @@ def folder_entry(out, name, mode=0o755, uid=0, gid=0, mtime=None):
     parents.  Never send it for a folder that may exist: Docker would
     replace an existing symlink by the folder and reset its mode.
     """
-    import time
-    info = tarfile.TarInfo(safe_name(name))
-    info.type = tarfile.DIRTYPE
-    info.mode = mode
-    info.uid, info.gid = uid, gid
-    info.uname = info.gname = ""
-    info.mtime = int(time.time() if mtime is None else mtime)
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(info)
+    _one_member(out, name, tarfile.DIRTYPE, mode, uid, gid, mtime)

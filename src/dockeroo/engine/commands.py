@@ -5,6 +5,10 @@ kinds a mutating command makes stale.
 """
 
 
+def repeated(flag, values):
+    """FLAG before each of VALUES, as the docker CLI takes lists: ``--env A --env B``."""
+    return [word for value in values for word in (flag, value)]
+
 
 INSPECT_KINDS = ("container", "image", "network", "volume")
 #: kinds of objects in a swarm's store (``docker service inspect``, ...)

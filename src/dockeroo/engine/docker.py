@@ -18,14 +18,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import astuple
 
-from dockeroo.base import mode
-from dockeroo.base import references
+from dockeroo.base import mode, references
 from dockeroo.engine.capabilities import Capabilities
 from dockeroo.base.redaction import redact
-from dockeroo.base.state import store_json
+from dockeroo.base.state import read_json, store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
 from dockeroo.engine.errors import DockerError, _only_missing
@@ -119,13 +118,13 @@ class DockerEngine:
     def _run_streamed(self, args, data, timeout, logger, env, program):
         out, err = [], []
 
-        def pump(pipe, sink, level):
+        def pump(pipe, sink):
             for raw in iter(pipe.readline, b""):
                 line = raw.decode("utf-8", "replace")
                 sink.append(line)
                 text = line.rstrip("\r\n")
                 if text:
-                    logger.log(level, "%s", redact(text))
+                    logger.info("%s", redact(text))
             pipe.close()
 
         # the pipes are left open: a reader thread may still block on them
@@ -133,10 +132,8 @@ class DockerEngine:
             proc = self.popen(args, group, program=program, env=env,
                               stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            threads = [threading.Thread(target=pump, args=(proc.stdout, out, logging.INFO),
-                                        daemon=True),
-                       threading.Thread(target=pump, args=(proc.stderr, err, logging.INFO),
-                                        daemon=True)]
+            threads = [threading.Thread(target=pump, args=(pipe, sink), daemon=True)
+                       for pipe, sink in ((proc.stdout, out), (proc.stderr, err))]
             if data is not None:  # written by a thread: the deadline holds while it blocks
                 threads.append(threading.Thread(target=_write_all, args=(proc.stdin, data),
                                                 daemon=True))
@@ -196,10 +193,8 @@ class DockerEngine:
                     transform_error = exc
                     group.kill()
                 finally:
-                    try:
+                    with suppress(BrokenPipeError):
                         consumer.stdin.close()
-                    except BrokenPipeError:
-                        pass
                     if producer:
                         producer.stdout.close()
             for proc in group.procs:
@@ -250,9 +245,6 @@ class DockerEngine:
             self._facts["capabilities"] = Capabilities.from_version(answer)
         return self._facts["capabilities"]
 
-    def _is_podman(self):
-        return self.capabilities.is_podman
-
     @property
     def kind(self):
         """``docker`` or ``podman``."""
@@ -280,9 +272,8 @@ class DockerEngine:
         store = os.path.join(cache_dir, "docker-clients.json") if cache_dir else None
         if found is None and store:
             try:
-                with open(store) as handle:
-                    found = ClientBuilder(*json.load(handle)[key])
-            except (OSError, ValueError, KeyError, TypeError):
+                found = ClientBuilder(*read_json(store, {})[key])
+            except (KeyError, TypeError):
                 found = None
         if found is None:
             found = self._probe_client(path)
@@ -402,7 +393,7 @@ class DockerEngine:
                 self._pending[k].update(batches[k])
                 continue
             for wanted in batches[k]:
-                self._cache[k][wanted] = _match(k, wanted, found, self._is_podman)
+                self._cache[k][wanted] = _match(k, wanted, found, lambda: self.capabilities.is_podman)
         if error is not None:
             self._pending[kind].discard(name)
             raise error

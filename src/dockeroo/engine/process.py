@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from contextlib import suppress
 
 from dockeroo.engine.errors import DockerError, Timeout
 
@@ -84,10 +85,8 @@ class Supervisor:
         proc.wait()
         for pipe in (proc.stdin, proc.stdout, proc.stderr) if close else ():
             if pipe:
-                try:
+                with suppress(OSError):
                     pipe.close()
-                except OSError:
-                    pass
 
     def start(self, argv, **kwargs):
         """``subprocess.Popen(ARGV, **KWARGS)``, killed with the others."""
@@ -113,12 +112,10 @@ class Supervisor:
     def kill(self, *procs):
         """Kill PROCS (every process when none is named) that still run;
         whether one did."""
-        killed = False
-        for proc in procs or self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                killed = True
-        return killed
+        running = [proc for proc in procs or self.procs if proc.poll() is None]
+        for proc in running:
+            proc.kill()
+        return bool(running)
 
     def communicate(self, proc, input=None):
         """PROC's (stdout, stderr) as text; a process still running at the
@@ -171,10 +168,8 @@ def _write_all(pipe, data):
     except (BrokenPipeError, OSError, ValueError):
         pass  # the process stopped reading: its exit status tells why
     finally:
-        try:
+        with suppress(OSError):
             pipe.close()
-        except OSError:
-            pass
 
 
 def _drain(pipe, sink):
@@ -191,8 +186,4 @@ def printed_id(stdout):
 
 
 def _text(data):
-    if data is None:
-        return ""
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace")
-    return data
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else (data or "")

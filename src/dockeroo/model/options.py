@@ -182,6 +182,14 @@ class Options:
             result[key] = val.strip()
         return result
 
+    def user_labels(self, option="labels"):
+        """:meth:`key_values` of labels the user sets (never ``io.dockeroo.*``)."""
+        labels = self.key_values(option)
+        for key in labels:
+            if key.startswith("io.dockeroo."):
+                raise self.error(option, "io.dockeroo.* labels are set by dockeroo itself", key)
+        return labels
+
     def argv(self, option, default=None):
         """A command line parsed with shell quoting rules into an argv list."""
         value = self.text(option)
@@ -307,9 +315,8 @@ class Options:
                 if value not in os.environ:
                     raise self.error(name, "environment variable %s is not set" % value, value)
                 secret = os.environ[value]
-        for name in (option,):
-            if name in self.options:
-                del self.options[name]
+        if option in self.options:
+            del self.options[option]
         return secret
 
 

@@ -10,6 +10,7 @@ import os
 
 from zc.buildout import UserError
 
+from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_TIMEOUT
 from dockeroo.engine.errors import InUse
 
@@ -25,10 +26,7 @@ def owner_id(directory):
 
 
 def label_args(labels):
-    args = []
-    for key, value in labels.items():
-        args += ["--label", "%s=%s" % (key, value)]
-    return args
+    return repeated("--label", ["%s=%s" % item for item in labels.items()])
 
 
 def labels_of(obj):

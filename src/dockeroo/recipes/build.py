@@ -24,7 +24,8 @@ from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.base.state import key_file
-from dockeroo.model import plan as plan_mod
+from dockeroo.model import ownership, plan as plan_mod
+from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import ANSI_ESCAPE
 from dockeroo.engine.errors import DockerError, build_could_not_resolve, build_needs_buildx
 from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
@@ -32,7 +33,6 @@ from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fin
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned,
     label_args, labels_of)
-from dockeroo.model import ownership
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
 
@@ -106,12 +106,8 @@ class Spec:
     def needs(self):
         """What makes this build need BuildKit (empty: the legacy builder can do it)."""
         # the legacy builder reads a syntax line as a comment: that alone needs no BuildKit
-        needs = [f for f in self.features if not f.startswith("a syntax")]
-        if self.secrets:
-            needs.insert(0, "the secrets option")
-        if self.ssh:
-            needs.insert(0, "the ssh option")
-        return needs
+        return (["the ssh option"] * bool(self.ssh) + ["the secrets option"] * bool(self.secrets)
+                + [f for f in self.features if not f.startswith("a syntax")])
 
 
 def read(opts, name, directory, hint=""):
@@ -508,30 +504,19 @@ class Recipe(Base):
         for flag, value in (("--file", spec.dockerfile), ("--target", spec.target),
                             ("--platform", spec.platform)):
             args += [flag, value] if value else []
-        if spec.no_cache or fresh:
-            args.append("--no-cache")
-        if spec.pull:
-            args.append("--pull")
+        args += ["--no-cache"] * (spec.no_cache or fresh) + ["--pull"] * spec.pull
         for flag, value in (("--network", spec.network), ("--shm-size", spec.shm_size)):
             args += [flag, value] if value else []
-        for host in spec.add_hosts:
-            args += ["--add-host", host]
-        for ref in spec.cache_from:
-            args += ["--cache-from", ref]
+        args += repeated("--add-host", spec.add_hosts) + repeated("--cache-from", spec.cache_from)
         for n, (sid, (kind, value)) in enumerate(sorted(spec.secrets.items())):
-            if kind == "src":
-                fields = ["id=" + sid, "src=" + value]
-            elif kind == "env":
-                fields = ["id=" + sid, "env=" + value]
-            else:  # the command's output travels in the build's environment only
-                variable = "DOCKEROO_SECRET_%d" % n
-                env[variable] = secret_values[sid].decode("utf-8", "surrogateescape")
-                fields = ["id=" + sid, "env=" + variable]
+            if kind == "command":  # the command's output travels in the build's environment only
+                value = "DOCKEROO_SECRET_%d" % n
+                env[value] = secret_values[sid].decode("utf-8", "surrogateescape")
+            fields = ["id=" + sid, ("src=" if kind == "src" else "env=") + value]
             args += ["--secret", ",".join(csv_field(f) for f in fields)]
         for sid, paths in sorted(spec.ssh.items()):
             args += ["--ssh", sid + ("=" + ",".join(paths) if paths else "")]
-        for key, value in spec.build_args.items():
-            args += ["--build-arg", "%s=%s" % (key, value)]
+        args += repeated("--build-arg", ["%s=%s" % item for item in spec.build_args.items()])
         labels = self.labels(self.fingerprint, spec.labels)
         if spec.secret_hmac:
             labels[LABEL_SECRETS] = spec.secret_hmac
@@ -632,10 +617,8 @@ def buildkit_features(dockerfile):
                 escape = match.group(2)[:1] or escape
                 continue
             directives = False
-        if not logical and (not stripped or stripped.startswith("#")):
-            continue
-        if logical and stripped.startswith("#"):
-            continue  # comment lines inside a continued instruction
+        if stripped.startswith("#") or not (logical or stripped):
+            continue  # comments (also inside a continued instruction), blank lines outside one
         start = start or number
         if stripped.endswith(escape):
             logical += stripped[:-1] + " "
@@ -656,12 +639,8 @@ def _instruction_features(text, number):
         if not word.startswith("--"):
             break
         flags.append(word.split("=", 1)[0])
-    found = []
     allowed = LEGACY_FLAGS.get(instruction, set())
-    for flag in flags:
-        if flag not in allowed:
-            found.append("%s %s (line %d)" % (instruction, flag, number))
-            break
+    found = ["%s %s (line %d)" % (instruction, flag, number) for flag in flags if flag not in allowed][:1]
     if instruction in ("RUN", "COPY", "ADD") and HEREDOC.search(text):
         found.append("a heredoc (line %d)" % number)
     return found

@@ -15,14 +15,14 @@ import dataclasses
 import json
 import os
 from typing import Tuple
+from contextlib import suppress
 
 from dockeroo.base.state import atomic_json
 from dockeroo.runtime import container as ct
 from dockeroo.engine.errors import DockerError
-from dockeroo.model.options import option_error
+from dockeroo.model.options import option_error, parse_path_line
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.options import parse_path_line
 
 STATE_FILE = "copy-state.json"
 #: the part option holding the state file's path (read by the uninstall)
@@ -161,10 +161,8 @@ class Recipe(Base):
         for name in (path, path + ".tmp"):
             if os.path.exists(name):
                 os.remove(name)
-        try:
+        with suppress(OSError):
             os.rmdir(os.path.dirname(path))
-        except OSError:
-            pass
 
 
 uninstall = Recipe.uninstaller()

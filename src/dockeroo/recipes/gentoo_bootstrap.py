@@ -20,15 +20,13 @@ import dataclasses
 import os
 from typing import Dict, Optional, Tuple
 
-from dockeroo.recipes.common import archives as archives_mod
-from dockeroo.recipes.common import binfmt
+from dockeroo.recipes.common import archives as archives_mod, binfmt, gentoo as _gentoo
 from dockeroo.runtime import container as ctr
 from dockeroo.base.fingerprint import folder_fingerprint, hash_values
 from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
 from dockeroo.model.ownership import LABEL_FINGERPRINT, remove_container
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import os_errors
-from dockeroo.recipes.common import gentoo as _gentoo
 
 #: what the recorded fingerprint options stand for, in plan reasons
 DESCRIBE = {"layout-fingerprint": "layout content changed",

@@ -35,18 +35,15 @@ from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
 
-from dockeroo.recipes.common import archives as archives_mod
+from dockeroo.recipes.common import archives as archives_mod, binfmt, gentoo as _gentoo
 from dockeroo.runtime import container as ctr
-from dockeroo.recipes.common import binfmt
 from dockeroo.base import tarstream
 from dockeroo.base.redaction import add_secret
 from dockeroo.base.fingerprint import folder_fingerprint, hash_values
 from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
 from dockeroo.recipes.common.portage import PACKAGE_FILES, Builder, read_atoms, read_entries
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.options import os_errors
-from dockeroo.recipes.common import gentoo as _gentoo
-from dockeroo.model.options import parse_path_line
+from dockeroo.model.options import os_errors, parse_path_line
 from dockeroo.recipes.common.gentoo import DEFAULT_COMMAND, container_name, name_from
 
 LABEL_PACKAGES = "io.dockeroo.packages"
@@ -216,12 +213,9 @@ def _read_assemble(opts, directory, cache_dir):
         layout_uid=layout_uid, layout_gid=opts.int("layout-gid", layout_uid, minimum=0),
         script=opts.script("script"), script_shell=tuple(opts.argv("script-shell", ["/bin/sh"])),
         script_user=opts.word("script-user"), command=opts.argv("command"),
-        user=opts.word("user"), user_labels=opts.key_values("labels"))
+        user=opts.word("user"), user_labels=opts.user_labels("labels"))
     if values["command"] is not None:
         values["command"] = tuple(values["command"])
-    for key in values["user_labels"]:
-        if key.startswith("io.dockeroo."):
-            raise opts.error("labels", "io.dockeroo.* labels are set by dockeroo itself", key)
     expose = []
     for line in opts.lines("expose"):
         for port in line.split():

@@ -157,18 +157,12 @@ class Recipe(Base):
         """The argv that creates the network (also used by :mod:`dockeroo.runtime.ahead`)."""
         spec = self.spec
         args = ["network", "create", "--driver", spec.driver]
-        for pool in spec.pools:  # the CLI pairs gateways and ranges with their subnet
-            for key, option in (("Subnet", "--subnet"), ("Gateway", "--gateway"), ("IPRange", "--ip-range")):
-                if key in pool:
-                    args += [option, pool[key]]
-        for flag, wanted in (("--internal", spec.internal), ("--ipv6", spec.ipv6),
-                             ("--attachable", spec.attachable)):
-            if wanted:
-                args.append(flag)
-        if spec.encrypted:
-            args += ["--opt", "encrypted"]
-        if spec.scope:
-            args += ["--scope", spec.scope]
+        pairs = (("Subnet", "--subnet"), ("Gateway", "--gateway"), ("IPRange", "--ip-range"))
+        args += [word for pool in spec.pools  # the CLI pairs gateways and ranges with their subnet
+                 for key, option in pairs if key in pool for word in (option, pool[key])]
+        args += [flag for flag, wanted in (("--internal", spec.internal), ("--ipv6", spec.ipv6),
+                                           ("--attachable", spec.attachable)) if wanted]
+        args += ["--opt", "encrypted"] * spec.encrypted + (["--scope", spec.scope] if spec.scope else [])
         return args + label_args(self.labels(extra=spec.labels)) + [spec.name]
 
 

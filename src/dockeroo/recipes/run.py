@@ -25,19 +25,18 @@ from typing import Optional, Tuple
 
 from zc.buildout import UserError
 
-from dockeroo.runtime import ahead
-from dockeroo.runtime import container as ct
+from dockeroo.runtime import ahead, container as ct
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash_values
-from dockeroo.model.options import ALIAS_NAME, CONTAINER_NAME, Options, removal_settings
+from dockeroo.engine.commands import repeated
+from dockeroo.model.options import ALIAS_NAME, CONTAINER_NAME, Options, os_errors, removal_settings
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
-from dockeroo.model.ownership import LABEL_FINGERPRINT, OWNER_OPTION, is_owned, remove_object
-from dockeroo.model.ownership import labels_of, remove_containers
+from dockeroo.model.ownership import (LABEL_FINGERPRINT, OWNER_OPTION, is_owned, labels_of,
+    remove_containers, remove_object)
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.buildout import dockeroo_entry, initialized_sections, raw_sections
-from dockeroo.model.options import os_errors
-from dockeroo.model.buildout import referenced_outputs
+from dockeroo.model.buildout import (dockeroo_entry, initialized_sections, raw_sections,
+                                     referenced_outputs)
 
 PORT_RE = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9]+(?:\.[0-9]+){3}):)?"
@@ -115,7 +114,7 @@ def read(opts, name, name_option, directory, cache_dir=None, hint=""):
     hostname = opts.word("hostname")
     env = opts.key_values("env")
     env_files = read_env_files(opts, directory)
-    labels = read_labels(opts)
+    labels = opts.user_labels("labels")
     networks, aliases = read_networks(opts)
     links = read_links(opts)
     volumes = ct.read_volumes(opts, "volumes", base=directory)
@@ -154,14 +153,6 @@ def read_env_files(opts, directory):
             raise opts.error("env-file", "%s is not a file" % path, line)
         out.append(path)
     return out
-
-
-def read_labels(opts):
-    labels = opts.key_values("labels")
-    for key in labels:
-        if key.startswith("io.dockeroo."):
-            raise opts.error("labels", "io.dockeroo.* labels are set by dockeroo itself", key)
-    return labels
 
 
 def read_networks(opts):
@@ -453,14 +444,14 @@ class Recipe(Base):
                                               sorted(self.referenced)[0], exc))
         if obj is not None and not self.is_ours(obj):
             obj = None
-        self.early = {"container-id": obj["Id"] if obj else "",
-                      "ip-address": container_ip(obj, self.first_network) if obj else ""}
+        self.early = self.outputs(obj)
         for key in RUNTIME_OUTPUTS:
             self.options[key] = self.early[key]
 
-    @property
-    def first_network(self):
-        return self.spec.networks[0] if self.spec.networks else None
+    def outputs(self, obj):
+        """The RUNTIME_OUTPUTS of the container OBJ (inspect JSON; empty values without one)."""
+        network = self.spec.networks[0] if self.spec.networks else None
+        return {"container-id": (obj or {}).get("Id", ""), "ip-address": container_ip(obj, network)}
 
     def publish(self, obj=None):
         if obj is None and not self.referenced:
@@ -471,9 +462,7 @@ class Recipe(Base):
         if obj is None:
             self.engine.forget("container", self.name)
             obj = self.engine.inspect("container", self.name) or {}
-        values = {"container-id": obj.get("Id", ""),
-                  "ip-address": container_ip(obj, self.first_network)}
-        for key, value in values.items():
+        for key, value in self.outputs(obj).items():
             self.options[key] = value
             if key in self.referenced and self.early.get(key) != value:
                 self.log.warning("${%s:%s} is now %r (it was %r when buildout started): "
@@ -540,10 +529,8 @@ class Recipe(Base):
                                 done="removed the new container %s" % name)
         self.run(self.container_spec(labels, temp).create_args())
         for network in spec.networks[1:]:
-            args = ["network", "connect"]
-            for alias in spec.container.network_aliases:
-                args += ["--alias", alias]
-            self.run(args + [network, temp])
+            self.run(["network", "connect"] + repeated("--alias", spec.container.network_aliases)
+                     + [network, temp])
         if spec.layout:
             self.log.info("Loading layout %s", spec.layout)
             with os_errors(self.opts, "layout", "cannot read the layout", spec.layout):
@@ -715,10 +702,7 @@ def _removal_times(part, options):
     """(command timeout, stop timeout) for removing a part's container."""
     opts = Options(part, dict(options))
     _keep, timeout = removal_settings(part, options)
-    stop = opts.int("stop-timeout", None)
-    if stop is None:
-        stop = DOCKER_STOP_TIMEOUT
-    return timeout, stop
+    return timeout, opts.int("stop-timeout", DOCKER_STOP_TIMEOUT)
 
 
 uninstall = Recipe.uninstaller()

@@ -30,14 +30,12 @@ from typing import Dict, Optional, Tuple
 from zc.buildout import UserError
 
 from dockeroo.recipes.common import swarm
-from dockeroo.model.options import Options
+from dockeroo.engine.commands import repeated
+from dockeroo.model.options import ALIAS_NAME, Options, quote_command
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
-    label_args)
-from dockeroo.model.ownership import labels_of, users
-from dockeroo.model.options import ALIAS_NAME
+    label_args, labels_of, users)
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.options import quote_command
 from dockeroo.model.buildout import raw_sections, referenced_outputs
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
@@ -135,7 +133,7 @@ def read(opts, buildout, name, name_option, owner, hint=""):
         replicas = 1
     command, entrypoint = opts.argv("command"), opts.argv("entrypoint")
     env = opts.key_values("env")
-    labels, container_labels = checked_labels(opts, "labels"), checked_labels(opts, "container-labels")
+    labels, container_labels = opts.user_labels("labels"), opts.user_labels("container-labels")
     networks, mounts = read_networks(opts), read_mounts(opts)
     secrets = [read_reference(opts, buildout, "secret", line) for line in opts.lines("secrets")]
     configs = [read_reference(opts, buildout, "config", line) for line in opts.lines("configs")]
@@ -176,14 +174,6 @@ def read(opts, buildout, name, name_option, owner, hint=""):
                 constraints=tuple(constraints), preferences=tuple(preferences),
                 ports=tuple(ports), scalars=scalars, wait=wait, owner=owner,
                 given=dict(opts.options), made_here=networks_made_by(buildout))
-
-
-def checked_labels(opts, option):
-    labels = opts.key_values(option)
-    for key in labels:
-        if key.startswith("io.dockeroo."):
-            raise opts.error(option, "io.dockeroo.* labels are set by dockeroo itself", key)
-    return labels
 
 
 def read_scalar(opts, option, kind):
@@ -451,25 +441,15 @@ def create_args(spec, want):
         args += ["--replicas", str(spec.replicas)]
     if spec.entrypoint:
         args += ["--entrypoint", quote_command(spec.entrypoint)]
-    for key, value in spec.env.items():
-        args += ["--env", "%s=%s" % (key, value)]
-    args += label_args(want["labels"])
-    for key, value in want["container_labels"].items():
-        args += ["--container-label", "%s=%s" % (key, value)]
-    for name, aliases in spec.networks:
-        args += ["--network", network_spec(name, aliases)]
-    for _key, mount in spec.mounts:
-        args += ["--mount", mount]
-    for ref in spec.secrets:
-        args += ["--secret", reference_spec(ref)]
-    for ref in spec.configs:
-        args += ["--config", reference_spec(ref)]
-    for line in spec.constraints:
-        args += ["--constraint", line]
-    for line in spec.preferences:
-        args += ["--placement-pref", line]
-    for port in spec.ports:
-        args += ["--publish", port_spec(port)]
+    args += repeated("--env", ["%s=%s" % item for item in spec.env.items()]) + label_args(want["labels"])
+    for flag, values in (("--container-label", ["%s=%s" % item for item in want["container_labels"].items()]),
+                         ("--network", [network_spec(name, aliases) for name, aliases in spec.networks]),
+                         ("--mount", [mount for _key, mount in spec.mounts]),
+                         ("--secret", [reference_spec(ref) for ref in spec.secrets]),
+                         ("--config", [reference_spec(ref) for ref in spec.configs]),
+                         ("--constraint", spec.constraints), ("--placement-pref", spec.preferences),
+                         ("--publish", [port_spec(port) for port in spec.ports])):
+        args += repeated(flag, values)
     return args
 
 

@@ -8,6 +8,7 @@ from typing import Dict
 
 from zc.buildout import UserError
 
+from dockeroo.engine.commands import repeated
 from dockeroo.model.plan import action
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, label_args, labels_of
 from dockeroo.runtime.recipe import Recipe as Base
@@ -82,8 +83,7 @@ class Recipe(Base):
 
     def create_args(self):
         args = ["volume", "create", "--driver", self.spec.driver]
-        for key, value in self.spec.driver_opts.items():
-            args += ["--opt", "%s=%s" % (key, value)]
+        args += repeated("--opt", ["%s=%s" % item for item in self.spec.driver_opts.items()])
         return args + label_args(self.labels(extra=self.spec.labels)) + [self.spec.name]
 
 

@@ -13,14 +13,15 @@ import select
 import shlex
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from dockeroo.base import tarstream
+from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Supervisor, printed_id
 from dockeroo.engine.errors import CopySourceError, DockerError
-from dockeroo.model.options import CONTAINER_NAME, parse_mapping
+from dockeroo.model.options import CONTAINER_NAME, os_errors, parse_mapping
 from dockeroo.model.ownership import remove_container
 
 
@@ -69,61 +70,28 @@ class ContainerSpec:
 
     def create_args(self):
         """``docker create`` argv (without the leading ``docker``)."""
-        args = ["create", "--name", self.name]
-        if self.tty:
-            args.append("--tty")
-        if self.interactive:
-            args.append("--interactive")
-        if self.user:
-            args += ["--user", self.user]
-        if self.workdir:
-            args += ["--workdir", self.workdir]
-        if self.hostname:
-            args += ["--hostname", self.hostname]
+        args = ["create", "--name", self.name] + ["--tty"] * self.tty + ["--interactive"] * self.interactive
+
+        def add(*pairs):  # (flag, [values]): the flag once per value
+            args.extend(word for flag, values in pairs for word in repeated(flag, values))
+        add(("--user", [self.user] if self.user else []),
+            ("--workdir", [self.workdir] if self.workdir else []),
+            ("--hostname", [self.hostname] if self.hostname else []))
         if self.entrypoint is not None:
             args += ["--entrypoint", self.entrypoint[0] if self.entrypoint else ""]
-        for key, value in self.env.items():
-            args += ["--env", "%s=%s" % (key, value)]
-        for path in self.env_files:
-            args += ["--env-file", path]
-        for key, value in self.labels.items():
-            args += ["--label", "%s=%s" % (key, value)]
-        for volume in self.volumes:
-            args += ["--volume", volume]
-        for source in self.volumes_from:
-            args += ["--volumes-from", source]
-        for link in self.links:
-            args += ["--link", link]
-        if self.network:
-            args += ["--network", self.network]
-            for alias in self.network_aliases:
-                args += ["--network-alias", alias]
-        for port in self.ports:
-            args += ["--publish", port]
-        if self.restart:
-            args += ["--restart", self.restart]
-        if self.privileged:
-            args.append("--privileged")
-        for cap in self.cap_add:
-            args += ["--cap-add", cap]
-        for cap in self.cap_drop:
-            args += ["--cap-drop", cap]
-        for opt in self.security_opt:
-            args += ["--security-opt", opt]
-        for dev in self.devices:
-            args += ["--device", dev]
-        for rule in self.device_cgroup_rules:
-            args += ["--device-cgroup-rule", rule]
-        if self.stop_timeout is not None:
-            args += ["--stop-timeout", str(self.stop_timeout)]
-        if self.platform:
-            args += ["--platform", self.platform]
-        args.append(self.image)
-        if self.entrypoint:
-            args += self.entrypoint[1:]
-        if self.command:
-            args += self.command
-        return args
+        add(("--env", ["%s=%s" % item for item in self.env.items()]), ("--env-file", self.env_files),
+            ("--label", ["%s=%s" % item for item in self.labels.items()]),
+            ("--volume", self.volumes), ("--volumes-from", self.volumes_from), ("--link", self.links),
+            ("--network", [self.network] if self.network else []),
+            ("--network-alias", self.network_aliases if self.network else []),
+            ("--publish", self.ports), ("--restart", [self.restart] if self.restart else []))
+        args += ["--privileged"] * self.privileged
+        add(("--cap-add", self.cap_add), ("--cap-drop", self.cap_drop),
+            ("--security-opt", self.security_opt), ("--device", self.devices),
+            ("--device-cgroup-rule", self.device_cgroup_rules),
+            ("--stop-timeout", [] if self.stop_timeout is None else [str(self.stop_timeout)]),
+            ("--platform", [self.platform] if self.platform else []))
+        return args + [self.image] + (self.entrypoint or [])[1:] + (self.command or [])
 
 
 def read_privileges(opts, default_privileged=False):
@@ -190,7 +158,6 @@ class Temporary:
 
     def layout(self, root, uid=0, gid=0, option="layout"):
         """Stream the local folder ROOT onto the container's ``/`` (errors name OPTION)."""
-        from dockeroo.model.options import os_errors
         recipe = self.recipe
         with os_errors(recipe.opts, option, "cannot read the layout", root):
             load_layout(recipe.engine, self.name, root, uid=uid, gid=gid,
@@ -514,10 +481,8 @@ class _Copier:
             failure = exc
             self.group.kill(consumer)
         finally:
-            try:
+            with suppress(BrokenPipeError):
                 consumer.stdin.close()
-            except BrokenPipeError:
-                pass
         for job in started:
             if job.proc is None or job.proc.stdout.closed:
                 continue  # finished before the next one started
@@ -598,11 +563,7 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
     configuration and CHANGES (one flattened layer, the same files and
     configuration).  The engine is asked what it is only after a failure.
     """
-    args = ["commit"]
-    for change in changes:
-        args += ["--change", change]
-    if message:
-        args += ["--message", message]
+    args = ["commit"] + repeated("--change", changes) + (["--message", message] if message else [])
     target = [ref] if ref else []
     try:
         return printed_id(engine.run(args + [container] + target, timeout=timeout).stdout)
@@ -610,11 +571,8 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
         if not engine.capabilities.is_podman:
             raise
     config = ((engine.inspect("container", container) or {}).get("Config")) or {}
-    args = ["import"]
-    for change in config_changes(config) + [c for line in changes for c in split_change(line)]:
-        args += ["--change", change]
-    if message:
-        args += ["--message", message]
+    args = ["import"] + repeated("--change", config_changes(config) + [
+        c for line in changes for c in split_change(line)]) + (["--message", message] if message else [])
     result = engine.pipe(["export", container], args + ["-"] + target, timeout=timeout)
     return printed_id(result.stdout)
 

@@ -60,8 +60,9 @@ from dockeroo.base import mode
 from dockeroo.engine.errors import InUse
 from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.state import read_json, write_json
-from dockeroo.model.ownership import LABEL_RUN, LABEL_TEMPORARY, containers_named_in
-from dockeroo.model.ownership import remove_container, remove_containers, remove_image
+from dockeroo.model.engines import engine_from_options
+from dockeroo.model.ownership import (LABEL_PART, LABEL_RUN, LABEL_TEMPORARY, containers_named_in,
+    is_owned, remove_container, remove_containers, remove_image)
 
 
 def recipe_class(recipe):
@@ -74,8 +75,6 @@ def recipe_class(recipe):
     except ImportError:
         return None
     return getattr(module, "Recipe", None)
-
-
 
 
 LOCK_TIMEOUT_ENV = "DOCKEROO_LOCK_TIMEOUT"
@@ -134,11 +133,8 @@ def configured_parts(owner):
 def configured_recipe(owner, part):
     """The recipe (``docker.run``, ...) of PART of the buildout OWNER if it
     was constructed in this process, else None."""
-    for run in _runs.values():
-        recipe = run.configured.get(part)
-        if recipe is not None and recipe.owner == owner:
-            return recipe.recipe
-    return None
+    return next((run.configured[part].recipe for run in _runs.values()
+                 if part in run.configured and run.configured[part].owner == owner), None)
 
 
 def lock_timeout():
@@ -279,11 +275,8 @@ class Run:
                 write_json(self._pending_path(part), entries + [entry], sync=False)
                 written.append(self._pending_path(part))
         for path in written:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
 
     def keep_recorded(self, buildout, part=None, options=None):
         """Keep in buildout's record (``.installed.cfg``) the parts whose
@@ -389,7 +382,7 @@ class Run:
             failed = []
             for part, entry in todo:
                 try:
-                    if self._drop(part, entry):
+                    if drop_pending_entry(self.configured.get(part), part, entry):
                         errors.pop(id(entry), None)
                         continue
                 except Exception as exc:
@@ -408,9 +401,6 @@ class Run:
                     "the next run): %s", errors[id(entry)])
         for part, entries in kept.items():
             self._save_pending(part, entries)
-
-    def _drop(self, part, entry):
-        return drop_pending_entry(self.configured.get(part), part, entry)
 
     # -- temporaries -------------------------------------------------------------------
     @property
@@ -490,8 +480,6 @@ def drop_pending_entry(recipe, part, entry):
     :mod:`dockeroo.runtime.run`); RECIPE is the part's recipe when it is
     configured (and was installed) in this run.  Returns False to keep the
     entry for a later run; raises when a removal failed."""
-    from dockeroo.model.engines import engine_from_options
-    from dockeroo.runtime.run import recipe_class
     log = logging.getLogger(part)
     if "retired" in entry:
         # the part is gone (its uninstall removed its objects, or kept them),
@@ -525,7 +513,6 @@ def drop_pending_entry(recipe, part, entry):
 def drop_image(engine, part, image_id, owner, log):
     """Remove the replaced image IMAGE_ID if it is still untagged and ours;
     False while a container uses it."""
-    from dockeroo.model.ownership import is_owned
     obj = engine.inspect("image", image_id)
     if obj is None or obj.get("RepoTags") or not is_owned(obj, part, owner):
         return True  # gone, tagged again (a rebuild from cache) or not ours
@@ -544,8 +531,6 @@ def sweep_run(run_id, engine_opts):
     """Remove the temporaries (containers still under their temporary name,
     import helpers, untagged images) that the interrupted run RUN_ID made on
     an engine."""
-    from dockeroo.model.ownership import LABEL_PART
-    from dockeroo.model.engines import engine_from_options
     engine = engine_from_options(Options("dockeroo", dict(engine_opts)))
     label = "label=%s=%s" % (LABEL_RUN, run_id)
     listed = engine.run(["ps", "--all", "--filter", label, "--format",
@@ -571,8 +556,6 @@ def sweep_run(run_id, engine_opts):
 def sweep_aside(entry):
     """A container an interrupted run had set aside: removed when its
     replacement is complete (under the part's name), else put back."""
-    from dockeroo.model.engines import engine_from_options
-    from dockeroo.model.ownership import is_owned
     engine = engine_from_options(Options(entry["part"], dict(entry.get("engine") or {})))
     log = logging.getLogger(entry["part"])
     obj = engine.inspect("container", entry["aside"])

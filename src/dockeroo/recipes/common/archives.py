@@ -45,15 +45,17 @@ import urllib.parse
 import threading
 from dataclasses import dataclass
 from typing import Optional
+from contextlib import suppress
 
 from zc.buildout import UserError
 
 from dockeroo.base import tarstream
 from dockeroo.runtime.container import commit, split_change
+from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, printed_id
 from dockeroo.engine.errors import DockerError
 from dockeroo.base.redaction import add_secret, redact
-from dockeroo.model.ownership import remove_container, remove_image
+from dockeroo.model.ownership import label_args, remove_container, remove_image
 
 ALGORITHMS = {"sha256": 64, "sha512": 128, "sha1": 40, "md5": 32}
 SCHEMES = ("http", "https", "ftp", "file")
@@ -224,10 +226,8 @@ class _Source:
             except (BrokenPipeError, OSError, ValueError) as exc:
                 self.feed_error = exc
             finally:
-                try:
+                with suppress(OSError):
                     self.proc.stdin.close()
-                except OSError:
-                    pass
 
         self.feeder = threading.Thread(target=feed, daemon=True)
         self.feeder.start()
@@ -246,11 +246,7 @@ class _Source:
 
     def rest_digest(self):
         """Stop decompressing, hash the rest of the file; the digest of all its bytes."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.feeder is not None:
-            self.feeder.join()
+        self._stop()
         try:
             self.raw.drain()
         except (OSError, ValueError):
@@ -266,12 +262,16 @@ class _Source:
         if actual is not None and actual != self.archive.digest:
             raise ChecksumMismatch(self.archive, actual)
 
-    def close(self):
+    def _stop(self, wait=None):
+        """Kill the zstd process if it still runs; wait (up to WAIT s) for its feeder."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         if self.feeder is not None:
-            self.feeder.join(5)
+            self.feeder.join(wait)
+
+    def close(self):
+        self._stop(5)
         for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
             stream.close()
         self.handle.close()
@@ -305,10 +305,8 @@ class Fetcher:
 
     def __exit__(self, *exc):
         for path in self.temporary:
-            try:
+            with suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         self.temporary = []
 
     def path(self, archive):
@@ -470,11 +468,9 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                                 " into /" + archive.prefix if archive.prefix else "")
                 writer = lambda out, p=path, a=archive: write_archive(p, a, out)
                 if index == 0:
-                    args = ["import"]
-                    for change in (changes if len(paths) == 1 else ()):
-                        for line in split_change(change):  # Podman: one label a line
-                            args += ["--change", line]
-                    image = None
+                    args = ["import"] + repeated("--change", [  # Podman: one label a line
+                        line for change in (changes if len(paths) == 1 else ())
+                        for line in split_change(change)])
                     if len(paths) == 1 and not archive.prefix and passthrough_format(path):
                         image = _import_as_is(engine, args + ["-"], path, archive, opts,
                                               option, fetcher, timeout, logger)
@@ -485,10 +481,8 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                     continue
                 if not made_container:
                     name = "dockeroo-import-%s" % os.urandom(6).hex()
-                    args = ["create", "--name", name]
-                    for key, value in (labels or {}).items():
-                        args += ["--label", "%s=%s" % (key, value)]
-                    engine.run(args + [image, "/bin/true"], timeout=timeout)
+                    engine.run(["create", "--name", name] + label_args(labels or {})
+                               + [image, "/bin/true"], timeout=timeout)
                     made_container.append(name)
                 _feed(engine, ["cp", "-", made_container[0] + ":/"], writer, opts, option,
                       archive, fetcher, path, timeout)
@@ -532,10 +526,8 @@ def _feed(engine, args, writer, opts, option, archive, fetcher, path, timeout):
         return engine.feed(args, writer, timeout=timeout)
     except ChecksumMismatch as exc:
         if archive.is_url and fetcher.cached(path):
-            try:
+            with suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         raise opts.error(option, str(exc), archive.line)
     except (UserError, DockerError):
         raise

@@ -99,18 +99,10 @@ def chroot_argv(chroot, argv=None, script=None, args=()):
 def emerge_argv(atoms, buildpkg=False, usepkg=False, usepkgonly=False, root=None, oneshot=True,
                 rdeps_only=False):
     """``emerge`` with the options the Gentoo recipes use (binary packages honour USE)."""
-    argv = ["emerge", "--color=n", "--verbose", "--binpkg-respect-use=y"]
-    if oneshot:
-        argv.append("--oneshot")
-    if buildpkg:
-        argv.append("--buildpkg")
-    if usepkgonly:
-        argv.append("--usepkgonly")
-    elif usepkg:
-        argv.append("--usepkg")
-    if rdeps_only:
-        argv.append("--root-deps=rdeps")
-    argv += list(atoms)
+    argv = ["emerge", "--color=n", "--verbose", "--binpkg-respect-use=y"] + [
+        flag for flag, wanted in (("--oneshot", oneshot), ("--buildpkg", buildpkg),
+                                  ("--usepkgonly", usepkgonly), ("--usepkg", usepkg and not usepkgonly),
+                                  ("--root-deps=rdeps", rdeps_only)) if wanted] + list(atoms)
     if root:
         argv = ["env", "ROOT=" + root] + argv
     return argv

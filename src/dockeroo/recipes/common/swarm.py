@@ -14,8 +14,7 @@ from zc.buildout import UserError
 from dockeroo.base.state import key_file
 from dockeroo.model import plan as plan_mod
 from dockeroo.engine.errors import DockerError, NotFound
-from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, network_users
-from dockeroo.model.ownership import is_owned
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, is_owned, network_users
 
 #: the kinds of objects that live in the swarm's store
 KINDS = ("service", "secret", "config", "node")
@@ -53,11 +52,6 @@ def is_manager(engine):
     """
     swarm = engine.info().get("Swarm") or {}
     return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
-
-
-def require_manager(engine, part, recipe, what="this part"):
-    """UserError unless ENGINE is an active swarm manager (before anything is made)."""
-    check_manager(Observed(engine), part, recipe, what)
 
 
 def check_manager(observed, part, recipe, what="this part"):

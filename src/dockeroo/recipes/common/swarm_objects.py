@@ -42,10 +42,7 @@ def read(opts, kind, sources, name, name_option, key, content_of, owner, hint=""
         raise opts.error(name_option, "a %s name has at most %d letters, digits and "
                          "_ . - and starts and ends with a letter or digit%s"
                          % (kind, MAX_NAME, hint), name)
-    labels = opts.key_values("labels")
-    for label in labels:
-        if label.startswith("io.dockeroo."):
-            raise opts.error("labels", "io.dockeroo.* labels are set by dockeroo itself", label)
+    labels = opts.user_labels("labels")
     given = [o for o in ("file", "content", "env") if (opts.options.get(o) or "").strip()]
     refused = [o for o in given if o not in sources]
     if refused:
