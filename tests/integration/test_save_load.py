@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from support.engine import docker, inspect
+from support.engine import engine_kind, docker, inspect
 from support.plan_exact import assert_plan_matches_run
 
 
@@ -60,6 +60,7 @@ def rmi(*refs):
     docker("image", "rm", *refs, check=False)
 
 
+@pytest.mark.podman_limit("gzip-load")
 def test_save_remove_load_round_trip(buildout, tmp_path, prefix, base_image, docker_recorder):
     a, b = prefix + "-a:1", prefix + "-b:2"
     build_image(base_image, a, "a")
@@ -155,6 +156,31 @@ def test_compressed_forms_and_a_changed_image(buildout, tmp_path, prefix, base_i
     assert state["images"][b] == second_b
 
 
+def test_a_gzip_archive_on_podman_is_refused_before_loading(buildout, tmp_path, prefix,
+                                                            base_image):
+    """Podman 4.3 cannot load a .tar.gz: an Error naming the option, nothing loaded."""
+    if engine_kind() != "podman":
+        pytest.skip("Docker loads gzip archives (test_save_remove_load_round_trip)")
+    import gzip
+    a = prefix + "-a:1"
+    build_image(base_image, a, "a")
+    docker("save", "-o", str(tmp_path / "a.tar"), a)
+    with open(str(tmp_path / "a.tar"), "rb") as src, open(str(tmp_path / "a.tar.gz"), "wb") as out:
+        out.write(gzip.compress(src.read()))
+    rmi(a)
+    buildout.configure("""
+        [load]
+        recipe = dockeroo:docker.load
+        path = %s
+        name = %s
+        """ % (tmp_path / "a.tar.gz", a))
+    result = buildout.fails()
+    assert "Part [load], option 'path'" in result.error_line(), result.output
+    assert "nothing was loaded" in result.error_line(), result.output
+    assert inspect("image", a) is None
+
+
+@pytest.mark.podman_limit("gzip-load")
 def test_bad_files_are_refused_before_anything_is_loaded(buildout, tmp_path, prefix, base_image,
                                                          docker_recorder):
     a, b = prefix + "-a:1", prefix + "-b:1"

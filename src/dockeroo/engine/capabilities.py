@@ -30,6 +30,9 @@ PODMAN_LIMITS = {
                 "ssh, RUN --mount): builder = legacy builds there",
     "build-hosts": "rejects the extra hosts of a build (--add-host: '400 Bad Request')",
     "commit": "refuses the docker CLI's commit (it sends no request body: 'Decode(): EOF')",
+    "gzip-load": "loads uncompressed image archives only ('docker load' of a .tar.gz: "
+                 "'payload does not match any of the supported image formats'); a .tar "
+                 "or a .tar.zst (docker.load decompresses zstd itself) loads",
 }
 
 

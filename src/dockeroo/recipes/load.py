@@ -252,6 +252,11 @@ class Recipe(StateRecipe):
 
     def load(self, path, index):
         spec = self.spec
+        why = (self.engine.capabilities.limit("gzip-load")
+               if imagefiles.compression_of(path) == "gzip" else None)
+        if why:
+            option = "url" if spec.is_url else "path"
+            raise self.opts.error(option, why + " (nothing was loaded)", spec.shown)
         state = self.state.load()
         # recorded before loading: a run killed during or right after the
         # load still knows which tags this part brought
