@@ -128,3 +128,26 @@ def test_aliases_may_have_one_character_but_linked_containers_not():
     with pytest.raises(UserError) as info:
         run.read_links(Options("p", {"links": "d:db"}))
     assert "option 'links'" in str(info.value)
+
+
+#: what each concept's one implementation writes, and the module allowed to write it
+WRITTEN_ONCE = {
+    "container removal argv": (r'"rm",\s*"--force"|"container",\s*"rm"', "model/ownership.py"),
+    "image removal argv": (r'"image",\s*"rm"|\["rmi"', "model/ownership.py"),
+}
+
+
+@pytest.mark.parametrize("concept", sorted(WRITTEN_ONCE))
+def test_each_concept_is_written_in_one_module(concept):
+    """A second copy (a recipe removing an image with its own argv, ...) fails here:
+    call the one implementation instead."""
+    import re
+    from support.package import modules
+    pattern, home = WRITTEN_ONCE[concept]
+    found = []
+    for module, path in modules().items():
+        with open(path) as handle:
+            text = handle.read()
+        if re.search(pattern, text) and not path.endswith(os.path.join(*home.split("/"))):
+            found.append(module)
+    assert found == [], "%s outside %s" % (concept, home)

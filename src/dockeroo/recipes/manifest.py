@@ -38,6 +38,7 @@ from zc.buildout import UserError
 from dockeroo.base import references
 from dockeroo.base.redaction import redact
 from dockeroo.model.options import Options
+from dockeroo.model.ownership import remove_image
 from dockeroo.model.plan import action
 from dockeroo.recipes.common import imagefiles
 from dockeroo.recipes.common.registry import (PartState, RegistryRecipe, read_credentials,
@@ -284,8 +285,7 @@ class Recipe(RegistryRecipe):
         data = state.load() if state else {}
         for ref in data.get("added-tags") or []:
             if engine.inspect("image", ref) is not None:
-                engine.run(["image", "rm", ref], check=False)
-                engine.forget("image", ref)
+                remove_image(engine, ref, check=False)
         listed = data.get("list") or {}
         if not listed.get("digest"):
             return

@@ -10,6 +10,7 @@ re-run with nothing changed does not contact the registry.  Uninstall
 removes nothing from the registry.
 """
 
+from dockeroo.model.ownership import remove_image
 from dockeroo.model.plan import action
 from dockeroo.recipes.common.registry import PartState, RegistryRecipe, require_local
 
@@ -103,8 +104,7 @@ class Recipe(RegistryRecipe):
         state = PartState.for_options(options)
         for ref in (state.load().get("added-tags") or []) if state else []:
             if engine.inspect("image", ref) is not None:
-                engine.run(["image", "rm", ref], check=False)
-                engine.forget("image", ref)
+                remove_image(engine, ref, check=False)
                 log.info("Removed the tag %s added for a push", ref)
 
 
