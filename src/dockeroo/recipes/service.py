@@ -44,6 +44,10 @@ GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|ms|s|m|h))+$|^0$")
 LABEL_TASK = "io.dockeroo.task-fingerprint"
 LABEL_IMAGE = "io.dockeroo.image"
 DEFAULT_WAIT = 300.0
+#: a task counts as converged once it has been running this long (as ``docker
+#: service create`` checks), at most half of ``wait``: a task that starts and
+#: then fails is not taken for a running one
+STABLE = 5.0
 RECIPE = "docker.service"
 
 #: scalar options: option -> (flag, kind, value that resets it in an update)
@@ -588,9 +592,10 @@ class Recipe(Base):
 
     # -- convergence --------------------------------------------------------------------
     def converge(self, want):
-        """Wait until every task runs the new spec; UserError when the update
-        rolled back, paused, or did not converge within ``wait``."""
+        """Wait until every task runs the new spec, and has for a while; UserError
+        when the update rolled back, paused, or did not converge within ``wait``."""
         deadline = time.monotonic() + self.spec.wait
+        running_since = {}  # task id -> when this run first saw it running
         while True:
             current = swarm.inspect(self.engine, "service", self.spec.name) or {}
             status = current.get("UpdateStatus") or {}
@@ -600,7 +605,8 @@ class Recipe(Base):
                                 % (self.part, self.spec.name,
                                    "rolled back" if state.startswith("rollback") else "paused",
                                    status.get("Message") or state, self.task_errors()))
-            if state not in ("updating", "rollback_started") and self.converged(want):
+            if state not in ("updating", "rollback_started") and self.converged(want,
+                                                                                running_since):
                 self.log.info("Service %s has converged", self.spec.name)
                 return
             if time.monotonic() >= deadline:
@@ -617,11 +623,18 @@ class Recipe(Base):
             return []
         return self.run(["inspect", "--type", "task"] + ids).json() or []
 
-    def converged(self, want):
-        tasks = self.tasks()
-        ready = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"
-                 and ((t.get("Spec") or {}).get("ContainerSpec") or {}).get(
-                     "Labels", {}).get(LABEL_TASK) == want["task_fp"]]
+    def converged(self, want, running_since):
+        """Whether every task runs the new spec and has been seen running for
+        STABLE seconds (at most half of ``wait``) in RUNNING_SINCE (task id ->
+        when first seen running; kept by the caller across polls)."""
+        tasks, now = self.tasks(), time.monotonic()
+        stable = min(STABLE, self.spec.wait / 2)
+        ready = []
+        for t in tasks:
+            if (t.get("Status") or {}).get("State") == "running" and ((t.get("Spec") or {}).get(
+                    "ContainerSpec") or {}).get("Labels", {}).get(LABEL_TASK) == want["task_fp"]:
+                if now - running_since.setdefault(t.get("ID"), now) >= stable:
+                    ready.append(t)
         if self.spec.mode == "global":
             return bool(tasks) and len(ready) == len(tasks)
         return len(ready) == len(tasks) == self.spec.replicas
