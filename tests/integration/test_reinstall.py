@@ -82,7 +82,7 @@ def test_reinstall_of_every_recipe_changes_nothing(buildout, prefix, base_image,
         image = %(registry)s/%(prefix)s-img:1
         username = %(user)s
         password = %(password)s
-        dummy = ${push:image}
+        dummy = ${push:pushed-image}
 
         [app]
         recipe = dockeroo:docker.run

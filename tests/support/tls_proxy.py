@@ -12,6 +12,7 @@ reconfigured: this is a real TLS endpoint of the same engine.
 """
 
 import os
+import select
 import signal
 import socket
 import ssl
@@ -20,30 +21,42 @@ import threading
 import time
 
 
-def pump(src, dst, done):
-    """Copy SRC to DST until EOF.
+def relay(tls, upstream):
+    """Copy both ways between the client's TLS socket and the engine's unix
+    socket, in this one thread: an SSL socket must never be read in one
+    thread while another writes or closes it (OpenSSL is not safe for that;
+    the proxy died with SIGSEGV when two pump threads shared it).
 
     The client half-closes its side after sending (``docker exec`` does,
     with no stdin attached) while the response is still streaming: that
     EOF is passed on to the engine with ``shutdown(SHUT_WR)`` and the other
-    direction goes on.  ``done`` is set only by the engine-to-client pump.
+    direction goes on until the engine closes.
     """
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        if done is None:
-            try:
-                dst.shutdown(socket.SHUT_WR)  # dst is the engine's unix socket
-            except OSError:
-                pass
+    client_open = True
+    while True:
+        if client_open and tls.pending():  # decrypted bytes select() cannot see
+            ready = [tls]
         else:
-            done.set()
+            ready = select.select([upstream] + ([tls] if client_open else []), [], [])[0]
+        for src in ready:
+            try:
+                data = src.recv(65536)
+            except ssl.SSLWantReadError:  # a partial TLS record: wait for the rest
+                continue
+            except OSError:
+                data = b""
+            if src is upstream:
+                if not data:
+                    return
+                tls.sendall(data)
+            elif data:
+                upstream.sendall(data)
+            else:
+                client_open = False
+                try:
+                    upstream.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
 
 
 def serve_one(conn, context, unix_path, log):
@@ -57,20 +70,20 @@ def serve_one(conn, context, unix_path, log):
     log("ok %s" % subject.get("commonName", "?"))
     upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        upstream.connect(unix_path)
-    except OSError as exc:
-        log("upstream-failed %s" % exc)
-        tls.close()
-        return
-    done = threading.Event()
-    for a, b, event in ((tls, upstream, None), (upstream, tls, done)):
-        threading.Thread(target=pump, args=(a, b, event), daemon=True).start()
-    done.wait()
-    for s in (tls, upstream):
         try:
-            s.close()
-        except OSError:
-            pass
+            upstream.connect(unix_path)
+        except OSError as exc:
+            log("upstream-failed %s" % exc)
+            return
+        relay(tls, upstream)
+    except OSError:  # a side went away mid-stream: the connection ends
+        pass
+    finally:
+        for s in (tls, upstream):
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 def main():
