@@ -109,9 +109,28 @@ def test_killed_recreation_is_redone_on_the_next_run(buildout, prefix, base_imag
     assert started.runs() == ["first", "second", "second"], result.output
     assert container_names(prefix) == [prefix + "-app"], result.output
     assert inspect("container", prefix + "-app")["State"]["Running"]
+    assert "io.dockeroo.temporary" not in inspect("container", prefix + "-app")["Config"]["Labels"]
     # an unchanged re-run does nothing
     result = buildout.ok()
     assert started.runs() == ["first", "second", "second"]
+
+
+def test_recreated_container_carries_no_temporary_label(buildout, prefix, base_image,
+                                                        tmp_path):
+    """A container made under a temporary name and renamed to its final name
+    carries no io.dockeroo.temporary (whoever cleans leftovers by that label
+    must not remove it) nor the run's id; the log says how long the stop of
+    the previous one may take, and with which option."""
+    host = host_folder(tmp_path)
+    configure(buildout, base_image, app(prefix, host, tag="first"))
+    buildout.ok()
+    configure(buildout, base_image, app(prefix, host, tag="second"))
+    result = buildout.ok()
+    assert "Waiting up to 0 s for %s-app to stop (stop-timeout)" % prefix in result.output, \
+        result.output
+    labels = inspect("container", prefix + "-app")["Config"]["Labels"]
+    assert "io.dockeroo.temporary" not in labels and "io.dockeroo.run" not in labels, labels
+    assert container_names(prefix) == [prefix + "-app"], "no temporary is left"
 
 
 def test_killed_first_install_leaves_nothing_that_looks_complete(buildout, prefix, base_image,
@@ -383,6 +402,7 @@ def test_killed_bootstrap_rebuild_leaves_no_temporary(buildout, prefix, base_ima
     assert started.runs() == ["first", "second", "second"], result.output
     assert containers_left(prefix, buildout) == [prefix + "-boot"], result.output
     assert docker("exec", prefix + "-boot", "cat", "/host/runs").split()[-1] == "second"
+    assert "io.dockeroo.temporary" not in inspect("container", prefix + "-boot")["Config"]["Labels"]
     buildout.uninstall_all()
     assert leftovers(prefix, buildout) == []
 

@@ -59,7 +59,7 @@ def remove_object(engine, kind, name, part, owner, log, timeout=DEFAULT_TIMEOUT,
         return False
     if kind == "container":
         if stop_timeout is not None and (obj.get("State") or {}).get("Running"):
-            engine.run(["stop", "--time", str(int(stop_timeout)), name], timeout=timeout + stop_timeout)
+            stop_containers(engine, [name], int(stop_timeout), log, timeout=timeout)
         remove_container(engine, name, timeout=timeout)
     elif kind == "image":
         remove_image(engine, name, timeout=timeout)
@@ -107,6 +107,14 @@ def users(engine, kind, name, check=False):
                        "--format", "{{.Names}}"], check=check).stdout.split()
 
 
+def stop_containers(engine, names, seconds, log, timeout=DEFAULT_TIMEOUT, check=True):
+    """``docker stop --time SECONDS NAMES`` (``--time`` always: without it Podman
+    kills at once), in one command; says how long it may wait."""
+    log.info("Waiting up to %s s for %s to stop (stop-timeout)", seconds, ", ".join(names))
+    return engine.run(["stop", "--time", str(seconds)] + list(names), timeout=timeout + seconds,
+                      check=check)
+
+
 def remove_containers(engine, names, timeout=DEFAULT_TIMEOUT, check=True):
     """``docker rm --force --volumes NAMES``: the containers NAMES (running
     or not) with their anonymous volumes, in one command; the engine forgets
@@ -136,6 +144,15 @@ def remove_image(engine, ref, timeout=DEFAULT_TIMEOUT, check=True):
 
 LABEL_RUN = "io.dockeroo.run"
 LABEL_TEMPORARY = "io.dockeroo.temporary"
+#: the end of the name of a container made under a temporary name and renamed to
+#: its final name when complete, before the run's id (labels cannot be taken off a
+#: container, so it carries no temporary label: the next run finds it by its name)
+RENAMED_TEMPORARY = "-dockeroo-new-"
+
+
+def renamed_temporary(name, run_id):
+    """The temporary name of container NAME made by run RUN_ID."""
+    return "%s%s%s" % (name, RENAMED_TEMPORARY, run_id[:12])
 
 
 def containers_named_in(engine, ids):

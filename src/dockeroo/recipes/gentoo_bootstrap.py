@@ -24,7 +24,7 @@ from dockeroo.recipes.common import archives as archives_mod, binfmt, gentoo as 
 from dockeroo.runtime import container as ctr
 from dockeroo.base.fingerprint import folder_fingerprint, hash_values
 from dockeroo.model.plan import action, fingerprint as spec_fingerprint, not_fingerprinted
-from dockeroo.model.ownership import LABEL_FINGERPRINT, remove_container
+from dockeroo.model.ownership import LABEL_FINGERPRINT, remove_container, renamed_temporary
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import os_errors
 
@@ -197,11 +197,11 @@ class Recipe(Base):
             self.log.info("Imported %d archive(s) as image %s", len(spec.archives), base[7:19])
 
         # 2. a container, under a temporary name until it is complete
-        temp = "%s-new-%s" % (spec.container, self.lifecycle.id[:12])
+        temp = renamed_temporary(spec.container, self.lifecycle.id)
         create = ctr.ContainerSpec(
             name=temp, image=base, command=list(spec.command), tty=spec.tty,
             volumes=list(spec.volumes), volumes_from=list(spec.volumes_from), **spec.privileges)
-        with ctr.temporary_container(self, create, spec.fingerprint) as box:
+        with ctr.temporary_container(self, create, spec.fingerprint, renamed=True) as box:
             box.freeze("/bin/freeze")  # for the engine's architecture: it runs natively
             if spec.layout:
                 box.layout(spec.layout, uid=0, gid=0)

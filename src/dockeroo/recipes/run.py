@@ -33,7 +33,7 @@ from dockeroo.engine.commands import repeated
 from dockeroo.model.options import ALIAS_NAME, CONTAINER_NAME, Options, os_errors, removal_settings
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_FINGERPRINT, OWNER_OPTION, is_owned, labels_of,
-    remove_containers, remove_object)
+    remove_containers, remove_object, renamed_temporary, stop_containers)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import (dockeroo_entry, initialized_sections, raw_sections,
                                      referenced_outputs)
@@ -524,9 +524,9 @@ class Recipe(Base):
         under that name is always complete (a killed run leaves a temporary
         the next run removes)."""
         spec, name = self.spec, self.name
-        temp = "%s-dockeroo-new-%s" % (name, self.lifecycle.id[:12])
+        temp = renamed_temporary(name, self.lifecycle.id)
         labels = self.temporary(temp, fingerprint, spec.container.labels,
-                                done="removed the new container %s" % name)
+                                done="removed the new container %s" % name, renamed=True)
         self.run(self.container_spec(labels, temp).create_args())
         for network in spec.networks[1:]:
             self.run(["network", "connect"] + repeated("--alias", spec.container.network_aliases)
@@ -589,10 +589,8 @@ class Recipe(Base):
         if was_running:
             self.log.info("Stopping the previous container %s", self.name)
             stop = old.get("Config", {}).get("StopTimeout")
-            # --time always: without it Podman kills at once (Docker waits StopTimeout)
-            self.engine.run(["stop", "--time", str(DOCKER_STOP_TIMEOUT if stop is None else stop),
-                             self.name],
-                            timeout=self.cmd_timeout() + (stop or DOCKER_STOP_TIMEOUT))
+            stop_containers(self.engine, [self.name], DOCKER_STOP_TIMEOUT if stop is None else stop,
+                            self.log, timeout=self.cmd_timeout())
         super().set_aside(self.name, aside, was_running)
 
         def restore():
@@ -683,8 +681,8 @@ class Recipe(Base):
                 return done
             longest = max(timeout for _part, _name, timeout in targets)
             for stop, names in sorted(stops.items()):
-                engine.run(["stop", "--time", str(stop)] + names, timeout=longest + stop,
-                           check=False)
+                stop_containers(engine, names, stop, logging.getLogger(items[0][0]),
+                                timeout=longest, check=False)
             result = remove_containers(engine, [n for _p, n, _t in targets],
                                        timeout=longest, check=False)
         except DockerError:

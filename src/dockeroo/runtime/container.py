@@ -192,7 +192,7 @@ class Temporary:
 
 
 @contextmanager
-def temporary_container(recipe, spec, fingerprint=None, remove_on_error=False):
+def temporary_container(recipe, spec, fingerprint=None, remove_on_error=False, renamed=False):
     """Create the container SPEC (``docker create``) as a temporary of RECIPE's
     run and yield a :class:`Temporary`; it is removed when the block ends
     (``Temporary.remove()`` removes it earlier, and fails if it cannot).
@@ -201,10 +201,12 @@ def temporary_container(recipe, spec, fingerprint=None, remove_on_error=False):
     removes it) and its removal is registered as an undo action of RECIPE
     (``Recipe.temporary``): when the block fails, the recipe's rollback
     removes it, in its turn with the other undo actions; with
-    REMOVE_ON_ERROR it is removed at once (a helper container).
+    REMOVE_ON_ERROR it is removed at once (a helper container).  A container
+    RENAMED to its final name when complete (named by
+    :func:`~dockeroo.model.ownership.renamed_temporary`) carries no such labels.
     """
     spec.labels = dict(spec.labels)
-    spec.labels.update(recipe.temporary(spec.name, fingerprint))
+    spec.labels.update(recipe.temporary(spec.name, fingerprint, renamed=renamed))
     recipe.run(spec.create_args())
     temp = Temporary(recipe, spec.name)
     try:

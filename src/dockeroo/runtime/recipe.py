@@ -188,17 +188,19 @@ class Recipe:
         return self.engine.run(args, timeout=self.cmd_timeout(long),
                                stream=self.log if stream else None, **kwargs)
 
-    def labels(self, fingerprint=None, extra=None, temporary=None):
+    def labels(self, fingerprint=None, extra=None, temporary=None, renamed=False):
         """Ownership labels; with TEMPORARY (the object's name while it is
         temporary), also this run's id, so that the next run removes it if
-        this one is killed before it does."""
+        this one is killed before it does (unless RENAMED to its final name
+        when complete: see :func:`~dockeroo.model.ownership.renamed_temporary`)."""
         labels = dict(extra or {})
         labels[LABEL_PART] = self.part
         labels[LABEL_BUILDOUT] = self.owner
         if fingerprint:
             labels[LABEL_FINGERPRINT] = fingerprint
         if temporary:
-            labels.update(self.lifecycle.temporary_labels(temporary, self.engine_options))
+            labels.update(self.lifecycle.temporary_labels(temporary, self.engine_options,
+                                                          renamed))
         return labels
 
     def image_labels(self, fingerprint=None):
@@ -206,10 +208,10 @@ class Recipe:
         removed by the next run if this one is killed before it is tagged."""
         return self.labels(fingerprint, self.lifecycle.image_labels(self.engine_options))
 
-    def temporary(self, name, fingerprint=None, extra=None, done=None):
+    def temporary(self, name, fingerprint=None, extra=None, done=None, renamed=False):
         """Labels for the temporary container NAME, which is removed if the
         install fails (and by the next run if this one is killed)."""
-        labels = self.labels(fingerprint, extra, temporary=name)
+        labels = self.labels(fingerprint, extra, temporary=name, renamed=renamed)
         self.on_failure(lambda: self.remove_container(name),
                         done or "removed the temporary container %s" % name)
         return labels

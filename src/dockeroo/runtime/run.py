@@ -28,8 +28,9 @@ step it describes:
     set-aside containers back or removes them, before any part runs.
 
 Temporary containers carry ``io.dockeroo.run`` (the run's id) and
-``io.dockeroo.temporary`` (the name under which they are temporary: a
-container renamed at completion is no longer temporary).
+``io.dockeroo.temporary`` (the name under which they are temporary); a
+container renamed to its final name at completion carries neither: its
+temporary name ends with ``-dockeroo-new-`` and the run's id instead.
 
 Completion: an object gets its final name (containers) or tag (images)
 only when everything its part describes has happened, so an object under
@@ -62,7 +63,7 @@ from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.state import read_json, write_json
 from dockeroo.model.engines import engine_from_options
 from dockeroo.model.ownership import (LABEL_PART, LABEL_RUN, LABEL_TEMPORARY, containers_named_in,
-    is_owned, remove_container, remove_containers, remove_image)
+    is_owned, remove_container, remove_containers, remove_image, renamed_temporary)
 
 
 def recipe_class(recipe):
@@ -413,12 +414,14 @@ class Run:
         data.setdefault("asides", [])
         return data
 
-    def temporary_labels(self, name, engine_options):
-        """Labels for temporary NAME of this run; journals the engine first."""
+    def temporary_labels(self, name, engine_options, renamed=False):
+        """Labels for temporary NAME of this run; journals the engine first.
+        A temporary RENAMED to its final name when complete gets none (see
+        :func:`renamed_temporary`)."""
         labels = self.image_labels(engine_options)
         self.live.add(name)
         labels[LABEL_TEMPORARY] = name
-        return labels
+        return {} if renamed else labels
 
     def image_labels(self, engine_options):
         """Labels for an object of this run that the next run removes if it is
@@ -540,6 +543,10 @@ def sweep_run(run_id, engine_opts):
     # renamed away from its temporary name: complete (import helpers have none)
     strays = [(name, part) for name, temporary, part in strays if name == temporary
               or not temporary]
+    listed = engine.run(["ps", "--all", "--filter", "label=" + LABEL_PART, "--filter",
+                         "name=%s$" % renamed_temporary("", run_id), "--format",
+                         '{{.Names}}\t{{.Label "%s"}}' % LABEL_PART]).stdout
+    strays += [line.split("\t") for line in listed.splitlines() if line.count("\t") == 1]
     if strays:
         remove_containers(engine, [name for name, _ in strays])
         for name, part in strays:
