@@ -12,8 +12,8 @@ Walks the package's source (no engine needed):
 - outside ``engine/``, no DockerError (or subclass) is constructed and
   none is derived: the engine types every failure;
 - outside ``engine/``, no process is started with :mod:`subprocess`
-  (except the local zstd decompressor of archives, which is no docker
-  process): every docker process goes through the engine's supervisor.
+  (except the local zstd process of archives.zstd_process, which is no
+  docker process): every docker process goes through the engine's supervisor.
 """
 
 import ast
@@ -35,10 +35,9 @@ KEEPING = {"strip", "rstrip", "lstrip", "decode", "read"}
 SOURCES = {"stderr", "stdout", "communicate", "tail"}
 #: calls that only show a text
 SHOWING = {"debug", "info", "warning", "error", "exception", "critical", "log", "format"}
-#: the only modules outside engine/ that may start a process: zstd (archives'
-#: decompressor, the image files' compressor), not docker
-LOCAL_PROCESSES = {os.path.join("recipes", "common", "archives.py"),
-                   os.path.join("recipes", "common", "imagefiles.py")}
+#: the only module outside engine/ that may start a process: zstd (archives'
+#: decompressor, the image files' compressor: archives.zstd_process), not docker
+LOCAL_PROCESSES = {os.path.join("recipes", "common", "archives.py")}
 ERROR_CLASSES = {name for name, obj in vars(errors).items()
                  if inspect.isclass(obj) and issubclass(obj, errors.DockerError)}
 

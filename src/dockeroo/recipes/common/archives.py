@@ -212,12 +212,9 @@ class _Source:
             return zstd.ZstdFile(self.raw, "rb")
         except ImportError:
             pass
-        exe = shutil.which("zstd")
-        if not exe:
-            raise UserError("%s is zstd-compressed: install the zstd command "
-                            "(e.g. apt-get install zstd) to read it" % self.archive.shown)
-        self.proc = subprocess.Popen([exe, "-d", "-c", "-q"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = zstd_process(["-d"], subprocess.PIPE, UserError(
+            "%s is zstd-compressed: install the zstd command (e.g. apt-get install zstd) "
+            "to read it" % self.archive.shown))
 
         def feed():
             try:
@@ -239,9 +236,7 @@ class _Source:
             pass
         if self.proc is not None:
             self.feeder.join()
-            err = self.proc.stderr.read().decode("utf-8", "replace").strip()
-            if self.proc.wait() != 0:
-                raise ValueError("zstd failed (exit %s): %s" % (self.proc.returncode, err))
+            zstd_wait(self.proc, ValueError)
         self.raw.drain()
 
     def rest_digest(self):
@@ -275,6 +270,24 @@ class _Source:
         for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
             stream.close()
         self.handle.close()
+
+
+def zstd_process(args, stdout, missing):
+    """The local ``zstd -q -c ARGS`` process (the one place one is started: no
+    docker process) reading its stdin, writing STDOUT; raises MISSING when
+    the command is not installed."""
+    exe = shutil.which("zstd")
+    if not exe:
+        raise missing
+    return subprocess.Popen([exe, "-q", "-c"] + args, stdin=subprocess.PIPE, stdout=stdout,
+                            stderr=subprocess.PIPE)
+
+
+def zstd_wait(proc, error):
+    """Wait for a :func:`zstd_process`; ERROR (a class) with its message if it failed."""
+    err = proc.stderr.read().decode("utf-8", "replace").strip()
+    if proc.wait() != 0:
+        raise error("zstd failed (exit %s): %s" % (proc.returncode, err))
 
 
 class ChecksumMismatch(ValueError):

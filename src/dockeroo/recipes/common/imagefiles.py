@@ -21,15 +21,13 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
-import subprocess
 import tarfile
 import zlib
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from dockeroo.recipes.common.archives import (BLOCK, ZSTD_MAGIC, Archive, ChecksumMismatch,
-                                              _Source, passthrough)
+                                              _Source, passthrough, zstd_process, zstd_wait)
 
 #: compression -> usual file suffix
 COMPRESSIONS = {"none": ".tar", "gzip": ".tar.gz", "zstd": ".tar.zst"}
@@ -192,11 +190,8 @@ class Compressor:
             self.gzip = gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0)
             self.sink = self.gzip
         elif compression == "zstd":
-            exe = shutil.which("zstd")
-            if not exe:
-                raise OSError("the zstd command is needed to write zstd (apt-get install zstd)")
-            self.proc = subprocess.Popen([exe, "-q", "-c", "-T0"], stdin=subprocess.PIPE,
-                                         stdout=out, stderr=subprocess.PIPE)
+            self.proc = zstd_process(["-T0"], out, OSError(
+                "the zstd command is needed to write zstd (apt-get install zstd)"))
             self.sink = self.proc.stdin
         else:
             self.sink = out
@@ -209,9 +204,7 @@ class Compressor:
             self.gzip.close()
         if self.proc is not None:
             self.proc.stdin.close()
-            err = self.proc.stderr.read().decode("utf-8", "replace").strip()
-            if self.proc.wait() != 0:
-                raise OSError("zstd failed (exit %d): %s" % (self.proc.returncode, err))
+            zstd_wait(self.proc, OSError)
 
     def abort(self):
         if self.proc is not None and self.proc.poll() is None:
