@@ -7,6 +7,7 @@ import pytest
 from zc.buildout import UserError
 
 from dockeroo.base import tarstream
+from support.tars import list_names
 from dockeroo.runtime.container import ContainerSpec, _CopyJob
 from dockeroo.model.options import Options
 from dockeroo.model.options import parse_path_line
@@ -112,4 +113,4 @@ def test_retarget_many_writes_one_archive():
     tarstream.retarget_many([(archive("sh"), tarstream.prefix_renamer("sh", "bin/bash")),
                              (archive("d", "d/f"), tarstream.prefix_renamer("d", "opt/e"))], out)
     out.seek(0)
-    assert tarstream.list_names(out) == ["bin/bash", "opt/e", "opt/e/f"]
+    assert list_names(out) == ["bin/bash", "opt/e", "opt/e/f"]

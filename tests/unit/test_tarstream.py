@@ -11,8 +11,9 @@ import tarfile
 import pytest
 
 from dockeroo.base.fingerprint import IgnoreRules
-from dockeroo.base.tarstream import (UnsafeArchive, check_member, list_names, merge, pack_folder,
+from dockeroo.base.tarstream import (UnsafeArchive, check_member, merge, pack_folder,
     prefix_renamer, retarget, safe_name, single_file)
+from support.tars import list_names
 
 
 def members(data):

@@ -5,6 +5,7 @@ import os
 import tarfile
 
 from dockeroo.base import tarstream
+from support.tars import list_names
 
 
 def tarfile_pack(root, out, uid=None, gid=None):
@@ -50,7 +51,7 @@ def test_same_bytes_as_tarfile(tmp_path):
         assert ours.getvalue() == theirs.getvalue()
     ours = io.BytesIO()
     tarstream.pack_folder(str(root), ours, prefix="/srv/app")
-    names = tarstream.list_names(io.BytesIO(ours.getvalue()))
+    names = list_names(io.BytesIO(ours.getvalue()))
     assert "srv/app/a/hard" in names and "srv/app/" + "L" * 120 in names
 
 

@@ -73,15 +73,11 @@ def pack_folder(root, out, uid=None, gid=None, prefix="", ignore=None):
     """Write ROOT's content as a tar stream to the binary file OUT.
 
     Modes, symlinks and hard links are kept; ``uid``/``gid`` override the
-    owners when given.  The folder itself is not a member (copying a layout
-    onto ``/`` must not change the mode of ``/``).  ``prefix`` is prepended
-    to every member name.
-
-    The stream is the one ``tarfile`` writes in PAX format, but headers
-    that need no extended (PAX) record -- short ASCII names, the usual
-    sizes and ids -- are made here directly, and small files go out with
-    their header in one write: ``tarfile`` spends ~30 microseconds per
-    member on headers, which is most of the time for trees of small files.
+    owners when given; ``prefix`` is prepended to every name.  The folder
+    itself is not a member (a layout copied onto ``/`` keeps its mode).
+    The stream is ``tarfile``'s PAX format, but plain headers are made here
+    (:func:`ustar_header`) and small files written with them in one write:
+    ``tarfile``'s headers cost most of the time for trees of small files.
     """
     # a prefix is a path inside the target root: "/srv/app" and "srv/app" alike
     prefix = safe_name(prefix.lstrip("/"), "prefix") + "/" if prefix and prefix.strip("/") else ""
@@ -226,13 +222,10 @@ def prefix_renamer(old, new):
 def merge(sources, out, check=True, before_end=None):
     """Concatenate several tar streams into one (for ``docker import``).
 
-    SOURCES is a list of (binary file, prefix) pairs; each file may be
-    compressed with gzip, bzip2 or xz (detected).  Later members win where
-    names repeat, as when extracting the archives one after the other.
-
-    ``before_end()`` is called once every member is written and before the
-    end-of-archive blocks are: when it raises, OUT never sees the end of
-    the archive (a reader such as ``docker import`` cannot complete it).
+    SOURCES is a list of (binary file, prefix) pairs, each maybe gzip, bzip2
+    or xz; later members win where names repeat.  ``before_end()`` is called
+    before the end-of-archive blocks: when it raises, OUT never sees the end
+    of the archive (``docker import`` cannot complete it).
     """
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=COPY_BUFSIZE) as tout:
@@ -256,12 +249,6 @@ def merge(sources, out, check=True, before_end=None):
                         tout.addfile(member)
         if before_end is not None:
             before_end()
-
-
-def list_names(src):
-    """Names of the members of a tar stream (for checks and tests)."""
-    with tarfile.open(fileobj=src, mode="r|*") as tin:
-        return [m.name for m in tin]
 
 
 def single_file(out, name, data, mode=0o644, uid=0, gid=0, mtime=None):
@@ -289,11 +276,9 @@ def retarget_many(sources, out, uid=None, gid=None, owners=None):
     """Like :func:`retarget` for several tar streams written as ONE archive.
 
     SOURCES is an iterable of (binary file, rename) pairs, read one after
-    the other (a source may be produced lazily, e.g. by a process started
-    only when its turn comes).  Used to send several renamed paths through
-    a single ``docker cp - c:/``.  OWNERS, (user name -> uid, group name ->
-    gid), gives members their ids back from their owner names (Podman's
-    archives carry the names, and 0 as every id).
+    the other (produced lazily, e.g. by a process started in its turn).
+    OWNERS, (user name -> uid, group name -> gid), gives members their ids
+    back from their owner names (Podman's archives give 0 as every id).
     """
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                       copybufsize=COPY_BUFSIZE) as tout:

@@ -44,7 +44,6 @@ SUPPORTED = (3, 4, 5, 6)
 
 
 def buildout_version():
-    """The installed zc.buildout's version string."""
     from importlib.metadata import version
     return version("zc.buildout")
 
@@ -60,10 +59,8 @@ def buildout_major(text=None):
 
 def check_supported(version=None):
     """Raise a UserError when zc.buildout (VERSION, by default the installed
-    one) is older than dockeroo supports.  Called when a recipe's module is
-    loaded (install and uninstall entry points alike) and by ``dockeroo
-    plan``, before anything is created: zc.buildout 2 would otherwise run
-    recipes written against 3's API."""
+    one) is older than dockeroo supports (when a recipe's module is loaded,
+    and by ``dockeroo plan``), before anything is created."""
     version = version or buildout_version()
     if 0 < buildout_major(version) < SUPPORTED[0]:
         raise UserError(
@@ -191,24 +188,30 @@ def select_parts(b):
         changed[part] = installed[part].copy()
     return installed, install_parts, changed
 
-def referenced_options(buildout, part):
-    """The options of PART that the configuration refers to (``${part:x}``,
-    or ``${:x}`` in PART itself), read from the raw configuration."""
+
+REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]+)\}")
+
+
+def referenced_options(buildout, part, cache=None):
+    """The options of PART that the raw configuration refers to (``${part:x}``,
+    or ``${:x}`` in PART itself); scanned once per configuration: CACHE (a
+    dict the caller keeps, the run's) holds the last scan."""
+    cache = {} if cache is None else cache
     raw = raw_sections(buildout)
-    pattern = re.compile(r"\$\{([^:}]*):([^}]+)\}")
-    found = set()
-    for section, values in raw.items():
-        for value in values.values():
-            if isinstance(value, str) and "${" in value:
-                found.update(m.group(2) for m in pattern.finditer(value)
-                             if (m.group(1) or section) == part)
-    return found
+    if cache.get("raw") is not raw:
+        found = {}
+        for section, values in raw.items():
+            for value in values.values():
+                if isinstance(value, str) and "${" in value:
+                    for match in REFERENCE_RE.finditer(value):
+                        found.setdefault(match.group(1) or section, set()).add(match.group(2))
+        cache.update(raw=raw, references=found)
+    return cache["references"].get(part, set())
 
 
 def plain_install(argv):
-    """Whether ARGV is ``buildout [options] [assignments] [install]``: a run
-    that uninstalls every installed part the configuration no longer has
-    (``buildout install PART...`` uninstalls nothing else).  Parsed as
+    """Whether ARGV is ``buildout [options] [assignments] [install]`` (which
+    uninstalls every part the configuration no longer has), parsed as
     zc.buildout's ``main()`` does; anything unexpected answers False."""
     if not argv or "buildout" not in os.path.basename(argv[0]):
         return False
@@ -245,25 +248,14 @@ def dockeroo_entry(recipe):
 
 def uninstalled_together(part, options, entries=None, installed=".installed.cfg",
                          configured=()):
-    """The other parts of the recipes ENTRIES (``docker.volume``, ...; by
-    default PART's own) that this buildout run uninstalls right after PART,
-    as (part, options) pairs, so that one uninstall can remove all of their
-    objects in one batch (parallel docker calls) instead of one part after
-    the other.
-
-    Called from a part's real (not deferred) uninstall.  Buildout has then
-    already constructed every configured part, and in a plain ``buildout``
-    run it uninstalls every installed part it did not construct, last
-    installed first, taking each out of its record as it goes.  The
-    installed parts are read from that record (``.installed.cfg`` in the
-    buildout directory, the current directory while buildout runs); it
-    must hold PART with these options.  Only the parts up to the first part
-    of another recipe than dockeroo's are included (that part's uninstall
-    sees everything still there that it would without the batch), and not
-    parts kept (``keep = true``), parts of other buildouts and parts
-    constructed in this run (CONFIGURED: (owner, part) pairs, the run's
-    registry of configured parts).  An empty list when anything is uncertain:
-    each part is then removed by its own uninstall.
+    """(part, options) of the other parts of the recipes ENTRIES (by default
+    PART's own) that this plain ``buildout`` run uninstalls right after PART
+    (last installed first, read from the record INSTALLED, which must hold
+    PART with these OPTIONS), so that one uninstall removes their objects in
+    one batch.  It stops at the first part of another recipe than dockeroo's
+    and leaves out parts kept, of other buildouts or engines, and those
+    constructed in this run (CONFIGURED: (owner, part) pairs).  Empty when
+    anything is uncertain: each part is then removed by its own uninstall.
     """
     owner = options.get(OWNER_OPTION)
     recipe = options.get("recipe")
@@ -299,25 +291,7 @@ def uninstalled_together(part, options, entries=None, installed=".installed.cfg"
     return found
 
 
-# -- outputs and hints ----------------------------------------------------------------
-REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]*)\}")
-
 
 def referenced_outputs(buildout, part, names, cache=None):
-    """Which of NAMES other sections reference as ``${part:name}``.
-
-    Read from the raw configuration (nothing gets initialized), scanned
-    once per configuration, not once per part: CACHE (a dict the caller
-    keeps, the run's) holds the last scan.
-    """
-    cache = {} if cache is None else cache
-    raw = raw_sections(buildout)
-    if cache.get("raw") is not raw:
-        found = {}
-        for values in raw.values():
-            for value in values.values():
-                if isinstance(value, str) and "${" in value:
-                    for match in REFERENCE_RE.finditer(value):
-                        found.setdefault(match.group(1), set()).add(match.group(2))
-        cache.update(raw=raw, references=found)
-    return cache["references"].get(part, set()) & set(names)
+    """Which of NAMES the configuration references as ``${part:name}``."""
+    return referenced_options(buildout, part, cache) & set(names)

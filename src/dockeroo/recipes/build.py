@@ -1,13 +1,9 @@
 """dockeroo:docker.build: an image built with ``docker build``, rebuilt only when its inputs change.
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  ``read`` turns the
-options into a frozen :class:`Spec`; the part's ``__init__`` completes it
-with what needs the engine's client (the builder) and the file system (the
-content of a local context, honouring ``.dockerignore``, and the files that
-changed since the previous run).  The fingerprint of the whole Spec is the
-``fingerprint`` option, so buildout reinstalls the part exactly when an
-input changes; the image carries it as a label, so the plan builds nothing
-when the tagged image already matches.
+read -> plan -> apply (see :mod:`dockeroo.model.plan` and
+docs/recipes/docker.build.rst).  The fingerprint of the whole Spec (with the
+content of a local context) is the ``fingerprint`` option and a label of
+the image: buildout reinstalls, and the plan builds, only when it changes.
 """
 
 import dataclasses

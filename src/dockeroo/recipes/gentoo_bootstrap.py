@@ -1,19 +1,11 @@
 """dockeroo:docker.gentoo-bootstrap: an operating system image from root filesystem archives.
 
-Steps (as the SPEC lists them): the ``archives`` stream into ``docker
-import`` (nothing is extracted to disk); a container is created from that
-image running ``command`` (``/bin/freeze`` by default, installed from the
-shipped binaries); ``layout`` is copied onto its root; ``script`` runs in
-it; with ``commit = true`` the container is committed as ``image`` and
-removed, otherwise the running container is the part's result (next to the
-imported ``image``), ready for ``docker exec`` and ``volumes-from``.
-
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The fingerprint of the
-whole Spec (with the layout's content and the archives' identities) is a
-label of the image (and container): a re-run with nothing changed does
-nothing and a change rebuilds.  A rebuild happens in a temporary
-container: the previous image and container stay untouched until the new
-ones are complete.
+The ``archives`` stream into ``docker import``; a container from that image
+gets ``layout`` and runs ``script``, then is committed as ``image`` or kept
+running (docs/recipes/docker.gentoo-bootstrap.rst).  read -> plan -> apply:
+the image (and container) carry the fingerprint of the whole Spec; a
+rebuild happens in a temporary container, the previous ones untouched
+until the new ones are complete.
 """
 
 import dataclasses

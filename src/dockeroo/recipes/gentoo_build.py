@@ -1,29 +1,11 @@
 """dockeroo:docker.gentoo-build: an image assembled from Gentoo binary packages.
 
-Flow (one temporary build container from ``build-image``, one temporary
-assemble container, both removed on success and on failure):
-
-1. the assemble base: ``base-image``, else the ``archives`` imported, else
-   an empty image;
-2. in the build container (when ``build-image`` is set): ``build-layout``;
-   ``use``/``mask``/``unmask``/``accept-keywords`` written as ``package.*``
-   entries of the target root's ``etc/portage``; ``pre-build-script``;
-   ``build-dependencies`` emerged into the target root only;
-   ``build-script``; ``packages`` emerged as binary packages (``--buildpkg
-   --binpkg-respect-use=y``) and installed from them, with their runtime
-   dependencies, into the empty root ``/dockeroo-root`` of the target
-   root; ``post-build-script``;
-3. that root streams into the assemble container (``docker cp`` to
-   ``docker cp``, no temporary files), then the ``copy`` paths;
-4. ``layout`` (owners ``layout-uid``/``layout-gid``), ``script``;
-5. commit as ``name`` with CMD, USER, LABEL, EXPOSE, VOLUME; the installed
-   package versions go into the label ``io.dockeroo.packages`` and the file
-   ``/usr/share/dockeroo/packages``.
-
-read -> plan -> apply (see :mod:`dockeroo.plan`).  The image carries the
-fingerprint of the whole Spec (options, layout contents) with the build
-and base image ids and the target: ``update`` rebuilds only when it
-differs.
+A build container (``build-image``) emerges ``packages`` into an empty root
+that streams into an assemble container (``docker cp`` to ``docker cp``),
+which is committed as ``name``; both are temporary.  The steps and options
+are in docs/recipes/docker.gentoo-build.rst.  read -> plan -> apply: the
+image carries the fingerprint of the whole Spec with the build and base
+image ids, and ``update`` rebuilds only when it differs.
 """
 
 import contextlib

@@ -1,23 +1,9 @@
 """dockeroo:docker.gentoo-diskimage: a disk image file made from a Docker image.
 
-Steps (a temporary build container from ``build-image``, removed on
-success and on failure):
-
-1. ``prepare-script`` runs in the build container (make the image file,
-   partition it, make and mount file systems under ``build-root``);
-2. the filesystem of ``base-image`` streams into ``build-root``
-   (``docker export`` piped into ``tar`` inside the build container, so it
-   lands in whatever the script mounted there; nothing touches the disk
-   outside the container);
-3. ``build-script`` runs (install a boot loader, unmount, detach...);
-4. ``image-file`` streams out of the build container into the part's
-   folder: ``parts/<part>/<basename>`` (zero blocks are written as holes).
-
-``${part:image-file}`` is the path of the file on the buildout's host
-afterwards (``${part:build-image-file}`` the path inside the builder);
-uninstall removes it.  The file is made again when an option changes or
-when the base or build image changes (their ids are fingerprinted).
-
+In a temporary build container (``build-image``): ``prepare-script``, the
+filesystem of ``base-image`` streamed into ``build-root``, ``build-script``;
+then ``image-file`` streams out into ``parts/<part>/`` (zero blocks as
+holes).  Steps and outputs: docs/recipes/docker.gentoo-diskimage.rst.
 read -> plan -> apply (see :mod:`dockeroo.model.plan`).
 """
 

@@ -1,16 +1,10 @@
 """dockeroo:docker.load: images loaded from a file or URL (``docker load``).
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The archive (a
-local path, or a URL fetched through buildout's download cache, so that
-``buildout -o`` works from the cache) is read to its end first: its
-checksum is verified and its image index read, so a truncated, tampered or
-foreign file is refused before the engine is asked to load anything.  It
-then streams into ``docker load`` with its last block held back until the
-bytes match again.  A part loads only when the file's digest, the
-expected images or the images in the engine changed.  The part's state
-file remembers which tags it brought: uninstall removes those (unless
-``keep``), never a tag that was in the engine before, nor one that has
-been moved to another image since.
+read -> plan -> apply (see :mod:`dockeroo.model.plan` and
+docs/recipes/docker.load.rst).  The archive is read to its end first
+(checksum, image index), then streams into ``docker load`` with its last
+block held back until the bytes match again.  The state file remembers
+the tags the part brought: uninstall removes only those.
 """
 
 import dataclasses

@@ -1,25 +1,11 @@
 """dockeroo:docker.manifest: one tag in a registry for several platforms.
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  Each member (a
-local image and its platform ``OS/ARCH[/VARIANT]``) is pushed as
-``REPOSITORY:TAG-ARCH[VARIANT]`` (tagged for the push, the tag removed
-after it, as docker.push does), then the manifest list is made
-(``docker manifest create``, ``annotate``) and pushed (``docker manifest
-push --purge``).  The state file remembers the local image id pushed for
-each member: a run pushes a member again only when its id or platform
-changed, and the list only when a member was pushed again or the list
-itself changed.
-
-A member whose image records another platform than the one the part
-gives it (Docker 20.10's ``docker import --platform linux/arm64``, or a
-``FROM scratch`` build, record the engine's own architecture) is
-corrected before it is pushed: its ``docker save`` stream is rewritten
-with the right ``os``/``architecture``/``variant`` in its config and
-loaded as the member's tag (same layers, a new config, so a new image
-id), so that ``docker pull --platform`` finds what it asked for.
-
-Uninstall deletes the list's manifest from the registry (registry API,
-``DELETE /v2/NAME/manifests/DIGEST``), unless ``keep``; the members stay.
+read -> plan -> apply (see :mod:`dockeroo.model.plan` and
+docs/recipes/docker.manifest.rst).  Members are pushed as
+``REPOSITORY:TAG-ARCH[VARIANT]``, then the list is made and pushed; the
+state file remembers each member's pushed image id, so only what changed
+is pushed again.  A member whose image records another platform is
+loaded again with a corrected config before it is pushed.
 """
 
 import base64

@@ -1,13 +1,8 @@
 """dockeroo:docker.pull: an image pulled from a registry.
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  Install and update
-pull the image when it is not present; when it is,
-they pull again only when buildout runs in newest mode (not ``-N``) and
-not offline (``-o``); a digest reference never changes, so it is not
-pulled again.  Uninstall removes exactly the reference the part pulled
-(``docker image rm REFERENCE``), unless ``keep``; a reference that was
-already in the engine before the part first pulled it is left alone (the
-part's state file remembers which references it brought).
+read -> plan -> apply (see :mod:`dockeroo.model.plan` and
+docs/recipes/docker.pull.rst).  Pulled when missing, or again in newest mode
+(not a digest); uninstall removes only a reference the part brought.
 """
 
 from zc.buildout import UserError

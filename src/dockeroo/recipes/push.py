@@ -1,13 +1,9 @@
 """dockeroo:docker.push: a local image pushed to a registry.
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The local image
-``name`` is tagged ``REGISTRY/name`` when that reference is not already a
-local tag, pushed, and the added tag is removed right
-after the push (the user's own tags are never removed).  The part's state
-file remembers the local image id it last pushed to each reference:
-install and update push only when that id changed (a rebuilt image), so a
-re-run with nothing changed does not contact the registry.  Uninstall
-removes nothing from the registry.
+read -> plan -> apply (see :mod:`dockeroo.model.plan` and
+docs/recipes/docker.push.rst).  The state file remembers the image id last
+pushed to each reference: only a changed id is pushed again.  A tag added
+for the push is removed right after it.
 """
 
 from dockeroo.model.ownership import remove_image

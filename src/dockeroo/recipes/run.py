@@ -1,19 +1,9 @@
 """dockeroo:docker.run: a container kept in the state the part describes.
 
 read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The container carries
-the label ``io.dockeroo.fingerprint``, a hash of its whole Spec (every
-option that defines it, the layout's and env-files' content, the script)
-and of the image id its reference names.  The plan compares that label
-with the part:
-
-* same fingerprint: unchanged (a container stopped by hand is repaired:
-  started again when ``start`` is true);
-* no container: it is created (layout, start, wait, script);
-* another fingerprint (a changed option, layout content or script, a
-  rebuilt or re-pulled image): the container is recreated and the script
-  runs again.  The old container is stopped and renamed aside first; it is
-  removed once the new one is up, or renamed back and restarted when
-  anything fails.
+a fingerprint of its whole Spec and image id: the same one is unchanged (a
+stopped container is started again), another one recreates it (the old one
+set aside until the new one is up; see docs/recipes/docker.run.rst).
 """
 
 import dataclasses

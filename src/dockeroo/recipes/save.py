@@ -1,13 +1,8 @@
 """dockeroo:docker.save: images written to a file (``docker save``).
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  The file is
-written when it is missing, when one of the images' ids changed since the
-part wrote it, or when the file changed since; a run where nothing
-changed only compares ids and the file's size and times (it opens no
-archive).  The file is written under a temporary name in the same folder,
-then renamed: a killed run never leaves a partial file under the final
-name (its temporary file is removed by the next run).  Uninstall removes
-the file unless ``keep``.
+read -> plan -> apply (see :mod:`dockeroo.model.plan` and
+docs/recipes/docker.save.rst).  The file is written (under a temporary name,
+then renamed) when it is missing, changed, or an image id changed.
 """
 
 import dataclasses

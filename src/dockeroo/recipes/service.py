@@ -1,25 +1,11 @@
 """dockeroo:docker.service: a swarm service kept in the state the part describes.
 
-read -> plan -> apply (see :mod:`dockeroo.model.plan`).  Desired state, as
-docker.run: the service carries the label ``io.dockeroo.fingerprint``, a
-hash of the whole Spec (every option, the secret and config versions it
-references) and of the image id (a rebuilt image under the same tag is a
-change); its tasks carry a second fingerprint (the Spec without
-``replicas``, service labels and update/rollback settings) as a container
-label.  The plan:
-
-* no service: ``create`` (``service create``, then wait until it has converged);
-* the flags that make the service match are none: ``unchanged`` (no
-  ``service update``, no new task);
-* another fingerprint: ``update``, one ``service update`` in place with the
-  flags that make the service match (``--env-rm``/``--env-add``, ...), then
-  wait until all tasks run the new spec, or the update was rolled back (the
-  part fails with the tasks' errors); the same fingerprint but drift
-  (scaled, updated or partly removed by hand): ``repair``, the same way;
-* ``mode`` (replicated or global) cannot change in place: ``recreate``,
-  the service is removed and created again.
-
-Uninstall removes the service and waits until its tasks are gone.
+read -> plan -> apply (see :mod:`dockeroo.model.plan`; the verdicts are in
+docs/recipes/docker.service.rst).  The service carries a fingerprint of the
+whole Spec and the image id; its tasks carry a second one (the Spec without
+``replicas``, labels and update settings).  A change is one ``service
+update`` with the flags that make it match, then a wait until it has
+converged or was rolled back; a ``mode`` change recreates it.
 """
 
 import dataclasses

@@ -1,51 +1,21 @@
 """Work of several parts overlapped: creation ahead of a part's turn, removal together.
 
-Buildout installs parts one after the other, but it constructs every part
-before it installs any.  When a dockeroo part installs (or updates), the
-*window* is the run of consecutive parts from it on whose install is
-certain and independent of everything a user's script could observe:
-
-* ``docker.network`` (not swarm), ``docker.volume``, and ``docker.run``
-  containers made in one step (``in_one_step``: no layout, script or wait,
-  at most one network);
-* on the same engine, in a plain ``buildout`` run (the install order is
-  the order buildout constructed the parts in);
-* a container needs its image to exist, and its network and named
-  volumes to exist or to be made by an earlier part of the window; it
-  uses no links, ``volumes-from`` or ``container:`` network, its outputs
-  are not referenced and its options reference no part's container id or
-  address.
-
-The window stops at the first part that is not such a part (any other
-recipe, a part that is not dockeroo's, a script, a layout, a wait), and at
-a part whose object exists but is not complete and matching (its own
-install changes it, in order).  So nothing a script or another recipe
-sees comes up earlier than without the window.
-
-The objects of the window that do not exist yet are made in parallel:
-networks and volumes first, then the containers, with the very argv the
-part's own install would run.  Each part is recorded first in the run's
-pending configurations (:meth:`dockeroo.runtime.run.Run.configuration`,
-written before anything is made): a run killed meanwhile leaves records
-that the next run honours (a part still configured keeps or completes its
-object, a part removed from the buildout has it removed).  A creation that
-fails is undone at once and left to the part's own install, which then
-fails in its turn with its own error.  When each part's turn comes, its
-install finds its object complete and matching (one batched inspect).
-
-If the run ends before a part of the window succeeded (an earlier part
-failed, Ctrl-C), what was made ahead for it is removed at exit: the
-objects under its names that carry its ownership labels (they did not
-exist when the window was made, and the run lock keeps other runs out).
+Creation ahead (docs/recipes/docker.run.rst, "Creation ahead"): when a
+dockeroo part installs, the *window* is the run of consecutive parts from
+it whose install is certain and independent of anything a script could
+observe (``docker.network`` not swarm, ``docker.volume``, ``docker.run``
+made in one step, on one engine, in a plain ``buildout`` run; see
+:func:`_window`).  Its missing objects are made in parallel with the argv
+each part's own install would run, after each part is recorded in the
+run's pending configurations (a kill leaves records the next run honours).
+A failed creation is undone and left to the part's install; what was made
+for parts that did not succeed is removed at exit (:func:`_undo`).
 
 Removal together (uninstall): the containers of the ``docker.run`` parts a
 plain run uninstalls one after the other are stopped and removed together
-(``docker.run``'s ``remove_together``); then, at once, the volumes and the
-networks of the ``docker.volume`` and ``docker.network`` parts it
-uninstalls after them, by parallel docker processes (at the first of
-those uninstalls when no container part comes first).  Only parts up to
-the first part of another recipe than dockeroo's are included
-(:func:`dockeroo.model.buildout.uninstalled_together`).
+(``docker.run``'s ``remove_together``), then the volumes and networks of
+the ``docker.volume`` and ``docker.network`` parts uninstalled after them,
+by parallel processes (:func:`dockeroo.model.buildout.uninstalled_together`).
 """
 
 import logging

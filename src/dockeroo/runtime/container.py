@@ -95,20 +95,10 @@ class ContainerSpec:
 
 
 def read_privileges(opts, default_privileged=False):
-    """The privilege options shared by run and the Gentoo recipes.
-
-    ``privileged`` plus ``cap-add``, ``cap-drop``, ``security-opt``,
-    ``devices`` and ``device-cgroup-rules`` (one per line), for engines
-    that refuse ``--privileged``.
-    """
-    return dict(
-        privileged=opts.bool("privileged", default_privileged),
-        cap_add=opts.lines("cap-add"),
-        cap_drop=opts.lines("cap-drop"),
-        security_opt=opts.lines("security-opt"),
-        devices=opts.lines("devices"),
-        device_cgroup_rules=opts.lines("device-cgroup-rules"),
-    )
+    """The privilege options shared by run and the Gentoo recipes."""
+    return dict(privileged=opts.bool("privileged", default_privileged),
+                **{name.replace("-", "_"): opts.lines(name) for name in (
+                    "cap-add", "cap-drop", "security-opt", "devices", "device-cgroup-rules")})
 
 
 def read_volumes(opts, option="volumes", base=None):
@@ -244,17 +234,10 @@ def script_input(script, env=None):
 
 def exec_script(engine, container, script, shell=("/bin/sh",), user=None, log=None,
                 timeout=DEFAULT_LONG_TIMEOUT, env=None):
-    """Run SCRIPT in CONTAINER with SHELL, as ``SHELL -c SCRIPT`` would.
-
-    The script travels on the standard input of ``docker exec
-    --interactive`` and the shell runs ``SHELL -c '. /dev/stdin'``: it is
-    on no command line (``ps`` on the engine's host shows no script, no
-    ENV value) and has no size limit.  The script's first command points
-    its stdin at ``/dev/null``, so its commands see an empty stdin as with
-    ``sh -c`` (``cat`` or ``read`` do not eat the script).  ENV (name ->
-    value) is exported by the same preamble.  The output streams to LOG;
-    a non-zero exit raises DockerError with the output's tail.
-    """
+    """Run SCRIPT in CONTAINER with SHELL, as ``SHELL -c SCRIPT`` would, but
+    with the script (and ENV) on ``docker exec --interactive``'s stdin, on no
+    command line (see :func:`script_input`).  The output streams to LOG; a
+    non-zero exit raises DockerError with the output's tail."""
     args = ["exec", "--interactive"]
     if user:
         args += ["--user", user]
@@ -267,13 +250,9 @@ class NotReady(Exception):
 
 
 def wait_ready(engine, container, timeout, interval=0.25):
-    """Wait until CONTAINER's healthcheck reports ``healthy``, or until it
-    is running when it has no healthcheck.
-
-    Raises :class:`NotReady` when it exits (with its last log lines) or
-    when TIMEOUT seconds pass (with the last healthcheck output).
-    Returns the container's ``State``.
-    """
+    """Wait until CONTAINER is healthy (running, without a healthcheck);
+    returns its ``State``.  :class:`NotReady` when it exits (with its last
+    log lines) or after TIMEOUT s (with the last healthcheck output)."""
     deadline = time.monotonic() + timeout
     while True:
         state = engine.run(["container", "inspect", "--format", "{{json .State}}", container],
@@ -370,12 +349,9 @@ class _Copier:
         self.group.end(proc)
 
     def check(self, job):
-        """Start JOB's producer and wait until ``docker cp`` has found its path.
-
-        A producer prints nothing until ``docker cp`` has found its path, so
-        waiting until its stdout is readable (without reading: the bytes
-        stay in the pipe for the consumer) tells whether the path exists.
-        """
+        """Start JOB's producer and wait until its stdout is readable (not
+        read: the bytes stay for the consumer): ``docker cp`` prints nothing
+        until it has found its path."""
         fd = self.producer(job).stdout.fileno()
         poller = select.poll()
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -390,15 +366,10 @@ class _Copier:
 
     def preflight(self, jobs, folders=False):
         """Fail before anything is written if a source path is missing.
-
-        Docker (20.10 at least) holds the source container's lock while an
-        archive stream of it is open: a second ``docker cp SRC:... -``, an
-        inspect or an exec of that container waits until the first stream
-        is read to its end.  So at most ONE source stream is ever open: each
-        path is checked on its own and its stream closed again, except the
-        first path's, which is checked last and kept for the copy.  With
-        FOLDERS (Podman) a path ending in ``/`` is also checked to be a folder.
-        """
+        Docker holds the source container's lock while one of its archive
+        streams is open, so one stream at a time: each path is checked and
+        its stream closed, but the first one's, checked last and kept.  With
+        FOLDERS (Podman) a path ending in ``/`` is also checked to be a folder."""
         for job in jobs[1:] + jobs[:1]:
             self.check(job)
             if folders and job.arg.endswith("/"):
@@ -416,14 +387,9 @@ class _Copier:
             raise CopySourceError.not_a_folder(self.source, job.arg)
 
     def direct(self, job):
-        """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data path.
-
-        ``docker cp -`` checks the destination before reading, so when
-        PARENT is missing nothing was consumed: PARENT is created (root,
-        mode 755, as Docker creates missing parents) and the copy tried
-        again.  Returns False when that did not work either (the caller then
-        re-targets the stream, which is still unread).
-        """
+        """``docker cp SRC - | docker cp - TARGET:PARENT``, no Python in the data
+        path.  A missing PARENT is created and the copy tried again (nothing
+        was read yet); False when that failed too (the caller re-targets)."""
         producer = self.producer(job)
         parent = posixpath.dirname(job.dst)
         for attempt in (1, 2):
@@ -500,21 +466,13 @@ class _Copier:
 
 
 def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
-    """Stream paths from container SOURCE to container TARGET.
+    """Stream paths from container SOURCE to container TARGET (which needs no
+    shell or tar), PAIRS of absolute (source path, target path), in order.
 
-    PAIRS are (source_path, target_path) absolute paths: SOURCE_PATH lands
-    at TARGET_PATH (its new name).  A source path ending in ``/`` must be a
-    folder.  Works when the target has no shell or tar (``docker cp`` does
-    the extraction) and creates missing parent folders.  Modes, owners,
-    symlinks and hard links are kept.
-
-    Every source path is checked before anything is written: a missing one
-    raises :class:`CopySourceError`.  A path keeping its name whose parent
-    folder exists in the target goes straight from one ``docker cp`` to the
-    other (no Python in the data path, as fast as the raw pipeline); paths
-    that are renamed, or whose parent is missing, are re-targeted by
-    :mod:`dockeroo.base.tarstream`, consecutive ones through one consumer.
-    Lines are applied in order (a later path wins where they overlap).
+    Every source path is checked first (:class:`CopySourceError`).  A path
+    keeping its name goes straight from one ``docker cp`` to the other;
+    renamed ones are re-targeted by :mod:`dockeroo.base.tarstream`,
+    consecutive ones through one consumer.  Modes, owners and links are kept.
     """
     jobs = [_CopyJob(src, dst) for src, dst in pairs]
     if not jobs:
@@ -558,13 +516,9 @@ def owner_ids(engine, container, timeout=DEFAULT_TIMEOUT):
 
 def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LONG_TIMEOUT):
     """``docker commit`` with ``--change`` lines (as REF, or untagged when REF
-    is None); returns the new image id.
-
-    Podman 4.3 refuses every commit the docker CLI sends (no request body);
-    there the container is exported and imported again with its own
-    configuration and CHANGES (one flattened layer, the same files and
-    configuration).  The engine is asked what it is only after a failure.
-    """
+    is None); returns the new image id.  Podman 4.3 refuses the docker CLI's
+    commits: there the container is exported and imported with its own
+    configuration and CHANGES (asked only after a failure)."""
     args = ["commit"] + repeated("--change", changes) + (["--message", message] if message else [])
     target = [ref] if ref else []
     try:
@@ -614,11 +568,8 @@ def split_change(line):
 
 
 def label_change(labels):
-    """One ``LABEL "k"="v" ...`` line for ``docker commit/import --change``.
-
-    Keys and values are double-quoted (spaces, ``=`` and quotes survive
-    Docker's Dockerfile parser).
-    """
+    """One ``LABEL "k"="v" ...`` line for ``docker commit/import --change``
+    (double-quoted: spaces, ``=`` and quotes survive Docker's parser)."""
     return "LABEL " + " ".join("%s=%s" % (_quote(k), _quote(v)) for k, v in labels.items())
 
 

@@ -1,36 +1,20 @@
 """Root filesystem archives: the ``archives`` option and ``docker import``.
 
-One archive per line::
+One archive per line, ``SOURCE [PREFIX] [ALGORITHM:HEX]`` (the option is
+described in docs/recipes/docker.gentoo-bootstrap.rst).  URLs are fetched
+with zc.buildout's download utility (``download-cache``, ``offline``).
+Archives are read as streams (tar, gzip, bzip2, xz; zstd through the
+``zstd`` command when Python cannot read it), merged and piped into
+``docker import``: nothing is extracted to disk.  Checksums are verified on
+the bytes as they stream; a mismatch aborts the import before ``docker
+import`` sees the end of its input.
 
-    SOURCE [PREFIX] [ALGORITHM:HEX]
-
-SOURCE is an ``http``, ``https``, ``ftp`` or ``file`` URL, or a local path
-(relative to the buildout directory).  PREFIX is the folder inside the
-image the archive is unpacked into (default ``/``).  ALGORITHM is one of
-``sha256``, ``sha512``, ``sha1`` or ``md5``.  Words may be shell-quoted
-(paths with spaces).
-
-URLs are fetched with zc.buildout's own download utility, so the
-buildout's ``download-cache`` and ``offline`` mode apply.  Archives are
-read as streams (tar, gzip, bzip2, xz, and zstd through the ``zstd``
-command when Python cannot decompress it), merged and piped into
-``docker import``: nothing is extracted to disk.  Checksums are verified
-with :mod:`hashlib` on the bytes as they stream; a mismatch aborts the
-import before ``docker import`` sees the end of its input.
-
-Fast path: a single archive without a prefix, in a format ``docker
-import`` reads itself (tar, gzip, bzip2, xz), is passed to ``docker import
--`` byte for byte, with no Python ``tarfile`` in the data path (re-streaming
-a 500 MB archive through ``tarfile`` costs about as much again as the
-import).  Its checksum is computed by a second thread as the bytes go
-through, and the last block is held back until the digest is known, so a
-mismatch still aborts the import before Docker sees the end of its input.
-What changes on this path is who checks the members: Docker's own
-extraction (which keeps every member inside the new root filesystem)
-instead of :func:`dockeroo.base.tarstream.check_member`.  When Docker refuses
-the stream (a corrupt archive, or an engine host without the ``xz``
-command Docker uses for xz), the archive is streamed again the slow way,
-so errors read as they always did.
+Fast path: a single archive without a prefix, in a format ``docker import``
+reads itself, is passed to it byte for byte (:func:`passthrough`), hashed
+by a second thread, its last block held back until the digest is known;
+Docker's extraction then checks the members instead of
+:func:`dockeroo.base.tarstream.check_member`.  When Docker refuses the
+stream it is streamed again the slow way, so errors read as they always did.
 """
 
 import hashlib
