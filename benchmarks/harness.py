@@ -25,9 +25,13 @@ BENCH_NET = os.environ.get("DOCKEROO_BENCH_NET", "")
 
 
 def subnets(count, default):
-    """COUNT consecutive /24 networks (as text) at a random place in
-    $DOCKEROO_BENCH_NET, or in DEFAULT when it is not set."""
-    pool = list(ipaddress.ip_network(BENCH_NET or default).subnets(new_prefix=24))
+    """COUNT consecutive /24 networks (as text; smaller ones when the pool has
+    fewer than COUNT /24s) at a random place in $DOCKEROO_BENCH_NET, or in
+    DEFAULT when it is not set."""
+    network, prefix = ipaddress.ip_network(BENCH_NET or default), 24
+    while 2 ** (prefix - network.prefixlen) < count:
+        prefix += 1
+    pool = list(network.subnets(new_prefix=prefix))
     start = random.randrange(0, len(pool) - count + 1)
     return [str(net) for net in pool[start:start + count]]
 

@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 
-ORDER = ["noop", "scale", "apply", "copy", "layout", "import", "uninstall", "fingerprint"]
+ORDER = ["noop", "scale", "apply", "raw", "rename", "copy", "layout", "import", "uninstall",
+         "fingerprint"]
 
 
 def main(argv=None):
