@@ -208,3 +208,47 @@ def test_containers_after_a_script_part_start_after_its_script(buildout, prefix,
     for name in ("after", "last"):
         assert (started_at("%s-%s" % (prefix, name)) - scripted).total_seconds() >= 1.9
     assert result.output.count("(ahead of its part)") == 2, result.output  # after, last
+
+
+# -- recreations stopped together ----------------------------------------------------------
+def test_recreated_containers_are_stopped_together(buildout, prefix, base_image):
+    """The running containers that the run recreates, in consecutive docker.run
+    parts, are stopped in one docker stop (one wait of stop-timeout, not one per
+    part); each is then made again in its turn."""
+    text = parts(prefix, free_subnet()).replace("stop-timeout = 0", "stop-timeout = 2")
+    configure(buildout, base_image, text)
+    buildout.ok()
+    configure(buildout, base_image, text.replace("sleep 3600", "sleep 3601"))
+    result = buildout.ok()
+    waits = [l for l in result.output.splitlines() if "to stop (stop-timeout)" in l]
+    assert waits == ["app0: Waiting up to 2 s for %s to stop (stop-timeout)" % ", ".join(
+        "%s-app%d" % (prefix, i) for i in range(3))], result.output
+    for i in range(3):
+        obj = inspect("container", "%s-app%d" % (prefix, i))
+        assert obj["State"]["Running"] and obj["Config"]["Cmd"] == ["sleep", "3601"]
+    assert names(prefix) == ["%s-app%d" % (prefix, i) for i in range(3)]
+    assert "Waiting" not in buildout.ok().output  # nothing to recreate
+
+
+def test_containers_stopped_together_run_again_when_a_recreation_fails(buildout, prefix,
+                                                                      base_image):
+    """A recreation that fails puts its old container back, running; the later
+    parts' containers stopped ahead are started again at exit."""
+    text = parts(prefix, free_subnet()).replace("stop-timeout = 0", "stop-timeout = 1")
+    configure(buildout, base_image, text)
+    buildout.ok()
+    changed = text.replace("sleep 3600", "sleep 3601").replace(
+        "name = %s-app1\n        image = ${buildout:base}\n        command = sleep 3601" % prefix,
+        "name = %s-app1\n        image = ${buildout:base}\n        command = /no/such/command"
+        % prefix)
+    assert "/no/such/command" in changed
+    configure(buildout, base_image, changed)
+    result = buildout.fails()
+    assert "Waiting up to 1 s for %s-app0, %s-app1, %s-app2 to stop" % ((prefix,) * 3) \
+        in result.output, result.output
+    commands = {i: inspect("container", "%s-app%d" % (prefix, i))["Config"]["Cmd"]
+                for i in range(3)}
+    assert commands == {0: ["sleep", "3601"], 1: ["sleep", "3600"], 2: ["sleep", "3600"]}
+    for i in range(3):
+        assert inspect("container", "%s-app%d" % (prefix, i))["State"]["Running"], i
+    assert names(prefix) == ["%s-app%d" % (prefix, i) for i in range(3)]

@@ -107,6 +107,10 @@ def users(engine, kind, name, check=False):
                        "--format", "{{.Names}}"], check=check).stdout.split()
 
 
+#: how long ``docker stop`` waits when a container has no stop timeout of its own
+DOCKER_STOP_TIMEOUT = 10
+
+
 def stop_containers(engine, names, seconds, log, timeout=DEFAULT_TIMEOUT, check=True):
     """``docker stop --time SECONDS NAMES`` (``--time`` always: without it Podman
     kills at once), in one command; says how long it may wait."""

@@ -22,8 +22,8 @@ from dockeroo.base.fingerprint import file_fingerprint, folder_fingerprint, hash
 from dockeroo.engine.commands import repeated
 from dockeroo.model.options import ALIAS_NAME, CONTAINER_NAME, Options, os_errors, removal_settings
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
-from dockeroo.model.ownership import (LABEL_FINGERPRINT, OWNER_OPTION, is_owned, labels_of,
-    remove_containers, remove_object, renamed_temporary, stop_containers)
+from dockeroo.model.ownership import (DOCKER_STOP_TIMEOUT, LABEL_FINGERPRINT, OWNER_OPTION,
+    is_owned, labels_of, remove_containers, remove_object, renamed_temporary, stop_containers)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import (dockeroo_entry, initialized_sections, raw_sections,
                                      referenced_outputs)
@@ -48,8 +48,6 @@ IMAGE_MAKERS = {
     "dockeroo:docker.gentoo-build": "builds",
     "dockeroo:docker.gentoo-bootstrap": "builds",
 }
-#: Docker's own default for ``docker stop``
-DOCKER_STOP_TIMEOUT = 10
 
 
 # -- read ---------------------------------------------------------------------------
@@ -574,9 +572,10 @@ class Recipe(Base):
 
     def set_aside(self, old):
         """Stop the old container and rename it; undone if anything fails."""
-        was_running = (old.get("State") or {}).get("Running")
+        running = (old.get("State") or {}).get("Running")
+        was_running = running or ahead.stopped_ahead(self)
         aside = self.aside_name(old)
-        if was_running:
+        if running:
             self.log.info("Stopping the previous container %s", self.name)
             stop = old.get("Config", {}).get("StopTimeout")
             stop_containers(self.engine, [self.name], DOCKER_STOP_TIMEOUT if stop is None else stop,

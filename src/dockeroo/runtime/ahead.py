@@ -47,10 +47,13 @@ class _State:
         self.made = []
         #: parts recorded in the pending configurations before their objects were made
         self.recorded = set()
+        #: {part: recipe} of the containers stopped ahead of their recreation
+        self.stopped = {}
 
     def undo(self):
         """The first step of the run's exit (:meth:`Run.finish`)."""
         _undo(self)
+        _restart(self)
 
 
 def recorded(recipe):
@@ -78,8 +81,69 @@ def start(recipe):
         state.covered.update(r.part for r, _kind, _exists in window)
         if any(r is not recipe for r, _kind in todo):  # alone, it makes its own in turn
             _make(state, todo)
+        if not window:
+            _stop_ahead(recipe, state)
     except Exception as exc:  # noqa: BLE001 - each part's install reports its own errors
         log.debug("no creation ahead: %s", exc)
+
+
+def stopped_ahead(recipe):
+    """Whether RECIPE's container was stopped ahead of its recreation (it
+    counts as running: put back, it is started again)."""
+    state = recipe.lifecycle.ahead
+    return state is not None and recipe.part in state.stopped
+
+
+def _stop_ahead(first, state):
+    """Stop together the running containers that this run recreates, from
+    FIRST's part on: the consecutive ``docker.run`` parts made in one step
+    (no script, layout or wait that could observe the others) on FIRST's
+    engine whose container is ours and has another fingerprint.  One
+    ``docker stop`` per stop timeout instead of one wait per part.  Killed
+    meanwhile, the next run recreates them, or starts them again if the
+    configuration went back (a stopped container is repaired)."""
+    order = _install_order(first)
+    if order is None or first.recipe != "docker.run":
+        return
+    from dockeroo.model.ownership import (DOCKER_STOP_TIMEOUT, LABEL_FINGERPRINT, labels_of,
+                                          stop_containers)
+    run, found = state.run, []
+    for part in order[order.index(first.part):]:
+        recipe = run.configured.get(part)
+        if recipe is None or recipe.recipe != "docker.run" or not recipe.spec.in_one_step \
+                or part in state.stopped or part in run.succeeded \
+                or recipe.engine.config != first.engine.config \
+                or recipe.engine.docker != first.engine.docker:
+            break
+        obj = recipe.engine.inspect("container", recipe.name)
+        if obj is None or labels_of(obj).get(LABEL_FINGERPRINT) == recipe.fingerprint():
+            continue  # made or left alone in its turn
+        if not recipe.is_ours(obj):
+            break
+        if (obj.get("State") or {}).get("Running"):
+            stop = (obj.get("Config") or {}).get("StopTimeout")
+            found.append((recipe, DOCKER_STOP_TIMEOUT if stop is None else stop))
+    if len(found) < 2:
+        return
+    for seconds in sorted({stop for _recipe, stop in found}):
+        group = [recipe for recipe, stop in found if stop == seconds]
+        state.stopped.update((recipe.part, recipe) for recipe in group)
+        stop_containers(first.engine, [r.name for r in group], seconds,
+                        logging.getLogger(first.part), timeout=first.cmd_timeout())
+        for recipe in group:
+            recipe.engine.forget("container", recipe.name)
+
+
+def _restart(state):
+    """At exit: start again the containers stopped ahead whose part did not
+    succeed (never reached, or put back by its own rollback)."""
+    left = [r for part, r in state.stopped.items() if part not in state.run.succeeded]
+    for recipe in left:
+        try:
+            if recipe.engine.inspect("container", recipe.name) is not None:
+                recipe.engine.run(["start", recipe.name], timeout=recipe.cmd_timeout())
+        except BaseException as exc:  # an exit hook: never raises
+            log.warning("dockeroo: could not start %s again: %s", recipe.name, exc)
 
 
 def _install_order(recipe):
