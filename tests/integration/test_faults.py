@@ -12,7 +12,8 @@ Default selection (a few minutes): docker.run's first install at every
 k, docker.copy's first install and docker.run's first install with
 SIGTERM right after every call that changes Docker, the objects made ahead
 in parallel (scenario "ahead": every k, and SIGTERM right after every call
-that changes Docker), one kill point of
+that changes Docker), their recreation (containers stopped together: right
+after every call that changes Docker), one kill point of
 every other first install and change (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
@@ -251,6 +252,10 @@ def scenarios(base_image, registry):
     # everything removed at once: the containers, then the volume and the network together
     found["ahead/uninstall"] = Scenario("ahead/uninstall", [Step(with_values(AHEAD, v="1")),
                                                             UNINSTALL], setup=network_setup)
+    # the three containers recreated: stopped together ahead of their turns, then made again
+    found["ahead/recreate"] = Scenario("ahead/recreate", [Step(with_values(AHEAD, v="1")),
+                                                          Step(with_values(AHEAD, v="2"))],
+                                       setup=network_setup)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -378,7 +383,7 @@ def param(scenario, mode="KILL", ks="every", slow=False):
 ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "save", "load",
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
-    "run/rename", "ahead/install", "ahead/uninstall"]
+    "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM
@@ -386,6 +391,7 @@ NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] +
 #: tested in test_lifecycle.py and swept in the full sweep
 DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("simple/change"),
            param("ahead/install", ks="mutating"), param("ahead/install", "TERM", ks="mutating"),
+           param("ahead/recreate", ks="mutating"),
            # docker.save's change (the file rewritten) at every call; docker.load's and
            # docker.manifest's scenarios (2 to 4 minutes each here) are in the sampled test
            # (one kill point) and the full sweep (every call)
@@ -393,7 +399,7 @@ DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("si
 #: one kill point of each other first install and change, all in one test (default
 #: selection); the uninstalls (one or two docker calls each) are left to the full sweep
 SAMPLED = [name for name in NAMES
-           if name not in ("run/install", "copy/install", "ahead/install")
+           if name not in ("run/install", "copy/install", "ahead/install", "ahead/recreate")
            and not name.endswith("/uninstall")]
 #: the exhaustive sweep: every k of every scenario, both signals, and the container killed
 FULL = [param(name, mode, slow=True) for mode in ("KILL", "TERM") for name in NAMES] + [

@@ -1,12 +1,8 @@
 """What the engine is, learned from one ``docker version`` answer.
 
-Docker and Podman (through its Docker-compatible API) both answer
-``docker version``; the server's components tell them apart: Docker's
-first component is ``Engine``, Podman's ``Podman Engine``.  The engine
-asks once per run, and only when something needs to know (see
-``DockerEngine.capabilities``): a run that changes nothing asks nothing.
-
-Pure standard library: the JSON in, a frozen record out.
+Docker's first server component is ``Engine``, Podman's ``Podman Engine``.
+The engine asks once per run, only when something needs to know (see
+``DockerEngine.capabilities``).  Pure standard library.
 """
 
 from dataclasses import dataclass

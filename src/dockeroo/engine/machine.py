@@ -1,9 +1,6 @@
-"""The ``docker-machine`` CLI beyond engine selection.
-
-Engine selection asks :func:`machine_config` (``url`` and ``inspect``);
-this module also runs commands on a
-machine's host, as the Gentoo recipes need (binfmt set-up for foreign
-architectures).  Every call goes through :class:`~dockeroo.engine.docker.DockerEngine`
+"""The ``docker-machine`` CLI beyond engine selection: :func:`machine_config`
+(``url`` and ``inspect``) and commands on a machine's host (the Gentoo
+recipes' binfmt set-up), through :class:`~dockeroo.engine.docker.DockerEngine`
 with ``program='docker-machine'``.
 """
 

@@ -1,19 +1,12 @@
 """Image archives as ``docker save`` writes them: read, verify, stream, rewrite.
 
-Shared by docker.save, docker.load and docker.manifest (recipes never
-import each other).
-
-An image archive is the tar ``docker save`` writes (``manifest.json``
-naming each image's config file, tags and layer files; Docker 25 and
-later write the same ``manifest.json`` inside an OCI layout), plain,
-gzip- or zstd-compressed.  :func:`read_index` reads one to the end as a
-stream, with its checksum, and says which images it holds (id, tags,
-layer digests, platform): a truncated file, a file that is not a tar or
-not an image archive, or one whose checksum is wrong is refused before
-the engine is asked to load anything.  :func:`stream` then writes the
-same file to ``docker load``, holding back its last block until the
-bytes read match the digest the index was read with, so a file changed
-in between is refused before Docker has seen the end of it.
+Shared by docker.save, docker.load and docker.manifest.  An image archive
+is the tar ``docker save`` writes (``manifest.json`` naming each image's
+config, tags and layers; Docker 25 and later: inside an OCI layout), plain,
+gzip- or zstd-compressed.  :func:`read_index` reads one to the end with its
+checksum and says which images it holds, refusing a truncated, foreign or
+tampered file before the engine loads anything; :func:`stream` then writes
+it to ``docker load``, its last block held back until the bytes match again.
 """
 
 import gzip

@@ -1,15 +1,11 @@
 """What docker.pull and docker.push share: registries, references, credentials, state.
 
-Image references are parsed and normalised by :mod:`dockeroo.base.references`
-(Docker's grammar ``[HOST[:PORT]/]PATH[:TAG][@DIGEST]``); ``registry``
-puts a name that names no registry into ``HOST[:PORT][/NAMESPACE]``.
-
-Pulled images cannot carry dockeroo's ownership labels, and a push leaves
-nothing in the local engine to label; so these recipes remember what they
-did in a small JSON file, ``PARTS/<part>/dockeroo-state.json`` (its path
-is the part option ``dockeroo-state``), which they manage themselves:
-buildout does not delete it when a changed part is reinstalled, and the
-uninstall entry point removes it when the part goes away.
+``registry`` puts a name that names no registry into
+``HOST[:PORT][/NAMESPACE]`` (references: :mod:`dockeroo.base.references`).
+Pulled images cannot carry ownership labels and a push leaves nothing to
+label, so these recipes remember what they did in their own JSON state
+file, ``PARTS/<part>/dockeroo-state.json`` (the part option
+``dockeroo-state``), removed by their uninstall.
 """
 
 import json
