@@ -29,15 +29,57 @@ def run(runs=5, warmup=1):
     if not compose:
         raise RuntimeError("docker-compose is not installed (apt-get install docker-compose)")
     image = harness.base_image()
-    buildout = harness.buildout_executable()
     prefix = harness.unique("dkbapply")
-    base = os.path.join(harness.workdir(), prefix)
-    ours_dir, compose_dir = os.path.join(base, "ours"), os.path.join(base, "compose")
-    os.makedirs(ours_dir)
+    compose_dir = os.path.join(harness.workdir(), prefix + "-compose")
     os.makedirs(compose_dir)
-    cfg = os.path.join(ours_dir, "buildout.cfg")
     with open(os.path.join(compose_dir, "docker-compose.yml"), "w") as handle:
         handle.write(bench_noop.compose_yml(prefix, image))
+
+    def up_compose():
+        harness.sh(compose, "-p", prefix, "up", "-d", cwd=compose_dir)
+
+    def down_compose(check=True):
+        harness.sh(compose, "-p", prefix, "down", "-v", "-t", "1", cwd=compose_dir, check=check)
+
+    try:
+        times, left = rounds(prefix, image, up_compose, down_compose, runs, warmup)
+    finally:
+        down_compose(check=False)
+        shutil.rmtree(compose_dir, ignore_errors=True)
+    up, EXTRA_ROWS[:] = ratio_rows(times, left, "", "docker-compose up -d",
+                                   "docker-compose down -v", ("<= 1.0 (moonshot 0.8)", 1.0),
+                                   ("<= 1.0", 1.0))
+    return up
+
+
+def ratio_rows(times, left, suffix, up_name, down_name, up_target, down_target):
+    """(first-apply row, [teardown row]) of :func:`rounds`' TIMES; SUFFIX ends
+    the names, targets are (text, highest ratio)."""
+    up = harness.paired_ratio(times["ours"], times["reference"])
+    down = harness.paired_ratio(times["ours-down"], times["reference-down"])
+    down_row = harness.Row(
+        name="teardown (10 containers, 5 volumes, 5 networks)" + suffix,
+        ours=harness.median(times["ours-down"]), reference=harness.median(times["reference-down"]),
+        reference_name=down_name, target=down_target[0],
+        met=down <= down_target[1] and not left, paired=down,
+        detail="containers left: %d" % len(left),
+        samples={"ours": times["ours-down"], "reference": times["reference-down"]})
+    return harness.Row(
+        name="first apply (10 containers, 5 volumes, 5 networks)" + suffix,
+        ours=harness.median(times["ours"]), reference=harness.median(times["reference"]),
+        reference_name=up_name, target=up_target[0], met=up <= up_target[1],
+        paired=up, detail="teardown ratio %.2f" % down,
+        samples={"ours": times["ours"], "reference": times["reference"]}), [down_row]
+
+def rounds(prefix, image, up_reference, down_reference, runs, warmup):
+    """Time, in each round, the 20-part first apply of bench_noop's workload
+    (objects named PREFIX-...), UP_REFERENCE, the buildout's teardown and
+    DOWN_REFERENCE.  Returns ({side: [seconds]}, the names of the PREFIX
+    containers left at the end); whatever the buildout made is removed."""
+    buildout = harness.buildout_executable()
+    ours_dir = os.path.join(harness.workdir(), prefix)
+    os.makedirs(ours_dir)
+    cfg = os.path.join(ours_dir, "buildout.cfg")
 
     def configure(text):
         with open(cfg, "w") as handle:
@@ -51,17 +93,12 @@ def run(runs=5, warmup=1):
         configure("[buildout]\nparts =\n")
         harness.run_buildout(buildout, ours_dir)
 
-    def up_compose():
-        harness.sh(compose, "-p", prefix, "up", "-d", cwd=compose_dir)
-
-    def down_compose():
-        harness.sh(compose, "-p", prefix, "down", "-v", "-t", "1", cwd=compose_dir)
-
-    times = {"ours": [], "compose": [], "ours-down": [], "compose-down": []}
+    sides = (("ours", up_ours), ("reference", up_reference),
+             ("ours-down", down_ours), ("reference-down", down_reference))
+    times = {name: [] for name, _fn in sides}
     try:
         for index in range(warmup + runs):
-            for name, fn in (("ours", up_ours), ("compose", up_compose),
-                             ("ours-down", down_ours), ("compose-down", down_compose)):
+            for name, fn in sides:
                 harness.settle()
                 seconds = harness.timed(fn)
                 if index >= warmup:
@@ -71,20 +108,6 @@ def run(runs=5, warmup=1):
     finally:
         configure("[buildout]\nparts =\n")
         harness.sh(buildout, "-N", cwd=ours_dir, check=False)
-        harness.sh(compose, "-p", prefix, "down", "-v", "-t", "1", cwd=compose_dir, check=False)
         harness.remove_prefix(prefix)
-        shutil.rmtree(base, ignore_errors=True)
-    up = harness.paired_ratio(times["ours"], times["compose"])
-    down = harness.paired_ratio(times["ours-down"], times["compose-down"])
-    EXTRA_ROWS[:] = [harness.Row(
-        name="teardown (10 containers, 5 volumes, 5 networks)",
-        ours=harness.median(times["ours-down"]), reference=harness.median(times["compose-down"]),
-        reference_name="docker-compose down -v", target="<= 1.0", met=down <= 1.0 and not left,
-        paired=down, detail="containers left: %d" % len(left),
-        samples={"ours": times["ours-down"], "reference": times["compose-down"]})]
-    return harness.Row(
-        name="first apply (10 containers, 5 volumes, 5 networks)",
-        ours=harness.median(times["ours"]), reference=harness.median(times["compose"]),
-        reference_name="docker-compose up -d", target="<= 1.0 (moonshot 0.8)", met=up <= 1.0,
-        paired=up, detail="teardown ratio %.2f" % down,
-        samples={"ours": times["ours"], "reference": times["compose"]})
+        shutil.rmtree(ours_dir, ignore_errors=True)
+    return times, left

@@ -19,10 +19,9 @@ apply <= 1.05x the script, teardown <= 1.02x.  The module's ``run`` returns
 the first-apply row and adds the teardown row to ``EXTRA_ROWS``.
 """
 
-import os
 import shlex
-import shutil
 
+import bench_apply
 import bench_noop
 import harness
 
@@ -61,58 +60,11 @@ def scripts(prefix, image):
 
 def run(runs=5, warmup=1):
     image = harness.base_image()
-    buildout = harness.buildout_executable()
     prefix = harness.unique("dkbraw")
-    base = os.path.join(harness.workdir(), prefix)
-    ours_dir = os.path.join(base, "ours")
-    os.makedirs(ours_dir)
-    cfg = os.path.join(ours_dir, "buildout.cfg")
     up_script, down_script = scripts(prefix, image)
-
-    def configure(text):
-        with open(cfg, "w") as handle:
-            handle.write(text)
-
-    def up_ours():
-        configure(bench_noop.buildout_cfg(prefix, image))
-        harness.run_buildout(buildout, ours_dir)
-
-    def down_ours():
-        configure("[buildout]\nparts =\n")
-        harness.run_buildout(buildout, ours_dir)
-
-    def script(text):
-        def run_script():
-            harness.sh("sh", "-c", text)
-        return run_script
-
-    times = {"ours": [], "raw": [], "ours-down": [], "raw-down": []}
-    try:
-        for index in range(warmup + runs):
-            for name, fn in (("ours", up_ours), ("raw", script(up_script)),
-                             ("ours-down", down_ours), ("raw-down", script(down_script))):
-                harness.settle()
-                seconds = harness.timed(fn)
-                if index >= warmup:
-                    times[name].append(seconds)
-        left = [n for n in harness.docker("ps", "-a", "--format", "{{.Names}}").split()
-                if n.startswith(prefix)]
-    finally:
-        configure("[buildout]\nparts =\n")
-        harness.sh(buildout, "-N", cwd=ours_dir, check=False)
-        harness.remove_prefix(prefix)
-        shutil.rmtree(base, ignore_errors=True)
-    up = harness.paired_ratio(times["ours"], times["raw"])
-    down = harness.paired_ratio(times["ours-down"], times["raw-down"])
-    EXTRA_ROWS[:] = [harness.Row(
-        name="teardown (10 containers, 5 volumes, 5 networks) vs raw CLI",
-        ours=harness.median(times["ours-down"]), reference=harness.median(times["raw-down"]),
-        reference_name="parallel docker CLI script", target="<= 1.02",
-        met=down <= 1.02 and not left, paired=down, detail="containers left: %d" % len(left),
-        samples={"ours": times["ours-down"], "reference": times["raw-down"]})]
-    return harness.Row(
-        name="first apply (10 containers, 5 volumes, 5 networks) vs raw CLI",
-        ours=harness.median(times["ours"]), reference=harness.median(times["raw"]),
-        reference_name="parallel docker CLI script", target="<= 1.05", met=up <= 1.05,
-        paired=up, detail="teardown ratio %.2f" % down,
-        samples={"ours": times["ours"], "reference": times["raw"]})
+    times, left = bench_apply.rounds(prefix, image, lambda: harness.sh("sh", "-c", up_script),
+                                     lambda: harness.sh("sh", "-c", down_script), runs, warmup)
+    up, EXTRA_ROWS[:] = bench_apply.ratio_rows(
+        times, left, " vs raw CLI", "parallel docker CLI script", "parallel docker CLI script",
+        ("<= 1.05", 1.05), ("<= 1.02", 1.02))
+    return up

@@ -25,13 +25,9 @@ STOP = 10
 
 
 def run(runs=5, warmup=1):
-    image = harness.base_image()
-    buildout = harness.buildout_executable()
+    image, buildout = harness.base_image(), harness.buildout_executable()
     prefix = harness.unique("dkbren")
-    base = os.path.join(harness.workdir(), prefix)
-    ours_dir, ref_dir = os.path.join(base, "ours"), os.path.join(base, "ref")
-    os.makedirs(ours_dir)
-    os.makedirs(ref_dir)
+    base, (ours_dir, ref_dir) = harness.folders(prefix, "ours", "ref")
     subnets = harness.subnets(2, "172.30.0.0/16")  # the new network is made before the old goes
 
     def app(part, name, extra):

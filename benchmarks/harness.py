@@ -154,6 +154,15 @@ def workdir():
     return base
 
 
+def folders(prefix, *names):
+    """(base, [folder per NAME]): new folders under the bench directory for PREFIX."""
+    base = os.path.join(workdir(), prefix)
+    paths = [os.path.join(base, name) for name in names]
+    for path in paths:
+        os.makedirs(path)
+    return base, paths
+
+
 def run_buildout(buildout, directory):
     """Run BUILDOUT -N in DIRECTORY; a failure raises with its output."""
     result = sh(buildout, "-N", cwd=directory, check=False)
