@@ -95,6 +95,33 @@ class Unreachable(DockerError):
     """No engine answers where the client looks for it."""
 
 
+class SshFailed(Unreachable):
+    """The ssh connection to a remote engine (``engine-url = ssh://...``) could
+    not be made, or was lost: one line with ssh's own words."""
+
+    def __init__(self, cmd, returncode, stderr, timed_out=None, url="", lost=False):
+        self.url = url
+        self.lost = lost
+        super().__init__(cmd, returncode, stderr, timed_out)
+
+    @property
+    def cause(self):
+        """ssh's own words in one line: the line that names the file
+        (``Offending ... key in known_hosts:N``) and its last line."""
+        lines = [l.strip(" @\t") for l in self.stderr.splitlines()]
+        lines = [l for l in lines if l and not l.startswith(("Warning: Permanently added",
+                                                             "WARNING: REMOTE HOST"))]
+        named = [l for l in lines if l.startswith("Offending")]
+        last = lines[-1:] if lines else ["ssh ended without a word (exit %s)" % self.returncode]
+        return "; ".join(dict.fromkeys(named + last))
+
+    def __str__(self):
+        what = "lost the ssh connection" if self.lost else "cannot connect over ssh"
+        if self.timed_out:  # failure_text names option 'timeout'
+            return "option 'engine-url' = %s: %s within %ss" % (self.url, what, self.timed_out)
+        return "option 'engine-url' = %s: %s: %s" % (self.url, what, self.cause)
+
+
 class CopySourceError(DockerError):
     """A source path of a copy is missing, or is not the folder its line says."""
 

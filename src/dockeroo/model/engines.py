@@ -5,7 +5,7 @@ import os
 import shutil
 from dockeroo.engine.docker import DockerEngine
 from dockeroo.engine.errors import DockerError
-from dockeroo.engine.selection import EngineConfig, url_config
+from dockeroo.engine.selection import EngineConfig, default_ssh_url, url_config
 from dockeroo.engine.machine import known_config
 
 
@@ -64,8 +64,15 @@ def _engine_config(opts):
                              opts.text("engine-tls-cert-path"))
     if url:
         if "://" not in url:
-            raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
-        return url_config(url, verify, cert_path)
+            raise opts.error("engine-url", "must be a URL such as tcp://host:2376, "
+                             "ssh://user@host or unix:///var/run/docker.sock", url)
+        if url.startswith("ssh://") and (verify is not None or cert_path):
+            raise opts.error("engine-tls-verify" if verify is not None else "engine-tls-cert-path",
+                             "does not apply to ssh:// (ssh encrypts and authenticates)", url)
+        try:
+            return url_config(url, verify, cert_path)
+        except ValueError as exc:
+            raise opts.error("engine-url", str(exc), url)
     machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
     if machine:
         try:
@@ -74,6 +81,13 @@ def _engine_config(opts):
             option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
             raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
                              % (exc.stderr or exc), machine)
+    default = default_ssh_url()
+    if default:  # a Docker context or DOCKER_HOST with an ssh:// endpoint: one connection too
+        try:
+            return url_config(default)
+        except ValueError as exc:
+            raise opts.error("engine-url (from the Docker context or DOCKER_HOST)", str(exc),
+                             default)
     return EngineConfig()
 
 
