@@ -7,7 +7,7 @@
 #                           its dockerd's socket on this side
 #   hosts.sh sshd-stop I    stop host I's sshd (its dockerd keeps running)
 #   hosts.sh sshd-start I   start host I's sshd again
-#   hosts.sh cut I          take host I's link down (the namespace is unreachable)
+#   hosts.sh cut I          take host I's end of its link down (unreachable, no answer)
 #   hosts.sh uncut I        bring it up again
 #
 # Host I is a network namespace dkremoteI joined to this side by a veth pair
@@ -35,7 +35,9 @@ addr() { echo "172.28.80.$(( 4 * $1 + 2 ))"; }
 peer() { echo "172.28.80.$(( 4 * $1 + 1 ))"; }
 answers() { DOCKER_HOST="unix://$(run_dir "$1")/docker.sock" timeout 10 docker info \
                 --format '{{.ServerVersion}}' > /dev/null 2>&1; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2> /dev/null; }
+# a process killed here may stay a zombie (its parent, PID 1 of a container, may not reap it)
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2> /dev/null &&
+          ! grep -q '^State:[[:space:]]*Z' "/proc/$(cat "$1")/status" 2> /dev/null; }
 
 client_key() {
     mkdir -p "$base"
@@ -146,6 +148,7 @@ stop_sshd() {  # the listener and its sessions: every process in its mount names
     for p in /proc/[0-9]*; do
         [ "$(readlink "$p/ns/mnt" 2> /dev/null)" = "$ns" ] && kill -KILL "${p#/proc/}" 2> /dev/null
     done
+    rm -f "$run/sshd.pid"
     return 0
 }
 
@@ -195,7 +198,10 @@ case "$cmd" in
         for i in $(seq "$arg"); do echo "$i $(addr "$i") $(run_dir "$i")/docker.sock"; done ;;
     sshd-stop) check_index "$arg"; stop_sshd "$arg" ;;
     sshd-start) check_index "$arg"; start_sshd "$arg" ;;
-    cut) check_index "$arg"; ip link set "dkrh$arg" down ;;
-    uncut) check_index "$arg"; ip link set "dkrh$arg" up ;;
+    # the namespace's end goes down: this side's route stays (packets are dropped),
+    # nothing leaves the machine
+    cut) check_index "$arg"; ip -n "dkremote$arg" link set "dkrn$arg" down ;;
+    uncut) check_index "$arg"; ip -n "dkremote$arg" link set "dkrn$arg" up
+           ip -n "dkremote$arg" route replace default via "$(peer "$arg")" ;;
     *) echo "usage: hosts.sh start|stop|env [N] | sshd-stop|sshd-start|cut|uncut I" >&2; exit 2 ;;
 esac

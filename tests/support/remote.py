@@ -14,11 +14,14 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RIG = os.path.join(HERE, "remote", "hosts.sh")
 CLIENT_KEY = "/run/dockeroo-dkremote/client_key"
+#: where dockeroo keeps its connections' sockets (dockeroo.engine.ssh.base_directory)
+SSH_DIR = os.path.join(tempfile.gettempdir(), "dockeroo-ssh-%d" % os.getuid())
 
 
 def rig(*args, timeout=300):

@@ -28,7 +28,7 @@ from dockeroo.base.redaction import redact
 from dockeroo.base.state import read_json, store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
-from dockeroo.engine.errors import DockerError, Unreachable, _only_missing
+from dockeroo.engine.errors import DockerError, SshFailed, Unreachable, _only_missing
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, Supervisor, _write_all
 from dockeroo.engine.selection import EngineConfig
 from dockeroo.engine.ssh import Tunnel
@@ -69,11 +69,16 @@ class DockerEngine:
                 engine.tunnel.close()
 
     def _lost(self, exc):
-        """EXC, or the error saying why when the engine's ssh connection is gone."""
-        if self.tunnel is not None and isinstance(exc, Unreachable) and self.tunnel.proc \
-                is not None and not self.tunnel.alive():
-            return self.tunnel.died(exc.cmd)
-        return exc
+        """EXC, or the error saying why when the engine's ssh connection is gone
+        (a command cut off by it fails with docker's own words, or none: ssh
+        may end a moment after the command)."""
+        tunnel = self.tunnel
+        if tunnel is None or tunnel.proc is None or not isinstance(exc, DockerError) \
+                or isinstance(exc, SshFailed):
+            return exc
+        with suppress(subprocess.TimeoutExpired):
+            tunnel.proc.wait(1 if isinstance(exc, Unreachable) or exc.returncode == 255 else 0.05)
+        return tunnel.died(exc.cmd) if not tunnel.alive() else exc
 
     def with_timeout(self, timeout):
         """This engine as seen by a part with option ``timeout`` = TIMEOUT: the

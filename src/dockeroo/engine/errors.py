@@ -102,24 +102,27 @@ class SshFailed(Unreachable):
     def __init__(self, cmd, returncode, stderr, timed_out=None, url="", lost=False):
         self.url = url
         self.lost = lost
-        super().__init__(cmd, returncode, stderr, timed_out)
-
-    @property
-    def cause(self):
-        """ssh's own words in one line: the line that names the file
-        (``Offending ... key in known_hosts:N``) and its last line."""
-        lines = [l.strip(" @\t") for l in self.stderr.splitlines()]
-        lines = [l for l in lines if l and not l.startswith(("Warning: Permanently added",
-                                                             "WARNING: REMOTE HOST"))]
-        named = [l for l in lines if l.startswith("Offending")]
-        last = lines[-1:] if lines else ["ssh ended without a word (exit %s)" % self.returncode]
-        return "; ".join(dict.fromkeys(named + last))
+        what = "lost the ssh connection" if lost else "cannot connect over ssh"
+        if timed_out:  # failure_text names option 'timeout'
+            line = "option 'engine-url' = %s: %s within %ss" % (url, what, timed_out)
+        else:
+            line = "option 'engine-url' = %s: %s: %s" % (url, what, ssh_cause(stderr, returncode))
+        # the one line is the answer: a recipe that quotes the answer names the option too
+        super().__init__(cmd, returncode, line, timed_out)
 
     def __str__(self):
-        what = "lost the ssh connection" if self.lost else "cannot connect over ssh"
-        if self.timed_out:  # failure_text names option 'timeout'
-            return "option 'engine-url' = %s: %s within %ss" % (self.url, what, self.timed_out)
-        return "option 'engine-url' = %s: %s: %s" % (self.url, what, self.cause)
+        return self.stderr
+
+
+def ssh_cause(stderr, returncode=None):
+    """ssh's own words in one line: the line that names the file
+    (``Offending ... key in known_hosts:N``) and its last line."""
+    lines = [l.strip(" @\t") for l in (stderr or "").splitlines()]
+    lines = [l for l in lines if l and not l.startswith(("Warning: Permanently added",
+                                                         "WARNING: REMOTE HOST"))]
+    named = [l for l in lines if l.startswith("Offending")]
+    last = lines[-1:] if lines else ["ssh ended without a word (exit %s)" % returncode]
+    return "; ".join(dict.fromkeys(named + last))
 
 
 class CopySourceError(DockerError):
