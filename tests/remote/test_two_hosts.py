@@ -2,9 +2,13 @@
 docker.copy from a container on A to one on B (from-engine-url), checked by
 sha256 and size; one ssh connection per host and run; nothing left after removal."""
 
-import pytest
+import os
+import subprocess
+import time
 
-from support.remote import ssh_processes
+from support.buildout import BUILDOUT
+from support.faults import FaultDocker
+from support.remote import rig, ssh_processes
 
 FIVE_MIB = 5 * 1024 * 1024
 
@@ -98,3 +102,124 @@ def test_missing_source_on_the_other_host_names_the_option(rbuildout, prefix, ba
     result = rbuildout.fails()
     assert "container-from" in result.error_line() and prefix + "-nowhere" in result.error_line()
     assert not ssh_processes()
+
+
+# -- kills and cuts --------------------------------------------------------------------
+
+def fault_env(fault, client, **kwargs):
+    env = fault.env(**kwargs)
+    env["PATH"] = os.pathsep.join([fault.bin, client.bin, os.environ.get("PATH", "")])
+    return env
+
+
+def converged(prefix, a, b):
+    """The two-host buildout's state: containers running, files equal (sha256, size)."""
+    assert a.inspect("container", prefix + "-src")["State"]["Running"]
+    assert b.inspect("container", prefix + "-dst")["State"]["Running"]
+    for src_path, dst_path in (("/data/one.bin", "/data/one.bin"), ("/big.bin", "/copied/big.bin")):
+        want = a.docker("exec", prefix + "-src", "sha256sum", src_path).split()[0]
+        got = b.docker("exec", prefix + "-dst", "sha256sum", dst_path).split()[0]
+        assert got == want, dst_path
+    return True
+
+
+def nothing_left(prefix, hosts):
+    for host in hosts:
+        for kind in ("container", "image", "volume", "network"):
+            assert host.names(kind, prefix) == [], (host.index, kind)
+    assert not ssh_processes()
+
+
+def kill_points(count):
+    """Every docker call with -m slow (DKREMOTE_SWEEP=all), else every third one."""
+    step = 1 if os.environ.get("DKREMOTE_SWEEP") == "all" else 3
+    return range(1, count + 1, step)
+
+
+def test_two_host_buildout_converges_after_kills(rbuildout, prefix, base_image, remote_hosts,
+                                                 ssh_client, tmp_path):
+    a, b = remote_hosts
+    rbuildout.write("ctx/Dockerfile", "FROM %s\nRUN mkdir /data && head -c %d /dev/urandom > "
+                    "/data/one.bin && head -c %d /dev/urandom > /data/two.bin && head -c %d "
+                    "/dev/urandom > /big.bin\n" % (base_image, FIVE_MIB, FIVE_MIB, FIVE_MIB))
+    rbuildout.configure(two_host_parts(prefix, base_image, a, b))
+    fault = FaultDocker(str(tmp_path / "fault"))
+    rbuildout.ok(env=fault_env(fault, ssh_client))
+    count = len(fault.calls())
+    converged(prefix, a, b)
+    rbuildout.uninstall_all()
+    nothing_left(prefix, remote_hosts)
+    for k in kill_points(count):
+        fault.reset()
+        killed = rbuildout.run(env=fault_env(fault, ssh_client, at=k))
+        assert not killed.ok or fault.fault() is None, killed.output
+        result = rbuildout.run()
+        assert result.ok, "after a kill at call %d of %d: %s" % (k, count, result.output)
+        assert converged(prefix, a, b)
+        assert not ssh_processes(), "kill at call %d" % k
+        rbuildout.uninstall_all()
+        nothing_left(prefix, remote_hosts)
+
+
+def test_cut_mid_copy_is_a_clean_error(rbuildout, prefix, base_image, remote_hosts):
+    a, b = remote_hosts
+    rbuildout.configure("""
+        [src]
+        recipe = dockeroo:docker.run
+        name = %(p)s-src
+        image = %(i)s
+        command = sleep 3600
+        script = head -c 250000000 /dev/zero > /big.bin
+        engine-url = %(a)s
+
+        [dst]
+        recipe = dockeroo:docker.run
+        name = %(p)s-dst
+        image = %(i)s
+        command = sleep 3600
+        engine-url = %(b)s
+
+        [copy]
+        recipe = dockeroo:docker.copy
+        container-from = ${src:name}
+        from-engine-url = %(a)s
+        container-to = ${dst:name}
+        engine-url = %(b)s
+        timeout = 8
+        paths = /big.bin
+        """ % {"p": prefix, "i": base_image, "a": a.url, "b": b.url})
+    env = dict(os.environ, **rbuildout.client.env)
+    proc = subprocess.Popen([BUILDOUT, "-N"], cwd=rbuildout.directory, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "Copying" in line:
+                rig("cut", "2")
+                start = time.monotonic()
+                break
+        lines.extend(proc.stdout)
+        proc.wait(timeout=120)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        rig("uncut", "2")
+    out = "".join(lines)
+    assert proc.returncode == 1, out
+    assert "Traceback" not in out, out
+    error = [l for l in out.splitlines() if l.startswith("Error:")][-1]
+    assert error.startswith("Error: Part [copy]") and "timeout" in error, out
+    assert took < 8 + 15, took
+    assert not ssh_processes()
+    # the next run (with time enough on this loaded machine) copies again
+    with open(rbuildout.path("buildout.cfg")) as handle:
+        text = handle.read()
+    with open(rbuildout.path("buildout.cfg"), "w") as handle:
+        handle.write(text.replace("timeout = 8\n", "timeout = 600\n"))
+    result = rbuildout.ok()
+    assert "Copying" in result.output
+    size = b.docker("exec", prefix + "-dst", "stat", "-c", "%s", "/big.bin").strip()
+    assert size == "250000000"

@@ -144,9 +144,25 @@ class SshClient:
         return {"PATH": self.bin + os.pathsep + os.environ.get("PATH", "")}
 
 
-def ssh_processes(marker="dockeroo-ssh-"):
-    """Pids of ssh client processes whose command line contains MARKER (dockeroo's
-    connections: their socket lives in a dockeroo-ssh-UID directory)."""
+def ssh_processes(owner=None):
+    """Pids of dockeroo's ssh connections (found through their directories under
+    SSH_DIR and the journal naming the buildout process that started them): those
+    of buildout process OWNER, or without OWNER the strays, whose buildout is gone
+    (other test processes may hold live connections at the same time)."""
+    try:
+        names = os.listdir(SSH_DIR)
+    except FileNotFoundError:
+        return []
+    dirs = []
+    for name in names:
+        try:
+            with open(os.path.join(SSH_DIR, name, "journal.json")) as handle:
+                started_by = json.load(handle)["owner"]
+        except (OSError, ValueError, KeyError):
+            continue
+        alive = os.path.exists("/proc/%d" % started_by) and not _zombie(started_by)
+        if (owner is None and not alive) or started_by == owner:
+            dirs.append(os.path.join(SSH_DIR, name).encode() + b"/")
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -156,10 +172,30 @@ def ssh_processes(marker="dockeroo-ssh-"):
                 words = handle.read().split(b"\0")
         except OSError:
             continue
-        if words and os.path.basename(words[0]) == b"ssh" and any(marker.encode() in w
-                                                                  for w in words):
+        if not words or os.path.basename(words[0]) != b"ssh":
+            continue
+        if any(d in w for d in dirs for w in words):
             found.append(int(pid))
+        elif owner is None and any(_removed_dir(w) for w in words):
+            found.append(int(pid))  # its directory is gone: nothing would ever end it
     return found
+
+
+def _removed_dir(word):
+    """Does WORD (an ssh argument) name a socket in a connection directory that is gone?"""
+    base = SSH_DIR.encode() + b"/"
+    if base not in word:
+        return False
+    rest = word[word.index(base) + len(base):]
+    return not os.path.isdir(os.path.join(SSH_DIR, rest.split(b"/")[0].decode("utf-8", "replace")))
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/status" % pid) as handle:
+            return any(line.startswith("State:") and "Z" in line.split()[1:2] for line in handle)
+    except OSError:
+        return False
 
 
 def wait_for(predicate, timeout=10.0):
