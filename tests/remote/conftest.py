@@ -12,7 +12,11 @@ host 1 with ``engine-url = ssh://root@ADDRESS``.
 import hashlib
 import os
 import re
+import shutil
+import socket
+import subprocess
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -48,6 +52,42 @@ def base_image(remote_hosts, tmp_path_factory):
                 busybox_rootfs_tar(path)
             host.docker("import", "--change", 'CMD ["/bin/sh"]', path, ref)
     return ref
+
+
+@pytest.fixture(scope="session")
+def remote_registry(remote_hosts, tmp_path_factory):
+    """Debian's docker-registry (no auth, plain HTTP) on host 1's peer address on this
+    side, where both hosts' engines reach it (hosts.sh allows it as insecure); its
+    HOST:PORT."""
+    exe = shutil.which("docker-registry")
+    if not exe:
+        pytest.fail("docker-registry is needed (see .ci/setup)")
+    directory = str(tmp_path_factory.mktemp("remote-registry"))
+    address = remote_hosts[0].peer
+    with socket.socket() as s:
+        s.bind((address, 0))
+        port = s.getsockname()[1]
+    config = os.path.join(directory, "config.yml")
+    with open(config, "w") as handle:
+        handle.write("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+                     "    rootdirectory: %s/data\nhttp:\n  addr: %s:%d\n"
+                     % (directory, address, port))
+    log = open(os.path.join(directory, "registry.log"), "w")
+    proc = subprocess.Popen([exe, "serve", config], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("docker-registry did not start")
+    yield "%s:%d" % (address, port)
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture

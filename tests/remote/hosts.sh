@@ -14,7 +14,9 @@
 # (this side 172.28.80.(4I+1)/30, the namespace 172.28.80.(4I+2)/30), with
 #  - a private dockerd (data /var/lib/dockeroo-dkremoteI, socket and exec root under
 #    /run/dockeroo-dkremoteI; docker0 172.28.(84+I).1/24, address pool 172.28.88.0/21:
-#    everything inside 172.28.80.0/20, and inside its own namespace);
+#    everything inside 172.28.80.0/20, and inside its own namespace; plain-HTTP
+#    registries on this side's addresses 172.28.80.0/24 allowed: tests/remote's
+#    registry listens on host 1's peer address);
 #  - an sshd listening on the namespace's address only, with its own host key, its
 #    own authorized_keys (the test key below) and LogLevel VERBOSE to
 #    /run/dockeroo-dkremoteI/sshd.log (tests count "Accepted publickey" lines).
@@ -71,6 +73,7 @@ start_dockerd() {
             dockerd --host "unix://$run/docker.sock" --data-root "$data" --exec-root "$run/exec" \
                     --pidfile "$run/docker.pid" --bip "172.28.$(( 84 + i )).1/24" \
                     --default-address-pool "base=172.28.88.0/21,size=24" \
+                    --insecure-registry 172.28.80.0/24 \
                     --cgroup-parent "/dockeroo-dkremote$i" \
             > "$run/dockerd.log" 2>&1 < /dev/null &
     fi

@@ -150,12 +150,17 @@ def test_two_host_buildout_converges_after_kills(rbuildout, prefix, base_image, 
     rbuildout.uninstall_all()
     nothing_left(prefix, remote_hosts)
     for k in kill_points(count):
+        rbuildout.configure(two_host_parts(prefix, base_image, a, b))  # uninstall_all emptied it
         fault.reset()
         killed = rbuildout.run(env=fault_env(fault, ssh_client, at=k))
         assert not killed.ok or fault.fault() is None, killed.output
         result = rbuildout.run()
         assert result.ok, "after a kill at call %d of %d: %s" % (k, count, result.output)
-        assert converged(prefix, a, b)
+        try:
+            converged(prefix, a, b)
+        except (AssertionError, TypeError) as exc:
+            raise AssertionError("after a kill at call %d of %d: %r\nkilled run:\n%s\nnext run:\n%s"
+                                 % (k, count, exc, killed.output, result.output))
         assert not ssh_processes(), "kill at call %d" % k
         rbuildout.uninstall_all()
         nothing_left(prefix, remote_hosts)
@@ -223,3 +228,43 @@ def test_cut_mid_copy_is_a_clean_error(rbuildout, prefix, base_image, remote_hos
     assert "Copying" in result.output
     size = b.docker("exec", prefix + "-dst", "stat", "-c", "%s", "/big.bin").strip()
     assert size == "250000000"
+
+
+def test_build_on_a_push_pull_and_run_on_b(rbuildout, prefix, base_image, remote_hosts,
+                                           remote_registry):
+    """The issue's example: build on host A, push to a registry, pull and run on host B."""
+    a, b = remote_hosts
+    rbuildout.write("ctx/Dockerfile", "FROM %s\nRUN echo built-on-a > /origin\n" % base_image)
+    rbuildout.configure("""
+        [img]
+        recipe = dockeroo:docker.build
+        name = %(r)s/%(p)s/app:1
+        source = ctx
+        engine-url = %(a)s
+
+        [publish]
+        recipe = dockeroo:docker.push
+        image = ${img:name}
+        engine-url = %(a)s
+
+        [fetch]
+        recipe = dockeroo:docker.pull
+        image = ${publish:pushed-image}
+        engine-url = %(b)s
+
+        [app]
+        recipe = dockeroo:docker.run
+        name = %(p)s-app
+        image = ${fetch:image}
+        command = sleep 3600
+        engine-url = %(b)s
+        """ % {"p": prefix, "r": remote_registry, "a": a.url, "b": b.url})
+    before = (a.accepted(), b.accepted())
+    result = rbuildout.ok()
+    assert (a.accepted() - before[0], b.accepted() - before[1]) == (1, 1), result.output
+    assert b.docker("exec", prefix + "-app", "cat", "/origin") == "built-on-a\n"
+    ref = "%s/%s/app:1" % (remote_registry, prefix)
+    assert a.inspect("image", ref)["Id"] == b.inspect("image", ref)["Id"]
+    rbuildout.uninstall_all()
+    assert b.names("container", prefix) == []
+    assert not ssh_processes()

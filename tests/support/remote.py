@@ -50,6 +50,11 @@ class RemoteHost:
     def directory(self):
         return os.path.dirname(self.socket)
 
+    @property
+    def peer(self):
+        """This side's address on host I's link (hosts.sh: .4I+1 of 172.28.80.0/24)."""
+        return "172.28.80.%d" % (4 * self.index + 1)
+
     def docker(self, *args, check=True, input=None, timeout=120):
         proc = subprocess.run(["docker", *args], input=input, capture_output=True,
                               env=self.env, timeout=timeout,
@@ -69,7 +74,10 @@ class RemoteHost:
                    "network": ["network", "ls", "--format", "{{.Name}}"],
                    "volume": ["volume", "ls", "--format", "{{.Name}}"],
                    "image": ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]}[kind]
-        return sorted(n for n in self.docker(*listing).split() if n.startswith(prefix))
+        names = self.docker(*listing).split()
+        if kind == "image":  # also REGISTRY/PREFIX/...: pushed and pulled images
+            return sorted(n for n in names if n.startswith(prefix) or "/%s" % prefix in n)
+        return sorted(n for n in names if n.startswith(prefix))
 
     def remove_prefixed(self, prefix):
         containers = self.names("container", prefix)
