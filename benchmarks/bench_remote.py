@@ -42,7 +42,7 @@ def run(runs=5, warmup=1):
     prefix = harness.unique("dkbremote")
     base = os.path.join(harness.workdir(), prefix)
     os.makedirs(base)
-    client = SshClient(os.path.join(base, "ssh"), [host])
+    client = SshClient(os.path.join(base, "ssh-client"), [host])
     image = "dockeroo-bench/busybox:remote"
     if host.inspect("image", image) is None:
         tar = os.path.join(base, "rootfs.tar")
