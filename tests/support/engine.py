@@ -10,6 +10,19 @@ import time
 
 import pytest
 
+#: the remote lane (.ci/run remote): the buildouts reach the engine over ssh
+#: (DOCKER_HOST=ssh://...), the tests' own checks read it directly through this socket
+DIRECT_ENV = "DOCKEROO_TEST_DIRECT_HOST"
+
+
+def checking_env(env=None):
+    """The environment of the tests' own docker commands (see DIRECT_ENV)."""
+    direct = os.environ.get(DIRECT_ENV)
+    if not direct:
+        return env
+    return dict(env or os.environ, DOCKER_HOST=direct)
+
+
 def docker(*args, check=True, input=None, env=None):
     """Run the docker CLI, return stdout (str).
 
@@ -18,7 +31,7 @@ def docker(*args, check=True, input=None, env=None):
     images at the same time) is asked again."""
     for attempt in range(5):
         proc = subprocess.run(["docker", *args], input=input, capture_output=True, text=True,
-                              env=env)
+                              env=checking_env(env))
         listing = "ls" in args[:2] or args[:1] in (("images",), ("ps",))
         if proc.returncode == 0 or not listing or "image not known" not in proc.stderr:
             break
@@ -73,7 +86,8 @@ def subnet_taken(text):
 
 def inspect(kind, name):
     """Inspect JSON of one object, or None."""
-    proc = subprocess.run(["docker", kind, "inspect", name], capture_output=True, text=True)
+    proc = subprocess.run(["docker", kind, "inspect", name], capture_output=True, text=True,
+                          env=checking_env())
     if proc.returncode != 0:
         return None
     return json.loads(proc.stdout)[0]
@@ -119,7 +133,7 @@ def engine_kind():
     """``docker`` or ``podman`` (dockeroo's own answer to one ``docker version``)."""
     if not _ENGINE_KIND:
         from dockeroo.engine.capabilities import Capabilities
-        proc = subprocess.run(["docker", "version", "--format", "{{json .}}"],
+        proc = subprocess.run(["docker", "version", "--format", "{{json .}}"], env=checking_env(),
                               capture_output=True, text=True)
         try:
             answer = json.loads(proc.stdout)

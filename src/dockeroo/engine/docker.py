@@ -8,6 +8,7 @@ differently), so that callers never match error texts.
 Structured output comes from ``inspect`` JSON, never from scraped tables.
 """
 
+import atexit
 import copy
 import json
 import logging
@@ -27,9 +28,10 @@ from dockeroo.base.redaction import redact
 from dockeroo.base.state import read_json, store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
-from dockeroo.engine.errors import DockerError, _only_missing
+from dockeroo.engine.errors import DockerError, SshFailed, Unreachable, _only_missing
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, Supervisor, _write_all
 from dockeroo.engine.selection import EngineConfig
+from dockeroo.engine.ssh import Tunnel
 
 log = logging.getLogger("dockeroo")
 
@@ -48,6 +50,8 @@ class DockerEngine:
         self.calls = 0
         #: how long one batched ``docker KIND inspect`` may take
         self.inspect_timeout = DEFAULT_TIMEOUT
+        #: the ssh connection of an ssh:// engine (shared with the with_timeout() views)
+        self.tunnel = Tunnel(self.config.ssh) if self.config.ssh else None
 
     @classmethod
     def shared(cls, config):
@@ -56,6 +60,25 @@ class DockerEngine:
         if engine is None:
             engine = cls._shared[config] = cls(config)
         return engine
+
+    @classmethod
+    def disconnect_all(cls):
+        """End the ssh connections of this process's engines (at exit; never raises)."""
+        for engine in list(cls._shared.values()):
+            if engine.tunnel is not None:
+                engine.tunnel.close()
+
+    def _lost(self, exc):
+        """EXC, or the error saying why when the engine's ssh connection is gone
+        (a command cut off by it fails with docker's own words, or none: ssh
+        may end a moment after the command)."""
+        tunnel = self.tunnel
+        if tunnel is None or tunnel.proc is None or not isinstance(exc, DockerError) \
+                or isinstance(exc, SshFailed):
+            return exc
+        with suppress(subprocess.TimeoutExpired):
+            tunnel.proc.wait(1 if isinstance(exc, Unreachable) or exc.returncode == 255 else 0.05)
+        return tunnel.died(exc.cmd) if not tunnel.alive() else exc
 
     def with_timeout(self, timeout):
         """This engine as seen by a part with option ``timeout`` = TIMEOUT: the
@@ -87,7 +110,10 @@ class DockerEngine:
         """Start ``docker ARGS`` under SUPERVISOR (a :class:`Supervisor`: its
         deadline kills it); the only way dockeroo starts a process."""
         argv = self._argv(args, program)
-        return supervisor.start(argv, env=self.config.environ(env), **kwargs)
+        environ = self.config.environ(env)
+        if self.tunnel is not None and program is None:
+            environ["DOCKER_HOST"] = self.tunnel.docker_host(supervisor.left(), argv)
+        return supervisor.start(argv, env=environ, **kwargs)
 
     def run(self, args, *, input=None, timeout=DEFAULT_TIMEOUT, check=True,
             stream=None, env=None, program=None):
@@ -111,8 +137,8 @@ class DockerEngine:
         else:
             result = self._run_streamed(args, data, timeout, stream, env, program)
         if check and result.returncode != 0:
-            raise DockerError.from_output(result.args, result.returncode,
-                                          result.stderr or result.stdout[-2000:])
+            raise self._lost(DockerError.from_output(result.args, result.returncode,
+                                                     result.stderr or result.stdout[-2000:]))
         return result
 
     def _run_streamed(self, args, data, timeout, logger, env, program):
@@ -204,7 +230,7 @@ class DockerEngine:
             raise group.timeout(consumer)
         for proc in group.procs:
             if proc.returncode != 0 and transform_error is None:
-                raise group.error(proc, outputs[proc][1])
+                raise self._lost(group.error(proc, outputs[proc][1]))
         if transform_error is not None:
             raise transform_error
         return Result(consumer.args, consumer.returncode, outputs[consumer][0], "")
@@ -226,7 +252,7 @@ class DockerEngine:
         if group.timed_out:
             raise group.timeout(proc)
         if proc.returncode != 0:
-            raise group.error(proc, err)
+            raise self._lost(group.error(proc, err))
         return value
 
     # -- engine facts -----------------------------------------------------
@@ -389,7 +415,7 @@ class DockerEngine:
             if proc.returncode != 0 and not found and not _only_missing(err):
                 # asked for by someone else: fetched again (and reported) then
                 if k == kind:
-                    error = DockerError.from_output(proc.args, proc.returncode, err)
+                    error = self._lost(DockerError.from_output(proc.args, proc.returncode, err))
                 self._pending[k].update(batches[k])
                 continue
             for wanted in batches[k]:
@@ -459,6 +485,11 @@ class DockerEngine:
         if (environ.get("DOCKER_TLS_VERIFY") or environ.get("DOCKER_TLS")) and not environ.get("DOCKER_CERT_PATH"):
             env["DOCKER_CERT_PATH"] = user_dir
         return env
+
+
+# the ssh connections end with the process: registered at import, before any Run
+# registers its exit hook, so it runs after the Run's (which may still need them)
+atexit.register(DockerEngine.disconnect_all)
 
 
 def _names_id(obj, words):

@@ -95,6 +95,36 @@ class Unreachable(DockerError):
     """No engine answers where the client looks for it."""
 
 
+class SshFailed(Unreachable):
+    """The ssh connection to a remote engine (``engine-url = ssh://...``) could
+    not be made, or was lost: one line with ssh's own words."""
+
+    def __init__(self, cmd, returncode, stderr, timed_out=None, url="", lost=False):
+        self.url = url
+        self.lost = lost
+        what = "lost the ssh connection" if lost else "cannot connect over ssh"
+        if timed_out:  # failure_text names option 'timeout'
+            line = "option 'engine-url' = %s: %s within %ss" % (url, what, timed_out)
+        else:
+            line = "option 'engine-url' = %s: %s: %s" % (url, what, ssh_cause(stderr, returncode))
+        # the one line is the answer: a recipe that quotes the answer names the option too
+        super().__init__(cmd, returncode, line, timed_out)
+
+    def __str__(self):
+        return self.stderr
+
+
+def ssh_cause(stderr, returncode=None):
+    """ssh's own words in one line: the line that names the file
+    (``Offending ... key in known_hosts:N``) and its last line."""
+    lines = [l.strip(" @\t") for l in (stderr or "").splitlines()]
+    lines = [l for l in lines if l and not l.startswith(("Warning: Permanently added",
+                                                         "WARNING: REMOTE HOST"))]
+    named = [l for l in lines if l.startswith("Offending")]
+    last = lines[-1:] if lines else ["ssh ended without a word (exit %s)" % returncode]
+    return "; ".join(dict.fromkeys(named + last))
+
+
 class CopySourceError(DockerError):
     """A source path of a copy is missing, or is not the folder its line says."""
 

@@ -57,13 +57,14 @@ class Supervisor:
 
     def __init__(self, timeout, close_pipes=True):
         self.limit = timeout
-        self.deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + (timeout if timeout is not None else 10 ** 9)
         self.procs = []
         self.timed_out = False
         self.close_pipes = close_pipes
-        self._timer = threading.Timer(timeout, self.expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = threading.Timer(timeout, self.expire) if timeout is not None else None
+        if self._timer is not None:  # None: no deadline (an engine's ssh connection)
+            self._timer.daemon = True
+            self._timer.start()
 
     def __enter__(self):
         return self
@@ -75,7 +76,8 @@ class Supervisor:
     def close(self, failed=False):
         """Stop the clock; kill what still runs and reap it (and close the
         pipes, unless FAILED: a thread may still read one, closing would block)."""
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         for proc in self.procs:
             self.end(proc, close=self.close_pipes and not failed)
 

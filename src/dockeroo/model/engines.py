@@ -5,7 +5,7 @@ import os
 import shutil
 from dockeroo.engine.docker import DockerEngine
 from dockeroo.engine.errors import DockerError
-from dockeroo.engine.selection import EngineConfig, url_config
+from dockeroo.engine.selection import EngineConfig, default_ssh_url, url_config
 from dockeroo.engine.machine import known_config
 
 
@@ -20,16 +20,29 @@ def engine_options(values):
     return {key: values[key] for key in ENGINE_OPTIONS if (values.get(key) or "").strip()}
 
 
-def engine_from_options(opts):
-    """The engine a part's options select (see docs/engine.rst)."""
-    config = _engine_config(opts)
-    client = docker_command(opts)
+#: docker.copy's source engine: the engine options with this prefix (``from-engine-url``...)
+SOURCE_PREFIX = "from-"
+
+
+def engine_from_options(opts, prefix=""):
+    """The engine a part's options select (see docs/engine.rst); with PREFIX,
+    the one the options PREFIX + each engine option select."""
+    config = _engine_config(opts, prefix)
+    client = docker_command(opts, prefix)
     return DockerEngine.shared(dataclasses.replace(config, docker=client) if client else config)
 
 
-def docker_command(opts):
+def source_engine_from_options(opts):
+    """docker.copy's source engine when a ``from-`` engine option is given, else None
+    (the source container is on the part's engine)."""
+    if not any(opts.text(SOURCE_PREFIX + key) for key in ENGINE_OPTIONS):
+        return None
+    return engine_from_options(opts, SOURCE_PREFIX)
+
+
+def docker_command(opts, prefix=""):
     """The docker client named by ``docker-command`` or $DOCKEROO_DOCKER_COMMAND, or None."""
-    value, option = opts.text("docker-command"), "docker-command"
+    value, option = opts.text(prefix + "docker-command"), prefix + "docker-command"
     if value is None:
         value, option = os.environ.get(DOCKER_COMMAND_ENV, "").strip() or None, \
             "docker-command (from %s)" % DOCKER_COMMAND_ENV
@@ -46,34 +59,52 @@ def docker_command(opts):
     return value
 
 
-def _engine_config(opts):
-    machine_opt = opts.text("machine-name")
-    url = opts.text("engine-url")
-    verify = opts.bool("engine-tls-verify", None) if opts.text("engine-tls-verify") else None
-    cert_path = opts.text("engine-tls-cert-path")
+def _engine_config(opts, prefix=""):
+    machine_opt = opts.text(prefix + "machine-name")
+    url = opts.text(prefix + "engine-url")
+    verify = opts.bool(prefix + "engine-tls-verify", None) \
+        if opts.text(prefix + "engine-tls-verify") else None
+    cert_path = opts.text(prefix + "engine-tls-cert-path")
     if url and machine_opt:
-        raise opts.error("engine-url", "give either engine-url or machine-name, not both", url)
-    for option in ("engine-tls-verify", "engine-tls-cert-path"):
+        raise opts.error(prefix + "engine-url", "give either %sengine-url or %smachine-name, "
+                         "not both" % (prefix, prefix), url)
+    for option in (prefix + "engine-tls-verify", prefix + "engine-tls-cert-path"):
         if not url and opts.text(option):
             raise opts.error(option, "applies to engine-url only (docker-machine and the "
                              "DOCKER_* environment bring their own TLS settings)", opts.text(option))
     if cert_path:
         cert_path = os.path.abspath(os.path.expanduser(cert_path))
         if not os.path.isdir(cert_path):
-            raise opts.error("engine-tls-cert-path", "%s is not a directory" % cert_path,
-                             opts.text("engine-tls-cert-path"))
+            raise opts.error(prefix + "engine-tls-cert-path", "%s is not a directory" % cert_path,
+                             opts.text(prefix + "engine-tls-cert-path"))
     if url:
         if "://" not in url:
-            raise opts.error("engine-url", "must be a URL such as tcp://host:2376 or unix:///var/run/docker.sock", url)
-        return url_config(url, verify, cert_path)
+            raise opts.error(prefix + "engine-url", "must be a URL such as tcp://host:2376, "
+                             "ssh://user@host or unix:///var/run/docker.sock", url)
+        if url.startswith("ssh://") and (verify is not None or cert_path):
+            raise opts.error(prefix + ("engine-tls-verify" if verify is not None
+                                       else "engine-tls-cert-path"),
+                             "does not apply to ssh:// (ssh encrypts and authenticates)", url)
+        try:
+            return url_config(url, verify, cert_path)
+        except ValueError as exc:
+            raise opts.error(prefix + "engine-url", str(exc), url)
     machine = machine_opt or os.environ.get("DOCKER_MACHINE_NAME")
     if machine:
         try:
             return known_config(machine)
         except DockerError as exc:
-            option = "machine-name" if machine_opt else "machine-name (from DOCKER_MACHINE_NAME)"
+            option = prefix + "machine-name" if machine_opt else \
+                "machine-name (from DOCKER_MACHINE_NAME)"
             raise opts.error(option, "docker-machine cannot tell where this machine is: %s"
                              % (exc.stderr or exc), machine)
+    default = default_ssh_url()
+    if default:  # a Docker context or DOCKER_HOST with an ssh:// endpoint: one connection too
+        try:
+            return url_config(default)
+        except ValueError as exc:
+            raise opts.error("engine-url (from the Docker context or DOCKER_HOST)", str(exc),
+                             default)
     return EngineConfig()
 
 

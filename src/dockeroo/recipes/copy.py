@@ -21,7 +21,8 @@ from dockeroo.base.state import atomic_json
 from dockeroo.runtime import container as ct
 from dockeroo.engine.errors import DockerError
 from dockeroo.model.options import option_error, parse_path_line
-from dockeroo.model.plan import action, fingerprint, not_fingerprinted
+from dockeroo.model.engines import source_engine_from_options
+from dockeroo.model.plan import Observed, action, fingerprint, not_fingerprinted
 from dockeroo.runtime.recipe import Recipe as Base
 
 STATE_FILE = "copy-state.json"
@@ -55,17 +56,19 @@ def uses(spec):
     return [("container", spec.source, "source"), ("container", spec.target, "target")]
 
 
-def plan(part, spec, observed, context, recorded, options=None):
+def plan(part, spec, observed, context, recorded, options=None, source_observed=None):
     """[Action] for the copy into the target container (``update``: its paths
     are copied again; ``unchanged``).
 
     RECORDED: the state file's content (None without one).  The action's
     data is the state to record once the copy is done (None while planning
-    a copy into a container an earlier part will make).
+    a copy into a container an earlier part will make).  SOURCE_OBSERVED:
+    the source engine's answers, when the source container is on another
+    engine (``from-engine-url``...).
     """
     ids, pending = {}, []
     for key, option, name in _objects(spec):
-        obj = observed.get("container", name)
+        obj = (source_observed or observed if key == "from" else observed).get("container", name)
         maker = context.container_change(name)  # dockeroo plan: an earlier part (re)makes it
         if maker is not None:
             pending.append(maker)
@@ -105,10 +108,14 @@ class Recipe(Base):
 
     def __init__(self, buildout, name, options):
         super().__init__(buildout, name, options)
-        self.engine.want("container", self.spec.source)
+        #: the engine of container-from: the from- engine options, else the part's
+        source = source_engine_from_options(self.opts)
+        self.source_engine = source.with_timeout(self.timeout) if source else self.engine
+        self.source_engine.want("container", self.spec.source)
         self.engine.want("container", self.spec.target)
 
     def setup(self):
+        source_engine_from_options(self.opts)  # its options checked before anything runs
         self.state_dir = os.path.join(self.parts_directory, self.part)
         self.spec = read(self.opts, os.path.join(self.state_dir, STATE_FILE))
         self.options[STATE_OPTION] = self.spec.state_path
@@ -127,7 +134,8 @@ class Recipe(Base):
                 recorded = json.load(handle)
         except (OSError, ValueError):
             recorded = None
-        return plan(self.part, self.spec, self.observed(), context, recorded, self.options)
+        source = None if self.source_engine is self.engine else Observed(self.source_engine)
+        return plan(self.part, self.spec, self.observed(), context, recorded, self.options, source)
 
     def apply(self, actions):
         spec = self.spec
@@ -139,7 +147,9 @@ class Recipe(Base):
                           spec.target)
             try:
                 ct.copy_paths(self.engine, spec.source, spec.target, spec.pairs,
-                              timeout=self.cmd_timeout(long=True))
+                              timeout=self.cmd_timeout(long=True),
+                              source_engine=None if self.source_engine is self.engine
+                              else self.source_engine)
             except ct.CopySourceError as exc:
                 raise self.opts.error("paths", exc.reason, exc.path)
             except DockerError as exc:

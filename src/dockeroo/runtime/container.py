@@ -309,8 +309,10 @@ class _Copier:
     """The processes of one :func:`copy_paths` call, under one deadline
     (killed together, see :class:`~dockeroo.engine.process.Supervisor`)."""
 
-    def __init__(self, engine, source, target, timeout):
+    def __init__(self, engine, source, target, timeout, source_engine=None):
         self.engine, self.source, self.target = engine, source, target
+        #: the engine of the source container (another one: a copy between hosts)
+        self.source_engine = source_engine or engine
         self.group = Supervisor(timeout)
 
     def __enter__(self):
@@ -326,9 +328,9 @@ class _Copier:
 
     def producer(self, job):
         if job.proc is None:
-            job.proc = self.popen(["cp", "%s:%s" % (self.source, job.arg), "-"],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+            job.proc = self.source_engine.popen(
+                ["cp", "%s:%s" % (self.source, job.arg), "-"], self.group,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         return job.proc
 
     def source_error(self, job):
@@ -465,7 +467,7 @@ class _Copier:
             raise self.group.error(consumer, err)
 
 
-def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
+def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT, source_engine=None):
     """Stream paths from container SOURCE to container TARGET (which needs no
     shell or tar), PAIRS of absolute (source path, target path), in order.
 
@@ -473,12 +475,17 @@ def copy_paths(engine, source, target, pairs, timeout=DEFAULT_LONG_TIMEOUT):
     keeping its name goes straight from one ``docker cp`` to the other;
     renamed ones are re-targeted by :mod:`dockeroo.base.tarstream`,
     consecutive ones through one consumer.  Modes, owners and links are kept.
+    With SOURCE_ENGINE, SOURCE is a container of that engine (another host):
+    each stream goes from one engine's ``docker cp`` to the other's through a
+    pipe of this machine, never held whole in memory.
     """
     jobs = [_CopyJob(src, dst) for src, dst in pairs]
     if not jobs:
         return
-    owners = owner_ids(engine, source, timeout) if engine.capabilities.is_podman else None
-    with _Copier(engine, source, target, timeout) as copier:
+    source_engine = source_engine or engine
+    owners = owner_ids(source_engine, source, timeout) \
+        if source_engine.capabilities.is_podman else None
+    with _Copier(engine, source, target, timeout, source_engine) as copier:
         copier.preflight(jobs, folders=owners is not None)
         index = 0
         while index < len(jobs):

@@ -58,6 +58,8 @@ import uuid
 from zc.buildout import UserError
 
 from dockeroo.base import mode
+from dockeroo.engine import ssh
+from dockeroo.engine.docker import DockerEngine
 from dockeroo.engine.errors import InUse
 from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.state import read_json, write_json
@@ -158,7 +160,8 @@ class Run:
     2. drop the pending removals (:meth:`drop_pending`; skipped after an
        interrupt: the next run does it);
     3. forget this run's temporaries if they are all gone;
-    4. report an interrupt no part reported.
+    4. end the ssh connections of remote engines (:mod:`dockeroo.engine.ssh`);
+    5. report an interrupt no part reported.
     """
 
     def __init__(self, parts_directory, directory):
@@ -339,7 +342,8 @@ class Run:
     def finish(self):
         """The one exit hook: its steps, in the order the class docstring
         gives.  Never raises."""
-        for step in (self._undo_ahead, self._drop_pending_at_exit, self._forget_temporaries):
+        for step in (self._undo_ahead, self._drop_pending_at_exit, self._forget_temporaries,
+                     DockerEngine.disconnect_all):
             try:
                 step()
             except BaseException as exc:  # pragma: no cover - last resort
