@@ -200,6 +200,43 @@ MANIFEST = """
         %(p)s-mb:1 linux/arm64
     """
 
+#: issue 18: a container moves to another network and volume part, the old parts removed
+CROSS_MOVE = """
+    [net-%(v)s]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net-%(v)s
+    subnet = %(net_subnet)s
+
+    [vol-%(v)s]
+    recipe = dockeroo:docker.volume
+    name = %(p)s-vol-%(v)s
+
+    [app]
+    recipe = dockeroo:docker.run
+    name = %(p)s-app
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    networks = ${net-%(v)s:name}
+    volumes = ${vol-%(v)s:name}:/data
+    """
+
+#: issue 18: a network recreated (its subnet changed) under two containers of the buildout
+CROSS_NETWORK = """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(net_subnet)s
+    """ + "".join("""
+    [app%(i)d]
+    recipe = dockeroo:docker.run
+    name = %%(p)s-app%(i)d
+    image = %%(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    networks = ${net:name}
+    """ % {"i": i} for i in range(2))
+
 UNINSTALL = Step(None)
 
 
@@ -209,6 +246,11 @@ def with_values(text, **values):
         def __missing__(self, key):
             return "%(" + key + ")s"
     return text % Keep(values)
+
+
+def cross(text, v):
+    """A cross-part step: round V, on the subnet the set-up chose for it."""
+    return with_values(text, v=v, net_subnet="%(subnet_" + v + ")s")
 
 
 def life_cycle(recipe, first, second, **extra):
@@ -251,6 +293,20 @@ def scenarios(base_image, registry):
     # everything removed at once: the containers, then the volume and the network together
     found["ahead/uninstall"] = Scenario("ahead/uninstall", [Step(with_values(AHEAD, v="1")),
                                                             UNINSTALL], setup=network_setup)
+
+    def cross_setup(prefix):
+        first = free_subnet()
+        second = first
+        while second == first:
+            second = free_subnet()
+        return {"subnet_a": first, "subnet_b": second}
+    found["cross/move"] = Scenario("cross/move", [Step(cross(CROSS_MOVE, "a")),
+                                                  Step(cross(CROSS_MOVE, "b"))],
+                                   setup=cross_setup)
+    found["cross/network"] = Scenario("cross/network",
+                                      [Step(cross(CROSS_NETWORK, "a")),
+                                       Step(cross(CROSS_NETWORK, "b"))],
+                                      setup=cross_setup)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -332,6 +388,10 @@ F8 = ("F8: docker.push killed between tag and untag: the tag added for the push 
 #: points that fail).  A listed case is expected to fail (strict xfail; in the sampled test,
 #: a failure of its own when its kill point converges): remove the entry once it is fixed.
 KNOWN = {
+    ("cross/move", "KILL"): ("issue 18: the uninterrupted move fails: 'network ...-net-a is still "
+                             "used by container(s) ...-app; remove them first'", set()),
+    ("cross/network", "KILL"): ("issue 18: the uninterrupted recreation fails: 'network ...-net "
+                                "is still used by container(s) ...; remove them first'", set()),
 }
 
 #: how the fault is made: signal for buildout, and whether the scenario's container is killed
@@ -378,7 +438,7 @@ def param(scenario, mode="KILL", ks="every", slow=False):
 ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "save", "load",
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
-    "run/rename", "ahead/install", "ahead/uninstall"]
+    "run/rename", "ahead/install", "ahead/uninstall", "cross/move", "cross/network"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM
@@ -389,11 +449,14 @@ DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("si
            # docker.save's change (the file rewritten) at every call; docker.load's and
            # docker.manifest's scenarios (2 to 4 minutes each here) are in the sampled test
            # (one kill point) and the full sweep (every call)
-           param("save/change")]
+           param("save/change"),
+           # issue 18's changes that span parts: right after each call that changes Docker
+           param("cross/move", ks="mutating"), param("cross/network", ks="mutating")]
 #: one kill point of each other first install and change, all in one test (default
 #: selection); the uninstalls (one or two docker calls each) are left to the full sweep
 SAMPLED = [name for name in NAMES
-           if name not in ("run/install", "copy/install", "ahead/install")
+           if name not in ("run/install", "copy/install", "ahead/install", "cross/move",
+                           "cross/network")
            and not name.endswith("/uninstall")]
 #: the exhaustive sweep: every k of every scenario, both signals, and the container killed
 FULL = [param(name, mode, slow=True) for mode in ("KILL", "TERM") for name in NAMES] + [
