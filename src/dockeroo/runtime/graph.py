@@ -71,7 +71,8 @@ def observe(graph, engines):
         engine = engines.get(key[0])
         if engine is None:
             continue
-        if node.kind in WATCHED and any(a.verb in ("remove", "recreate") for a in node.actions):
+        if node.kind in WATCHED and any(a.verb in ("remove", "recreate") or (
+                a.verb == "maybe" and a.name.startswith("sha256:")) for a in node.actions):
             for name in users_of(engine, node.kind, node.name):
                 user = graph.node(key[0], "container", name)
                 graph.add_use(user, node.kind, node.name, node.kind, observed=True)

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from zc.buildout import UserError
 
-from dockeroo.runtime import ahead
+from dockeroo.runtime import ahead, executor
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT
 from dockeroo.runtime import run as lifecycle
 from dockeroo.model import plan as plan_mod
@@ -140,7 +140,7 @@ class Recipe:
             old = run.deferred.get(self.part)
             if old is None and self.part in run.updating:
                 old = self.options.copy()
-            ctx = run.contexts[self.part] = plan_mod.Context(old=old)
+            ctx = run.contexts[self.part] = plan_mod.Context(old=old, released=run.let_go)
         return ctx
 
     def warn_unknown(self, given):
@@ -330,6 +330,7 @@ class Recipe:
 
     # -- buildout entry points ------------------------------------------------------
     def install(self):
+        executor.start(self.lifecycle)  # the first entry point of the run plans it
         # buildout records the part only once install returns, and may be
         # killed before: record it now, so that a later run uninstalls it
         if not ahead.recorded(self):
@@ -341,6 +342,7 @@ class Recipe:
         return list(paths)
 
     def update(self):
+        executor.start(self.lifecycle)
         self.lifecycle.updating.add(self.part)
         self.lifecycle.keep_recorded(self.buildout)
         try:
@@ -376,6 +378,7 @@ class Recipe:
             log = logging.getLogger(name)
             owner = options.get(OWNER_OPTION)
             run = lifecycle_for_uninstall()
+            execution = executor.start(run)
             if lifecycle.configured_recipe(owner, name) == cls.recipe:
                 run.configuration(name, options)
                 run.deferred[name] = options.copy()
@@ -383,6 +386,14 @@ class Recipe:
                 return
             opts = Options(name, dict(options))
             keep, timeout = removal_settings(name, options)
+            if not keep and execution.defers(name) and \
+                    execution.still_used(cls, engine_from_options(opts), options):
+                # containers use its objects now, and this run replaces or removes
+                # them: recorded (before buildout forgets the part), removed at the end
+                run.configuration(name, options)
+                for act in execution.plan.part_actions(name):
+                    log.info("%s (at the end of the run, once its users are gone)", act.doing())
+                return
             if keep:
                 log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
                 cls.uninstalled(name, options, log)

@@ -186,6 +186,11 @@ class Run:
         self.removed_together = set()
         #: the state of the creation ahead (:mod:`dockeroo.runtime.ahead`), once started
         self.ahead = None
+        #: the run's executor (:mod:`dockeroo.runtime.executor`), once started
+        self.executor = None
+        #: container name -> why the executor removed it (released for the
+        #: recreation of a network or volume it used; its part makes it again)
+        self.let_go = {}
         #: the last scan of the configuration's references (``referenced_outputs``)
         self.references = {}
         if mode.PLANNING:  # dockeroo plan: no lock, no signal handler, nothing swept
@@ -505,6 +510,8 @@ def drop_pending_entry(recipe, part, entry):
     if keep:
         log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
     else:
+        for kind, name in cls.owned(old):  # looked up afresh: its users changed meanwhile
+            engine.forget(kind, name)
         cls.remove(engine, part, old, log)
     cls.uninstalled(part, old, log)
     return True
