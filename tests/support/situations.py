@@ -222,9 +222,21 @@ def reserve_subnets(count):
     with _RESERVING:
         subnets = []
         for _ in range(count):
-            subnets.append(free_subnet(avoid=subnets + sorted(_RESERVED)))
+            subnets.append(_free_subnet(subnets + sorted(_RESERVED)))
         _RESERVED.update(subnets)
     return subnets
+
+
+def _free_subnet(avoid):
+    """support.engine.free_subnet, asked again when a network went away while the
+    engine's networks were listed (other tests remove theirs meanwhile)."""
+    for attempt in range(5):
+        try:
+            return free_subnet(avoid=avoid)
+        except AssertionError as exc:
+            if "not found" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 def release_subnets(subnets):
