@@ -13,7 +13,10 @@ k, docker.copy's first install and docker.run's first install with
 SIGTERM right after every call that changes Docker, the objects made ahead
 in parallel (scenario "ahead": every k, and SIGTERM right after every call
 that changes Docker), one kill point of
-every other first install and change (test_converges_after_fault_sampled),
+every other first install and change, and of the two changes that span
+parts (issue 18: "cross/move", a container moved to another network and
+volume part with the old parts removed; "cross/network", a network
+recreated under two containers) (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
 k of three scenarios) is marked ``slow``::
@@ -388,10 +391,6 @@ F8 = ("F8: docker.push killed between tag and untag: the tag added for the push 
 #: points that fail).  A listed case is expected to fail (strict xfail; in the sampled test,
 #: a failure of its own when its kill point converges): remove the entry once it is fixed.
 KNOWN = {
-    ("cross/move", "KILL"): ("issue 18: the uninterrupted move fails: 'network ...-net-a is still "
-                             "used by container(s) ...-app; remove them first'", set()),
-    ("cross/network", "KILL"): ("issue 18: the uninterrupted recreation fails: 'network ...-net "
-                                "is still used by container(s) ...; remove them first'", set()),
 }
 
 #: how the fault is made: signal for buildout, and whether the scenario's container is killed
@@ -449,14 +448,13 @@ DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("si
            # docker.save's change (the file rewritten) at every call; docker.load's and
            # docker.manifest's scenarios (2 to 4 minutes each here) are in the sampled test
            # (one kill point) and the full sweep (every call)
-           param("save/change"),
-           # issue 18's changes that span parts: right after each call that changes Docker
-           param("cross/move", ks="mutating"), param("cross/network", ks="mutating")]
+           param("save/change")]
 #: one kill point of each other first install and change, all in one test (default
-#: selection); the uninstalls (one or two docker calls each) are left to the full sweep
+#: selection); the uninstalls (one or two docker calls each) are left to the full sweep.
+#: The cross-part scenarios (issue 18) are here too: their kill points right after each
+#: call that changes Docker take 2 to 4 minutes each here (-k cross -m slow: every k)
 SAMPLED = [name for name in NAMES
-           if name not in ("run/install", "copy/install", "ahead/install", "cross/move",
-                           "cross/network")
+           if name not in ("run/install", "copy/install", "ahead/install")
            and not name.endswith("/uninstall")]
 #: the exhaustive sweep: every k of every scenario, both signals, and the container killed
 FULL = [param(name, mode, slow=True) for mode in ("KILL", "TERM") for name in NAMES] + [
