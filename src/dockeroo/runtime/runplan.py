@@ -241,14 +241,29 @@ class RunPlan:
         return self.order.blocked
 
     def refusal(self):
-        """The UserError text of the blocked actions (None: nothing is blocked)."""
-        if not self.order.blocked:
+        """The UserError text of the blocked actions (None: nothing is
+        blocked).  A removal an earlier run left pending is not refused: the
+        end of the run tries it, and keeps its record while it fails."""
+        blocked = [(a, w) for a, w in self.order.blocked if not left_pending(a)]
+        if not blocked:
             return None
+        reasons = {}
+        for act, why in blocked:  # one line per action, every user named
+            reasons.setdefault(id(act), (act, []))[1].append(why)
         lines = []
-        for act, why in self.order.blocked:
+        for act, whys in reasons.values():
             lines.append("Part [%s]: cannot %s %s %s: %s; %s" % (
-                act.part, act.verb, act.kind, act.name, why, advice(act, why)))
+                act.part, act.verb, act.kind, act.name, "; ".join(whys), advice(act, whys[0])))
         return "\n".join(lines) + "\n(nothing was changed)"
+
+
+#: the reasons of the removals an earlier run left pending (:func:`pending`)
+PENDING_REASONS = ("left by an interrupted run", "replaced earlier")
+
+
+def left_pending(act):
+    """Whether ACT is a removal an earlier run left pending."""
+    return any(p in r for r in act.reasons for p in PENDING_REASONS)
 
 
 def advice(act, why):
