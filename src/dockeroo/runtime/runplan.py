@@ -299,13 +299,14 @@ def graph_of(entries, configured, engines):
     swaps = {}
     take_along(graph, swaps)
     plain_removals(graph, swaps)
+    at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
     entries = [(r, swaps.get(id(e), e)) for r, e in entries]
     try:
         steps = graph_mod.order(graph)
     except graph_mod.OrderError as exc:
         raise UserError("dockeroo: %s" % exc) from None
     deferred = deferred_parts(graph, configured)
-    return RunPlan(run_order(entries, deferred), graph, steps, deferred)
+    return RunPlan(run_order(entries, deferred, at_end), graph, steps, deferred)
 
 
 def _swap(graph, key, old, new, swaps):
@@ -370,11 +371,13 @@ def deferred_parts(graph, configured):
     return out
 
 
-def run_order(entries, deferred):
+def run_order(entries, deferred, at_end=()):
     """ENTRIES in the order the run follows: the removals of DEFERRED
-    parts move after the installs (the end of the run, with the pending
-    removals)."""
-    later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and e.part in deferred]
+    parts, and the Actions of ids AT_END (old images whose users are
+    recreated first), move after the installs (the end of the run, with
+    the pending removals)."""
+    later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and (
+        e.part in deferred or id(e) in at_end)]
     ids = {id(e) for _, e in later}
     return [(r, e) for r, e in entries if id(e) not in ids] + later
 
