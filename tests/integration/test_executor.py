@@ -248,3 +248,30 @@ def test_volume_driver_options_change_needs_recreate(buildout, prefix, base_imag
     assert inspect("container", prefix + "-app")["State"]["Running"]
     no_changes(buildout)
     removed_all(buildout, prefix)
+
+
+def test_rebuild_whose_users_are_recreated_removes_the_old_image(buildout, prefix, base_image):
+    """The old image of a rebuild whose only container the same plan
+    recreates: a plain ``- remove``, listed last (done at the end of the
+    run), not ``? maybe``; the run removes it."""
+    buildout.write("ctx/Dockerfile", DOCKERFILE % "one")
+    buildout.configure(build("img", prefix + "-img:1", base_image, "ctx")
+                       + app(prefix, "${img:name}"))
+    buildout.ok()
+    old = inspect("image", prefix + "-img:1")["Id"]
+    buildout.write("ctx/Dockerfile", DOCKERFILE % "two")
+    plan = plan_of(buildout, json_output=False)
+    assert plan.code == 2, plan.stderr
+    order = [l.strip() for l in plan.output.splitlines() if l.strip()[:1] in "+~-?"]
+    assert [l.split(":")[0] for l in order] == [
+        "~ recreate image %s-img" % prefix, "~ recreate container %s-app" % prefix,
+        "- remove image sha256"], plan.output
+    assert order[2] == ("- remove image %s: replaced by the new build of %s-img:1, removed at "
+                        "the end of the run (its users %s-app are recreated first)"
+                        % (old, prefix, prefix)), plan.output
+    assert "unknown" not in plan.output
+    buildout.ok()
+    assert inspect("image", old) is None
+    assert inspect("container", prefix + "-app")["Image"] == inspect("image", prefix + "-img:1")["Id"]
+    no_changes(buildout)
+    removed_all(buildout, prefix)

@@ -51,17 +51,18 @@ def plan(part, spec, observed, context, owner=None):
                        "hand?)" % spec.name)]
     have_opts = current.get("Options") or {}
     if current.get("Driver") != spec.driver or have_opts != spec.driver_opts:
-        differs = "volume %s has driver %s and options %s, the part asks for driver %s and " \
-            "options %s" % (spec.name, current.get("Driver"), have_opts or "{}", spec.driver,
-                            spec.driver_opts or "{}")
-        if not spec.recreate or (owner is not None and not is_owned(current, part, owner)):
+        differs = "volume %s already exists with driver %s and options %s, but the part " \
+            "asks for driver %s and options %s" % (
+                spec.name, current.get("Driver"), have_opts or "{}", spec.driver,
+                spec.driver_opts or "{}")
+        if not spec.recreate:
             raise UserError(
                 "Part [%s]: %s; its data is not dropped: set recreate = true in [%s] to drop "
                 "it and recreate the volume (its containers are made again with it), remove "
-                "the volume by hand, or choose another name" % (part, differs, part)
-                if spec.recreate is False else
-                "Part [%s]: %s, and it was not created by this part: remove it by hand or "
-                "choose another name" % (part, differs))
+                "the volume by hand, or choose another name" % (part, differs, part))
+        if owner is not None and not is_owned(current, part, owner):
+            raise UserError("Part [%s]: %s, and it was not created by this part: remove it by "
+                            "hand or choose another name" % (part, differs))
         return [action(part, "volume", spec.name, "recreate", differs,
                        "recreate = true: its data is dropped")]
     labels = {k: v for k, v in labels_of(current).items() if k not in OWN_LABELS}

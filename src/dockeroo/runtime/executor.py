@@ -25,8 +25,9 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
   again after the new one exists: by their own part's turn when it comes
   later in the run, or at once (:func:`remake`) when it has passed.
 
-Cheap when nothing spans parts: without a removed or changed part and
-without a pending record, no graph is built (the no-op run).  A plan that
+Cheap when nothing spans parts: a run whose first dockeroo entry point is
+an install or update has no removed or changed dockeroo part, and builds
+no graph (the no-op run).  A plan that
 cannot be made at that point (a part whose plan fails) leaves each part
 to fail in its own turn, as without the executor.
 """
@@ -76,13 +77,21 @@ class Executor:
         return False
 
 
-def start(run):
-    """The run's Executor, started (planned) at the first entry point.
-    Raises UserError when the plan is refused (blocked)."""
+def start(run, uninstalling=False):
+    """The run's Executor, started (planned) at the first entry point
+    (UNINSTALLING: an uninstall).  Raises UserError when the plan is
+    refused (blocked).
+
+    Buildout uninstalls every removed and changed part before it installs
+    or updates any: when the run's first dockeroo entry point is an
+    install or update, no dockeroo part is removed or changed in this run,
+    nothing spans parts, and no graph is built (the no-op run costs what
+    it did).  Buildout has also taken the part's signature out of its
+    options by then, so its options could not be compared anyway."""
     if run.executor is not None:
         return run.executor
     executor = run.executor = Executor(run)
-    if mode.PLANNING or not plain_install(sys.argv):
+    if mode.PLANNING or not uninstalling or not plain_install(sys.argv):
         return executor
     try:
         result = _plan(run)

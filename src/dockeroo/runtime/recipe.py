@@ -378,7 +378,7 @@ class Recipe:
             log = logging.getLogger(name)
             owner = options.get(OWNER_OPTION)
             run = lifecycle_for_uninstall()
-            execution = executor.start(run)
+            execution = executor.start(run, uninstalling=True)
             if lifecycle.configured_recipe(owner, name) == cls.recipe:
                 run.configuration(name, options)
                 run.deferred[name] = options.copy()

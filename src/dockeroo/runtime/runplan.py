@@ -241,14 +241,29 @@ class RunPlan:
         return self.order.blocked
 
     def refusal(self):
-        """The UserError text of the blocked actions (None: nothing is blocked)."""
-        if not self.order.blocked:
+        """The UserError text of the blocked actions (None: nothing is
+        blocked).  A removal an earlier run left pending is not refused: the
+        end of the run tries it, and keeps its record while it fails."""
+        blocked = [(a, w) for a, w in self.order.blocked if not left_pending(a)]
+        if not blocked:
             return None
+        reasons = {}
+        for act, why in blocked:  # one line per action, every user named
+            reasons.setdefault(id(act), (act, []))[1].append(why)
         lines = []
-        for act, why in self.order.blocked:
+        for act, whys in reasons.values():
             lines.append("Part [%s]: cannot %s %s %s: %s; %s" % (
-                act.part, act.verb, act.kind, act.name, why, advice(act, why)))
+                act.part, act.verb, act.kind, act.name, "; ".join(whys), advice(act, whys[0])))
         return "\n".join(lines) + "\n(nothing was changed)"
+
+
+#: the reasons of the removals an earlier run left pending (:func:`pending`)
+PENDING_REASONS = ("left by an interrupted run", "replaced earlier")
+
+
+def left_pending(act):
+    """Whether ACT is a removal an earlier run left pending."""
+    return any(p in r for r in act.reasons for p in PENDING_REASONS)
 
 
 def advice(act, why):
@@ -284,13 +299,14 @@ def graph_of(entries, configured, engines):
     swaps = {}
     take_along(graph, swaps)
     plain_removals(graph, swaps)
+    at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
     entries = [(r, swaps.get(id(e), e)) for r, e in entries]
     try:
         steps = graph_mod.order(graph)
     except graph_mod.OrderError as exc:
         raise UserError("dockeroo: %s" % exc) from None
     deferred = deferred_parts(graph, configured)
-    return RunPlan(run_order(entries, deferred), graph, steps, deferred)
+    return RunPlan(run_order(entries, deferred, at_end), graph, steps, deferred)
 
 
 def _swap(graph, key, old, new, swaps):
@@ -355,11 +371,13 @@ def deferred_parts(graph, configured):
     return out
 
 
-def run_order(entries, deferred):
+def run_order(entries, deferred, at_end=()):
     """ENTRIES in the order the run follows: the removals of DEFERRED
-    parts move after the installs (the end of the run, with the pending
-    removals)."""
-    later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and e.part in deferred]
+    parts, and the Actions of ids AT_END (old images whose users are
+    recreated first), move after the installs (the end of the run, with
+    the pending removals)."""
+    later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and (
+        e.part in deferred or id(e) in at_end)]
     ids = {id(e) for _, e in later}
     return [(r, e) for r, e in entries if id(e) not in ids] + later
 
