@@ -178,8 +178,6 @@ def holds_volume_options(size):
 
 
 # -- the situations --------------------------------------------------------------------------
-NOT_YET = ("the executor (h18x) does not handle it yet: see the failure")
-
 S = []
 
 
@@ -384,7 +382,7 @@ situation("keep-copy-source-moved", [
 
 #: situations the executor does not handle yet, with the failure seen (strict xfail):
 #: remove an entry once it passes
-#: (seen on h18x 6c57915; the first assertion that fails is named first)
+#: (seen on h18x 813b841 with --runxfail; the first assertion that fails is named first)
 REMOVAL_LOGGED_FIRST = (
     "the removed part's removal is logged at its uninstall, first ('P: removing ... because the "
     "part was removed (at the end of the run, once its users are gone)'), while the plan orders "
@@ -415,12 +413,12 @@ KNOWN = {
         "refused (plan exit 1): 'Part [net-a]: cannot remove network P-net: container P-web is "
         "configured to use it' although part net-b makes the same network"),
     "rebuild-image-two-users": (
-        "the plan's '- remove image sha256:... (replaced by the new build ...)' has no log line; "
-        "the containers' reason: plan 'image X will be rebuilt (...)', run 'image X changed "
-        "(id A -> B)'"),
+        "the plan's last action, '- remove image sha256:... (replaced by the new build ..., "
+        "removed at the end of the run ...)', has no log line; the containers' reason: plan "
+        "'image X will be rebuilt (...)', run 'image X changed (id A -> B)'"),
     "network-subnet-two-users": (
-        "plan --json gives no batch and the run recreates the users in parallel: it logs db "
-        "before web (the plan: web, db), each with ' (ahead of its part)' added to the reason"),
+        "the users' reasons gain ' (ahead of its part)' in the run; and plan --json gives no "
+        "batch while the run recreates web and db in parallel (their order in the log varies)"),
     "network-subnet-user-installed-first": (
         "the plan orders web's recreation before the network's; the run (rightly) recreates the "
         "network first"),
