@@ -382,60 +382,14 @@ situation("keep-copy-source-moved", [
 
 #: situations the executor does not handle yet, with the failure seen (strict xfail):
 #: remove an entry once it passes
-#: (seen on h18x 813b841 with --runxfail; the first assertion that fails is named first)
-REMOVAL_LOGGED_FIRST = (
-    "the removed part's removal is logged at its uninstall, first ('P: removing ... because the "
-    "part was removed (at the end of the run, once its users are gone)'), while the plan orders "
-    "it last with the reason 'part removed'; the container's reason also differs (plan: "
-    "\"option 'image' changed; image X will be made (new part)\", run: \"option 'image' "
-    "changed\")")
-REPLACED_NOT_LOGGED = ("the plan's '- remove' of the object the renamed part replaces "
-                       "('replaced by ...') has no log line in the run")
-IMAGE_REASON = ("the container's reason: plan \"option 'image' changed; image X will be made "
-                "(new part)\", run \"option 'image' changed\"")
-COPY_MOVED_REASON = ("the copy's reason: plan 'container P-src-b will be created (new part)', "
-                     "run \"option 'container-from' changed\"")
+#: (seen on h18e with --runxfail; the first assertion that fails is named first)
 KNOWN = {
-    "move-network": REMOVAL_LOGGED_FIRST,
-    "move-network-two-users": REMOVAL_LOGGED_FIRST,
-    "move-volume": REMOVAL_LOGGED_FIRST,
-    "move-network-and-volume": REMOVAL_LOGGED_FIRST + "; the new network and volume are logged "
-                                                      "with ' (ahead of its part)' added",
-    "move-build": REMOVAL_LOGGED_FIRST,
-    "move-pull": REMOVAL_LOGGED_FIRST,
-    "move-build-to-pull": REMOVAL_LOGGED_FIRST,
-    "move-pull-to-build": REMOVAL_LOGGED_FIRST,
-    "move-build-two-users": REMOVAL_LOGGED_FIRST,
-    "rename-network-two-users": REPLACED_NOT_LOGGED,
-    "rename-volume": REPLACED_NOT_LOGGED,
-    "rename-image": REPLACED_NOT_LOGGED + "; " + IMAGE_REASON,
     "rename-part-same-network": (
         "refused (plan exit 1): 'Part [net-a]: cannot remove network P-net: container P-web is "
         "configured to use it' although part net-b makes the same network"),
-    "rebuild-image-two-users": (
-        "the plan's last action, '- remove image sha256:... (replaced by the new build ..., "
-        "removed at the end of the run ...)', has no log line; the containers' reason: plan "
-        "'image X will be rebuilt (...)', run 'image X changed (id A -> B)'"),
-    "network-subnet-two-users": (
-        "the users' reasons gain ' (ahead of its part)' in the run; and plan --json gives no "
-        "batch while the run recreates web and db in parallel (their order in the log varies)"),
     "network-subnet-user-installed-first": (
         "the plan orders web's recreation before the network's; the run (rightly) recreates the "
         "network first"),
-    "network-subnet-and-container-change": (
-        "the container's reason: plan \"option 'command' changed\", run 'network P-net is "
-        "recreated (addresses: ...)'"),
-    "volume-driver-opts-with-user-recreate": (
-        "the container's reason: the plan's ends with '; recreate = true: its data is dropped)', "
-        "the run's line does not"),
-    "copy-source-replaced": (
-        "the copy's reason: plan \"container P-src will be recreated (option 'command' "
-        "changed)\", run 'container P-src was recreated'"),
-    "copy-source-moved": ("the plan's '- remove container P-src-a' (part removed) has no log "
-                          "line; " + COPY_MOVED_REASON),
-    "keep-move-build": IMAGE_REASON,
-    "keep-move-pull": IMAGE_REASON,
-    "keep-copy-source-moved": COPY_MOVED_REASON,
 }
 
 def param(s):

@@ -32,6 +32,7 @@ cannot be made at that point (a part whose plan fails) leaves each part
 to fail in its own turn, as without the executor.
 """
 
+import dataclasses
 import logging
 import sys
 
@@ -55,6 +56,46 @@ class Executor:
         self.run = run
         self.plan = None
         self.deferred = set()
+
+    def predicted(self, act):
+        """ACT with the reasons of the run's plan when that plan has the same
+        Action (part, verb, kind, name): the executor decided it for those
+        reasons.  An Action the plan did not predict keeps its own."""
+        if self.plan is None:
+            return act
+        for planned in self.plan.part_actions(act.part):
+            if (planned.verb, planned.kind, planned.name) == (act.verb, act.kind, act.name):
+                return dataclasses.replace(act, reasons=planned.reasons)
+        return act
+
+    def report(self, logger, actions):
+        """Log one line per Action of ACTIONS that changes something, in the
+        plan's format (:meth:`dockeroo.model.plan.Action.doing`), with the
+        run plan's reasons (:meth:`predicted`)."""
+        for act in actions:
+            if act.changes:
+                logger.info("%s", self.predicted(act).doing())
+
+    def rank(self, part):
+        """Where the first Action of PART comes in the run plan's order (the
+        end-of-run removals follow it)."""
+        if self.plan is None:
+            return 0
+        for i, (_r, e) in enumerate(self.plan.entries):
+            if getattr(e, "part", None) == part:
+                return i
+        return len(self.plan.entries)
+
+    def announce(self, part, kind, name, logger=None):
+        """Log the run plan's removal of object NAME (KIND) of PART, done now
+        at the end of the run (a deferred removal, or what a changed part
+        replaced); nothing when the plan did not predict it."""
+        if self.plan is None:
+            return
+        for planned in self.plan.part_actions(part):
+            if (planned.verb, planned.kind, planned.name) == ("remove", kind, name):
+                (logger or logging.getLogger(part)).info("%s", planned.doing())
+                return
 
     def defers(self, part):
         """Whether the removal of the removed PART may wait for the end of the run."""

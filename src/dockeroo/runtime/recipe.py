@@ -122,7 +122,7 @@ class Recipe:
         Recipes that plan do it in two steps: plan (logged with its
         reasons) then apply."""
         actions = self.plan(self.context())
-        plan_mod.report(self.log, actions)
+        executor.start(self.lifecycle).report(self.log, actions)
         return self.apply(actions)
 
     def observed(self):
@@ -391,8 +391,7 @@ class Recipe:
                 # containers use its objects now, and this run replaces or removes
                 # them: recorded (before buildout forgets the part), removed at the end
                 run.configuration(name, options)
-                for act in execution.plan.part_actions(name):
-                    log.info("%s (at the end of the run, once its users are gone)", act.doing())
+                log.debug("removal deferred to the end of the run, once its users are gone")
                 return
             if keep:
                 log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
@@ -400,6 +399,7 @@ class Recipe:
                 return
             try:
                 engine = engine_from_options(opts).with_timeout(timeout)
+                announce_removal(run, cls, name, options)
                 cls.remove(engine, name, options, log)
             except (DockerError, UnsafeArchive) as exc:
                 raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))
@@ -445,6 +445,17 @@ class Recipe:
         _keep, timeout = removal_settings(part, options)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+
+
+def announce_removal(run, cls, part, options):
+    """Log the run plan's lines of the removal of PART's objects (options
+    OPTIONS of recipe class CLS), done now by its uninstall."""
+    try:
+        owned = cls.owned(options)
+    except (KeyError, ValueError):
+        return
+    for kind, name in owned:
+        run.announce(part, kind, name)
 
 
 def lifecycle_for_uninstall():

@@ -15,6 +15,7 @@ whose users are all replaced) and orders it.
 import contextlib
 import os
 import urllib.parse
+import weakref
 
 from zc.buildout import UserError
 
@@ -107,6 +108,11 @@ def removal(part, old, why):
         return tagged(cls.plan_removal(observed_for(part, old), part, old, why), recipe)
 
 
+#: the removals of what a changed part's old configuration owned (:func:`replaced`):
+#: the run does them at its end (Run.drop_pending), the plan lists them last
+AT_END = weakref.WeakSet()
+
+
 def plan_part(recipe, name, old, changed, images):
     """The plan of the dockeroo part RECIPE (recipe NAME), installed with
     the options OLD before (None: new), CHANGED since."""
@@ -117,7 +123,9 @@ def plan_part(recipe, name, old, changed, images):
         if actions is None:
             return [(name, PartEntry(part, name, "maybe", "cannot plan this recipe yet"))]
         if changed and old is not None:
-            actions = list(actions) + replaced(recipe, old, "part configuration changed")
+            gone = replaced(recipe, old, "part configuration changed")
+            AT_END.update(gone)
+            actions = list(actions) + gone
     return tagged(actions, name)
 
 
@@ -300,6 +308,7 @@ def graph_of(entries, configured, engines):
     take_along(graph, swaps)
     plain_removals(graph, swaps)
     at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
+    at_end.update(id(e) for _r, e in entries if isinstance(e, plan_mod.Action) and e in AT_END)
     entries = [(r, swaps.get(id(e), e)) for r, e in entries]
     try:
         steps = graph_mod.order(graph)
