@@ -52,8 +52,7 @@ def run(buildout, recorder, *args):
     after checking that the run logged the plan's actions with their reasons."""
     exact = assert_plan_matches_run(buildout, recorder, *args)
     planned = [(a["part"], a["action"], a["kind"], a["name"], "; ".join(a["reasons"]))
-               for a in exact.plan if a["kind"] == "network" and a["action"] not in
-               ("unchanged", "remove")]
+               for a in exact.plan if a["kind"] == "network" and a["action"] != "unchanged"]
     assert [(p, v, k, n) for p, v, k, n, _ in logged(exact.run) if k == "network"] == \
         [(p, v, k, n) for p, v, k, n, _ in planned], exact.run.output
     commands = [(argv[1], argv[-1]) for argv in exact.run_calls
@@ -107,7 +106,9 @@ def test_network_plan_matches_the_run(buildout, prefix, configure, docker_record
     configure(name=renamed, subnet=free_subnet(avoid=[first, second]))
     exact, result, commands = run(buildout, docker_recorder)
     assert logged(result) == [("net", "create", "network", renamed,
-                               "option 'name' changed (was %s)" % name)]
+                               "option 'name' changed (was %s)" % name),
+                              ("net", "remove", "network", name,
+                               "replaced by network %s" % renamed)]
     assert planned(exact, name) == [("remove", "replaced by network %s" % renamed)]
     assert verbs_of(commands, renamed) == "create" and verbs_of(commands, name) == "remove"
     assert inspect("network", name) is None and inspect("network", renamed) is not None
