@@ -12,9 +12,12 @@ Default selection (a few minutes): docker.run's first install at every
 k, docker.copy's first install and docker.run's first install with
 SIGTERM right after every call that changes Docker, the objects made ahead
 in parallel (scenario "ahead": every k, and SIGTERM right after every call
-that changes Docker), their recreation (containers stopped together: right
-after every call that changes Docker), one kill point of
-every other first install and change (test_converges_after_fault_sampled),
+that changes Docker), their recreation (containers stopped together: one
+kill point, in the sampled test), one kill point of
+every other first install and change, and of the two changes that span
+parts (issue 18: "cross/move", a container moved to another network and
+volume part with the old parts removed; "cross/network", a network
+recreated under two containers) (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
 k of three scenarios) is marked ``slow``::
@@ -201,6 +204,43 @@ MANIFEST = """
         %(p)s-mb:1 linux/arm64
     """
 
+#: issue 18: a container moves to another network and volume part, the old parts removed
+CROSS_MOVE = """
+    [net-%(v)s]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net-%(v)s
+    subnet = %(net_subnet)s
+
+    [vol-%(v)s]
+    recipe = dockeroo:docker.volume
+    name = %(p)s-vol-%(v)s
+
+    [app]
+    recipe = dockeroo:docker.run
+    name = %(p)s-app
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    networks = ${net-%(v)s:name}
+    volumes = ${vol-%(v)s:name}:/data
+    """
+
+#: issue 18: a network recreated (its subnet changed) under two containers of the buildout
+CROSS_NETWORK = """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(net_subnet)s
+    """ + "".join("""
+    [app%(i)d]
+    recipe = dockeroo:docker.run
+    name = %%(p)s-app%(i)d
+    image = %%(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    networks = ${net:name}
+    """ % {"i": i} for i in range(2))
+
 UNINSTALL = Step(None)
 
 
@@ -210,6 +250,11 @@ def with_values(text, **values):
         def __missing__(self, key):
             return "%(" + key + ")s"
     return text % Keep(values)
+
+
+def cross(text, v):
+    """A cross-part step: round V, on the subnet the set-up chose for it."""
+    return with_values(text, v=v, net_subnet="%(subnet_" + v + ")s")
 
 
 def life_cycle(recipe, first, second, **extra):
@@ -256,6 +301,20 @@ def scenarios(base_image, registry):
     found["ahead/recreate"] = Scenario("ahead/recreate", [Step(with_values(AHEAD, v="1")),
                                                           Step(with_values(AHEAD, v="2"))],
                                        setup=network_setup)
+
+    def cross_setup(prefix):
+        first = free_subnet()
+        second = first
+        while second == first:
+            second = free_subnet()
+        return {"subnet_a": first, "subnet_b": second}
+    found["cross/move"] = Scenario("cross/move", [Step(cross(CROSS_MOVE, "a")),
+                                                  Step(cross(CROSS_MOVE, "b"))],
+                                   setup=cross_setup)
+    found["cross/network"] = Scenario("cross/network",
+                                      [Step(cross(CROSS_NETWORK, "a")),
+                                       Step(cross(CROSS_NETWORK, "b"))],
+                                      setup=cross_setup)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -383,7 +442,8 @@ def param(scenario, mode="KILL", ks="every", slow=False):
 ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "save", "load",
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
-    "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate"]
+    "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate", "cross/move",
+    "cross/network"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM
@@ -391,15 +451,16 @@ NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] +
 #: tested in test_lifecycle.py and swept in the full sweep
 DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("simple/change"),
            param("ahead/install", ks="mutating"), param("ahead/install", "TERM", ks="mutating"),
-           param("ahead/recreate", ks="mutating"),
            # docker.save's change (the file rewritten) at every call; docker.load's and
            # docker.manifest's scenarios (2 to 4 minutes each here) are in the sampled test
            # (one kill point) and the full sweep (every call)
            param("save/change")]
 #: one kill point of each other first install and change, all in one test (default
-#: selection); the uninstalls (one or two docker calls each) are left to the full sweep
+#: selection); the uninstalls (one or two docker calls each) are left to the full sweep.
+#: The cross-part scenarios (issue 18) are here too: their kill points right after each
+#: call that changes Docker take 2 to 4 minutes each here (-k cross -m slow: every k)
 SAMPLED = [name for name in NAMES
-           if name not in ("run/install", "copy/install", "ahead/install", "ahead/recreate")
+           if name not in ("run/install", "copy/install", "ahead/install")
            and not name.endswith("/uninstall")]
 #: the exhaustive sweep: every k of every scenario, both signals, and the container killed
 FULL = [param(name, mode, slow=True) for mode in ("KILL", "TERM") for name in NAMES] + [

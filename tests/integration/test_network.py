@@ -85,12 +85,13 @@ def test_network_change_recreates_unless_attached(buildout, prefix, base_image):
     buildout.ok()
     old_id = inspect("network", name)["Id"]
 
-    # a (stopped) container on the network blocks the change
+    # a (stopped) container of no part on the network blocks the change
     docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
     buildout.configure(part % (name, second))
     result = buildout.fails()
     line = result.error_line()
-    assert "Part [n]" in line and "%s-user" % prefix in line and "must be recreated" in line, result.output
+    assert "Part [n]: cannot recreate network %s: used by container %s-user, which no part " \
+        "of this buildout manages" % (name, prefix) in line, result.output
     assert inspect("network", name)["Id"] == old_id
     assert ipam(name)[0]["Subnet"] == str(first)
 
@@ -144,12 +145,15 @@ def test_network_label_change(buildout, prefix, base_image):
     buildout.ok()
     found = inspect("network", name)
     assert found["Id"] != old_id and found["Labels"]["color"] == "blue"
-    # attached: labels alone do not block the buildout, the network is kept
+    # attached to a container of no part: refused (labels need a recreation),
+    # nothing changed
     docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
     buildout.configure(part % (name, net, "green"))
-    result = buildout.ok()
-    assert "keeps its old labels" in result.output
+    result = buildout.fails()
+    assert "cannot recreate network %s: used by container %s-user" % (name, prefix) \
+        in result.output
     assert inspect("network", name)["Id"] == found["Id"]
+    assert inspect("network", name)["Labels"]["color"] == "blue"
 
 
 def test_network_ipv6_dual_stack(buildout, prefix):
@@ -193,7 +197,8 @@ def test_network_keep_and_in_use_on_uninstall(buildout, prefix, base_image):
     docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
     result = buildout.uninstall_all()
     assert not result.ok and "Traceback" not in result.output
-    assert "still used by container(s) %s-user" % prefix in result.output
+    assert "cannot remove network %s: used by container %s-user" % (name, prefix) \
+        in result.output
     assert inspect("network", name) is not None
     docker("rm", prefix + "-user")
     assert buildout.uninstall_all().ok

@@ -52,8 +52,7 @@ def run(buildout, recorder, *args):
     after checking that the run logged the plan's actions with their reasons."""
     exact = assert_plan_matches_run(buildout, recorder, *args)
     planned = [(a["part"], a["action"], a["kind"], a["name"], "; ".join(a["reasons"]))
-               for a in exact.plan if a["kind"] == "network" and a["action"] not in
-               ("unchanged", "remove")]
+               for a in exact.plan if a["kind"] == "network" and a["action"] != "unchanged"]
     assert [(p, v, k, n) for p, v, k, n, _ in logged(exact.run) if k == "network"] == \
         [(p, v, k, n) for p, v, k, n, _ in planned], exact.run.output
     commands = [(argv[1], argv[-1]) for argv in exact.run_calls
@@ -107,7 +106,9 @@ def test_network_plan_matches_the_run(buildout, prefix, configure, docker_record
     configure(name=renamed, subnet=free_subnet(avoid=[first, second]))
     exact, result, commands = run(buildout, docker_recorder)
     assert logged(result) == [("net", "create", "network", renamed,
-                               "option 'name' changed (was %s)" % name)]
+                               "option 'name' changed (was %s)" % name),
+                              ("net", "remove", "network", name,
+                               "replaced by network %s" % renamed)]
     assert planned(exact, name) == [("remove", "replaced by network %s" % renamed)]
     assert verbs_of(commands, renamed) == "create" and verbs_of(commands, name) == "remove"
     assert inspect("network", name) is None and inspect("network", renamed) is not None
@@ -141,8 +142,13 @@ def test_keep_leaves_the_network_of_a_removed_part(buildout, prefix, configure, 
     docker("network", "rm", name)
 
 
-def test_labels_of_an_attached_network_are_kept_with_the_reason(buildout, prefix, configure,
-                                                                 docker_recorder, base_image):
+def test_labels_of_a_network_a_container_of_no_part_uses_are_refused(
+        buildout, prefix, configure, docker_recorder, base_image):
+    """Issue 18: a label change needs the network recreated.  Under a
+    container no part manages, the plan and the run refuse it (exit 1,
+    naming the container), before anything changes; never "No changes".
+    Once that container is gone, one run applies the labels."""
+    from support.plan_exact import plan_of
     name = prefix + "-lbl"
     subnet = free_subnet()
     configure(name=name, subnet=subnet)
@@ -150,11 +156,16 @@ def test_labels_of_an_attached_network_are_kept_with_the_reason(buildout, prefix
     docker("create", "--name", prefix + "-user", "--network", name, base_image, "true")
     buildout.configure((PART % {"name": name, "subnet": subnet, "extra": ""}).replace(
         "tier=back", "tier=front"))
-    exact, result, commands = run(buildout, docker_recorder)
-    assert commands == [] and logged(result) == [], result.output
-    assert planned(exact, name) == [("unchanged", "it keeps its old labels (labels cannot change "
-                                     "while container(s) %s-user are attached)" % prefix)]
-    assert "it keeps its old labels (labels cannot change while container(s) %s-user are " \
-           "attached)" % prefix in result.output
+    plan = plan_of(buildout, json_output=False)
+    assert plan.code == 1, plan.output + plan.stderr
+    assert "No changes" not in plan.output
+    refusal = ("Part [net]: cannot recreate network %s: used by container %s-user, which no "
+               "part of this buildout manages" % (name, prefix))
+    assert refusal in plan.stderr
+    result = buildout.fails()
+    assert refusal in result.output
     assert inspect("network", name)["Labels"]["tier"] == "back"
     docker("rm", prefix + "-user")
+    exact, result, commands = run(buildout, docker_recorder)
+    assert commands == [("rm", name), ("create", name)], result.output
+    assert inspect("network", name)["Labels"]["tier"] == "front"

@@ -78,7 +78,8 @@ def test_volume_in_use_uninstall_error(buildout, prefix, base_image):
     docker("create", "--name", prefix + "-user", "-v", name + ":/data", base_image, "true")
     result = buildout.uninstall_all()
     assert not result.ok
-    assert "still used by container(s) %s-user" % prefix in result.output
+    assert "cannot remove volume %s: used by container %s-user, which no part of this " \
+        "buildout manages" % (name, prefix) in result.output
     assert "Traceback" not in result.output
     assert inspect("volume", name) is not None
     docker("rm", prefix + "-user")

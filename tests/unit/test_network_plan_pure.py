@@ -74,16 +74,17 @@ def test_each_setting_is_a_reason():
                            "labels: has {'tier': 'back'}, wants {'tier': 'front'}")
 
 
-def test_attached_containers_block_a_recreate_and_keep_old_labels():
+def test_attached_containers_are_recreated_with_it_labels_too():
+    """Issue 18: under containers the network is recreated (the executor
+    releases and makes again the containers of the buildout's parts, or
+    refuses the run for any other user); a label change too: never
+    "unchanged" (Docker cannot change a network's labels in place)."""
     objects = {("network", "dkrec-net"): OURS, ("network-users", "dkrec-net"): ["dkrec-db"]}
-    with pytest.raises(UserError) as err:
-        plan(dict(INSTALLED, internal="false"), objects)
-    assert "Part [net]: network dkrec-net must be recreated (internal: has True, wants False) " \
-           "but container(s) dkrec-db are attached" in str(err.value)
+    [act] = plan(dict(INSTALLED, internal="false"), objects)
+    assert (act.verb, act.reasons) == ("recreate", ("internal: has True, wants False",))
     [act] = plan(dict(INSTALLED, labels="tier=front"), objects)
-    assert act.verb == "unchanged"
-    assert act.reasons == ("it keeps its old labels (labels cannot change while container(s) "
-                           "dkrec-db are attached)",)
+    assert act.verb == "recreate"
+    assert act.reasons == ("labels: has {'tier': 'back'}, wants {'tier': 'front'}",)
 
 
 def test_a_network_of_someone_else_that_differs_is_an_error():

@@ -176,6 +176,22 @@ def select_parts(b):
     install_parts = b._parts
     b._compute_part_signatures(install_parts)
     os.chdir(b["buildout"]["directory"])  # where buildout installs, updates, uninstalls
+    return installed, install_parts, changed_parts(b, installed, install_parts)
+
+
+def decided(b):
+    """What the running buildout B decided (its ``install`` has constructed
+    every part and computed their signatures): (installed part options,
+    parts to install or update in order, {changed part: its installed
+    options}).  Read-only."""
+    installed, _ = b._read_installed_part_options()
+    install_parts = list(getattr(b, "_parts", None) or [])
+    return installed, install_parts, changed_parts(b, installed, install_parts)
+
+
+def changed_parts(b, installed, install_parts):
+    """{part: its installed options} of the installed parts of INSTALLED
+    that buildout B installs again because their options (or files) changed."""
     changed = {}
     for part in (installed["buildout"]["parts"] or "").split():
         if part not in install_parts:
@@ -186,7 +202,8 @@ def select_parts(b):
                                       for f in files.split("\n") if f):
             continue
         changed[part] = installed[part].copy()
-    return installed, install_parts, changed
+    return changed
+
 
 
 REFERENCE_RE = re.compile(r"\$\{([^:}]*):([^}]+)\}")

@@ -103,6 +103,13 @@ def users(engine, kind, name, check=False):
     """Names of the containers, running or stopped, that use the volume,
     network or image (KIND) NAME, or (KIND ``label``) carry the label NAME
     (``KEY=VALUE``).  Without CHECK, a failed query finds none."""
+    if kind == "network":
+        # the filter also matches other networks whose name starts with NAME:
+        # each container's own list of networks decides
+        listed = engine.run(["ps", "--all", "--filter", "network=%s" % name, "--format",
+                             "{{.Names}}\t{{.Networks}}"], check=check).stdout.splitlines()
+        return [line.split("\t", 1)[0] for line in listed if "\t" in line
+                and name in line.split("\t", 1)[1].split(",")]
     return engine.run(["ps", "--all", "--filter", "%s=%s" % (_USER_FILTERS[kind], name),
                        "--format", "{{.Names}}"], check=check).stdout.split()
 

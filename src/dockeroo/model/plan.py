@@ -136,13 +136,18 @@ class Context:
       change (ref -> Action), so that a container whose image is rebuilt is
       planned as recreated (``dockeroo plan`` only: in a real run the
       earlier parts have already acted when a part plans);
-    - ``planning``: True in ``dockeroo plan``.
+    - ``planning``: True in ``dockeroo plan``;
+    - ``released``: the containers this run removed so far because a network
+      or volume they use was recreated (a real run: name -> reason).
     """
 
-    def __init__(self, old=None, images=None, planning=False):
+    def __init__(self, old=None, images=None, planning=False, released=None):
         self.old = dict(old) if old is not None else None
         self.images = images if images is not None else {}
         self.planning = planning
+        #: container name -> why this run removed it (a network or volume it
+        #: used was recreated; the executor's release): made again by its part
+        self.released = released if released is not None else {}
 
     def image_change(self, ref):
         """The Action of an earlier part that changes image REF, or None."""

@@ -14,6 +14,7 @@ from dockeroo.engine.capabilities import PODMAN
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, is_owned,
     label_args, labels_of)
+from dockeroo.runtime import executor
 from dockeroo.runtime.recipe import Recipe as Base
 
 OUR_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
@@ -73,14 +74,13 @@ def plan(part, spec, observed, context):
                         "and differs (%s); remove it by hand or choose another name"
                         % (part, spec.name, "; ".join(reasons)))
     users = observed.get("network-users", spec.name) or []
-    if users and all(what == "labels" for what, _, _ in changes):
-        return [action(part, "network", spec.name, "unchanged",
-                       "it keeps its old labels (labels cannot change while container(s) %s "
-                       "are attached)" % ", ".join(users))]
-    if users:
-        raise UserError("Part [%s]: network %s must be recreated (%s) but container(s) %s "
-                        "are attached; remove them first (nothing was changed)"
+    if users and spec.needs_swarm:
+        raise UserError("Part [%s]: network %s must be recreated (%s) but %s use it; remove "
+                        "them first (nothing was changed)"
                         % (part, spec.name, "; ".join(reasons), ", ".join(users)))
+    # under containers (labels too: Docker cannot change them in place): the
+    # containers of this buildout's parts are released and made again with it
+    # (:mod:`dockeroo.runtime.executor`); any other user refuses the run
     return [action(part, "network", spec.name, "recreate", *reasons)]
 
 
@@ -140,11 +140,15 @@ class Recipe(Base):
 
     def apply(self, actions):
         for act in actions:
+            released = []
             if act.verb == "recreate":
+                released = executor.release(self, "network", self.spec.name,
+                                            "; ".join(act.reasons))
                 self.run(["network", "rm", self.spec.name])
                 self.engine.forget("network", self.spec.name)
             if act.verb in ("create", "repair", "recreate"):
                 self.create()
+                executor.remake(self, released)
             elif act.reasons:  # unchanged, but not as the part describes it
                 self.log.warning("Network %s: %s", self.spec.name, "; ".join(act.reasons))
         return []

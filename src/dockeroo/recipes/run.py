@@ -267,6 +267,8 @@ def plan(part, spec, observed, context, owner, options=None, image_error=None):
 def missing(spec, context, changed):
     """(verb, reasons...) for a container that does not exist."""
     old = context.old
+    if spec.name in context.released:  # this run let go of it to recreate what it uses
+        return "recreate", context.released[spec.name]
     if old is None:
         return "create", "new part"
     if old.get("name") != spec.name:

@@ -10,7 +10,9 @@ from zc.buildout import UserError
 
 from dockeroo.engine.commands import repeated
 from dockeroo.model.plan import action
-from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, label_args, labels_of
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, is_owned,
+                                      label_args, labels_of)
+from dockeroo.runtime import executor
 from dockeroo.runtime.recipe import Recipe as Base
 
 #: the labels dockeroo itself puts on the volume (the user's may be io.dockeroo.* too)
@@ -23,6 +25,8 @@ class Spec:
     driver: str
     driver_opts: Dict[str, str]
     labels: Dict[str, str]
+    #: ``recreate = true``: drop the volume (its data) when its driver or options change
+    recreate: bool = False
 
 
 def read(opts, name, name_option, hint=""):
@@ -30,10 +34,10 @@ def read(opts, name, name_option, hint=""):
     driver = opts.word("driver", default="local")
     opts.object_name(name_option, name, strict=driver == "local", hint=hint)
     return Spec(name=name, driver=driver, driver_opts=opts.key_values("driver-opts"),
-                labels=opts.key_values("labels"))
+                labels=opts.key_values("labels"), recreate=opts.bool("recreate", False))
 
 
-def plan(part, spec, observed, context):
+def plan(part, spec, observed, context, owner=None):
     """[Action] for the volume of SPEC, given what the engine holds (OBSERVED)."""
     current = observed.get("volume", spec.name)
     if current is None:
@@ -47,12 +51,20 @@ def plan(part, spec, observed, context):
                        "hand?)" % spec.name)]
     have_opts = current.get("Options") or {}
     if current.get("Driver") != spec.driver or have_opts != spec.driver_opts:
-        raise UserError(
-            "Part [%s]: volume %s already exists with driver %s and options %s, "
-            "but the part asks for driver %s and options %s; its data is not dropped: "
-            "remove the volume by hand or choose another name"
-            % (part, spec.name, current.get("Driver"), have_opts or "{}",
-               spec.driver, spec.driver_opts or "{}"))
+        differs = "volume %s already exists with driver %s and options %s, but the part " \
+            "asks for driver %s and options %s" % (
+                spec.name, current.get("Driver"), have_opts or "{}", spec.driver,
+                spec.driver_opts or "{}")
+        if not spec.recreate:
+            raise UserError(
+                "Part [%s]: %s; its data is not dropped: set recreate = true in [%s] to drop "
+                "it and recreate the volume (its containers are made again with it), remove "
+                "the volume by hand, or choose another name" % (part, differs, part))
+        if owner is not None and not is_owned(current, part, owner):
+            raise UserError("Part [%s]: %s, and it was not created by this part: remove it by "
+                            "hand or choose another name" % (part, differs))
+        return [action(part, "volume", spec.name, "recreate", differs,
+                       "recreate = true: its data is dropped")]
     labels = {k: v for k, v in labels_of(current).items() if k not in OWN_LABELS}
     return [action(part, "volume", spec.name, "unchanged",
                    "its labels differ, and a volume's labels cannot change (remove it by hand "
@@ -72,13 +84,19 @@ class Recipe(Base):
         return [("volume", values["name"])]
 
     def plan(self, context):
-        return plan(self.part, self.spec, self.observed(), context)
+        return plan(self.part, self.spec, self.observed(), context, self.owner)
 
     def apply(self, actions):
         for act in actions:
-            if act.verb in ("create", "repair"):
+            released = []
+            if act.verb == "recreate":
+                released = executor.release(self, "volume", self.spec.name, act.reasons[0])
+                self.run(["volume", "rm", self.spec.name])
+                self.engine.forget("volume", self.spec.name)
+            if act.verb in ("create", "repair", "recreate"):
                 self.run(self.create_args())
                 self.engine.forget("volume", self.spec.name)
+                executor.remake(self, released)
         return []
 
     def create_args(self):

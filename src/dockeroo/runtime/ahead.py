@@ -263,12 +263,21 @@ def _make(state, todo):
         state.made.append((recipe, kind, recipe.name))
         jobs.append((recipe, kind, args, needs & making))
     said = {id(recipe): _doing(recipe, kind) for recipe, kind in todo}
+    made = set()
     for recipe, kind, error in _parallel(jobs):
-        if error is None:  # the line the part's own install would log, with its plan's reasons
-            recipe.log.info("%s (ahead of its part)", said[id(recipe)])
+        if error is None:
+            made.add(id(recipe))
         else:
             recipe.log.debug("creation ahead failed (left to the part's install): %s", error)
             _remove(recipe, kind)
+    # the lines the parts' own installs would log, with the run plan's reasons, in the
+    # plan's order (that of TODO), not in the order the parallel jobs ended
+    for recipe, _kind in todo:
+        if id(recipe) in made:
+            recipe.log.info("%s", said[id(recipe)])
+    if made:
+        log.info("made ahead of their parts: %s", ", ".join(
+            recipe.part for recipe, _kind in todo if id(recipe) in made))
 
 
 def _doing(recipe, kind):
@@ -277,7 +286,8 @@ def _doing(recipe, kind):
     try:
         for act in recipe.plan(recipe.context()) or ():
             if act.kind == kind and act.name == recipe.name and act.changes:
-                return act.doing()
+                executor = recipe.lifecycle.executor
+                return (executor.predicted(act) if executor is not None else act).doing()
     except Exception:  # its own install plans again and reports any problem
         pass
     return "creating %s %s" % (kind, recipe.name)

@@ -71,7 +71,10 @@ def observe(graph, engines):
         engine = engines.get(key[0])
         if engine is None:
             continue
-        if node.kind in WATCHED and any(a.verb in ("remove", "recreate") for a in node.actions):
+        if node.kind in WATCHED and any(a.verb in ("remove", "recreate") or (
+                a.verb == "maybe" and a.name.startswith("sha256:")) for a in node.actions):
+            if node.kind == "image" and not _last_name(engine, node.name):
+                continue  # removing one of its tags only untags it: its users keep it
             for name in users_of(engine, node.kind, node.name):
                 user = graph.node(key[0], "container", name)
                 graph.add_use(user, node.kind, node.name, node.kind, observed=True)
@@ -83,3 +86,13 @@ def observe(graph, engines):
                 ids = {i: n for (e, i), n in image_ids.items() if e == key[0]}
                 graph.add_observed(key, obj, ids)
     return graph
+
+
+def _last_name(engine, name):
+    """Whether removing image NAME removes the image (NAME is its id, or
+    its only tag), not just one of its tags."""
+    obj = engine.inspect("image", name)
+    if obj is None:
+        return False
+    tags = obj.get("RepoTags") or []
+    return name.startswith("sha256:") or len(tags) <= 1

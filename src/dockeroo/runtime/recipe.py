@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from zc.buildout import UserError
 
-from dockeroo.runtime import ahead
+from dockeroo.runtime import ahead, executor
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT
 from dockeroo.runtime import run as lifecycle
 from dockeroo.model import plan as plan_mod
@@ -122,7 +122,7 @@ class Recipe:
         Recipes that plan do it in two steps: plan (logged with its
         reasons) then apply."""
         actions = self.plan(self.context())
-        plan_mod.report(self.log, actions)
+        executor.start(self.lifecycle).report(self.log, actions)
         return self.apply(actions)
 
     def observed(self):
@@ -140,7 +140,7 @@ class Recipe:
             old = run.deferred.get(self.part)
             if old is None and self.part in run.updating:
                 old = self.options.copy()
-            ctx = run.contexts[self.part] = plan_mod.Context(old=old)
+            ctx = run.contexts[self.part] = plan_mod.Context(old=old, released=run.let_go)
         return ctx
 
     def warn_unknown(self, given):
@@ -332,6 +332,7 @@ class Recipe:
 
     # -- buildout entry points ------------------------------------------------------
     def install(self):
+        executor.start(self.lifecycle)  # the first entry point of the run plans it
         # buildout records the part only once install returns, and may be
         # killed before: record it now, so that a later run uninstalls it
         if not ahead.recorded(self):
@@ -343,6 +344,7 @@ class Recipe:
         return list(paths)
 
     def update(self):
+        executor.start(self.lifecycle)
         self.lifecycle.updating.add(self.part)
         self.lifecycle.keep_recorded(self.buildout)
         try:
@@ -378,6 +380,7 @@ class Recipe:
             log = logging.getLogger(name)
             owner = options.get(OWNER_OPTION)
             run = lifecycle_for_uninstall()
+            execution = executor.start(run, uninstalling=True)
             if lifecycle.configured_recipe(owner, name) == cls.recipe:
                 run.configuration(name, options)
                 run.deferred[name] = options.copy()
@@ -385,12 +388,20 @@ class Recipe:
                 return
             opts = Options(name, dict(options))
             keep, timeout = removal_settings(name, options)
+            if not keep and execution.defers(name) and \
+                    execution.still_used(cls, engine_from_options(opts), options):
+                # containers use its objects now, and this run replaces or removes
+                # them: recorded (before buildout forgets the part), removed at the end
+                run.configuration(name, options)
+                log.debug("removal deferred to the end of the run, once its users are gone")
+                return
             if keep:
                 log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
                 cls.uninstalled(name, options, log)
                 return
             try:
                 engine = engine_from_options(opts).with_timeout(timeout)
+                announce_removal(run, cls, name, options)
                 cls.remove(engine, name, options, log)
             except (DockerError, UnsafeArchive) as exc:
                 raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))
@@ -436,6 +447,17 @@ class Recipe:
         _keep, timeout = removal_settings(part, options)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+
+
+def announce_removal(run, cls, part, options):
+    """Log the run plan's lines of the removal of PART's objects (options
+    OPTIONS of recipe class CLS), done now by its uninstall."""
+    try:
+        owned = cls.owned(options)
+    except (KeyError, ValueError):
+        return
+    for kind, name in owned:
+        run.announce(part, kind, name)
 
 
 def lifecycle_for_uninstall():

@@ -190,6 +190,13 @@ class Run:
         self.removed_together = set()
         #: the state of the creation ahead (:mod:`dockeroo.runtime.ahead`), once started
         self.ahead = None
+        #: the run's executor (:mod:`dockeroo.runtime.executor`), once started
+        self.executor = None
+        #: (part, kind, name) of the end-of-run removals logged so far
+        self.announced = set()
+        #: container name -> why the executor removed it (released for the
+        #: recreation of a network or volume it used; its part makes it again)
+        self.let_go = {}
         #: the last scan of the configuration's references (``referenced_outputs``)
         self.references = {}
         if mode.PLANNING:  # dockeroo plan: no lock, no signal handler, nothing swept
@@ -380,6 +387,8 @@ class Run:
                     kept[part].append(entry)  # its part may still need it
                 else:
                     todo.append((part, entry))
+        if self.executor is not None:  # in the order the run's plan gave
+            todo.sort(key=lambda item: self.executor.rank(item[0]))
         # one removal may wait for another (an image for the container using
         # it): try again while that helps
         errors = {}
@@ -387,7 +396,8 @@ class Run:
             failed = []
             for part, entry in todo:
                 try:
-                    if drop_pending_entry(self.configured.get(part), part, entry):
+                    if drop_pending_entry(self.configured.get(part), part, entry,
+                                          self.announce):
                         errors.pop(id(entry), None)
                         continue
                 except Exception as exc:
@@ -406,6 +416,14 @@ class Run:
                     "the next run): %s", errors[id(entry)])
         for part, entries in kept.items():
             self._save_pending(part, entries)
+
+    def announce(self, part, kind, name):
+        """Log, once, the run plan's removal of NAME (KIND) of PART, done now
+        at the end of the run (:meth:`Executor.announce`)."""
+        if self.executor is None or (part, kind, name) in self.announced:
+            return
+        self.announced.add((part, kind, name))
+        self.executor.announce(part, kind, name)
 
     # -- temporaries -------------------------------------------------------------------
     @property
@@ -482,12 +500,20 @@ class Run:
 
 
 # -- what the records describe, removed -------------------------------------------
-def drop_pending_entry(recipe, part, entry):
+def drop_pending_entry(recipe, part, entry, announce=None):
     """Remove what a pending record ENTRY of PART describes (see
     :mod:`dockeroo.runtime.run`); RECIPE is the part's recipe when it is
     configured (and was installed) in this run.  Returns False to keep the
-    entry for a later run; raises when a removal failed."""
+    entry for a later run; raises when a removal failed.  ANNOUNCE(part,
+    kind, name) logs a removal the run's plan predicted, before it is done."""
     log = logging.getLogger(part)
+    announce = announce or (lambda *_args: None)
+
+    def announce_present(engine, objects):
+        for kind, name in objects:
+            engine.forget(kind, name)
+            if engine.inspect(kind, name) is not None:  # the plan decided whether it is ours
+                announce(part, kind, name)
     if "retired" in entry:
         # the part is gone (its uninstall removed its objects, or kept them),
         # or now on another engine: its own plan no longer sees the object
@@ -497,13 +523,18 @@ def drop_pending_entry(recipe, part, entry):
         return recipe.drop_retired(engine, entry["retired"])
     if "image" in entry:
         engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
-        return drop_image(engine, part, entry["image"], entry.get("owner"), log)
+        return drop_image(engine, part, entry["image"], entry.get("owner"), log, announce)
     old = dict(entry["options"])
     opts = Options(part, old)
     engine = engine_from_options(opts)
     keep, _timeout = removal_settings(part, old)
     if recipe is not None:
         if not keep:
+            try:
+                now = set(recipe.owned(recipe.options))
+                announce_present(engine, [o for o in recipe.owned(old) if o not in now])
+            except (KeyError, ValueError):
+                pass
             recipe.drop_replaced(old, engine)
         return True
     cls = recipe_class(old.get("recipe"))
@@ -512,12 +543,14 @@ def drop_pending_entry(recipe, part, entry):
     if keep:
         log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
     else:
+        # looked up afresh: its users changed meanwhile
+        announce_present(engine, cls.owned(old))
         cls.remove(engine, part, old, log)
     cls.uninstalled(part, old, log)
     return True
 
 
-def drop_image(engine, part, image_id, owner, log):
+def drop_image(engine, part, image_id, owner, log, announce=None):
     """Remove the replaced image IMAGE_ID if it is still untagged and ours;
     False while a container uses it."""
     obj = engine.inspect("image", image_id)
@@ -530,6 +563,8 @@ def drop_image(engine, part, image_id, owner, log):
         log.info("Keeping the previous image %s: used by container(s) %s (removed by a "
                  "later run once unused)", image_id[7:19], ", ".join(users) or "(unknown)")
         return False
+    if announce is not None:
+        announce(part, "image", image_id)
     log.info("Removed the previous image %s", image_id[7:19])
     return True
 

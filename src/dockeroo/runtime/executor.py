@@ -1,0 +1,236 @@
+"""The run's executor: one per buildout run (``Run.executor``), started at
+the run's first dockeroo entry point (the first uninstall, install or
+update of a dockeroo part; buildout has constructed every configured part
+by then, so ``Run.configured`` is complete).
+
+It plans the whole run with the code ``dockeroo plan`` uses
+(:mod:`dockeroo.runtime.runplan`: every part's Actions on the run's graph
+of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
+
+- **refuses before anything changes** when the order blocks an Action (an
+  object to remove or recreate that a container of no part uses, or a
+  part configured to keep using something removed): a ``UserError``
+  naming the part, the object, the user and what to do instead, raised
+  by that first entry point;
+- **defers the removal of a removed part** whose objects containers use
+  now (containers this run replaces or removes): its uninstall records
+  its options durably (a pending record, :meth:`Run.configuration`,
+  written before buildout forgets the part) and the end of the run
+  removes them once the users are gone (:meth:`Run.drop_pending`, which
+  retries while that helps); the removal itself is the recipe's own
+  (``remove``, as its ``plan_removal`` describes it);
+- **releases the users of a network or volume that is recreated**
+  (:func:`release`): their containers are removed (through
+  :mod:`dockeroo.model.ownership`) before the object is removed, and made
+  again after the new one exists: by their own part's turn when it comes
+  later in the run, or at once (:func:`remake`) when it has passed.
+
+Cheap when nothing spans parts: a run whose first dockeroo entry point is
+an install or update has no removed or changed dockeroo part, and builds
+no graph (the no-op run).  A plan that
+cannot be made at that point (a part whose plan fails) leaves each part
+to fail in its own turn, as without the executor.
+"""
+
+import dataclasses
+import logging
+import sys
+
+from zc.buildout import UserError
+
+from dockeroo.base import mode
+from dockeroo.model.buildout import decided, plain_install
+from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, labels_of, network_users
+from dockeroo.model.ownership import remove_containers, users as users_of
+from dockeroo.runtime import runplan
+
+log = logging.getLogger("dockeroo")
+
+
+class Executor:
+    """What the run's plan decided: PLAN (a RunPlan, or None when no graph
+    was needed or it could not be made) and the removed parts whose
+    removal is DEFERRED to the end of the run."""
+
+    def __init__(self, run):
+        self.run = run
+        self.plan = None
+        self.deferred = set()
+
+    def predicted(self, act):
+        """ACT with the reasons of the run's plan when that plan has the same
+        Action (part, verb, kind, name): the executor decided it for those
+        reasons.  An Action the plan did not predict keeps its own."""
+        if self.plan is None:
+            return act
+        for planned in self.plan.part_actions(act.part):
+            if (planned.verb, planned.kind, planned.name) == (act.verb, act.kind, act.name):
+                return dataclasses.replace(act, reasons=planned.reasons)
+        return act
+
+    def report(self, logger, actions):
+        """Log one line per Action of ACTIONS that changes something, in the
+        plan's format (:meth:`dockeroo.model.plan.Action.doing`), with the
+        run plan's reasons (:meth:`predicted`)."""
+        for act in actions:
+            if act.changes:
+                logger.info("%s", self.predicted(act).doing())
+
+    def rank(self, part):
+        """Where the first Action of PART comes in the run plan's order (the
+        end-of-run removals follow it)."""
+        if self.plan is None:
+            return 0
+        for i, (_r, e) in enumerate(self.plan.entries):
+            if getattr(e, "part", None) == part:
+                return i
+        return len(self.plan.entries)
+
+    def announce(self, part, kind, name, logger=None):
+        """Log the run plan's removal of object NAME (KIND) of PART, done now
+        at the end of the run (a deferred removal, or what a changed part
+        replaced); nothing when the plan did not predict it."""
+        if self.plan is None:
+            return
+        for planned in self.plan.part_actions(part):
+            if (planned.verb, planned.kind, planned.name) == ("remove", kind, name):
+                (logger or logging.getLogger(part)).info("%s", planned.doing())
+                return
+
+    def defers(self, part):
+        """Whether the removal of the removed PART may wait for the end of the run."""
+        return part in self.deferred
+
+    def still_used(self, cls, engine, options):
+        """Whether a container uses one of the objects the options OPTIONS of
+        a part of recipe class CLS own, now (asked afresh: the users the
+        plan saw may be gone already); the removal is then deferred."""
+        for kind, name in cls.owned(options):
+            if kind not in ("network", "volume", "image"):
+                continue
+            engine.forget(kind, name)
+            if engine.inspect(kind, name) is None:
+                continue
+            found = network_users(engine, name) if kind == "network" else users_of(
+                engine, kind, name)
+            if found:
+                return True
+        return False
+
+
+def start(run, uninstalling=False):
+    """The run's Executor, started (planned) at the first entry point
+    (UNINSTALLING: an uninstall).  Raises UserError when the plan is
+    refused (blocked).
+
+    Buildout uninstalls every removed and changed part before it installs
+    or updates any: when the run's first dockeroo entry point is an
+    install or update, no dockeroo part is removed or changed in this run,
+    nothing spans parts, and no graph is built (the no-op run costs what
+    it did).  Buildout has also taken the part's signature out of its
+    options by then, so its options could not be compared anyway."""
+    if run.executor is not None:
+        return run.executor
+    executor = run.executor = Executor(run)
+    if mode.PLANNING or not uninstalling or not plain_install(sys.argv):
+        return executor
+    try:
+        result = _plan(run)
+    except UserError as exc:  # the part's own turn reports it
+        log.debug("no plan of the run: %s", exc)
+        return executor
+    except Exception as exc:  # noqa: BLE001 - idem
+        log.debug("no plan of the run: %r", exc)
+        return executor
+    if result is None:
+        return executor
+    executor.plan = result
+    refusal = result.refusal()
+    if refusal:
+        raise UserError(refusal)
+    executor.deferred = set(result.deferred)
+    return executor
+
+
+def _plan(run):
+    """The RunPlan of RUN, or None when nothing spans parts."""
+    configured = dict(run.configured)
+    pending = runplan.pending_parts(run.parts_directory)
+    if not configured:
+        entries = _planning(runplan.plan_removals, run.directory, run.parts_directory)
+        if not entries:
+            return None
+        return _planning(runplan.graph_of, entries, {}, runplan.removed_engines(
+            run.directory, {}))
+    b = next(iter(configured.values())).buildout
+    installed, install_parts, changed = decided(b)
+    removed = [p for p in (installed["buildout"]["parts"] or "").split()
+               if p not in install_parts]
+    if not removed and not changed and not pending:
+        return None  # the no-op run: nothing spans parts
+
+    def recipe_of(part):
+        return configured.get(part)
+    entries = _planning(runplan.plan_run, b, installed, install_parts, changed, recipe_of)
+    engines = runplan.removed_engines(run.directory, configured)
+    return _planning(runplan.graph_of, entries, {p: r for p, r in configured.items()
+                                                 if p in install_parts}, engines)
+
+
+def _planning(function, *args):
+    """FUNCTION(*ARGS) with the engine read-only, as ``dockeroo plan`` runs."""
+    was = mode.PLANNING
+    mode.PLANNING = True
+    try:
+        return function(*args)
+    finally:
+        mode.PLANNING = was
+
+
+# -- recreation under users -----------------------------------------------------------------
+def release(recipe, kind, name, why):
+    """Before RECIPE recreates its network or volume NAME (KIND) for WHY:
+    remove the containers that use it, which must all be containers of
+    this buildout's configured parts (else a UserError, nothing changed).
+    Returns [(part recipe, container name)] to make again (:func:`remake`)."""
+    engine = recipe.engine
+    names = network_users(engine, name) if kind == "network" else users_of(
+        engine, kind, name, check=True)
+    run = recipe.lifecycle
+    found, foreign = [], []
+    for user in names:
+        obj = engine.inspect("container", user)
+        labels = labels_of(obj)
+        part = labels.get(LABEL_PART)
+        other = run.configured.get(part)
+        if obj is None:
+            continue
+        if labels.get(LABEL_BUILDOUT) != recipe.owner or other is None or \
+                other.user() != ("container", user):
+            foreign.append(user)
+        else:
+            found.append((other, user))
+    if foreign:
+        raise UserError("Part [%s]: %s %s must be recreated (%s) but container(s) %s, which no "
+                        "part of this buildout manages, use it; remove or move them first, or "
+                        "leave the part's options as they were (nothing was changed)"
+                        % (recipe.part, kind, name, why, ", ".join(foreign)))
+    if not found:
+        return []
+    reason = "%s %s is recreated (%s)" % (kind, name, why)
+    for other, user in found:
+        other.log.info("releasing container %s because %s", user, reason)
+        run.let_go[user] = reason
+    remove_containers(engine, [user for _other, user in found], timeout=recipe.cmd_timeout())
+    return found
+
+
+def remake(recipe, released):
+    """After RECIPE recreated its object: make again at once the released
+    containers whose part's turn has passed in this run (the others are
+    made by their own part's turn)."""
+    run = recipe.lifecycle
+    for other, _user in released:
+        if other.part in run.succeeded:
+            with other.failures():
+                other.ensure()

@@ -1,0 +1,414 @@
+"""Plan the run: what one ``bin/buildout`` run will do to Docker, every
+part together, in the order the run follows.  ONE implementation, used by
+``dockeroo plan`` (:mod:`dockeroo.cli`, on a Buildout it loads itself) and
+by the run's executor (:mod:`dockeroo.runtime.executor`, on the Buildout
+that runs, at its first dockeroo entry point).
+
+:func:`plan_run` decides as buildout's ``install`` which parts it would
+install, update or uninstall and asks every dockeroo part for its plan;
+:func:`graph_of` puts the plan on the run's graph of objects
+(:mod:`dockeroo.model.graph`), completes it with what only the graph
+knows (the users a recreated network or volume takes along, an old image
+whose users are all replaced) and orders it.
+"""
+
+import contextlib
+import os
+import urllib.parse
+import weakref
+
+from zc.buildout import UserError
+
+from dockeroo.base.state import read_json
+from dockeroo.model import graph as graph_mod
+from dockeroo.model import plan as plan_mod
+from dockeroo.model.buildout import dockeroo_entry, part_recipe, read_record
+from dockeroo.model.engines import engine_from_options
+from dockeroo.model.options import Options
+from dockeroo.model.ownership import is_owned, users as users_of
+from dockeroo.runtime import graph as run_graph
+from dockeroo.runtime.run import STATE_DIR, recipe_class
+
+
+class PartEntry:
+    """A part of another recipe (or one dockeroo cannot plan yet): what buildout does with it."""
+
+    def __init__(self, part, recipe, verb, reason=None):
+        self.part, self.recipe, self.verb, self.reason = part, recipe, verb, reason
+
+    def line(self):
+        if self.verb == "maybe":
+            return "? maybe %s part %s: %s" % (self.recipe, self.part, self.reason)
+        return "%s part %s" % (self.verb, self.part)
+
+
+def plan_run(b, installed, install_parts, changed, recipe_of=None):
+    """The plan of the run of buildout B: (recipe, Action or PartEntry) pairs,
+    in buildout's order (removed parts' removals, then each part's plan,
+    then what earlier runs left pending).  INSTALLED, INSTALL_PARTS,
+    CHANGED: what buildout's install decided (``select_parts``);
+    RECIPE_OF: part -> its constructed recipe (default: B's)."""
+    recipe_of = recipe_of or (lambda part: part_recipe(b, part))
+    entries, images = [], {}
+    # what buildout uninstalls first: the installed parts no longer configured
+    for part in reversed(installed["buildout"]["parts"].split()):
+        if part not in install_parts:
+            entries += removal(part, installed[part].copy(), "part removed")
+    # then the parts it installs or updates, in order
+    for part in install_parts:
+        recipe = recipe_of(part)
+        name = b[part].get("recipe", "")
+        old = changed.get(part)
+        if not is_recipe(recipe):
+            if old is not None:
+                entries.append((old.get("recipe", ""),
+                                PartEntry(part, old.get("recipe", ""), "uninstall")))
+            verb = "update" if part in installed and old is None else "install"
+            entries.append((name, PartEntry(part, name, verb)))
+            continue
+        if old is not None and old.get("recipe") != name:
+            # another recipe now: the old configuration is uninstalled for real
+            entries += removal(part, old, "part configuration changed")
+            old = None
+        elif old is None and part in installed:
+            old = installed[part].copy()  # an update
+        entries += plan_part(recipe, name, old, part in changed, images)
+    recipes = {p: o.get("recipe", "") for p, o in installed.items()}
+    recipes.update({p: b[p].get("recipe", "") for p in install_parts})
+    configured = configured_recipes(install_parts, recipe_of)
+    listed = {(e.kind, e.name) for _, e in entries if isinstance(e, plan_mod.Action)}
+    with engine_errors("buildout", "pending removals"):
+        found = pending(b["buildout"]["parts-directory"], configured)
+    for act in found:
+        if (act.kind, act.name) not in listed:
+            listed.add((act.kind, act.name))
+            entries.append((recipes.get(act.part, "pending removal"), act))
+    return entries
+
+
+def configured_recipes(install_parts, recipe_of):
+    """part -> recipe of the dockeroo parts of INSTALL_PARTS."""
+    return {p: recipe_of(p) for p in install_parts if is_recipe(recipe_of(p))}
+
+
+def is_recipe(recipe):
+    """Whether RECIPE is a dockeroo recipe (:class:`dockeroo.runtime.recipe.Recipe`;
+    told by what it has: that module uses this one)."""
+    return callable(getattr(recipe, "plan", None)) and hasattr(recipe, "lifecycle") \
+        and callable(getattr(recipe, "plan_removal", None))
+
+
+def removal(part, old, why):
+    """The plan of uninstalling the configuration OLD of PART for real."""
+    recipe = old.get("recipe", "")
+    cls = recipe_class(recipe)
+    if cls is None:
+        return [(recipe, PartEntry(part, recipe, "uninstall"))]
+    with engine_errors(part, recipe):
+        return tagged(cls.plan_removal(observed_for(part, old), part, old, why), recipe)
+
+
+#: the removals of what a changed part's old configuration owned (:func:`replaced`):
+#: the run does them at its end (Run.drop_pending), the plan lists them last
+AT_END = weakref.WeakSet()
+
+
+def plan_part(recipe, name, old, changed, images):
+    """The plan of the dockeroo part RECIPE (recipe NAME), installed with
+    the options OLD before (None: new), CHANGED since."""
+    part = recipe.part
+    context = plan_mod.Context(old=old, images=images, planning=True)
+    with engine_errors(part, name):
+        actions = recipe.plan(context)
+        if actions is None:
+            return [(name, PartEntry(part, name, "maybe", "cannot plan this recipe yet"))]
+        if changed and old is not None:
+            gone = replaced(recipe, old, "part configuration changed")
+            AT_END.update(gone)
+            actions = list(actions) + gone
+    return tagged(actions, name)
+
+
+@contextlib.contextmanager
+def engine_errors(part, recipe):
+    """An engine that fails to answer is the ``Error:`` line of the real run."""
+    from dockeroo.engine.errors import DockerError
+    from dockeroo.model.engines import failure_text
+    try:
+        yield
+    except (DockerError, OSError) as exc:
+        raise UserError("Part [%s] (%s): %s" % (part, recipe, failure_text(exc))) from None
+
+
+def tagged(actions, recipe):
+    """(RECIPE, action) for each of ACTIONS."""
+    return [(recipe, act) for act in actions]
+
+
+def observed_for(part, old):
+    """What the engine the options OLD select holds (for a removal)."""
+    return plan_mod.Observed(engine_from_options(Options(part, dict(old))))
+
+
+def replaced(recipe, old, why):
+    """The removals of what the old configuration OLD of a changed part
+    owned and the new one does not (done at the end of the real run)."""
+    try:
+        now = recipe.owned(recipe.options)
+        gone = [o for o in recipe.owned(old) if o not in now]
+    except (KeyError, ValueError):
+        return []
+    if not gone:
+        return []
+    new = {}
+    for kind, name in now:
+        new.setdefault(kind, name)
+    out = []
+    for act in type(recipe).plan_removal(observed_for(recipe.part, old), recipe.part, old, why):
+        if (act.kind, act.name) not in gone:
+            continue
+        if act.verb == "remove" and act.kind in new:
+            act = plan_mod.action(act.part, act.kind, act.name, "remove",
+                                  "replaced by %s %s" % (act.kind, new[act.kind]))
+        out.append(act)
+    return out
+
+
+def pending_parts(parts_directory):
+    """The parts with a pending record (``parts/.dockeroo/pending``, see
+    :mod:`dockeroo.runtime.run`): {part: [entries]}, non-empty ones only."""
+    folder = os.path.join(parts_directory, STATE_DIR, "pending")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        entries = [e for e in read_json(os.path.join(folder, name), []) if isinstance(e, dict)]
+        if entries:
+            out[urllib.parse.unquote(name[:-5])] = entries
+    return out
+
+
+def pending(parts_directory, configured):
+    """What earlier runs left to remove, removed at the end of the real run:
+    replaced images once unused, and the objects of configurations an
+    interrupted run left (of a part removed since, or that its current
+    configuration no longer owns).  CONFIGURED: part -> dockeroo recipe."""
+    out = []
+    for part, entries in pending_parts(parts_directory).items():
+        for entry in entries:
+            if "options" in entry:
+                old = dict(entry["options"])
+                if part in configured:
+                    out += replaced(configured[part], old, "left by an interrupted run")
+                    continue
+                cls = recipe_class(old.get("recipe"))
+                if cls is not None:
+                    out += cls.plan_removal(observed_for(part, old), part, old,
+                                            "left by an interrupted run of a removed part")
+                continue
+            if "image" not in entry:
+                continue
+            engine = engine_from_options(Options(part, dict(entry.get("engine") or {})))
+            image = entry["image"]
+            obj = engine.inspect("image", image)
+            if obj is None or obj.get("RepoTags") or not is_owned(obj, part, entry.get("owner")):
+                continue  # gone, tagged again, or not ours: the run only forgets the record
+            users = users_of(engine, "image", image)
+            short = image.split(":", 1)[-1][:12]
+            if users:
+                out.append(plan_mod.action(
+                    part, "image", image, "maybe", "image %s replaced earlier; removed at the "
+                    "end of the run if no container uses it then (used now by %s)"
+                    % (short, ", ".join(users))))
+            else:
+                out.append(plan_mod.action(part, "image", image, "remove",
+                                           "image %s replaced earlier, removed once unused" % short))
+    return out
+
+
+# -- the graph of the plan, completed and ordered ---------------------------------------------
+class RunPlan:
+    """The plan of a run on its graph: ENTRIES (recipe, Action or
+    PartEntry) as completed by the graph, in the order the run follows;
+    GRAPH, ORDER (:func:`dockeroo.model.graph.order`); DEFERRED: the
+    removed parts whose removal waits for users this run replaces or
+    removes (done at the end of the run)."""
+
+    def __init__(self, entries, graph, order, deferred):
+        self.entries, self.graph, self.order, self.deferred = entries, graph, order, deferred
+
+    def part_actions(self, part):
+        """The Actions of PART that change something, in the plan's order."""
+        return [e for _r, e in self.entries if isinstance(e, plan_mod.Action)
+                and e.part == part and e.changes]
+
+    @property
+    def blocked(self):
+        return self.order.blocked
+
+    def refusal(self):
+        """The UserError text of the blocked actions (None: nothing is
+        blocked).  A removal an earlier run left pending is not refused: the
+        end of the run tries it, and keeps its record while it fails."""
+        blocked = [(a, w) for a, w in self.order.blocked if not left_pending(a)]
+        if not blocked:
+            return None
+        reasons = {}
+        for act, why in blocked:  # one line per action, every user named
+            reasons.setdefault(id(act), (act, []))[1].append(why)
+        lines = []
+        for act, whys in reasons.values():
+            lines.append("Part [%s]: cannot %s %s %s: %s; %s" % (
+                act.part, act.verb, act.kind, act.name, "; ".join(whys), advice(act, whys[0])))
+        return "\n".join(lines) + "\n(nothing was changed)"
+
+
+#: the reasons of the removals an earlier run left pending (:func:`pending`)
+PENDING_REASONS = ("left by an interrupted run", "replaced earlier")
+
+
+def left_pending(act):
+    """Whether ACT is a removal an earlier run left pending."""
+    return any(p in r for r in act.reasons for p in PENDING_REASONS)
+
+
+def advice(act, why):
+    """What to do instead of the blocked ACTION."""
+    if "no part of this buildout manages" in why:
+        if act.verb == "remove":
+            return ("remove or move that container first, or set keep = true in [%s] to "
+                    "leave the %s in place" % (act.part, act.kind))
+        return ("remove or move that container first, or leave the part's options as "
+                "they were")
+    if "is configured to use it" in why:
+        return "change that part to use another %s, or keep [%s] in the buildout" % (
+            act.kind, act.part)
+    return "change its part along with this one"
+
+
+def removed_engines(directory, configured):
+    """part -> engine of the removed dockeroo parts recorded in DIRECTORY's
+    ``.installed.cfg`` (as their recorded options select it)."""
+    try:
+        installed = read_record(os.path.join(directory, ".installed.cfg"))
+    except Exception:  # no record yet (or not one buildout reads): no removed part
+        installed = {}
+    return {part: engine_from_options(Options(part, dict(values)))
+            for part, values in installed.items() if part not in configured
+            and dockeroo_entry(values.get("recipe"))}
+
+
+def graph_of(entries, configured, engines):
+    """The RunPlan of plan ENTRIES.  CONFIGURED: part -> Recipe; ENGINES:
+    part -> engine of the removed parts."""
+    graph, _ = run_graph.of_plan(entries, configured, engines)
+    swaps = {}
+    take_along(graph, swaps)
+    plain_removals(graph, swaps)
+    at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
+    at_end.update(id(e) for _r, e in entries if isinstance(e, plan_mod.Action) and e in AT_END)
+    entries = [(r, swaps.get(id(e), e)) for r, e in entries]
+    try:
+        steps = graph_mod.order(graph)
+    except graph_mod.OrderError as exc:
+        raise UserError("dockeroo: %s" % exc) from None
+    deferred = deferred_parts(graph, configured)
+    return RunPlan(run_order(entries, deferred, at_end), graph, steps, deferred)
+
+
+def _swap(graph, key, old, new, swaps):
+    node = graph.nodes[key]
+    node.actions = [new if a is old else a for a in node.actions]
+    swaps[id(old)] = new
+
+
+def take_along(graph, swaps):
+    """A network or volume recreated under containers of this buildout's
+    parts: each of those containers is recreated with it (its part's
+    Action becomes ``recreate``, with the reason)."""
+    for key, node in list(graph.nodes.items()):
+        recreate = next((a for a in node.actions if a.verb == "recreate"), None)
+        if recreate is None or key[1] not in graph_mod.RELEASED:
+            continue
+        for edge in graph.users(key):
+            user = graph.nodes[edge.user]
+            if not edge.observed or user.part is None:
+                continue
+            for act in list(user.actions):
+                if act.part == user.part and act.kind == "container" and act.verb in (
+                        "unchanged", "repair"):
+                    new = plan_mod.action(act.part, act.kind, act.name, "recreate",
+                                          "%s %s is recreated (%s)" % (
+                                              key[1], node.name, "; ".join(recreate.reasons)),
+                                          data=act.data, says=act.says)
+                    _swap(graph, edge.user, act, new, swaps)
+
+
+def plain_removals(graph, swaps):
+    """An old image (``? maybe``: removed if unused at the end of the run)
+    whose users are all recreated or removed in this plan: a plain removal."""
+    for key, node in graph.nodes.items():
+        for act in list(node.actions):
+            if act.kind != "image" or act.verb != "maybe" or not act.name.startswith("sha256:"):
+                continue
+            users = [e.user for e in graph.users(key) if e.observed]
+            if not users or not all(_replaced(graph, u) for u in users):
+                continue
+            names = ", ".join(sorted(graph.nodes[u].name for u in users))
+            reason = act.reasons[0].split(" if no container uses it then")[0] \
+                if act.reasons else "replaced"
+            new = plan_mod.action(act.part, act.kind, act.name, "remove",
+                                  "%s (its users %s are recreated first)" % (reason, names))
+            _swap(graph, key, act, new, swaps)
+
+
+def _replaced(graph, key):
+    return any(a.verb in ("recreate", "remove") for a in graph.nodes[key].actions)
+
+
+def deferred_parts(graph, configured):
+    """The removed parts (not configured) that remove an object some
+    container uses now: their removal waits until the end of the run."""
+    out = set()
+    for key, node in graph.nodes.items():
+        for act in node.actions:
+            if act.verb == "remove" and act.part not in configured and any(
+                    e.observed for e in graph.users(key)):
+                out.add(act.part)
+    return out
+
+
+def run_order(entries, deferred, at_end=()):
+    """ENTRIES in the order the run follows: the removals of DEFERRED
+    parts, and the Actions of ids AT_END (old images whose users are
+    recreated first), move after the installs (the end of the run, with
+    the pending removals)."""
+    later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and (
+        e.part in deferred or id(e) in at_end)]
+    ids = {id(e) for _, e in later}
+    return [(r, e) for r, e in entries if id(e) not in ids] + later
+
+
+def plan_removals(directory, parts_directory):
+    """The plan of a run that configures no dockeroo part (``buildout
+    buildout:parts=``, or only parts of other recipes): every installed
+    dockeroo part of DIRECTORY's ``.installed.cfg`` is removed, last
+    installed first, then what earlier runs left pending."""
+    try:
+        installed = read_record(os.path.join(directory, ".installed.cfg"))
+    except Exception:  # no record: nothing installed
+        installed = {}
+    entries = []
+    for part in reversed((installed.get("buildout") or {}).get("parts", "").split()):
+        values = installed.get(part) or {}
+        if dockeroo_entry(values.get("recipe")):
+            entries += removal(part, {k: v.replace("$$", "$") for k, v in values.items()},
+                               "part removed")
+    listed = {(e.kind, e.name) for _, e in entries}
+    with engine_errors("buildout", "pending removals"):
+        for act in pending(parts_directory, {}):
+            if (act.kind, act.name) not in listed:
+                entries.append(("pending removal", act))
+    return entries
