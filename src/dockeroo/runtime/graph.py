@@ -9,7 +9,7 @@ issue 18 will follow its order.
 """
 
 from dockeroo.model import graph as graph_mod
-from dockeroo.model.ownership import users as users_of
+from dockeroo.model.ownership import labels_of, users as users_of
 from dockeroo.model.plan import Action
 
 #: kinds whose users the engine is asked for when the plan changes them
@@ -76,7 +76,7 @@ def observe(graph, engines):
             if node.kind == "image" and not _last_name(engine, node.name):
                 continue  # removing one of its tags only untags it: its users keep it
             for name in users_of(engine, node.kind, node.name):
-                user = graph.node(key[0], "container", name)
+                user = _user_key(graph, engine, key[0], name)
                 graph.add_use(user, node.kind, node.name, node.kind, observed=True)
     for key, node in list(graph.nodes.items()):
         engine = engines.get(key[0])
@@ -96,3 +96,17 @@ def _last_name(engine, name):
         return False
     tags = obj.get("RepoTags") or []
     return name.startswith("sha256:") or len(tags) <= 1
+
+
+#: the label Docker gives the container of a swarm service's task
+SERVICE_LABEL = "com.docker.swarm.service.name"
+
+
+def _user_key(graph, engine, where, name):
+    """The node of the user of an object: container NAME, or its service when
+    it is a swarm task's container (the service, which a part may manage,
+    uses the object; its task containers come and go with it)."""
+    service = labels_of(engine.inspect("container", name) or {}).get(SERVICE_LABEL)
+    if service:
+        return graph.node(where, "service", service)
+    return graph.node(where, "container", name)
