@@ -43,7 +43,8 @@ ALLOWED = {
 MUTATORS = {"append", "extend", "insert", "add", "update", "setdefault", "pop", "popitem",
             "remove", "discard", "clear", "difference_update", "intersection_update",
             "symmetric_difference_update", "sort", "reverse"}
-MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"}
+MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter",
+                 "WeakSet", "WeakKeyDictionary", "WeakValueDictionary"}
 
 
 def modules():

@@ -65,6 +65,9 @@ class Action:
     data: Any = dataclasses.field(default=None, compare=False, repr=False)
     #: what a real run logs instead of the verb's DOING word (``pushing``)
     says: Optional[str] = dataclasses.field(default=None, compare=False, repr=False)
+    #: done at the end of the run (what a changed part's old configuration
+    #: owned: Run.drop_pending), so the plan lists it last
+    at_end: bool = dataclasses.field(default=False, compare=False, repr=False)
 
     def __post_init__(self):
         if self.verb not in SIGNS:

@@ -12,10 +12,10 @@ knows (the users a recreated network or volume takes along, an old image
 whose users are all replaced) and orders it.
 """
 
+import dataclasses
 import contextlib
 import os
 import urllib.parse
-import weakref
 
 from zc.buildout import UserError
 
@@ -108,11 +108,6 @@ def removal(part, old, why):
         return tagged(cls.plan_removal(observed_for(part, old), part, old, why), recipe)
 
 
-#: the removals of what a changed part's old configuration owned (:func:`replaced`):
-#: the run does them at its end (Run.drop_pending), the plan lists them last
-AT_END = weakref.WeakSet()
-
-
 def plan_part(recipe, name, old, changed, images):
     """The plan of the dockeroo part RECIPE (recipe NAME), installed with
     the options OLD before (None: new), CHANGED since."""
@@ -123,8 +118,9 @@ def plan_part(recipe, name, old, changed, images):
         if actions is None:
             return [(name, PartEntry(part, name, "maybe", "cannot plan this recipe yet"))]
         if changed and old is not None:
-            gone = replaced(recipe, old, "part configuration changed")
-            AT_END.update(gone)
+            # the run removes them at its end (Run.drop_pending): listed last
+            gone = [dataclasses.replace(a, at_end=True)
+                    for a in replaced(recipe, old, "part configuration changed")]
             actions = list(actions) + gone
     return tagged(actions, name)
 
@@ -308,7 +304,7 @@ def graph_of(entries, configured, engines):
     take_along(graph, swaps)
     plain_removals(graph, swaps)
     at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
-    at_end.update(id(e) for _r, e in entries if isinstance(e, plan_mod.Action) and e in AT_END)
+    at_end.update(id(e) for _r, e in entries if isinstance(e, plan_mod.Action) and e.at_end)
     entries = [(r, swaps.get(id(e), e)) for r, e in entries]
     try:
         steps = graph_mod.order(graph)
@@ -382,7 +378,7 @@ def deferred_parts(graph, configured):
 
 def run_order(entries, deferred, at_end=()):
     """ENTRIES in the order the run follows: the removals of DEFERRED
-    parts, and the Actions of ids AT_END (old images whose users are
+    parts, and the Actions of ids AT_END (marked ``at_end``, and old images whose users are
     recreated first), move after the installs (the end of the run, with
     the pending removals)."""
     later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and (
