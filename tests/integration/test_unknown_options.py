@@ -46,7 +46,7 @@ def test_the_examples_cover_every_recipe():
 @pytest.mark.parametrize("recipe, options, option, closest", [
     ("docker.build", "source = app\nbuild_args = X=1", "build_args", "build-args"),
     ("docker.run", "image = example/app:1\ncomand = sleep 1", "comand", "command"),
-    ("docker.volume", "secrets = token", "secrets", None),
+    ("docker.volume", "ports = 8080", "ports", None),
     ("docker.network", "subnett = 172.28.7.0/24", "subnett", "subnet"),
     ("docker.service", "image = example/app:1\nreplica = 2", "replica", "replicas"),
     ("docker.secret", "file = secrets/db-password\nlabel = a=b", "label", "labels"),

@@ -99,15 +99,22 @@ def objects_with_prefix(prefix):
         "container": ["ps", "-a", "--format", "{{.Names}}"],
         "volume": ["volume", "ls", "--format", "{{.Name}}"],
         "network": ["network", "ls", "--format", "{{.Name}}"],
-        "image": ["image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
+        "image": ["image", "ls", "--digests", "--format",
+                  "{{.Repository}}:{{.Tag}} {{.ID}} {{.Digest}}"],
     }
     for kind, args in listings.items():
         for line in docker(*args).splitlines():
-            name, _, image_id = line.partition(" ")
+            name, _, rest = line.partition(" ")
+            image_id, _, digest = rest.partition(" ")
             base = name.rsplit("/", 1)[-1]
             if name.startswith(prefix) or base.startswith(prefix):
-                # an image known only by digest (tag <none>) is removed by its id
-                found.append((kind, image_id if name.endswith(":<none>") and image_id else name))
+                if name.endswith(":<none>") and digest.startswith("sha256:"):
+                    # known only by digest: that reference (its id may be a shared image's)
+                    found.append((kind, name[:-len(":<none>")] + "@" + digest))
+                elif name.endswith(":<none>") and image_id:
+                    found.append((kind, image_id))
+                else:
+                    found.append((kind, name))
     return found
 
 

@@ -290,7 +290,8 @@ def classify(argvs):
     Containers dockeroo makes under a temporary name (``NAME-dockeroo-new-RUN``,
     or labelled ``io.dockeroo.temporary``) and renames to NAME count as NAME;
     a container set aside (``rename NAME ASIDE``) and removed later counts as
-    NAME too; a temporary never renamed is a helper and is ignored.  Image
+    NAME too; a temporary never renamed (say, the container a committed image
+    is made in) is a helper and is ignored.  Image
     references are normalized (``x`` -> ``docker.io/library/x:latest``)."""
     from dockeroo.engine.commands import plan_safe
     records = []
@@ -325,10 +326,10 @@ def classify(argvs):
             else:
                 target = alias.get(name)
                 if target is None:
+                    if name in temporaries or "-dockeroo-new-" in name:
+                        continue  # a helper container, never renamed: not a part's object
                     if "-dockeroo-" in name:
                         target = name.split("-dockeroo-", 1)[0]
-                    elif name in temporaries:
-                        continue  # a helper container, never renamed: not a part's object
                     else:
                         target = name
             name = target

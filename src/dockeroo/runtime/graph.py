@@ -8,6 +8,7 @@ changes nothing.  ``dockeroo plan --graph`` prints it; the executor of
 issue 18 will follow its order.
 """
 
+from dockeroo.base import references
 from dockeroo.model import graph as graph_mod
 from dockeroo.model.ownership import labels_of, users as users_of
 from dockeroo.model.plan import Action
@@ -89,13 +90,29 @@ def observe(graph, engines):
 
 
 def _last_name(engine, name):
-    """Whether removing image NAME removes the image (NAME is its id, or
-    its only tag), not just one of its tags."""
+    """Whether removing image NAME removes the image, not just one of its
+    references: NAME is its id, or no other tag or digest stays (Docker
+    drops a repository's digests with its last tag there)."""
     obj = engine.inspect("image", name)
     if obj is None:
         return False
-    tags = obj.get("RepoTags") or []
-    return name.startswith("sha256:") or len(tags) <= 1
+    if references.is_image_id(name):
+        return True
+    try:
+        ref = references.parse(name).normalized()
+    except references.ReferenceError:
+        return True
+    others = []
+    for text in (obj.get("RepoTags") or []) + (obj.get("RepoDigests") or []):
+        try:
+            found = references.parse(text).normalized()
+        except references.ReferenceError:  # "<none>:<none>"
+            continue
+        if found != ref:
+            others.append(found)
+    if not ref.digest and not any(not o.digest and o.same_repository(ref) for o in others):
+        others = [o for o in others if not o.same_repository(ref)]
+    return not others
 
 
 #: the label Docker gives the container of a swarm service's task
