@@ -15,6 +15,8 @@ changes nothing, ``buildout buildout:parts=`` leaves nothing."""
 
 import re
 
+import pytest
+
 from support.engine import docker, free_subnet, inspect, leftovers, objects_with_prefix
 from support.plan_exact import plan_of
 
@@ -229,6 +231,8 @@ def test_network_used_by_a_container_of_no_part_is_refused(buildout, prefix, bas
     removed_all(buildout, prefix)
 
 
+@pytest.mark.podman_limit("volume size", "Podman's local volume driver takes o=size= as a "
+                          "quota, which needs a filesystem with project quotas")
 def test_volume_driver_options_change_needs_recreate(buildout, prefix, base_image):
     vol = prefix + "-vol"
     opts = "driver-opts =\n            type=tmpfs\n            device=tmpfs\n            o=size=%s"

@@ -216,7 +216,12 @@ def test_pull_uninstall_image_used_by_a_container(buildout, prefix, base_image, 
     buildout.configure(pull_part(registry, "%s-used:1" % prefix))
     buildout.ok()
     docker("create", "--name", prefix + "-user", ref, "true")
+    # a container no part manages uses it: refused before anything changes, naming it
     result = buildout.uninstall_all()
-    assert result.ok and "Traceback" not in result.output, result.output
-    assert "still used by a container" in result.output
+    assert not result.ok and "Traceback" not in result.output, result.output
+    assert "used by container %s-user, which no part of this buildout manages" % prefix \
+        in result.error_line(), result.output
     assert inspect("image", ref) is not None
+    docker("rm", prefix + "-user")
+    buildout.uninstall_all()
+    assert inspect("image", ref) is None

@@ -251,8 +251,6 @@ def order(graph):
             act = steps[drops[used][0]].action
             if edge.configured and not user_drops:
                 blocked.append((act, "%s %s is configured to use it" % (user[1], user_node.name)))
-            elif edge.observed and user_node.part is None and used[1] == "image":
-                pass  # an image a stranger uses is left in place, with a warning
             elif edge.observed and user_node.part is None:
                 blocked.append((act, "used by %s %s, which no part of this buildout manages"
                                 % (user[1], user_node.name)))

@@ -110,6 +110,13 @@ def users(engine, kind, name, check=False):
                              "{{.Names}}\t{{.Networks}}"], check=check).stdout.splitlines()
         return [line.split("\t", 1)[0] for line in listed if "\t" in line
                 and name in line.split("\t", 1)[1].split(",")]
+    if kind == "image":
+        # by the image's id: Podman's ancestor filter compares a name only
+        # with the name the container was created with, spelled the same
+        found = engine.inspect("image", name)
+        if found is None:
+            return []
+        name = found["Id"].split(":", 1)[-1]
     return engine.run(["ps", "--all", "--filter", "%s=%s" % (_USER_FILTERS[kind], name),
                        "--format", "{{.Names}}"], check=check).stdout.split()
 
