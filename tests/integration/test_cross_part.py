@@ -387,9 +387,6 @@ KNOWN = {
     "rename-part-same-network": (
         "refused (plan exit 1): 'Part [net-a]: cannot remove network P-net: container P-web is "
         "configured to use it' although part net-b makes the same network"),
-    "network-subnet-user-installed-first": (
-        "the plan orders web's recreation before the network's; the run (rightly) recreates the "
-        "network first"),
 }
 
 def param(s):

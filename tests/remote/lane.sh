@@ -17,7 +17,8 @@
 #     the hosts' link), the Gentoo tests (hours, and nothing in them depends on
 #     where the engine is), the fault sweeps (they kill every docker call of a
 #     local run; tests/remote kills runs over ssh), and the tests of local
-#     engine selection (DOCKER_HOST is the remote one here).
+#     engine selection (DOCKER_HOST is the remote one here), and the tests of bad
+#     options and names (refused before any engine is asked).
 #
 # The private ssh client (the rig's key, no agent, a known_hosts of the hosts' keys)
 # is a wrapper named ssh first on PATH: the real ~/.ssh is never read.
@@ -48,7 +49,7 @@ status=0
 DKREMOTE_KEEP=1 .venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/remote || status=1
 PATH="$client/bin:$PATH" DOCKER_HOST="ssh://root@$address" \
 DOCKEROO_TEST_DIRECT_HOST="unix://$socket" \
-    .venv/bin/pytest -q -p no:cacheprovider --durations=10 \
+    .venv/bin/pytest -q -p no:cacheprovider --durations=10 -k "not bad_options and not bad_names" \
         tests/integration/test_volume.py tests/integration/test_network.py \
         tests/integration/test_copy.py || status=1
 exit $status

@@ -80,22 +80,9 @@ S = [
         kept=[("secret", "%(p)s-db-a*")]),
 ]
 
-#: situations the executor does not handle yet (strict xfail): remove an entry once it passes
-#: (seen on h18x 813b841)
-SECRET_REMOVED_AT_ONCE = (
-    "the run fails at the old part's uninstall: 'Part [%s]: %s P-%s-<hash> is still in use (... by "
-    "the following service: P-app); remove or update the service(s) first' (the removal is not "
-    "deferred for a service that the same run updates)")
-TASK_IS_FOREIGN = (
-    "refused (plan exit 1): 'Part [net-a]: cannot remove network P-net-a: used by container "
-    "P-app.1.<task>, which no part of this buildout manages' (the service's task container is "
-    "taken for a container of no part)")
-KNOWN = {
-    "service-switch-secret": SECRET_REMOVED_AT_ONCE % ("db-a", "secret", "db-a"),
-    "service-switch-config": SECRET_REMOVED_AT_ONCE % ("conf-a", "config", "conf-a"),
-    "service-switch-network": TASK_IS_FOREIGN,
-    "service-switch-all": TASK_IS_FOREIGN,
-}
+#: situations the executor does not handle yet (strict xfail, with the failure seen):
+#: remove an entry once it passes
+KNOWN = {}
 
 
 def param(s):

@@ -157,6 +157,17 @@ def observed_uses(obj):
     return out
 
 
+def service_uses(obj):
+    """(kind, name, relation) of the secrets and configs a swarm service
+    uses, from its ``docker service inspect`` JSON (its networks are seen
+    through its task containers)."""
+    spec = ((obj.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    return ([("secret", s["SecretName"], "secret") for s in spec.get("Secrets") or ()
+             if s.get("SecretName")]
+            + [("config", c["ConfigName"], "config") for c in spec.get("Configs") or ()
+               if c.get("ConfigName")])
+
+
 # -- the order a careful operator follows -------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Step:
@@ -245,7 +256,9 @@ def order(graph):
     for (user, used), edge in graph.edges.items():
         user_node = graph.nodes[user]
         user_makes, user_drops = makes.get(user, []), drops.get(user, [])
-        replaced = bool(user_drops) or any(steps[s].action.verb == "recreate" for s in user_makes)
+        # a swarm service's update replaces its tasks: they let go of what it used
+        renewing = ("recreate", "update") if user[1] == "service" else ("recreate",)
+        replaced = bool(user_drops) or any(steps[s].action.verb in renewing for s in user_makes)
         wait(user_makes, makes.get(used, []))
         if used in drops and used not in makes:
             act = steps[drops[used][0]].action

@@ -72,7 +72,8 @@ def remove_object(engine, kind, name, part, owner, log, timeout=DEFAULT_TIMEOUT,
                             % (part, name, ", ".join(users(engine, "volume", name))
                                or "(unknown)"))
     elif kind == "network":
-        using = network_users(engine, name, obj)
+        # the stopped container of a swarm task that has ended holds nothing
+        using = [u for u in network_users(engine, name, obj) if not ended_task(engine, u)]
         if using:  # Docker would remove it under stopped containers and break them
             raise UserError("Part [%s]: network %s is still used by container(s) %s; "
                             "remove them first (nothing was removed)"
@@ -93,6 +94,14 @@ def network_users(engine, name, obj=None):
     attached = {c.get("Name") for c in ((obj or {}).get("Containers") or {}).values()}
     listed = users(engine, "network", name, check=True)
     return sorted(u for u in attached | set(listed) if u)
+
+
+def ended_task(engine, name):
+    """Whether container NAME is the stopped container of a swarm task (the
+    swarm keeps it for the task's history; it is not a user any more)."""
+    obj = engine.inspect("container", name) or {}
+    return "com.docker.swarm.task.id" in labels_of(obj) and not (
+        obj.get("State") or {}).get("Running")
 
 
 _USER_FILTERS = {"volume": "volume", "network": "network", "image": "ancestor",

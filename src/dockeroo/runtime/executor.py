@@ -89,13 +89,16 @@ class Executor:
     def announce(self, part, kind, name, logger=None):
         """Log the run plan's removal of object NAME (KIND) of PART, done now
         at the end of the run (a deferred removal, or what a changed part
-        replaced); nothing when the plan did not predict it."""
+        replaced); nothing when the plan did not predict it.  KIND None:
+        every removal the plan predicted for PART."""
         if self.plan is None:
             return
         for planned in self.plan.part_actions(part):
-            if (planned.verb, planned.kind, planned.name) == ("remove", kind, name):
+            if planned.verb == "remove" and (kind is None or (planned.kind, planned.name) == (
+                    kind, name)):
                 (logger or logging.getLogger(part)).info("%s", planned.doing())
-                return
+                if kind is not None:
+                    return
 
     def defers(self, part):
         """Whether the removal of the removed PART may wait for the end of the run."""
@@ -104,8 +107,13 @@ class Executor:
     def still_used(self, cls, engine, options):
         """Whether a container uses one of the objects the options OPTIONS of
         a part of recipe class CLS own, now (asked afresh: the users the
-        plan saw may be gone already); the removal is then deferred."""
-        for kind, name in cls.owned(options):
+        plan saw may be gone already); the removal is then deferred.  A
+        part whose objects the engine's inspect cache does not hold (swarm
+        secrets and configs) is taken at the plan's word."""
+        owned = cls.owned(options)
+        if not owned:
+            return True
+        for kind, name in owned:
             if kind not in ("network", "volume", "image"):
                 continue
             engine.forget(kind, name)

@@ -9,6 +9,7 @@ issue 18 will follow its order.
 """
 
 from dockeroo.base import references
+from dockeroo.engine.errors import DockerError
 from dockeroo.model import graph as graph_mod
 from dockeroo.model.ownership import labels_of, users as users_of
 from dockeroo.model.plan import Action
@@ -81,6 +82,12 @@ def observe(graph, engines):
                 graph.add_use(user, node.kind, node.name, node.kind, observed=True)
     for key, node in list(graph.nodes.items()):
         engine = engines.get(key[0])
+        if engine is not None and node.kind == "service":
+            obj = _service(engine, node.name)
+            for kind, name, relation in graph_mod.service_uses(obj or {}):
+                graph.add_use(key, kind, name, relation, observed=True)
+    for key, node in list(graph.nodes.items()):
+        engine = engines.get(key[0])
         if engine is not None and node.kind == "container":
             obj = engine.inspect("container", node.name)
             if obj is not None:
@@ -113,6 +120,16 @@ def _last_name(engine, name):
     if not ref.digest and not any(not o.digest and o.same_repository(ref) for o in others):
         others = [o for o in others if not o.same_repository(ref)]
     return not others
+
+
+def _service(engine, name):
+    """The ``docker service inspect`` JSON of service NAME, or None (none
+    such, or the engine is no swarm manager)."""
+    try:
+        found = engine.json(["service", "inspect", "--", name])
+    except DockerError:
+        return None
+    return found[0] if found else None
 
 
 #: the label Docker gives the container of a swarm service's task

@@ -544,7 +544,10 @@ def drop_pending_entry(recipe, part, entry, announce=None):
         log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
     else:
         # looked up afresh: its users changed meanwhile
-        announce_present(engine, cls.owned(old))
+        owned = cls.owned(old)
+        announce_present(engine, owned)
+        if not owned:  # swarm objects (not in the inspect cache): as the plan says
+            announce(part, None, None)
         cls.remove(engine, part, old, log)
     cls.uninstalled(part, old, log)
     return True

@@ -305,7 +305,7 @@ def graph_of(entries, configured, engines):
     plain_removals(graph, swaps)
     at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
     at_end.update(id(e) for _r, e in entries if isinstance(e, plan_mod.Action) and e.at_end)
-    entries = [(r, swaps.get(id(e), e)) for r, e in entries]
+    entries = recreated_first(graph, [(r, swaps.get(id(e), e)) for r, e in entries])
     try:
         steps = graph_mod.order(graph)
     except graph_mod.OrderError as exc:
@@ -340,6 +340,24 @@ def take_along(graph, swaps):
                                               key[1], node.name, "; ".join(recreate.reasons)),
                                           data=act.data, says=act.says)
                     _swap(graph, edge.user, act, new, swaps)
+
+
+def recreated_first(graph, entries):
+    """ENTRIES with each network or volume recreated under containers whose
+    parts come first in the run moved before their recreations: the run
+    recreates it at its own part's turn, then makes them again."""
+    entries = list(entries)
+    for key, node in graph.nodes.items():
+        recreate = next((a for a in node.actions if a.verb == "recreate"), None)
+        if recreate is None or key[1] not in graph_mod.RELEASED:
+            continue
+        users = {id(a) for e in graph.users(key) if e.observed
+                 for a in graph.nodes[e.user].actions if a.verb == "recreate"}
+        at = next((i for i, (_r, e) in enumerate(entries) if e is recreate), None)
+        first = next((i for i, (_r, e) in enumerate(entries) if id(e) in users), None)
+        if at is not None and first is not None and first < at:
+            entries.insert(first, entries.pop(at))
+    return entries
 
 
 def plain_removals(graph, swaps):
