@@ -154,6 +154,7 @@ def test_compressed_forms_and_a_changed_image(buildout, tmp_path, prefix, base_i
     assert os.stat(path).st_ino != written.st_ino, "written under another name, renamed"
     state = json.load(open(buildout.path("parts", "save", "dockeroo-state.json")))
     assert state["images"][b] == second_b
+    docker("image", "rm", first_b, check=False)  # untagged by the rebuild: no prefix to find it
 
 
 def test_a_gzip_archive_on_podman_is_refused_before_loading(buildout, tmp_path, prefix,
