@@ -282,3 +282,21 @@ def test_rebuild_whose_users_are_recreated_removes_the_old_image(buildout, prefi
     assert inspect("container", prefix + "-app")["Image"] == inspect("image", prefix + "-img:1")["Id"]
     no_changes(buildout)
     removed_all(buildout, prefix)
+
+
+def test_built_image_used_by_a_container_of_no_part_is_refused(buildout, prefix, base_image):
+    """The image of a removed build part that a container no part manages uses: refused
+    before anything changes, on Docker and on Podman (which tags it localhost/NAME)."""
+    image = prefix + "-img:1"
+    buildout.write("one/Dockerfile", DOCKERFILE % "one")
+    buildout.configure(build("img", image, base_image, "one"))
+    buildout.ok()
+    docker("create", "--name", prefix + "-stranger", image, "true")
+    result = buildout.uninstall_all()
+    assert not result.ok, result.output
+    assert "used by container %s-stranger, which no part of this buildout manages" % prefix \
+        in result.error_line(), result.output
+    assert inspect("image", image) is not None
+    docker("rm", prefix + "-stranger")
+    assert buildout.uninstall_all().ok
+    assert inspect("image", image) is None

@@ -197,3 +197,29 @@ def test_graph_argument():
     assert not cli.parse_plan_args([]).graph
     with pytest.raises(UserError, match="either --json or --graph"):
         cli.parse_plan_args(["--graph", "--json"])
+
+
+class _Images:
+    """An engine that knows one image (its inspect JSON)."""
+
+    def __init__(self, tags=(), digests=()):
+        self.obj = {"Id": "sha256:" + "a" * 64, "RepoTags": list(tags),
+                    "RepoDigests": list(digests)}
+
+    def inspect(self, kind, name):
+        return self.obj
+
+
+def test_which_image_removals_remove_the_image():
+    from dockeroo.runtime.graph import _last_name
+    digest = "sha256:" + "b" * 64
+    # the last tag (Docker's familiar spelling, Podman's localhost/ one)
+    assert _last_name(_Images(["x:1"]), "x:1")
+    assert _last_name(_Images(["localhost/x:1"]), "x:1")
+    assert _last_name(_Images(["x:1"], ["x@" + digest]), "x:1")  # its digest goes with it
+    # one of several references only untags
+    assert not _last_name(_Images(["x:1", "y:1"]), "x:1")
+    assert not _last_name(_Images(["x:1"], ["r/y@" + digest]), "x:1")
+    assert not _last_name(_Images(["x:1"], ["r/x@" + digest]), "r/x@" + digest)
+    assert _last_name(_Images([], ["r/x@" + digest]), "r/x@" + digest)
+    assert _last_name(_Images(["x:1"]), "sha256:" + "a" * 64)

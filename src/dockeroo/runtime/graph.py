@@ -109,16 +109,21 @@ def _last_name(engine, name):
         ref = references.parse(name).normalized()
     except references.ReferenceError:
         return True
+    # Podman tags what it builds, imports and commits as localhost/NAME
+    spellings = (ref, ref.local()) if ref.is_hub else (ref,)
     others = []
     for text in (obj.get("RepoTags") or []) + (obj.get("RepoDigests") or []):
         try:
             found = references.parse(text).normalized()
         except references.ReferenceError:  # "<none>:<none>"
             continue
-        if found != ref:
+        if found not in spellings:
             others.append(found)
-    if not ref.digest and not any(not o.digest and o.same_repository(ref) for o in others):
-        others = [o for o in others if not o.same_repository(ref)]
+
+    def same_repository(other):
+        return any(other.same_repository(s) for s in spellings)
+    if not ref.digest and not any(not o.digest and same_repository(o) for o in others):
+        others = [o for o in others if not same_repository(o)]
     return not others
 
 
