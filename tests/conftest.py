@@ -8,6 +8,7 @@ and removed in teardown; objects not named so are never touched.
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -53,6 +54,26 @@ def pytest_collection_modifyitems(config, items):
         feature = mark.args[0]
         why = mark.args[1] if len(mark.args) > 1 else PODMAN_LIMITS[feature]
         item.add_marker(pytest.mark.skip(reason="Podman 4.3 limit (%s): %s" % (feature, why)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With DOCKEROO_TEST_CPU=FILE, append each test's CPU seconds (this process
+    and the children it waited for: buildouts, docker CLIs) and wall seconds to
+    FILE, for .ci/run to list the lanes' costliest tests (engines not counted)."""
+    path = os.environ.get("DOCKEROO_TEST_CPU")
+    if not path:
+        yield
+        return
+
+    def cpu():
+        return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
+    cpu_start, wall_start = cpu(), time.monotonic()
+    yield
+    with open(path, "a") as handle:
+        handle.write("%.1f\t%.1f\t%s\n" % (cpu() - cpu_start, time.monotonic() - wall_start,
+                                           item.nodeid))
 
 
 @pytest.fixture(scope="session")
