@@ -376,6 +376,8 @@ SELECT = {
     # one kill point: right after the first call that changes Docker (a new object made,
     # nothing of the old configuration removed yet)
     "sampled": lambda n, calls: mutating(n, calls)[:1],
+    # right after each docker login: the throw-away DOCKER_CONFIG holds the credentials
+    "login": lambda n, calls: [i + 1 for i, c in enumerate(calls) if c[:1] == ["login"]],
 }
 
 F1 = ("F1: docker.run: a container killed mid-install (after create, layout, start or wait) "
@@ -454,7 +456,10 @@ DEFAULT = [param("run/install"), param("copy/install", ks="mutating"), param("si
            # docker.save's change (the file rewritten) at every call; docker.load's and
            # docker.manifest's scenarios (2 to 4 minutes each here) are in the sampled test
            # (one kill point) and the full sweep (every call)
-           param("save/change")]
+           param("save/change"),
+           # killed while logged in: the credentials docker login wrote are removed by
+           # the next run (no temporary file is left: Sweep.converged)
+           param("push/install", ks="login")]
 #: one kill point of each other first install and change, all in one test (default
 #: selection); the uninstalls (one or two docker calls each) are left to the full sweep.
 #: The cross-part scenarios (issue 18) are here too: their kill points right after each

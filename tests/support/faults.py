@@ -68,6 +68,9 @@ class FaultDocker:
         self.real = real or real_docker()
         self.bin = os.path.join(directory, "bin")
         os.makedirs(self.bin, exist_ok=True)
+        #: the buildouts' TMPDIR: what a killed run leaves there, the next run removes
+        self.tmp = os.path.join(directory, "tmp")
+        os.makedirs(self.tmp, exist_ok=True)
         with open(os.path.join(HERE, "docker_fault.py")) as handle:
             source = handle.read()
         wrapper = os.path.join(self.bin, "docker")
@@ -79,8 +82,20 @@ class FaultDocker:
         env = {"PATH": self.bin + os.pathsep + os.environ.get("PATH", ""),
                "DOCKEROO_FAULT_DIR": self.directory, "DOCKEROO_FAULT_REAL": self.real,
                "DOCKEROO_FAULT_AT": str(at or ""), "DOCKEROO_FAULT_SIGNAL": signal,
-               "DOCKEROO_FAULT_WHEN": when, "DOCKEROO_FAULT_CONTAINER": container or ""}
+               "DOCKEROO_FAULT_WHEN": when, "DOCKEROO_FAULT_CONTAINER": container or "",
+               "TMPDIR": self.tmp}
         return env
+
+    def temporary_files(self):
+        """What the buildouts left in their TMPDIR (private folders that are empty
+        do not count): a throw-away DOCKER_CONFIG holds registry credentials."""
+        found = []
+        for root, dirs, files in os.walk(self.tmp):
+            found += [os.path.relpath(os.path.join(root, f), self.tmp) for f in files]
+            if root != self.tmp and not dirs and not files \
+                    and os.path.dirname(root) != self.tmp:
+                found.append(os.path.relpath(root, self.tmp) + "/")
+        return sorted(found)
 
     def reset(self):
         for name in ("count", "calls.jsonl", "fault.json"):
@@ -471,6 +486,9 @@ class Sweep:
                  for key in folder_state(folder % self.values)]
         if files:
             problems.append("files left after uninstall: %s" % sorted(files))
+        temporary = self.docker.temporary_files()
+        if temporary:
+            problems.append("temporary files left after a plain run: %s" % temporary)
 
     # -- the sweep -----------------------------------------------------------------
     def start(self, check=True):

@@ -16,13 +16,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import astuple
 
-from dockeroo.base import mode, references
+from dockeroo.base import mode, references, scratch
 from dockeroo.engine.capabilities import Capabilities
 from dockeroo.base.redaction import redact
 from dockeroo.base.state import read_json, store_json
@@ -449,7 +448,10 @@ class DockerEngine:
         if not username:
             yield None
             return
-        tmp = tempfile.mkdtemp(prefix="dockeroo-login-")
+        # a private directory named after this process: a kill before the
+        # finally below leaves it (with the credentials docker login wrote),
+        # and the next run sweeps it (dockeroo.base.scratch)
+        tmp = scratch.owned_directory("login")
         try:
             env = self._login_config(tmp)
             args = ["login", "--username", username, "--password-stdin"]

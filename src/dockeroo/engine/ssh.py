@@ -42,6 +42,8 @@ import time
 import urllib.parse
 from contextlib import suppress
 
+from dockeroo.base import scratch
+from dockeroo.base.scratch import NotPrivate, start_time
 from dockeroo.engine.errors import SshFailed
 from dockeroo.engine.process import Supervisor
 
@@ -77,15 +79,10 @@ def parse(url):
 
 def base_directory():
     """The user's private directory of connection sockets (made 0700 if missing)."""
-    path = os.path.join(tempfile.gettempdir(), "dockeroo-ssh-%d" % os.getuid())
-    with suppress(FileExistsError):
-        os.mkdir(path, 0o700)
-    st = os.lstat(path)
-    if not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.getuid() \
-            or st.st_mode & 0o077:
-        raise SshFailed(["ssh"], None, "%s is not a private directory of this user "
-                        "(mode 0700): refusing to put the engine's socket there" % path)
-    return path
+    try:
+        return scratch.private_folder("ssh")
+    except NotPrivate as exc:
+        raise SshFailed(["ssh"], None, "%s: refusing to put the engine's socket there" % exc)
 
 
 class Tunnel:
@@ -149,14 +146,14 @@ class Tunnel:
         sweep()
         self.directory = tempfile.mkdtemp(prefix="%d-" % os.getpid(), dir=base_directory())
         journal = os.path.join(self.directory, "journal.json")
-        _write(journal, {"owner": os.getpid(), "owner_start": _start_time(os.getpid()),
+        _write(journal, {"owner": os.getpid(), "owner_start": start_time(os.getpid()),
                          "url": self.url})
         self._group = Supervisor(None)
         with open(os.path.join(self.directory, "ssh.err"), "wb") as err:
             self.proc = self._group.start(self.argv(wait), stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=err,
                                           start_new_session=True)
-        _write(journal, {"owner": os.getpid(), "owner_start": _start_time(os.getpid()),
+        _write(journal, {"owner": os.getpid(), "owner_start": start_time(os.getpid()),
                          "url": self.url, "ssh": self.proc.pid})
         deadline = time.monotonic() + wait
         while not os.path.exists(self.socket):
@@ -207,8 +204,8 @@ def sweep():
             if _age(path) < 60:  # being made right now by another process
                 continue
             entry, owner = {}, None
-        if owner is not None and _start_time(owner) == entry.get("owner_start") \
-                and _start_time(owner) is not None:
+        if owner is not None and start_time(owner) == entry.get("owner_start") \
+                and start_time(owner) is not None:
             continue  # its buildout still runs
         for pid in _processes_using(path):
             with suppress(OSError):
@@ -232,15 +229,6 @@ def _processes_using(path):
                 and any(path.encode() + b"/" in w for w in words):
             found.append(int(pid))
     return found
-
-
-def _start_time(pid):
-    """PID's start time (clock ticks since boot), or None when it does not run."""
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return int(handle.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _age(path):

@@ -57,7 +57,7 @@ import uuid
 
 from zc.buildout import UserError
 
-from dockeroo.base import mode
+from dockeroo.base import mode, scratch
 from dockeroo.engine import ssh
 from dockeroo.engine.docker import DockerEngine
 from dockeroo.engine.errors import InUse
@@ -205,6 +205,7 @@ class Run:
         self._lock()
         atexit.register(self.finish)
         self.sweep()
+        scratch.sweep("login")  # credentials a killed run's docker login left
 
     # -- the run lock -------------------------------------------------------------
     def _lock(self):
