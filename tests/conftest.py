@@ -19,6 +19,7 @@ import uuid
 
 import pytest
 
+import support.buildout
 from support.busybox import BUSYBOX, busybox_rootfs_tar
 from support.buildout import Buildout, make_docker_recorder, real_docker
 from support.engine import docker, engine_kind, inspect, remove_with_prefix
@@ -58,8 +59,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """With DOCKEROO_TEST_CPU=FILE, append each test's CPU seconds (this process
-    and the children it waited for: buildouts, docker CLIs) and wall seconds to
+    """With DOCKEROO_TEST_CPU=FILE, append each test's CPU seconds (this process,
+    the children it waited for, the buildouts forked for it: buildouts, docker
+    CLIs) and wall seconds to
     FILE, for .ci/run to list the lanes' costliest tests (engines not counted)."""
     path = os.environ.get("DOCKEROO_TEST_CPU")
     if not path:
@@ -67,8 +69,9 @@ def pytest_runtest_protocol(item, nextitem):
         return
 
     def cpu():
-        return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                     resource.getrusage(resource.RUSAGE_CHILDREN)))
+        return support.buildout.FORKED_CPU + sum(
+            r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                              resource.getrusage(resource.RUSAGE_CHILDREN)))
     cpu_start, wall_start = cpu(), time.monotonic()
     yield
     with open(path, "a") as handle:

@@ -1,15 +1,123 @@
 """A test's buildout directory, and the recorder of the docker commands it runs."""
 
+import atexit
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
+import time
 from dataclasses import dataclass
 
 #: the tests/ folder
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILDOUT = os.path.join(os.path.dirname(sys.executable), "buildout")
+#: the console script of ``dockeroo plan``
+DOCKEROO = os.path.join(os.path.dirname(BUILDOUT), "dockeroo")
+
+#: DOCKEROO_TEST_FORK=0 runs every buildout as its own ``bin/buildout``
+#: process; else they are forked from one process that imported zc.buildout
+#: once (support/buildout_server.py)
+FORK = os.environ.get("DOCKEROO_TEST_FORK", "1") != "0"
+
+
+class _ForkServer:
+    """The buildout fork server of this test process, started on first use."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc = None
+        self.path = None
+
+    def socket_path(self):
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                folder = tempfile.mkdtemp(prefix="dockeroo-test-fork-")
+                self.path = os.path.join(folder, "s")
+                script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                      "buildout_server.py")
+                self.proc = subprocess.Popen([sys.executable, script, self.path],
+                                             stdin=subprocess.DEVNULL)
+                atexit.register(self.stop, self.proc, folder)
+                deadline = time.monotonic() + 60
+                while not os.path.exists(self.path):
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the buildout fork server did not start")
+                    time.sleep(0.02)
+            return self.path
+
+    @staticmethod
+    def stop(proc, folder):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_SERVER = _ForkServer()
+#: the CPU seconds of the forked buildouts that ended (they are not children of
+#: this process: tests/conftest.py adds them to a test's CPU time)
+FORKED_CPU = 0.0
+
+
+def _forkable(environ):
+    """Whether a forked child can stand for a new process in ENVIRON: not
+    when it sets what Python reads only at startup (PYTHONPATH ...)."""
+    return FORK and all(environ.get(k) == os.environ.get(k)
+                        for k in set(environ) | set(os.environ) if k.startswith("PYTHON"))
+
+
+def run_process(argv, cwd, env, timeout):
+    """Run ARGV (``BUILDOUT`` or ``DOCKEROO`` first) like ``subprocess.run(argv,
+    cwd=CWD, env=ENV, capture_output=True, text=True, timeout=TIMEOUT)``;
+    returns a CompletedProcess.  Forked from the fork server when it may."""
+    program = {BUILDOUT: "buildout", DOCKEROO: "dockeroo"}.get(argv[0])
+    if program is None or not _forkable(env):
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    payload = json.dumps({"program": program, "argv": list(argv), "cwd": cwd,
+                          "env": dict(env)}).encode()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(_SERVER.socket_path())
+        socket.send_fds(conn, [b"%d\n" % len(payload) + payload], [out.fileno(), err.fileno()])
+        deadline = time.monotonic() + timeout
+        lines, buffer, timed_out = [], b"", False
+        while len(lines) < 2:  # the child's pid, then its return code and CPU seconds
+            conn.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                data = conn.recv(4096)
+            except socket.timeout:
+                if not lines or timed_out:
+                    raise
+                timed_out = True
+                os.kill(int(lines[0]), signal.SIGKILL)  # as subprocess.run does
+                deadline = time.monotonic() + 60
+                continue
+            if not data:
+                raise RuntimeError("the buildout fork server ended while running %s" % argv)
+            buffer += data
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                lines.append(line.decode())
+        returncode, cpu = lines[1].split()
+        global FORKED_CPU
+        FORKED_CPU += float(cpu)
+        output = []
+        for handle in (out, err):
+            handle.seek(0)
+            output.append(handle.read().decode("utf-8", "replace"))
+    if timed_out:
+        raise subprocess.TimeoutExpired(argv, timeout, output=output[0], stderr=output[1])
+    return subprocess.CompletedProcess(argv, int(returncode), output[0], output[1])
 
 
 @dataclass
@@ -58,9 +166,8 @@ class Buildout:
     def run(self, *args, env=None, timeout=1200):
         environ = dict(os.environ)
         environ.update(env or {})
-        proc = subprocess.run([BUILDOUT, "-N", *args] if "-n" not in args else [BUILDOUT, *args],
-                              cwd=self.directory, capture_output=True, text=True, env=environ,
-                              timeout=timeout)
+        proc = run_process([BUILDOUT, "-N", *args] if "-n" not in args else [BUILDOUT, *args],
+                           cwd=self.directory, env=environ, timeout=timeout)
         return BuildoutRun(proc.returncode, proc.stdout + proc.stderr)
 
     def ok(self, *args, **kwargs):

@@ -33,13 +33,10 @@ command shows up instead of being missed; add a row for it.
 import json
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from support.buildout import BUILDOUT
-
-DOCKEROO = os.path.join(os.path.dirname(BUILDOUT), "dockeroo")
+from support.buildout import DOCKEROO, run_process
 
 #: effects that make an object, remove it, or change it in place
 MADE = {"create", "build", "import", "commit", "pull", "tag", "complete",
@@ -71,8 +68,7 @@ def plan_of(buildout, *args, env=None, json_output=True):
     program = [DOCKEROO] if os.path.exists(DOCKEROO) else [sys.executable, "-m", "dockeroo.cli"]
     argv = program + ["plan"] + (["--json"] if json_output else []) + \
         ([] if "-n" in args else ["-N"]) + list(args)
-    proc = subprocess.run(argv, cwd=buildout.directory, capture_output=True, text=True,
-                          env=environ, timeout=600)
+    proc = run_process(argv, cwd=buildout.directory, env=environ, timeout=600)
     actions = []
     if json_output and proc.returncode in (0, 2):
         actions = json.loads(proc.stdout)
