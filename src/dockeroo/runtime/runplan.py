@@ -76,12 +76,15 @@ def plan_run(b, installed, install_parts, changed, recipe_of=None):
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
     configured = configured_recipes(install_parts, recipe_of)
-    listed = {(e.kind, e.name) for _, e in entries if isinstance(e, plan_mod.Action)}
+    # a pending removal is listed once, but also when another part describes the object
+    # (a removed part's object that a renamed part takes over: hand_over)
+    listed = {key for _, e in entries if isinstance(e, plan_mod.Action) for key in (
+        (e.part, e.kind, e.name), (None, e.kind, e.name) if e.verb == "remove" else None)}
     with engine_errors("buildout", "pending removals"):
         found = pending(b["buildout"]["parts-directory"], configured)
     for act in found:
-        if (act.kind, act.name) not in listed:
-            listed.add((act.kind, act.name))
+        if not {(act.part, act.kind, act.name), (None, act.kind, act.name)} & listed:
+            listed.add((act.part, act.kind, act.name))
             entries.append((recipes.get(act.part, "pending removal"), act))
     return entries
 
