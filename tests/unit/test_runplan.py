@@ -153,3 +153,37 @@ def test_no_hand_over_without_a_removal_of_a_removed_part():
     graph = graph_with([gone, kept])
     assert runplan.hand_over(graph, {}, {"net-a": Taker(), "net-b": Taker(("x",))}) == (
         {}, set(), {})
+
+
+class Engine:
+    """What :func:`dockeroo.runtime.run.taken_over` asks an engine: inspect JSON."""
+
+    def __init__(self, objects):
+        self.objects = objects
+
+    def forget(self, kind, name):
+        pass
+
+    def inspect(self, kind, name):
+        return self.objects.get((kind, name))
+
+
+def test_the_record_of_a_removed_part_whose_network_is_another_part_s_now():
+    from dockeroo.recipes.network import Recipe
+    from dockeroo.runtime.run import taken_over
+    old = {"recipe": "dockeroo:docker.network", "name": "x-net", "dockeroo-owner": "o"}
+
+    def held(part, owner="o"):
+        return Engine({("network", "x-net"): {"Labels": {"io.dockeroo.part": part,
+                                                        "io.dockeroo.buildout": owner}}})
+    handed = [("network", "x-net")]
+    # handed over by this run's plan, still the old part's (the new part failed): kept
+    assert taken_over(held("net-a"), Recipe, "net-a", old, handed) is False
+    # the new part's now: the record is done, nothing removed
+    assert taken_over(held("net-b"), Recipe, "net-a", old, handed) is True
+    # so too when the new part made it again after a kill (no hand-over planned)
+    assert taken_over(held("net-b"), Recipe, "net-a", old, ()) is True
+    # the old part's, another buildout's, or gone: removed as usual (its own checks)
+    assert taken_over(held("net-a"), Recipe, "net-a", old, ()) is None
+    assert taken_over(held("net-b", "other"), Recipe, "net-a", old, ()) is None
+    assert taken_over(Engine({}), Recipe, "net-a", old, handed) is None
