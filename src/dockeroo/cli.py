@@ -201,7 +201,8 @@ def make_plan(config, options, user_defaults=True):
     entries = runplan.plan_run(b, installed, install_parts, changed)
     configured = runplan.configured_recipes(install_parts, lambda p: part_recipe(b, p))
     with runplan.engine_errors("buildout", "graph"):
-        engines = runplan.removed_engines(b["buildout"]["directory"], configured)
+        engines = runplan.removed_engines(b["buildout"]["directory"], configured,
+                                          b["buildout"]["parts-directory"])
         return runplan.graph_of(entries, configured, engines)
 
 

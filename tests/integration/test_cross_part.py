@@ -170,6 +170,21 @@ def holds_network(key, value):
     return holds
 
 
+def holds_taken_over(kind, name, part, check):
+    """Object NAME (KIND) carries PART's label (it was handed over), and CHECK holds."""
+    def holds(ctx):
+        found = inspect(kind, ctx.fill(name))
+        assert found["Labels"]["io.dockeroo.part"] == part
+        check(ctx)
+    return holds
+
+
+def holds_running(container):
+    def holds(ctx):
+        assert inspect("container", ctx.fill(container))["State"]["Running"]
+    return holds
+
+
 def holds_volume_options(size):
     def holds(ctx):
         assert inspect("volume", ctx.fill("%(p)s-vol"))["Options"]["o"] == size
@@ -244,10 +259,21 @@ situation("rename-image", [
     build("img", "img-a:1", "a") + run("web", "web", image="${img:name}"),
     build("img", "img-a:2", "a") + run("web", "web", image="${img:name}")],
     files=DOCKERFILE, holds=holds_image("%(p)s-web", "%(p)s-img-a:2"))
+# a part renamed, its object the same: handed over (recreated as the new part's)
 situation("rename-part-same-network", [
     net("net-a", "net", "s1") + run("web", "web", networks="${net-a:name}"),
     net("net-b", "net", "s1") + run("web", "web", networks="${net-b:name}")],
-    holds=holds_networks("%(p)s-web", "%(p)s-net"))
+    holds=holds_taken_over("network", "%(p)s-net", "net-b",
+                           holds_subnet("%(p)s-net", "%(s1)s", "%(p)s-web")))
+situation("rename-part-same-volume-refused", [
+    # its data would be dropped: only with recreate = true in the new part
+    vol("vol-a", "vol") + run("web", "web", volumes="${vol-a:name}:/data"),
+    vol("vol-b", "vol") + run("web", "web", volumes="${vol-b:name}:/data")],
+    outcome="refuse", refusal=r"%(p)s-vol.*recreate = true in \[vol-b\]")
+situation("rename-part-same-volume-recreate", [
+    vol("vol-a", "vol") + run("web", "web", volumes="${vol-a:name}:/data"),
+    vol("vol-b", "vol", "recreate = true") + run("web", "web", volumes="${vol-b:name}:/data")],
+    holds=holds_taken_over("volume", "%(p)s-vol", "vol-b", holds_running("%(p)s-web")))
 situation("rebuild-image-two-users", [
     build("img", "img-a:1", "a") + run("web", "web", image="${img:name}")
     + run("db", "db", image="${img:name}"),
@@ -383,11 +409,7 @@ situation("keep-copy-source-moved", [
 #: situations the executor does not handle yet, with the failure seen (strict xfail):
 #: remove an entry once it passes
 #: (seen on h18e with --runxfail; the first assertion that fails is named first)
-KNOWN = {
-    "rename-part-same-network": (
-        "refused (plan exit 1): 'Part [net-a]: cannot remove network P-net: container P-web is "
-        "configured to use it' although part net-b makes the same network"),
-}
+KNOWN = {}
 
 def param(s):
     marks = [pytest.mark.xfail(strict=True, reason=KNOWN[s.name])] if s.name in KNOWN else []

@@ -14,10 +14,11 @@ SIGTERM right after every call that changes Docker, the objects made ahead
 in parallel (scenario "ahead": every k, and SIGTERM right after every call
 that changes Docker), their recreation (containers stopped together: one
 kill point, in the sampled test), one kill point of
-every other first install and change, and of the two changes that span
+every other first install and change, and of the three changes that span
 parts (issue 18: "cross/move", a container moved to another network and
 volume part with the old parts removed; "cross/network", a network
-recreated under two containers) (test_converges_after_fault_sampled),
+recreated under two containers; "cross/handover", a network part renamed,
+its network handed over to the new part) (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
 k of three scenarios) is marked ``slow``::
@@ -204,6 +205,17 @@ MANIFEST = """
         %(p)s-mb:1 linux/arm64
     """
 
+#: the container of the cross-part scenarios, on network part net-V
+CROSS_APP = """
+    [app]
+    recipe = dockeroo:docker.run
+    name = %(p)s-app
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    networks = ${net-%(v)s:name}
+    """
+
 #: issue 18: a container moves to another network and volume part, the old parts removed
 CROSS_MOVE = """
     [net-%(v)s]
@@ -214,15 +226,7 @@ CROSS_MOVE = """
     [vol-%(v)s]
     recipe = dockeroo:docker.volume
     name = %(p)s-vol-%(v)s
-
-    [app]
-    recipe = dockeroo:docker.run
-    name = %(p)s-app
-    image = %(base)s
-    command = sleep 3600
-    stop-timeout = 0
-    networks = ${net-%(v)s:name}
-    volumes = ${vol-%(v)s:name}:/data
+    """ + CROSS_APP + """volumes = ${vol-%(v)s:name}:/data
     """
 
 #: issue 18: a network recreated (its subnet changed) under two containers of the buildout
@@ -240,6 +244,15 @@ CROSS_NETWORK = """
     stop-timeout = 0
     networks = ${net:name}
     """ % {"i": i} for i in range(2))
+
+#: issue 18: a network part renamed, the network the same (handed over to the new part:
+#: recreated under its container with the new part's labels)
+CROSS_HANDOVER = """
+    [net-%(v)s]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet_a)s
+    """ + CROSS_APP
 
 UNINSTALL = Step(None)
 
@@ -315,6 +328,10 @@ def scenarios(base_image, registry):
                                       [Step(cross(CROSS_NETWORK, "a")),
                                        Step(cross(CROSS_NETWORK, "b"))],
                                       setup=cross_setup)
+    found["cross/handover"] = Scenario("cross/handover",
+                                       [Step(cross(CROSS_HANDOVER, "a")),
+                                        Step(cross(CROSS_HANDOVER, "b"))],
+                                       setup=cross_setup)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -445,7 +462,7 @@ ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "s
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
     "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate", "cross/move",
-    "cross/network"]
+    "cross/network", "cross/handover"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM

@@ -138,6 +138,11 @@ class Recipe(Base):
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context)
 
+    def take_over(self, kind, name, previous):
+        if self.spec.needs_swarm:  # its services would have to let go of it: not yet
+            return None, None
+        return (self.taken_over(previous),), None
+
     def apply(self, actions):
         for act in actions:
             released = []

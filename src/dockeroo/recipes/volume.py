@@ -86,6 +86,15 @@ class Recipe(Base):
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context, self.owner)
 
+    def take_over(self, kind, name, previous):
+        if not self.spec.recreate:
+            return None, (
+                "[%s] describes the same volume, but making it again as that part's drops its "
+                "data: set recreate = true in [%s] to drop it, or keep = true in [%s] to leave "
+                "the volume in place (then [%s] uses it as it is)" % (
+                    self.part, self.part, previous, self.part))
+        return (self.taken_over(previous), "recreate = true: its data is dropped"), None
+
     def apply(self, actions):
         for act in actions:
             released = []

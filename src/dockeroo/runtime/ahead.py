@@ -435,8 +435,11 @@ def removed_together(cls, engine, part, options, log):
 
 def together(part, options):
     """The (part, options) of the volume and network parts this run
-    uninstalls right after PART."""
-    return uninstalled_together(part, options, entries=TOGETHER)
+    uninstalls right after PART (but those whose object another part takes
+    over: their uninstall leaves it)."""
+    run = lifecycle.active()
+    return [(name, values) for name, values in uninstalled_together(
+        part, options, entries=TOGETHER) if run is None or not run.handed_over(name)]
 
 
 def remove_together(engine, owner, leader, items):

@@ -19,6 +19,16 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
   removes them once the users are gone (:meth:`Run.drop_pending`, which
   retries while that helps); the removal itself is the recipe's own
   (``remove``, as its ``plan_removal`` describes it);
+- **hands an object over** from a removed part to the configured part
+  that describes the same network or volume (a part renamed:
+  :func:`dockeroo.runtime.runplan.hand_over`): the old part's uninstall
+  records its options (a pending record, before buildout forgets the
+  part) and leaves the object; the new part's turn recreates it under its
+  own labels (:meth:`Executor.decided`), its users released and made
+  again; the end of the run drops the record once the object is the new
+  part's.  An interrupted run's record of a removed part is planned the
+  same way by the next run, from its first entry point (an install or
+  update then);
 - **releases the users of a network or volume that is recreated**
   (:func:`release`): their containers are removed (through
   :mod:`dockeroo.model.ownership`) before the object is removed, and made
@@ -27,7 +37,8 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
 
 Cheap when nothing spans parts: a run whose first dockeroo entry point is
 an install or update has no removed or changed dockeroo part, and builds
-no graph (the no-op run).  A plan that
+no graph (the no-op run) unless an interrupted run left the pending record
+of a removed part.  A plan that
 cannot be made at that point (a part whose plan fails) leaves each part
 to fail in its own turn, as without the executor.
 """
@@ -67,6 +78,23 @@ class Executor:
             if (planned.verb, planned.kind, planned.name) == (act.verb, act.kind, act.name):
                 return dataclasses.replace(act, reasons=planned.reasons)
         return act
+
+    def hands_over(self, part):
+        """(kind, name) of the objects of the removed PART that the run's plan
+        hands over to another part (:func:`dockeroo.runtime.runplan.hand_over`)."""
+        return self.plan.handed_over(part) if self.plan is not None else []
+
+    def decided(self, part, actions):
+        """PART's own ACTIONS, but for an object the run's plan has PART take
+        over: its plan sees it unchanged (another part of this buildout made
+        it), the run recreates it under PART's labels."""
+        if self.plan is None:
+            return actions
+        out = []
+        for act in actions:
+            taken = self.plan.taker(part, act.kind, act.name)
+            out.append(taken if taken is not None and act.verb == "unchanged" else act)
+        return out
 
     def report(self, logger, actions):
         """Log one line per Action of ACTIONS that changes something, in the
@@ -135,15 +163,20 @@ def start(run, uninstalling=False):
     or updates any: when the run's first dockeroo entry point is an
     install or update, no dockeroo part is removed or changed in this run,
     nothing spans parts, and no graph is built (the no-op run costs what
-    it did).  Buildout has also taken the part's signature out of its
+    it did), unless an interrupted run left the pending record of a part
+    removed from the buildout (:func:`dockeroo.runtime.runplan.orphans`:
+    its removal, or its object's hand-over, is planned then, with no part
+    changed).  Buildout has also taken the part's signature out of its
     options by then, so its options could not be compared anyway."""
     if run.executor is not None:
         return run.executor
     executor = run.executor = Executor(run)
-    if mode.PLANNING or not uninstalling or not plain_install(sys.argv):
+    if mode.PLANNING or not plain_install(sys.argv):
+        return executor
+    if not uninstalling and not runplan.orphans(run.parts_directory, run.configured):
         return executor
     try:
-        result = _plan(run)
+        result = _plan(run, uninstalling)
     except UserError as exc:  # the part's own turn reports it
         log.debug("no plan of the run: %s", exc)
         return executor
@@ -160,8 +193,10 @@ def start(run, uninstalling=False):
     return executor
 
 
-def _plan(run):
-    """The RunPlan of RUN, or None when nothing spans parts."""
+def _plan(run, uninstalling=True):
+    """The RunPlan of RUN, or None when nothing spans parts.  Not
+    UNINSTALLING (the first entry point is an install or update, planned
+    for what an interrupted run left): no dockeroo part is changed."""
     configured = dict(run.configured)
     pending = runplan.pending_parts(run.parts_directory)
     if not configured:
@@ -169,9 +204,11 @@ def _plan(run):
         if not entries:
             return None
         return _planning(runplan.graph_of, entries, {}, runplan.removed_engines(
-            run.directory, {}))
+            run.directory, {}, run.parts_directory))
     b = next(iter(configured.values())).buildout
     installed, install_parts, changed = decided(b)
+    if not uninstalling:  # buildout uninstalls every changed part first: none is
+        changed = {}
     removed = [p for p in (installed["buildout"]["parts"] or "").split()
                if p not in install_parts]
     if not removed and not changed and not pending:
@@ -180,7 +217,7 @@ def _plan(run):
     def recipe_of(part):
         return configured.get(part)
     entries = _planning(runplan.plan_run, b, installed, install_parts, changed, recipe_of)
-    engines = runplan.removed_engines(run.directory, configured)
+    engines = runplan.removed_engines(run.directory, configured, run.parts_directory)
     return _planning(runplan.graph_of, entries, {p: r for p, r in configured.items()
                                                  if p in install_parts}, engines)
 

@@ -121,8 +121,9 @@ class Recipe:
 
         Recipes that plan do it in two steps: plan (logged with its
         reasons) then apply."""
-        actions = self.plan(self.context())
-        executor.start(self.lifecycle).report(self.log, actions)
+        execution = executor.start(self.lifecycle)
+        actions = execution.decided(self.part, self.plan(self.context()))
+        execution.report(self.log, actions)
         return self.apply(actions)
 
     def observed(self):
@@ -167,6 +168,24 @@ class Recipe:
         run's graph (:mod:`dockeroo.model.graph`), from :meth:`user`.
         Read-only."""
         return []
+
+    def take_over(self, kind, name, previous):
+        """Whether this part takes over its object NAME (KIND), which exists
+        and which the part PREVIOUS, removed in this run, made and would
+        remove (a part renamed, the object kept): ``(reasons, None)`` to
+        make it again as this part's (Docker cannot change an object's
+        labels in place; :func:`dockeroo.runtime.runplan.hand_over`
+        recreates it under its users), ``(None, advice)`` when the
+        configuration does not allow that (ADVICE says what to do), or
+        ``(None, None)`` (the default): no hand-over, the removal of
+        PREVIOUS is planned as any other."""
+        return None, None
+
+    def taken_over(self, previous):
+        """The reason of the recreation of an object this part takes over
+        from the removed part PREVIOUS (:meth:`take_over`)."""
+        return ("part %s that made it is removed, part %s takes it over: its labels cannot "
+                "change in place" % (previous, self.part))
 
     #: whether the part's Actions belong on its :meth:`user` node (a copy:
     #: its Action names the target container, the copy is an object of its own)
@@ -388,6 +407,13 @@ class Recipe:
                 return
             opts = Options(name, dict(options))
             keep, timeout = removal_settings(name, options)
+            if not keep and handed_over(execution, cls, name, options):
+                # another part takes its object over: recorded (before buildout
+                # forgets the part), the record dropped once the object is the other's
+                run.configuration(name, options)
+                log.debug("%s taken over by another part", ", ".join(
+                    "%s %s" % o for o in execution.hands_over(name)))
+                return
             if not keep and execution.defers(name) and \
                     execution.still_used(cls, engine_from_options(opts), options):
                 # containers use its objects now, and this run replaces or removes
@@ -447,6 +473,16 @@ class Recipe:
         _keep, timeout = removal_settings(part, options)
         for kind, name in cls.owned(options):
             remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+
+
+def handed_over(execution, cls, part, options):
+    """Whether the run's plan hands every object of the removed PART
+    (options OPTIONS, recipe class CLS) over to another part."""
+    handed = execution.hands_over(part)
+    try:
+        return bool(handed) and set(cls.owned(options)) <= set(handed)
+    except (KeyError, ValueError):
+        return False
 
 
 def announce_removal(run, cls, part, options):

@@ -64,8 +64,9 @@ from dockeroo.engine.errors import InUse
 from dockeroo.model.options import Options, removal_settings
 from dockeroo.base.state import read_json, write_json
 from dockeroo.model.engines import engine_from_options
-from dockeroo.model.ownership import (LABEL_PART, LABEL_RUN, LABEL_TEMPORARY, containers_named_in,
-    is_owned, remove_container, remove_containers, remove_image, renamed_temporary)
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_PART, LABEL_RUN, LABEL_TEMPORARY,
+    OWNER_OPTION, containers_named_in, is_owned, labels_of, remove_container, remove_containers,
+    remove_image, renamed_temporary)
 
 
 def recipe_class(recipe):
@@ -398,7 +399,7 @@ class Run:
             for part, entry in todo:
                 try:
                     if drop_pending_entry(self.configured.get(part), part, entry,
-                                          self.announce):
+                                          self.announce, self.handed_over(part)):
                         errors.pop(id(entry), None)
                         continue
                 except Exception as exc:
@@ -417,6 +418,11 @@ class Run:
                     "the next run): %s", errors[id(entry)])
         for part, entries in kept.items():
             self._save_pending(part, entries)
+
+    def handed_over(self, part):
+        """(kind, name) of the objects of the removed PART that the run's plan
+        hands over to another part (:meth:`Executor.hands_over`)."""
+        return self.executor.hands_over(part) if self.executor is not None else []
 
     def announce(self, part, kind, name):
         """Log, once, the run plan's removal of NAME (KIND) of PART, done now
@@ -501,12 +507,16 @@ class Run:
 
 
 # -- what the records describe, removed -------------------------------------------
-def drop_pending_entry(recipe, part, entry, announce=None):
+def drop_pending_entry(recipe, part, entry, announce=None, handed=()):
     """Remove what a pending record ENTRY of PART describes (see
     :mod:`dockeroo.runtime.run`); RECIPE is the part's recipe when it is
     configured (and was installed) in this run.  Returns False to keep the
     entry for a later run; raises when a removal failed.  ANNOUNCE(part,
-    kind, name) logs a removal the run's plan predicted, before it is done."""
+    kind, name) logs a removal the run's plan predicted, before it is done.
+    HANDED: (kind, name) of the objects of the removed PART that the run's
+    plan hands over to another part: not removed; the entry is kept while
+    one of them still carries PART's labels (the other part did not take
+    it over: a later run does)."""
     log = logging.getLogger(part)
     announce = announce or (lambda *_args: None)
 
@@ -541,6 +551,11 @@ def drop_pending_entry(recipe, part, entry, announce=None):
     cls = recipe_class(old.get("recipe"))
     if cls is None:
         return True
+    done = None if keep else taken_over(engine, cls, part, old, handed)
+    if done is not None:
+        if done:
+            cls.uninstalled(part, old, log)
+        return done
     if keep:
         log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(old)))
     else:
@@ -551,6 +566,33 @@ def drop_pending_entry(recipe, part, entry, announce=None):
             announce(part, None, None)
         cls.remove(engine, part, old, log)
     cls.uninstalled(part, old, log)
+    return True
+
+
+def taken_over(engine, cls, part, old, handed):
+    """Whether the pending record of the removed PART (options OLD, recipe
+    class CLS) is done because its network or volume is another part's of
+    the same buildout now (handed over, or made again by that part after an
+    interrupted hand-over): True (nothing is removed), False while an
+    object HANDED over (see :func:`drop_pending_entry`) still carries
+    PART's labels (the record stays for a later run), None otherwise (the
+    record's objects are removed as usual)."""
+    owned = [o for o in cls.owned(old) if o[0] in ("network", "volume")]
+    owner = old.get(OWNER_OPTION)
+    found = []
+    for kind, name in owned:
+        engine.forget(kind, name)
+        found.append(engine.inspect(kind, name))
+    if handed and owned and set(owned) <= set(handed) and any(
+            is_owned(obj, part, owner) for obj in found):
+        return False
+    present = [labels_of(obj) for obj in found if obj is not None]
+    if not present or len(owned) != len(cls.owned(old)) or not all(
+            labels.get(LABEL_BUILDOUT) == owner and labels.get(LABEL_PART) != part
+            for labels in present):
+        return None
+    logging.getLogger(part).debug("%s: another part's now, left to it", ", ".join(
+        "%s %s" % o for o in owned))
     return True
 
 

@@ -76,12 +76,15 @@ def plan_run(b, installed, install_parts, changed, recipe_of=None):
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
     configured = configured_recipes(install_parts, recipe_of)
-    listed = {(e.kind, e.name) for _, e in entries if isinstance(e, plan_mod.Action)}
+    # a pending removal is listed once, but also when another part describes the object
+    # (a removed part's object that a renamed part takes over: hand_over)
+    listed = {key for _, e in entries if isinstance(e, plan_mod.Action) for key in (
+        (e.part, e.kind, e.name), (None, e.kind, e.name) if e.verb == "remove" else None)}
     with engine_errors("buildout", "pending removals"):
         found = pending(b["buildout"]["parts-directory"], configured)
     for act in found:
-        if (act.kind, act.name) not in listed:
-            listed.add((act.kind, act.name))
+        if not {(act.part, act.kind, act.name), (None, act.kind, act.name)} & listed:
+            listed.add((act.part, act.kind, act.name))
             entries.append((recipes.get(act.part, "pending removal"), act))
     return entries
 
@@ -232,8 +235,21 @@ class RunPlan:
     removed parts whose removal waits for users this run replaces or
     removes (done at the end of the run)."""
 
-    def __init__(self, entries, graph, order, deferred):
+    def __init__(self, entries, graph, order, deferred, handovers=None, declined=None):
         self.entries, self.graph, self.order, self.deferred = entries, graph, order, deferred
+        #: (removed part, kind, name) -> the Action of the part that takes the object over
+        self.handovers = dict(handovers or {})
+        #: id of a removal -> why the part that describes the same object does not take it over
+        self.declined = dict(declined or {})
+
+    def handed_over(self, part):
+        """(kind, name) of the objects of the removed PART that another part takes over."""
+        return [(kind, name) for p, kind, name in self.handovers if p == part]
+
+    def taker(self, part, kind, name):
+        """The Action by which PART takes over its object NAME (KIND), or None."""
+        return next((a for a in self.handovers.values()
+                     if (a.part, a.kind, a.name) == (part, kind, name)), None)
 
     def part_actions(self, part):
         """The Actions of PART that change something, in the plan's order."""
@@ -257,7 +273,8 @@ class RunPlan:
         lines = []
         for act, whys in reasons.values():
             lines.append("Part [%s]: cannot %s %s %s: %s; %s" % (
-                act.part, act.verb, act.kind, act.name, "; ".join(whys), advice(act, whys[0])))
+                act.part, act.verb, act.kind, act.name, "; ".join(whys),
+                self.declined.get(id(act)) or advice(act, whys[0])))
         return "\n".join(lines) + "\n(nothing was changed)"
 
 
@@ -284,16 +301,36 @@ def advice(act, why):
     return "change its part along with this one"
 
 
-def removed_engines(directory, configured):
+def removed_engines(directory, configured, parts_directory=None):
     """part -> engine of the removed dockeroo parts recorded in DIRECTORY's
-    ``.installed.cfg`` (as their recorded options select it)."""
+    ``.installed.cfg`` (as their recorded options select it), and of those
+    an interrupted run left a pending configuration of (PARTS_DIRECTORY's
+    records, :func:`orphans`)."""
     try:
         installed = read_record(os.path.join(directory, ".installed.cfg"))
     except Exception:  # no record yet (or not one buildout reads): no removed part
         installed = {}
-    return {part: engine_from_options(Options(part, dict(values)))
-            for part, values in installed.items() if part not in configured
-            and dockeroo_entry(values.get("recipe"))}
+    found = {part: dict(values) for part, values in installed.items()
+             if part not in configured and dockeroo_entry(values.get("recipe"))}
+    if parts_directory is not None:
+        for part, values in orphans(parts_directory, configured).items():
+            found.setdefault(part, values)
+    return {part: engine_from_options(Options(part, values)) for part, values in found.items()}
+
+
+def orphans(parts_directory, configured):
+    """part -> the options of a pending configuration (an interrupted run's
+    record) of a part that CONFIGURED does not have: a part removed from
+    the buildout, whose objects the end of a run removes."""
+    out = {}
+    for part, entries in pending_parts(parts_directory).items():
+        if part in configured:
+            continue
+        for entry in entries:
+            if isinstance(entry.get("options"), dict) and \
+                    dockeroo_entry(entry["options"].get("recipe")):
+                out.setdefault(part, dict(entry["options"]))
+    return out
 
 
 def graph_of(entries, configured, engines):
@@ -301,6 +338,8 @@ def graph_of(entries, configured, engines):
     part -> engine of the removed parts."""
     graph, _ = run_graph.of_plan(entries, configured, engines)
     swaps = {}
+    handovers, absorbed, declined = hand_over(graph, swaps, configured)
+    entries = [(r, e) for r, e in entries if id(e) not in absorbed]
     take_along(graph, swaps)
     plain_removals(graph, swaps)
     at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
@@ -311,13 +350,49 @@ def graph_of(entries, configured, engines):
     except graph_mod.OrderError as exc:
         raise UserError("dockeroo: %s" % exc) from None
     deferred = deferred_parts(graph, configured)
-    return RunPlan(run_order(entries, deferred, at_end), graph, steps, deferred)
+    return RunPlan(run_order(entries, deferred, at_end), graph, steps, deferred, handovers,
+                   declined)
 
 
 def _swap(graph, key, old, new, swaps):
     node = graph.nodes[key]
     node.actions = [new if a is old else a for a in node.actions]
     swaps[id(old)] = new
+
+
+def hand_over(graph, swaps, configured):
+    """A network or volume that a removed part made and removes, while a
+    configured part describes the same object (the part renamed, the
+    object kept): a hand-over.  Docker cannot change the object's labels
+    in place, so the part that takes it over (its recipe's ``take_over``
+    says whether and why) recreates it, under its users like any
+    recreation (:func:`take_along`), and the removal of the old part is no
+    Action any more (its uninstall leaves the object to the new part).
+
+    Returns ({(old part, kind, name): the new Action}, {ids of the removals
+    absorbed}, {id of a removal: advice} for the parts that decline)."""
+    handovers, absorbed, declined = {}, set(), {}
+    for key, node in graph.nodes.items():
+        if key[1] not in graph_mod.RELEASED:
+            continue
+        drops = [a for a in node.actions if a.verb == "remove" and a.part not in configured]
+        takers = [a for a in node.actions if a.verb == "unchanged" and a.part in configured]
+        if not drops or len(takers) != 1:
+            continue
+        kept = takers[0]
+        reasons, why_not = configured[kept.part].take_over(key[1], node.name, drops[0].part)
+        if not reasons:
+            declined.update((id(d), why_not) for d in drops if why_not)
+            continue
+        new = plan_mod.action(kept.part, kept.kind, kept.name, "recreate", *reasons,
+                              data=kept.data, says=kept.says)
+        _swap(graph, key, kept, new, swaps)
+        node.actions = [a for a in node.actions if all(a is not d for d in drops)]
+        node.part = kept.part
+        for drop in drops:
+            absorbed.add(id(drop))
+            handovers[(drop.part, drop.kind, drop.name)] = new
+    return handovers, absorbed, declined
 
 
 def take_along(graph, swaps):
