@@ -10,14 +10,8 @@ import threading
 
 import pytest
 
-from support.engine import engine_kind, docker, inspect
+from support.engine import build_image, engine_kind, docker, inspect
 from support.plan_exact import assert_plan_matches_run
-
-
-def build_image(base_image, ref, label):
-    docker("build", "-q", "-t", ref, "-", input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
-           env=dict(os.environ, DOCKER_BUILDKIT="0"))
-    return inspect("image", ref)["Id"]
 
 
 def sha256(path):

@@ -191,9 +191,11 @@ def containers_left(prefix, buildout):
 
 
 def own_image(base_image, ref, label):
-    """An image with its own id (BASE_IMAGE plus a LABEL), tagged REF; returns REF."""
+    """An image with its own id (BASE_IMAGE plus a LABEL), tagged REF; returns REF.
+    REF is a label too: two tests (lanes run at once) that build the same LABEL
+    would otherwise share one image, and one's cleanup leave it untagged."""
     docker("build", "-q", "-t", ref, "-",
-           input="FROM %s\nLABEL dkt.variant=%s\n" % (base_image, label),
+           input="FROM %s\nLABEL dkt.variant=%s dkt.ref=%s\n" % (base_image, label, ref),
            env=dict(os.environ, DOCKER_BUILDKIT="0"))
     return ref
 
