@@ -4,6 +4,8 @@ error line, Docker contexts with ssh endpoints, the copy's source engine options
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 
 import pytest
 from zc.buildout import UserError
@@ -107,11 +109,33 @@ def test_default_ssh_url_from_context(tmp_path):
     assert default_ssh_url({"DOCKER_CONFIG": str(tmp_path / "none")}) is None
 
 
-def test_private_directory_is_checked(tmp_path, monkeypatch):
-    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: str(tmp_path))
+@pytest.fixture
+def short_tmp():
+    """A temporary folder with a short path (a long one makes base_directory
+    choose /tmp: test_a_long_tmpdir_keeps_the_socket_path_short)."""
+    path = tempfile.mkdtemp(prefix="dkt", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_private_directory_is_checked(short_tmp, monkeypatch):
+    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: short_tmp)
     path = ssh.base_directory()
     assert oct(os.stat(path).st_mode & 0o777) == "0o700"
     os.chmod(path, 0o755)
     with pytest.raises(SshFailed) as info:
         ssh.base_directory()
     assert "private" in str(info.value)
+
+
+def test_a_long_tmpdir_keeps_the_socket_path_short(tmp_path, short_tmp, monkeypatch):
+    """A unix socket path holds at most 107 bytes: beyond, ssh refuses the
+    forwarding ("Bad local forwarding specification")."""
+    long = tmp_path / ("x" * 60)
+    long.mkdir()
+    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: str(long))
+    path = ssh.base_directory()
+    assert path == "/tmp/dockeroo-ssh-%d" % os.getuid()
+    assert len(os.path.join(path, "%d-abcdefgh" % 4194304, "docker.sock")) <= 104
+    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: short_tmp)
+    assert ssh.base_directory() == os.path.join(short_tmp, "dockeroo-ssh-%d" % os.getuid())

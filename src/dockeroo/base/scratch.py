@@ -29,10 +29,11 @@ def start_time(pid):
         return None
 
 
-def private_folder(kind):
-    """``$TMPDIR/dockeroo-KIND-UID``, made with mode 0700 if missing; raises
-    NotPrivate when it is not a directory of this user that only they can read."""
-    path = os.path.join(tempfile.gettempdir(), "dockeroo-%s-%d" % (kind, os.getuid()))
+def private_folder(kind, parent=None):
+    """``$TMPDIR/dockeroo-KIND-UID`` (or in PARENT), made with mode 0700 if
+    missing; raises NotPrivate when it is not a directory of this user that
+    only they can read."""
+    path = os.path.join(parent or tempfile.gettempdir(), "dockeroo-%s-%d" % (kind, os.getuid()))
     with suppress(FileExistsError):
         os.mkdir(path, 0o700)
     st = os.lstat(path)

@@ -18,7 +18,8 @@ ssh session, with its handshake, per command; see docs/remote.rst).
   or changed host key, or a refused key, is an error).
 - The private directory is ``$TMPDIR/dockeroo-ssh-UID/PID-XXXX`` (0700;
   a socket path must stay under 108 bytes, which a buildout's own
-  ``parts/.dockeroo`` cannot promise).  Its ``journal.json`` names the
+  ``parts/.dockeroo`` cannot promise; /tmp when $TMPDIR is too long a path
+  for that).  Its ``journal.json`` names the
   buildout process, written before ssh starts, then the ssh process.
 - The connection ends with the process: :func:`disconnect_all` runs at exit
   (the Run's last exit step, and an ``atexit`` hook for ``dockeroo plan``),
@@ -77,10 +78,23 @@ def parse(url):
     return parts.username, host, port, parts.path if parts.path not in ("", "/") else REMOTE_SOCKET
 
 
+#: the longest socket path ssh can forward to (sun_path holds 108 bytes with its
+#: NUL; ssh says "Bad local forwarding specification" beyond), and what a
+#: connection's directory and socket add to the private folder's path
+SOCKET_PATH_MAX = 104
+SOCKET_SUFFIX = len("/%d-xxxxxxxx/docker.sock" % (2 ** 22))
+
+
 def base_directory():
-    """The user's private directory of connection sockets (made 0700 if missing)."""
+    """The user's private directory of connection sockets (made 0700 if
+    missing): in $TMPDIR, or in /tmp when $TMPDIR is too long a path for
+    the sockets."""
+    parent = tempfile.gettempdir()
+    if len(os.path.join(parent, "dockeroo-ssh-%d" % os.getuid())) + SOCKET_SUFFIX \
+            > SOCKET_PATH_MAX:
+        parent = "/tmp"
     try:
-        return scratch.private_folder("ssh")
+        return scratch.private_folder("ssh", parent)
     except NotPrivate as exc:
         raise SshFailed(["ssh"], None, "%s: refusing to put the engine's socket there" % exc)
 
