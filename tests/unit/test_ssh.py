@@ -124,8 +124,9 @@ def test_private_directory_is_checked(short_tmp, monkeypatch):
     assert oct(os.stat(path).st_mode & 0o777) == "0o700"
     os.chmod(path, 0o755)
     with pytest.raises(SshFailed) as info:
-        ssh.base_directory()
+        ssh.base_directory("ssh://deploy@far")
     assert "private" in str(info.value)
+    assert "option 'engine-url' = ssh://deploy@far: cannot connect" in str(info.value)
 
 
 def test_a_long_tmpdir_keeps_the_socket_path_short(tmp_path, short_tmp, monkeypatch):

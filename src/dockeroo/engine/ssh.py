@@ -85,10 +85,10 @@ SOCKET_PATH_MAX = 104
 SOCKET_SUFFIX = len("/%d-xxxxxxxx/docker.sock" % (2 ** 22))
 
 
-def base_directory():
+def base_directory(url=""):
     """The user's private directory of connection sockets (made 0700 if
     missing): in $TMPDIR, or in /tmp when $TMPDIR is too long a path for
-    the sockets."""
+    the sockets.  URL: the engine's, for the error."""
     parent = tempfile.gettempdir()
     if len(os.path.join(parent, "dockeroo-ssh-%d" % os.getuid())) + SOCKET_SUFFIX \
             > SOCKET_PATH_MAX:
@@ -96,7 +96,8 @@ def base_directory():
     try:
         return scratch.private_folder("ssh", parent)
     except NotPrivate as exc:
-        raise SshFailed(["ssh"], None, "%s: refusing to put the engine's socket there" % exc)
+        raise SshFailed(["ssh"], None, "%s: refusing to put the engine's socket there" % exc,
+                        url=url)
 
 
 class Tunnel:
@@ -158,7 +159,7 @@ class Tunnel:
 
     def _start(self, wait, cmd):
         sweep()
-        self.directory = tempfile.mkdtemp(prefix="%d-" % os.getpid(), dir=base_directory())
+        self.directory = tempfile.mkdtemp(prefix="%d-" % os.getpid(), dir=base_directory(self.url))
         journal = os.path.join(self.directory, "journal.json")
         _write(journal, {"owner": os.getpid(), "owner_start": start_time(os.getpid()),
                          "url": self.url})
