@@ -126,7 +126,7 @@ def test_private_directory_is_checked(short_tmp, monkeypatch):
     with pytest.raises(SshFailed) as info:
         ssh.base_directory("ssh://deploy@far")
     assert "private" in str(info.value)
-    assert "option 'engine-url' = ssh://deploy@far: cannot connect" in str(info.value)
+    assert "option 'engine-url' = ssh://***@far: cannot connect" in str(info.value)
 
 
 def test_a_long_tmpdir_keeps_the_socket_path_short(tmp_path, short_tmp, monkeypatch):
