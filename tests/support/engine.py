@@ -42,8 +42,13 @@ def docker(*args, check=True, input=None, env=None):
 
 
 def used_subnets():
-    ids = docker("network", "ls", "--quiet").split()
-    nets = json.loads(docker("network", "inspect", *ids)) if ids else []
+    # a network another lane removes between the listing and the inspect: listed again
+    for attempt in range(10):
+        ids = docker("network", "ls", "--quiet").split()
+        listed = docker("network", "inspect", *ids, check=attempt == 9) if ids else "[]"
+        if listed.strip():
+            break
+    nets = json.loads(listed)
     return [ipaddress.ip_network(c["Subnet"], strict=False)
             for n in nets for c in ((n.get("IPAM") or {}).get("Config") or []) if c.get("Subnet")]
 
