@@ -54,6 +54,7 @@ def test_push_install_noop_change_uninstall(buildout, prefix, base_image, regist
     # the local image changes (rebuilt): pushed again on update
     second = build_image(base_image, local, "two")
     assert second != first
+    docker("image", "rm", first)  # untagged by the rebuild: the test's own, else it leaks
     docker_recorder.clear()
     result = buildout.ok(env=docker_recorder.env)
     assert docker_recorder.commands("push") == [["push", remote]]
