@@ -57,25 +57,34 @@ def ratio_rows(times, left, suffix, up_name, down_name, up_target, down_target):
     the names, targets are (text, highest ratio)."""
     up = harness.paired_ratio(times["ours"], times["reference"])
     down = harness.paired_ratio(times["ours-down"], times["reference-down"])
+    up_net = down_net = ""
+    if times.get("null"):  # a do-nothing buildout run in each round: buildout's own start
+        start = "buildout's start (a do-nothing run) %.3f s" % harness.median(times["null"])
+        up_net = "; net of %s: ratio %.2f" % (start, harness.paired_ratio(
+            times["ours"], times["reference"], times["null"]))
+        down_net = "; net of %s: ratio %.2f" % (start, harness.paired_ratio(
+            times["ours-down"], times["reference-down"], times["null"]))
     down_row = harness.Row(
         name="teardown (10 containers, 5 volumes, 5 networks)" + suffix,
         ours=harness.median(times["ours-down"]), reference=harness.median(times["reference-down"]),
         reference_name=down_name, target=down_target[0],
         met=down <= down_target[1] and not left, paired=down,
-        detail="containers left: %d" % len(left),
+        detail="containers left: %d%s" % (len(left), down_net),
         samples={"ours": times["ours-down"], "reference": times["reference-down"]})
     return harness.Row(
         name="first apply (10 containers, 5 volumes, 5 networks)" + suffix,
         ours=harness.median(times["ours"]), reference=harness.median(times["reference"]),
         reference_name=up_name, target=up_target[0], met=up <= up_target[1],
-        paired=up, detail="teardown ratio %.2f" % down,
+        paired=up, detail="teardown ratio %.2f%s" % (down, up_net),
         samples={"ours": times["ours"], "reference": times["reference"]}), [down_row]
 
-def rounds(prefix, image, up_reference, down_reference, runs, warmup):
+def rounds(prefix, image, up_reference, down_reference, runs, warmup, null=False):
     """Time, in each round, the 20-part first apply of bench_noop's workload
     (objects named PREFIX-...), UP_REFERENCE, the buildout's teardown and
-    DOWN_REFERENCE.  Returns ({side: [seconds]}, the names of the PREFIX
-    containers left at the end); whatever the buildout made is removed."""
+    DOWN_REFERENCE; with NULL also a do-nothing buildout run (``parts =``,
+    nothing installed: what buildout's own start costs), side "null".
+    Returns ({side: [seconds]}, the names of the PREFIX containers left at
+    the end); whatever the buildout made is removed."""
     buildout = harness.buildout_executable()
     ours_dir = os.path.join(harness.workdir(), prefix)
     os.makedirs(ours_dir)
@@ -93,8 +102,13 @@ def rounds(prefix, image, up_reference, down_reference, runs, warmup):
         configure("[buildout]\nparts =\n")
         harness.run_buildout(buildout, ours_dir)
 
+    null_dir = os.path.join(ours_dir, "null")
+    os.makedirs(null_dir)
+    with open(os.path.join(null_dir, "buildout.cfg"), "w") as handle:
+        handle.write("[buildout]\nparts =\n")
     sides = (("ours", up_ours), ("reference", up_reference),
-             ("ours-down", down_ours), ("reference-down", down_reference))
+             ("ours-down", down_ours), ("reference-down", down_reference)) + (
+        (("null", lambda: harness.run_buildout(buildout, null_dir)),) if null else ())
     times = {name: [] for name, _fn in sides}
     try:
         for index in range(warmup + runs):

@@ -70,3 +70,35 @@ def test_unknown_commands_drop_everything():
     e._changing(["service", "create", "x"])
     assert cached(e) == {"image": [], "container": [], "network": [], "volume": []}
     assert e._pending["container"] == {"app", "other", "new"}
+
+
+class Listing(DockerEngine):
+    """An engine whose ``run`` answers a ps listing from LINES (counting the calls)."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self.lines, self.ran = lines, []
+
+    def run(self, args, **kwargs):
+        from dockeroo.engine.process import Result
+        self.ran.append(list(args))
+        return Result(list(args), 0, "\n".join(self.lines) + "\n", "")
+
+
+def test_users_of_networks_and_volumes_come_from_one_listing_kept_until_a_change():
+    from dockeroo.model.ownership import users
+    e = Listing(["web\tfront,back\tdata,/srv/www", "db\tback\tdb-data",
+                 "tool\tfrontend\tdata2", "idle\t\t"])
+    assert users(e, "network", "front") == ["web"]  # not "frontend"'s user
+    assert users(e, "network", "back") == ["web", "db"]
+    assert users(e, "volume", "data") == ["web"]  # not data2's
+    assert users(e, "volume", "/srv") == [] and users(e, "network", "none") == []
+    assert len(e.ran) == 1 and e.ran[0][:3] == ["ps", "--all", "--no-trunc"]
+    e._changing(["inspect", "web"])  # read-only: kept
+    users(e, "volume", "db-data")
+    assert len(e.ran) == 1
+    e._changing(["network", "disconnect", "back", "db"])  # any change: listed again
+    assert users(e, "volume", "db-data") == ["db"] and len(e.ran) == 2
+    e.forget("container", "db")
+    users(e, "network", "back")
+    assert len(e.ran) == 3

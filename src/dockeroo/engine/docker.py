@@ -46,6 +46,7 @@ class DockerEngine:
         self._cache = {kind: {} for kind in INSPECT_KINDS}
         self._pending = {kind: set() for kind in INSPECT_KINDS}
         self._facts = {}  # docker info and version, shared with the with_timeout() views
+        self._listings = {}  # read-only listings (listing()), shared with the views too
         self.calls = 0
         #: how long one batched ``docker KIND inspect`` may take
         self.inspect_timeout = DEFAULT_TIMEOUT
@@ -351,6 +352,7 @@ class DockerEngine:
         """
         if _read_only(args):
             return
+        self._listings.clear()
         kinds = _changed_kinds(args)
         if kinds is None:
             words, kinds, own = None, INSPECT_KINDS, ()
@@ -424,8 +426,22 @@ class DockerEngine:
             raise error
         return cache[name]
 
+    def listing(self, args):
+        """The output of the read-only command ``docker ARGS`` (a ``ps``
+        listing), run once and kept until this engine runs a command that
+        may change objects (or :meth:`forget` is called): the users of
+        many networks and volumes come from one ``ps``.  A failure raises
+        (typed, as :meth:`run`) and is not kept."""
+        key = tuple(args)
+        if not _read_only(list(key)):
+            raise ValueError("not a read-only command: %r" % (key,))
+        if key not in self._listings:
+            self._listings[key] = self.run(list(key)).stdout
+        return self._listings[key]
+
     def forget(self, kind, name=None):
         """Drop cached inspect data (after the object changed)."""
+        self._listings.clear()
         if name is None:
             self._cache[kind].clear()
         else:

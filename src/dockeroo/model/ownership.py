@@ -12,7 +12,7 @@ from zc.buildout import UserError
 
 from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_TIMEOUT
-from dockeroo.engine.errors import InUse
+from dockeroo.engine.errors import DockerError, InUse
 
 
 LABEL_PART = "io.dockeroo.part"
@@ -104,7 +104,7 @@ def ended_task(engine, name):
         obj.get("State") or {}).get("Running")
 
 
-_USER_FILTERS = {"volume": "volume", "network": "network", "image": "ancestor",
+_USER_FILTERS = {"image": "ancestor",
                  "label": "label"}
 
 
@@ -112,13 +112,18 @@ def users(engine, kind, name, check=False):
     """Names of the containers, running or stopped, that use the volume,
     network or image (KIND) NAME, or (KIND ``label``) carry the label NAME
     (``KEY=VALUE``).  Without CHECK, a failed query finds none."""
-    if kind == "network":
-        # the filter also matches other networks whose name starts with NAME:
-        # each container's own list of networks decides
-        listed = engine.run(["ps", "--all", "--filter", "network=%s" % name, "--format",
-                             "{{.Names}}\t{{.Networks}}"], check=check).stdout.splitlines()
-        return [line.split("\t", 1)[0] for line in listed if "\t" in line
-                and name in line.split("\t", 1)[1].split(",")]
+    if kind in _LISTED:
+        try:
+            listed = engine.listing(_LISTING)
+        except DockerError:
+            if check:
+                raise
+            return []
+        column = _LISTED[kind]
+        # each container's own list decides (a filter on a network also
+        # matches the other networks whose name starts with NAME)
+        return [fields[0] for fields in (line.split("\t") for line in listed.splitlines())
+                if len(fields) == 3 and name in fields[column].split(",")]
     if kind == "image":
         # by the image's id: Podman's ancestor filter compares a name only
         # with the name the container was created with, spelled the same
@@ -128,6 +133,13 @@ def users(engine, kind, name, check=False):
         name = found["Id"].split(":", 1)[-1]
     return engine.run(["ps", "--all", "--filter", "%s=%s" % (_USER_FILTERS[kind], name),
                        "--format", "{{.Names}}"], check=check).stdout.split()
+
+
+#: every container with its networks and mounts (volume names, bind sources): one
+#: ``ps`` answers who uses each network and volume until something changes
+#: (:meth:`DockerEngine.listing`)
+_LISTING = ("ps", "--all", "--no-trunc", "--format", "{{.Names}}\t{{.Networks}}\t{{.Mounts}}")
+_LISTED = {"network": 1, "volume": 2}
 
 
 #: how long ``docker stop`` waits when a container has no stop timeout of its own

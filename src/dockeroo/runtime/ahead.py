@@ -388,11 +388,13 @@ def _removed():
     return run.removed_together if run is not None else set()
 
 
-def removed_earlier(owner, part):
+def removed_earlier(owner, part, forget=True):
     """Whether an earlier uninstall of this run removed PART's object with
-    its own (then forgotten: PART's uninstall has nothing left to do)."""
+    its own (then, with FORGET, forgotten: PART's uninstall has nothing
+    left to do)."""
     found = (owner, part) in _removed()
-    _removed().discard((owner, part))
+    if forget:
+        _removed().discard((owner, part))
     return found
 
 

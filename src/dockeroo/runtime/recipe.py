@@ -415,6 +415,7 @@ class Recipe:
                     "%s %s" % o for o in execution.hands_over(name)))
                 return
             if not keep and execution.defers(name) and \
+                    not ahead.removed_earlier(owner, name, forget=False) and \
                     execution.still_used(cls, engine_from_options(opts), options):
                 # containers use its objects now, and this run replaces or removes
                 # them: recorded (before buildout forgets the part), removed at the end

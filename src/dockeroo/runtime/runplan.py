@@ -20,6 +20,7 @@ import urllib.parse
 from zc.buildout import UserError
 
 from dockeroo.base.state import read_json
+from dockeroo.engine.commands import INSPECT_KINDS
 from dockeroo.model import graph as graph_mod
 from dockeroo.model import plan as plan_mod
 from dockeroo.model.buildout import dockeroo_entry, part_recipe, read_record
@@ -50,6 +51,8 @@ def plan_run(b, installed, install_parts, changed, recipe_of=None):
     RECIPE_OF: part -> its constructed recipe (default: B's)."""
     recipe_of = recipe_of or (lambda part: part_recipe(b, part))
     entries, images = [], {}
+    want_removed((p, installed[p]) for p in installed["buildout"]["parts"].split()
+                 if p not in install_parts)
     # what buildout uninstalls first: the installed parts no longer configured
     for part in reversed(installed["buildout"]["parts"].split()):
         if part not in install_parts:
@@ -99,6 +102,22 @@ def is_recipe(recipe):
     told by what it has: that module uses this one)."""
     return callable(getattr(recipe, "plan", None)) and hasattr(recipe, "lifecycle") \
         and callable(getattr(recipe, "plan_removal", None))
+
+
+def want_removed(parts):
+    """Register what the configurations of PARTS ((part, old options) pairs)
+    own with their engines' next batched inspect: the removals of many
+    parts are planned on one round of inspects, not one inspect each."""
+    for part, old in parts:
+        cls = recipe_class(old.get("recipe", ""))
+        try:
+            engine = engine_from_options(Options(part, dict(old))) if cls else None
+            owned = cls.owned(old) if cls else []
+        except (KeyError, ValueError, UserError):
+            continue  # the part's own plan reports it
+        for kind, name in owned:
+            if kind in INSPECT_KINDS:
+                engine.want(kind, name)
 
 
 def removal(part, old, why):
@@ -490,11 +509,13 @@ def plan_removals(directory, parts_directory):
     except Exception:  # no record: nothing installed
         installed = {}
     entries = []
-    for part in reversed((installed.get("buildout") or {}).get("parts", "").split()):
-        values = installed.get(part) or {}
-        if dockeroo_entry(values.get("recipe")):
-            entries += removal(part, {k: v.replace("$$", "$") for k, v in values.items()},
-                               "part removed")
+    parts = (installed.get("buildout") or {}).get("parts", "").split()
+    olds = {p: {k: v.replace("$$", "$") for k, v in installed[p].items()}
+            for p in parts if dockeroo_entry((installed.get(p) or {}).get("recipe"))}
+    want_removed(olds.items())
+    for part in reversed(parts):
+        if part in olds:
+            entries += removal(part, olds[part], "part removed")
     listed = {(e.kind, e.name) for _, e in entries}
     with engine_errors("buildout", "pending removals"):
         for act in pending(parts_directory, {}):
