@@ -105,7 +105,8 @@ def copy(source):
 
 
 DOCKERFILE = {"ctx/Dockerfile": "ARG BASE\nFROM ${BASE}\nARG V\nRUN echo $V > /v\n"}
-TMPFS = "driver-opts =\n        type=tmpfs\n        device=tmpfs\n        o=size=%s"
+#: a tmpfs volume with the mount options %s (not size=: Podman takes that for a quota)
+TMPFS = "driver-opts =\n        type=tmpfs\n        device=tmpfs\n        o=%s"
 
 
 # -- set-ups: objects made by hand (no part manages them) ----------------------------------
@@ -185,9 +186,9 @@ def holds_running(container):
     return holds
 
 
-def holds_volume_options(size):
+def holds_volume_options(mount_options):
     def holds(ctx):
-        assert inspect("volume", ctx.fill("%(p)s-vol"))["Options"]["o"] == size
+        assert inspect("volume", ctx.fill("%(p)s-vol"))["Options"]["o"] == mount_options
         assert inspect("container", ctx.fill("%(p)s-web"))["State"]["Running"]
     return holds
 
@@ -314,14 +315,14 @@ situation("network-subnet-and-container-change", [
 
 # a volume changed under managed users: its data is dropped only when the configuration says so
 situation("volume-driver-opts-with-user-refused", [
-    vol("vol", "vol", TMPFS % "1m") + run("web", "web", volumes="${vol:name}:/data"),
-    vol("vol", "vol", TMPFS % "2m") + run("web", "web", volumes="${vol:name}:/data")],
+    vol("vol", "vol", TMPFS % "nodev") + run("web", "web", volumes="${vol:name}:/data"),
+    vol("vol", "vol", TMPFS % "nodev,noexec") + run("web", "web", volumes="${vol:name}:/data")],
     outcome="refuse", refusal=r"%(p)s-vol.*(data|recreate)")
 situation("volume-driver-opts-with-user-recreate", [
-    vol("vol", "vol", TMPFS % "1m") + run("web", "web", volumes="${vol:name}:/data"),
-    vol("vol", "vol", TMPFS % "2m" + "\n    recreate = true")
+    vol("vol", "vol", TMPFS % "nodev") + run("web", "web", volumes="${vol:name}:/data"),
+    vol("vol", "vol", TMPFS % "nodev,noexec" + "\n    recreate = true")
     + run("web", "web", volumes="${vol:name}:/data")],
-    holds=holds_volume_options("size=2m"))
+    holds=holds_volume_options("nodev,noexec"))
 
 # a copy part whose source container is replaced
 situation("copy-source-replaced", [

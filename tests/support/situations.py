@@ -108,6 +108,20 @@ def _docker(env, *args):
     return proc.stdout if proc.returncode == 0 else ""
 
 
+def _listing(env, args):
+    """The output of the listing ``docker ARGS``.  A failed listing is tried
+    again, then raises: Podman's ``image ls`` fails when another test removes
+    an image while it lists (the situations run side by side), and an empty
+    answer would read as every object gone."""
+    for attempt in range(5):
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+        if proc.returncode == 0:
+            return proc.stdout
+        time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("docker %s failed: %s" % (" ".join(args), proc.stderr.strip()))
+
+
 def objects(prefix, env=None, swarm=False):
     """[(kind, name)] of every object named with PREFIX (images: by reference, an
     untagged one by id) on the engine ENV's DOCKER_HOST selects."""
@@ -115,7 +129,7 @@ def objects(prefix, env=None, swarm=False):
     for kind, (args, needs_swarm) in LISTINGS.items():
         if needs_swarm and not swarm:
             continue
-        for line in _docker(env, *args).splitlines():
+        for line in _listing(env, args).splitlines():
             name, _, image_id = line.partition(" ")
             base = name.rsplit("/", 1)[-1]
             if name.startswith(prefix) or base.startswith(prefix):
