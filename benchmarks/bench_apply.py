@@ -58,12 +58,13 @@ def ratio_rows(times, left, suffix, up_name, down_name, up_target, down_target):
     up = harness.paired_ratio(times["ours"], times["reference"])
     down = harness.paired_ratio(times["ours-down"], times["reference-down"])
     up_net = down_net = ""
-    if times.get("null"):  # a do-nothing buildout run in each round: buildout's own start
-        start = "buildout's start (a do-nothing run) %.3f s" % harness.median(times["null"])
-        up_net = "; net of %s: ratio %.2f" % (start, harness.paired_ratio(
-            times["ours"], times["reference"], times["null"]))
-        down_net = "; net of %s: ratio %.2f" % (start, harness.paired_ratio(
-            times["ours-down"], times["reference-down"], times["null"]))
+    if times.get("null"):  # buildout's own work: the same 20 parts, a do-nothing recipe
+        up_net = "; net of buildout's own %.3f s: ratio %.2f" % (
+            harness.median(times["null"]),
+            harness.paired_ratio(times["ours"], times["reference"], times["null"]))
+        down_net = "; net of buildout's own %.3f s: ratio %.2f" % (
+            harness.median(times["null-down"]),
+            harness.paired_ratio(times["ours-down"], times["reference-down"], times["null-down"]))
     down_row = harness.Row(
         name="teardown (10 containers, 5 volumes, 5 networks)" + suffix,
         ours=harness.median(times["ours-down"]), reference=harness.median(times["reference-down"]),
@@ -81,8 +82,9 @@ def ratio_rows(times, left, suffix, up_name, down_name, up_target, down_target):
 def rounds(prefix, image, up_reference, down_reference, runs, warmup, null=False):
     """Time, in each round, the 20-part first apply of bench_noop's workload
     (objects named PREFIX-...), UP_REFERENCE, the buildout's teardown and
-    DOWN_REFERENCE; with NULL also a do-nothing buildout run (``parts =``,
-    nothing installed: what buildout's own start costs), side "null".
+    DOWN_REFERENCE; with NULL also the apply and teardown of the same 20
+    parts with buildout's do-nothing recipe (``zc.buildout:debug``): what
+    buildout itself costs, sides "null" and "null-down".
     Returns ({side: [seconds]}, the names of the PREFIX containers left at
     the end); whatever the buildout made is removed."""
     buildout = harness.buildout_executable()
@@ -104,11 +106,18 @@ def rounds(prefix, image, up_reference, down_reference, runs, warmup, null=False
 
     null_dir = os.path.join(ours_dir, "null")
     os.makedirs(null_dir)
-    with open(os.path.join(null_dir, "buildout.cfg"), "w") as handle:
-        handle.write("[buildout]\nparts =\n")
+
+    def null_side(text):
+        def side():
+            with open(os.path.join(null_dir, "buildout.cfg"), "w") as handle:
+                handle.write(text)
+            harness.run_buildout(buildout, null_dir)
+        return side
+
     sides = (("ours", up_ours), ("reference", up_reference),
-             ("ours-down", down_ours), ("reference-down", down_reference)) + (
-        (("null", lambda: harness.run_buildout(buildout, null_dir)),) if null else ())
+             ("ours-down", down_ours), ("reference-down", down_reference)) + ((
+        ("null", null_side(bench_noop.buildout_cfg(prefix, image, "zc.buildout:debug"))),
+        ("null-down", null_side("[buildout]\nparts =\n"))) if null else ())
     times = {name: [] for name, _fn in sides}
     try:
         for index in range(warmup + runs):

@@ -15,10 +15,11 @@ every volume and network at once.  Each round times, one after the other:
 - raw teardown: the script's teardown.
 
 Ratios are medians of round-by-round ratios.  Targets (issue 18): first
-apply <= 1.05x the script, teardown <= 1.02x.  Each round also times a
-do-nothing buildout run (``parts =``, nothing installed): buildout's own
-start, which no recipe can save; the rows' details give the ratios net of
-it as well.  The module's ``run`` returns
+apply <= 1.05x the script, teardown <= 1.02x.  Each round also times the
+apply and teardown of the same 20 parts with buildout's do-nothing recipe
+(``zc.buildout:debug``): buildout's own work (its start, reading and
+recording the parts), which no recipe can save; the rows' details give
+the ratios net of it as well.  The module's ``run`` returns
 the first-apply row and adds the teardown row to ``EXTRA_ROWS``.
 """
 

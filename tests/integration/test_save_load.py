@@ -219,8 +219,8 @@ def test_bad_files_are_refused_before_anything_is_loaded(buildout, tmp_path, pre
         assert inspect("image", a) is None and inspect("image", b) is None
     # and the good file with its checksum loads
     buildout.configure(load_part(good, "checksum = sha256:%s" % digest))
-    buildout.ok()
-    assert inspect("image", a) is not None
+    r = buildout.ok()
+    assert inspect("image", a) is not None, r.output
 
 
 def test_save_path_rules(buildout, tmp_path, prefix, base_image):

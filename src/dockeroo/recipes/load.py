@@ -304,15 +304,12 @@ class Recipe(StateRecipe):
             for ref, image_id in sorted((data.get("images") or {}).items())], keep, why, "loaded")
 
     @classmethod
-    def remove(cls, engine, part, options, log):
+    def remove_step(cls, engine, part, options, act, log):
+        """A reference this part loaded, still naming the image it loaded."""
         timeout = Options(part, dict(options)).duration("timeout", DEFAULT_TIMEOUT)
         state = PartState.for_options(options)
-        data = state.load() if state is not None else {}
-        for ref, image_id in sorted((data.get("images") or {}).items()):
-            if (data.get("owned") or {}).get(ref):
-                _remove_if(engine, part, ref, image_id, log, timeout)
-            else:
-                log.info("Leaving %s: it was in the engine before this part loaded it", ref)
+        image_id = ((state.load() if state is not None else {}).get("images") or {}).get(act.name)
+        _remove_if(engine, part, act.name, image_id, log, timeout)
 
 
 def archive_keys(index):

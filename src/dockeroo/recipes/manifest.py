@@ -266,15 +266,14 @@ class Recipe(RegistryRecipe):
         return acts
 
     @classmethod
-    def remove(cls, engine, part, options, log):
-        state = PartState.for_options(options)
-        data = state.load() if state else {}
-        for ref in data.get("added-tags") or []:
-            if engine.inspect("image", ref) is not None:
-                remove_image(engine, ref, check=False)
-        listed = data.get("list") or {}
-        if not listed.get("digest"):
+    def remove_step(cls, engine, part, options, act, log):
+        """A tag a killed run added for a push, or the manifest list this part
+        pushed (deleted from the registry)."""
+        if act.kind == "image":
+            remove_image(engine, act.name, check=False)
             return
+        state = PartState.for_options(options)
+        listed = (state.load() if state else {}).get("list") or {}
         opts = Options(part, dict(options))
         try:
             username, password = read_credentials(opts, os.getcwd())

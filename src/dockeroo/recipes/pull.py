@@ -134,8 +134,8 @@ class Recipe(RegistryRecipe):
     # -- uninstall --------------------------------------------------------------------
     @classmethod
     def plan_removal(cls, observed, part, old_options, why):
-        """What ``remove`` and ``drop_replaced`` do: the references the state
-        file says this part brought are removed, the others left."""
+        """The references the state file says this part brought are removed,
+        the others left (carried out by ``apply_removal``)."""
         keep, _timeout = removal_settings(part, old_options)
         state = PartState.for_options(old_options)
         if state is None or not state.exists():
@@ -147,18 +147,9 @@ class Recipe(RegistryRecipe):
             for ref, entry in sorted(state.load().get("refs", {}).items())], keep, why)
 
     @classmethod
-    def remove(cls, engine, part, options, log):
-        _keep, timeout = removal_settings(part, options)
-        state = PartState.for_options(options)
-        if state is None or not state.exists():
-            log.warning("No record of what this part pulled (%s is missing): leaving %s",
-                        state.path if state else "state file", options.get("image"))
-            return
-        for ref, entry in sorted(state.load().get("refs", {}).items()):
-            if entry.get("owned"):
-                remove_reference(engine, part, ref, log, timeout)
-            else:
-                log.info("Leaving %s: it was in the engine before this part pulled it", ref)
+    def remove_step(cls, engine, part, options, act, log):
+        """A reference this part pulled (``docker image rm REF``: other tags stay)."""
+        remove_reference(engine, part, act.name, log, removal_settings(part, options)[1])
 
 
 uninstall = Recipe.uninstaller()

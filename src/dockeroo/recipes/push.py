@@ -84,7 +84,7 @@ class Recipe(RegistryRecipe):
     @classmethod
     def plan_removal(cls, observed, part, old_options, why):
         """Nothing is removed from the registry; only the tags a killed run
-        added for a push (what ``remove`` does)."""
+        added for a push."""
         state = PartState.for_options(old_options)
         data = state.load() if state else {}
         acts = [action(part, "image", ref, "unchanged", "nothing is removed from the registry")
@@ -94,14 +94,10 @@ class Recipe(RegistryRecipe):
                        if observed.get("image", ref) is not None]
 
     @classmethod
-    def remove(cls, engine, part, options, log):
-        """Nothing is removed from the registry; only tags a killed run added
-        for a push (recorded before tagging) are removed."""
-        state = PartState.for_options(options)
-        for ref in (state.load().get("added-tags") or []) if state else []:
-            if engine.inspect("image", ref) is not None:
-                remove_image(engine, ref, check=False)
-                log.info("Removed the tag %s added for a push", ref)
+    def remove_step(cls, engine, part, options, act, log):
+        """A tag added for a push by an interrupted run (recorded before tagging)."""
+        remove_image(engine, act.name, check=False)
+        log.info("Removed the tag %s added for a push", act.name)
 
 
 uninstall = Recipe.uninstaller()

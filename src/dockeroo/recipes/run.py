@@ -639,11 +639,16 @@ class Recipe(Base):
         for _name, values in after:  # looked up with the containers: one round of inspects
             engine.want(ahead.TOGETHER[dockeroo_entry(values["recipe"])], values["name"])
         if not (others and part in cls.remove_together(engine, [(part, options)] + others)):
-            timeout, stop = _removal_times(part, options)
-            remove_object(engine, "container", options["name"], part, options.get(OWNER_OPTION),
-                          log, timeout=timeout, stop_timeout=stop or None)
+            cls.apply_removal(engine, part, options, log)
         if after:
             ahead.remove_together(engine, options.get(OWNER_OPTION), part, after)
+
+    @classmethod
+    def remove_step(cls, engine, part, options, act, log):
+        """The part's container: stopped (its ``stop-timeout``), then removed."""
+        timeout, stop = _removal_times(part, options)
+        remove_object(engine, act.kind, act.name, part, options.get(OWNER_OPTION), log,
+                      timeout=timeout, stop_timeout=stop or None)
 
     @classmethod
     def remove_together(cls, engine, items):

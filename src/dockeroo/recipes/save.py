@@ -199,14 +199,9 @@ class Recipe(StateRecipe):
 
     @classmethod
     def remove(cls, engine, part, options, log):
-        path = options.get("path")
-        state = PartState.for_options(options)
-        if path:
-            cls.drop_temporaries(path)
-        if path and state is not None and state.load().get("path") == path \
-                and os.path.exists(path):
-            os.remove(path)
-            log.info("Removed %s", path)
+        if options.get("path"):
+            cls.drop_temporaries(options["path"])  # of a killed run's save
+        cls.apply_removal(engine, part, options, log)  # the archive, if this part wrote it
 
 
 uninstall = Recipe.uninstaller()

@@ -19,7 +19,7 @@ from dockeroo.recipes.common import swarm
 from dockeroo.engine.commands import repeated
 from dockeroo.model.options import ALIAS_NAME, Options, quote_command
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
-from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION,
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART,
     label_args, labels_of, users)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import raw_sections, referenced_outputs
@@ -640,19 +640,12 @@ class Recipe(Base):
 
     # -- uninstall ----------------------------------------------------------------------
     @classmethod
-    def remove(cls, engine, part, options, log):
-        opts = Options(part, dict(options))
-        name = options.get("name") or part
-        if not swarm.is_manager(engine):
-            log.debug("%s is not a swarm manager: no service %s there",
-                      engine.config.description, name)
-            return
-        current = swarm.inspect(engine, "service", name)
+    def remove_step(cls, engine, part, options, act, log):
+        """The service this part made (its tasks' containers waited for)."""
+        current = swarm.inspect(engine, "service", act.name)
         if current is None:
             return
-        if not swarm.is_ours(current, part, options.get(OWNER_OPTION)):
-            log.warning("Service %s was not created by this part; leaving it", name)
-            return
+        opts = Options(part, dict(options))
         wait = opts.text("wait")
         wait = DEFAULT_WAIT if wait is None or not re.match(r"^\d", wait) else opts.duration("wait")
         cls.remove_service(engine, current, log, wait)

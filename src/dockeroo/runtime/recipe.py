@@ -29,7 +29,7 @@ removed for real, honouring ``keep``.
 
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from zc.buildout import UserError
 
@@ -384,12 +384,13 @@ class Recipe:
 
     def drop_replaced(self, old, engine):
         """Remove (on ENGINE, the one the old options select) the objects the
-        old configuration OLD owned and the current one does not."""
-        keep = set(self.owned(self.options))
-        for kind, name in self.owned(old):
-            if (kind, name) not in keep:
-                remove_object(engine, kind, name, self.part, old.get(OWNER_OPTION), self.log,
-                              timeout=self.cmd_timeout())
+        old configuration OLD owned and the current one does not: the
+        removals :meth:`plan_removal` plans for them (as ``dockeroo plan``
+        shows them), each carried out by :meth:`remove_step`."""
+        gone = set(self.owned(old)) - set(self.owned(self.options))
+        if gone:
+            self.apply_removal(engine, self.part, old, self.log, "part configuration changed",
+                               only=lambda act: (act.kind, act.name) in gone)
 
     @classmethod
     def uninstaller(cls):
@@ -468,12 +469,48 @@ class Recipe:
 
     @classmethod
     def remove(cls, engine, part, options, log):
-        """Uninstall: remove what the part's (old) options own."""
+        """Uninstall: remove what the part's (old) options own, with the
+        objects of the parts uninstalled right after it when the recipe
+        removes those together (:func:`dockeroo.runtime.ahead.removed_together`),
+        else as :meth:`apply_removal` does."""
         if ahead.removed_together(cls, engine, part, options, log):
             return
+        cls.apply_removal(engine, part, options, log)
+
+    @classmethod
+    def apply_removal(cls, engine, part, options, log, why="part removed", only=None):
+        """Carry out the removal of what the (old) options OPTIONS own: the
+        Actions of :meth:`plan_removal` (ONLY: those for which it is true),
+        the one description of a part's removal, which ``dockeroo plan``
+        shows.  Each ``remove`` is done by :meth:`remove_step`; an object
+        left in place is said (one not made by this part, as a warning)."""
+        for act in cls.plan_removal(plan_mod.Observed(engine), part, options, why):
+            if only is not None and not only(act):
+                continue
+            if act.verb == "remove":
+                cls.remove_step(engine, part, options, act, log)
+            elif act.reasons == ("not created by this part",):
+                log.warning("%s %s was not created by this part; leaving it",
+                            act.kind.capitalize(), act.name)
+            elif act.reasons and act.reasons[0] not in ("already gone",) \
+                    and not act.reasons[0].startswith("keep = true"):
+                log.info("Leaving %s: %s", act.name, "; ".join(act.reasons))
+
+    @classmethod
+    def remove_step(cls, engine, part, options, act, log):
+        """Remove the object of ACT, a ``remove`` Action of the part's
+        removal plan (options OPTIONS): by default a container, image,
+        volume or network this part made.  Recipes with objects of other
+        kinds (files, registry entries, swarm objects) or another way of
+        removing them override it.  A file (kind ``file``) is deleted."""
+        if act.kind == "file":
+            with suppress(FileNotFoundError):
+                os.remove(act.name)
+            log.info("Removed %s", act.name)
+            return
         _keep, timeout = removal_settings(part, options)
-        for kind, name in cls.owned(options):
-            remove_object(engine, kind, name, part, options.get(OWNER_OPTION), log, timeout=timeout)
+        remove_object(engine, act.kind, act.name, part, options.get(OWNER_OPTION), log,
+                      timeout=timeout)
 
 
 def handed_over(execution, cls, part, options):

@@ -58,7 +58,6 @@ import uuid
 from zc.buildout import UserError
 
 from dockeroo.base import mode, scratch
-from dockeroo.engine import ssh
 from dockeroo.engine.docker import DockerEngine
 from dockeroo.engine.errors import InUse
 from dockeroo.model.options import Options, removal_settings

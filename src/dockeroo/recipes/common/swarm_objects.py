@@ -10,8 +10,7 @@ from dockeroo.base import mode
 from dockeroo.recipes.common import swarm
 from dockeroo.engine.errors import InUse, NotFound
 from dockeroo.model.plan import action, not_fingerprinted
-from dockeroo.model.options import removal_settings
-from dockeroo.model.ownership import OWNER_OPTION, label_args
+from dockeroo.model.ownership import label_args
 from dockeroo.runtime.recipe import Recipe as Base
 
 
@@ -172,15 +171,9 @@ class SwarmObject(Base):
         """Old versions are removed by :meth:`sweep` once no service uses them."""
 
     @classmethod
-    def remove(cls, engine, part, options, log):
-        _keep, timeout = removal_settings(part, options)
-        owner = options.get(OWNER_OPTION)
-        if not swarm.is_manager(engine):
-            log.debug("%s is not a swarm manager: no %s of this part there",
-                      engine.config.description, cls.kind)
-            return
-        for name in swarm.labelled(engine, cls.kind, part, owner, timeout=timeout):
-            remove_version(engine, cls.kind, name, log, part=part)
+    def remove_step(cls, engine, part, options, act, log):
+        """A version of the part's secret or config (refused while a service uses it)."""
+        remove_version(engine, act.kind, act.name, log, part=part)
 
 
 def remove_version(engine, kind, name, log, quiet=False, part=None):
