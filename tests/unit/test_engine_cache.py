@@ -102,3 +102,36 @@ def test_users_of_networks_and_volumes_come_from_one_listing_kept_until_a_change
     e.forget("container", "db")
     users(e, "network", "back")
     assert len(e.ran) == 3
+
+
+class InUseImage(DockerEngine):
+    """An engine holding image REF that a container uses: ``image rm`` fails as
+    Docker answers it, ``ps`` lists the container by id and name."""
+
+    def __init__(self):
+        super().__init__()
+        self._cache["image"]["img:1"] = {"Id": "sha256:" + "b" * 64, "RepoTags": ["img:1"],
+                                         "Config": {"Labels": {}}}
+
+    def run(self, args, check=True, **kwargs):
+        from dockeroo.engine.errors import DockerError
+        from dockeroo.engine.process import Result
+        if args[:2] == ["image", "rm"]:
+            raise DockerError.from_output(args, 1, "Error response from daemon: conflict: "
+                                          "unable to remove repository reference \"img:1\" "
+                                          "(must force) - container 0123456789ab is using its "
+                                          "referenced image bbbbbbbbbbbb")
+        return Result(list(args), 0, "%s web\n" % ("0123456789ab" + "c" * 52), "")
+
+
+def test_an_image_in_use_is_named_by_its_users_not_by_dockers_text():
+    import logging
+    import pytest
+    from zc.buildout import UserError
+    from dockeroo.model.ownership import remove_object
+    with pytest.raises(UserError) as err:
+        remove_object(InUseImage(), "image", "img:1", "img", None, logging.getLogger("t"),
+                      check_owner=False)
+    assert str(err.value) == ("Part [img]: image img:1 is still used by container(s) web; "
+                              "remove or recreate them from another image first (nothing "
+                              "was removed)")

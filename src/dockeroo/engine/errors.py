@@ -54,6 +54,14 @@ class DockerError(Exception):
         return ("unable to find user" in self.stderr.lower()
                 or "unable to upgrade to tcp, received 500" in self.stderr)
 
+    def container_ids(self, image_id=""):
+        """The ids (or id prefixes) of the containers the answer names as the
+        users of an image it could not remove (Docker and Podman both name
+        them), without IMAGE_ID's own."""
+        own = image_id.split(":", 1)[-1]
+        return {i for i in re.findall(r"\b[0-9a-f]{12,64}\b", self.stderr)
+                if not own.startswith(i)}
+
     @property
     def missing_folder(self):
         """Did ``docker cp - CONTAINER:PATH`` fail because PATH is not a folder there?"""
@@ -74,13 +82,6 @@ class NotFound(DockerError):
 class InUse(DockerError):
     """The object is still used (a volume by a container, an image by a container
     or a child image): nothing was removed."""
-
-    def container_ids(self, image_id=""):
-        """The ids (or id prefixes) of the containers the answer names as the
-        users (Docker and Podman both name them), without IMAGE_ID's own."""
-        own = image_id.split(":", 1)[-1]
-        return {i for i in re.findall(r"\b[0-9a-f]{12,64}\b", self.stderr)
-                if not own.startswith(i)}
 
 
 class Conflict(DockerError):

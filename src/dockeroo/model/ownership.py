@@ -62,7 +62,13 @@ def remove_object(engine, kind, name, part, owner, log, timeout=DEFAULT_TIMEOUT,
             stop_containers(engine, [name], int(stop_timeout), log, timeout=timeout)
         remove_container(engine, name, timeout=timeout)
     elif kind == "image":
-        remove_image(engine, name, timeout=timeout)
+        try:
+            remove_image(engine, name, timeout=timeout)
+        except InUse as exc:
+            raise UserError("Part [%s]: image %s is still used by container(s) %s; remove or "
+                            "recreate them from another image first (nothing was removed)"
+                            % (part, name, ", ".join(containers_named_in(
+                                engine, exc.container_ids(obj.get("Id", "")))) or "(unknown)"))
     elif kind == "volume":
         try:
             engine.run(["volume", "rm", name], timeout=timeout)

@@ -17,7 +17,7 @@ from zc.buildout import UserError
 from dockeroo.base import references
 from dockeroo.base.state import atomic_json
 from dockeroo.engine.errors import Conflict, DockerError, InUse, only_untagged
-from dockeroo.model.ownership import remove_image
+from dockeroo.model.ownership import containers_named_in, remove_image
 from dockeroo.model.plan import action
 from dockeroo.runtime.recipe import Recipe as Base
 
@@ -240,7 +240,10 @@ def remove_reference(engine, part, ref, log, timeout):
     try:
         result = remove_image(engine, ref, timeout=timeout)
     except (InUse, Conflict) as exc:
-        log.warning("Image %s is still used by a container: left in place (%s)", ref, exc.stderr)
+        users = containers_named_in(engine, exc.container_ids(image["Id"]))
+        log.warning("Image %s is still used by container(s) %s: left in place (removed by "
+                    "this part's next uninstall once they are gone)", ref,
+                    ", ".join(users) or "(unknown)")
         return
     if only_untagged(result.stdout) and engine.capabilities.is_podman:
         # Podman only untags the last tag of an image it knows a digest of
