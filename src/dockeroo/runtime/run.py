@@ -541,12 +541,18 @@ def drop_pending_entry(recipe, part, entry, announce=None, handed=()):
     keep, _timeout = removal_settings(part, old)
     if recipe is not None:
         if not keep:
+            handed = set(handed)
+            if handed and still_ours(engine, part, old, handed):
+                return False  # the part that takes it over did not: a later run hands it over
             try:
-                now = set(recipe.owned(recipe.options))
+                now = set(recipe.owned(recipe.options)) | handed
                 announce_present(engine, [o for o in recipe.owned(old) if o not in now])
             except (KeyError, ValueError):
                 pass
-            recipe.drop_replaced(old, engine)
+            if handed:  # a network's or volume's (only theirs are handed over)
+                recipe.drop_replaced(old, engine, keep=handed)
+            else:
+                recipe.drop_replaced(old, engine)
         return True
     cls = recipe_class(old.get("recipe"))
     if cls is None:
@@ -567,6 +573,16 @@ def drop_pending_entry(recipe, part, entry, announce=None, handed=()):
         cls.remove(engine, part, old, log)
     cls.uninstalled(part, old, log)
     return True
+
+
+def still_ours(engine, part, old, objects):
+    """Whether one of OBJECTS ((kind, name), handed over to another part by
+    the run's plan) still carries the labels of PART (options OLD)."""
+    for kind, name in objects:
+        engine.forget(kind, name)
+        if is_owned(engine.inspect(kind, name), part, old.get(OWNER_OPTION)):
+            return True
+    return False
 
 
 def taken_over(engine, cls, part, old, handed):
