@@ -18,7 +18,9 @@ every other first install and change, and of the three changes that span
 parts (issue 18: "cross/move", a container moved to another network and
 volume part with the old parts removed; "cross/network", a network
 recreated under two containers; "cross/handover", a network part renamed,
-its network handed over to the new part) (test_converges_after_fault_sampled),
+its network handed over to the new part; "cross/handover-stays", a network
+part that names another network while a new part takes its old one with
+another subnet) (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
 k of three scenarios) is marked ``slow``::
@@ -254,6 +256,26 @@ CROSS_HANDOVER = """
     subnet = %(subnet_a)s
     """ + CROSS_APP
 
+#: issue 18: a network part that stays but names another network ("a": %(p)s-net, "b":
+#: %(p)s-net-y), while a new part takes its old network with another subnet (handed over:
+#: recreated under the container with the new part's labels and subnet)
+CROSS_HANDOVER_STAYS = {"a": """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet_a)s
+    """ + CROSS_APP.replace("${net-%(v)s:name}", "${net:name}"), "b": """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net-y
+    subnet = %(subnet_b)s
+
+    [net2]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet_c)s
+    """ + CROSS_APP.replace("${net-%(v)s:name}", "${net2:name}")}
+
 UNINSTALL = Step(None)
 
 
@@ -332,6 +354,18 @@ def scenarios(base_image, registry):
                                        [Step(cross(CROSS_HANDOVER, "a")),
                                         Step(cross(CROSS_HANDOVER, "b"))],
                                        setup=cross_setup)
+
+    def three_subnets(prefix):
+        found = []
+        while len(found) < 3:
+            subnet = free_subnet()
+            if subnet not in found:
+                found.append(subnet)
+        return dict(zip(("subnet_a", "subnet_b", "subnet_c"), found))
+    found["cross/handover-stays"] = Scenario("cross/handover-stays",
+                                             [Step(CROSS_HANDOVER_STAYS["a"]),
+                                              Step(CROSS_HANDOVER_STAYS["b"])],
+                                             setup=three_subnets)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -462,7 +496,7 @@ ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "s
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
     "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate", "cross/move",
-    "cross/network", "cross/handover"]
+    "cross/network", "cross/handover", "cross/handover-stays"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM
