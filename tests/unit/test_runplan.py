@@ -302,3 +302,39 @@ def test_the_record_of_a_part_that_stays_keeps_what_it_handed_over():
     # the taker's now (or gone): the record is done, the object left to the taker
     assert still_ours(held("net2"), "net", old, handed) is False
     assert still_ours(Engine({}), "net", old, handed) is False
+
+
+def test_a_taken_over_object_is_left_to_its_part_without_a_word():
+    from dockeroo.runtime.run import others_now
+    old = {"recipe": "dockeroo:docker.network", "name": "x-net", "dockeroo-owner": "o"}
+
+    def held(part, owner="o"):
+        return Engine({("network", "x-net"): {"Labels": {"io.dockeroo.part": part,
+                                                        "io.dockeroo.buildout": owner}}})
+    assert others_now(held("net2"), "net", old) == {("network", "x-net")}
+    # still the part's, another buildout's, or gone: removed as usual (with its own checks)
+    assert others_now(held("net"), "net", old) == set()
+    assert others_now(held("net2", "other"), "net", old) == set()
+    assert others_now(Engine({}), "net", old) == set()
+
+
+def test_an_interrupted_hand_over_of_a_part_that_stays_is_planned_again(tmp_path):
+    import json
+    import os
+    from dockeroo.recipes.network import Recipe
+
+    class Net:
+        owned = Recipe.owned
+
+        def __init__(self, name):
+            self.options = {"name": name}
+    folder = tmp_path / ".dockeroo" / "pending"
+    os.makedirs(folder)
+    assert runplan.left_over(str(tmp_path), {"net": Net("x-new")}) is False
+    (folder / "net.json").write_text(json.dumps([{"options": {
+        "recipe": "dockeroo:docker.network", "name": "x-net"}}]))
+    # its old configuration owned a network the part no longer describes
+    assert runplan.left_over(str(tmp_path), {"net": Net("x-new")}) is True
+    # the same network: nothing to hand over; a removed part: orphans() says it
+    assert runplan.left_over(str(tmp_path), {"net": Net("x-net")}) is False
+    assert runplan.left_over(str(tmp_path), {}) is False

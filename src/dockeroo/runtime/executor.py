@@ -176,14 +176,18 @@ def start(run, uninstalling=False):
     it did), unless an interrupted run left the pending record of a part
     removed from the buildout (:func:`dockeroo.runtime.runplan.orphans`:
     its removal, or its object's hand-over, is planned then, with no part
-    changed).  Buildout has also taken the part's signature out of its
+    changed), or of a configured part's old configuration that owned a
+    network or volume the part no longer describes
+    (:func:`dockeroo.runtime.runplan.left_over`: another part may take it
+    over).  Buildout has also taken the part's signature out of its
     options by then, so its options could not be compared anyway."""
     if run.executor is not None:
         return run.executor
     executor = run.executor = Executor(run)
     if mode.PLANNING or not plain_install(sys.argv):
         return executor
-    if not uninstalling and not runplan.orphans(run.parts_directory, run.configured):
+    if not uninstalling and not runplan.orphans(run.parts_directory, run.configured) and \
+            not runplan.left_over(run.parts_directory, run.configured):
         return executor
     try:
         result = _plan(run, uninstalling)

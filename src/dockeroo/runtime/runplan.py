@@ -216,8 +216,9 @@ def pending(parts_directory, configured):
         for entry in entries:
             if "options" in entry:
                 old = dict(entry["options"])
-                if part in configured:
-                    out += replaced(configured[part], old, "left by an interrupted run")
+                if part in configured:  # removed at the end of the run (Run.drop_pending)
+                    out += [dataclasses.replace(a, at_end=True) for a in replaced(
+                        configured[part], old, "left by an interrupted run")]
                     continue
                 cls = recipe_class(old.get("recipe"))
                 if cls is not None:
@@ -338,6 +339,29 @@ def removed_engines(directory, configured, parts_directory=None):
         for part, values in orphans(parts_directory, configured).items():
             found.setdefault(part, values)
     return {part: engine_from_options(Options(part, values)) for part, values in found.items()}
+
+
+def left_over(parts_directory, configured):
+    """Whether an interrupted run left the pending configuration of a
+    CONFIGURED part (part -> Recipe) that owned a network or volume its
+    current configuration does not: another part may take it over (a
+    hand-over the interrupted run had planned), which only the run's plan
+    knows (:func:`hand_over`)."""
+    for part, entries in pending_parts(parts_directory).items():
+        recipe = configured.get(part)
+        if recipe is None:
+            continue
+        for entry in entries:
+            if not isinstance(entry.get("options"), dict):
+                continue
+            try:
+                now = set(recipe.owned(recipe.options))
+                if any(kind in graph_mod.RELEASED and (kind, name) not in now
+                       for kind, name in recipe.owned(entry["options"])):
+                    return True
+            except (KeyError, ValueError):
+                continue
+    return False
 
 
 def orphans(parts_directory, configured):
