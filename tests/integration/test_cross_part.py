@@ -180,6 +180,26 @@ def holds_taken_over(kind, name, part, check):
     return holds
 
 
+def holds_owned(owners, *checks):
+    """Each object {(kind, name): part} of OWNERS carries PART's label, and CHECKS hold."""
+    def holds(ctx):
+        for (kind, name), part in owners.items():
+            assert inspect(kind, ctx.fill(name))["Labels"]["io.dockeroo.part"] == part, (
+                kind, name)
+        for check in checks:
+            check(ctx)
+    return holds
+
+
+def holds_mounted(container, volume):
+    """CONTAINER runs with VOLUME mounted."""
+    def holds(ctx):
+        found = inspect("container", ctx.fill(container))
+        assert found["State"]["Running"]
+        assert ctx.fill(volume) in [m.get("Name") for m in found["Mounts"]]
+    return holds
+
+
 def holds_running(container):
     def holds(ctx):
         assert inspect("container", ctx.fill(container))["State"]["Running"]
@@ -275,6 +295,54 @@ situation("rename-part-same-volume-recreate", [
     vol("vol-a", "vol") + run("web", "web", volumes="${vol-a:name}:/data"),
     vol("vol-b", "vol", "recreate = true") + run("web", "web", volumes="${vol-b:name}:/data")],
     holds=holds_taken_over("volume", "%(p)s-vol", "vol-b", holds_running("%(p)s-web")))
+# a part renamed and its object changed in the same run: handed over with the new settings
+situation("rename-part-network-new-subnet", [
+    net("net-a", "net", "s1") + run("web", "web", networks="${net-a:name}"),
+    net("net-b", "net", "s2") + run("web", "web", networks="${net-b:name}")],
+    holds=holds_taken_over("network", "%(p)s-net", "net-b",
+                           holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web")))
+situation("rename-part-network-new-labels", [
+    net("net-a", "net", "s1", "labels = tier=back") + run("web", "web", networks="${net-a:name}"),
+    net("net-b", "net", "s1", "labels = tier=front") + run("web", "web",
+                                                          networks="${net-b:name}")],
+    holds=holds_taken_over("network", "%(p)s-net", "net-b", holds_network("Labels",
+                                                                          {"tier": "front"})))
+situation("rename-part-volume-new-options-recreate", [
+    vol("vol-a", "vol", TMPFS % "nodev") + run("web", "web", volumes="${vol-a:name}:/data"),
+    vol("vol-b", "vol", TMPFS % "nodev,noexec" + "\n    recreate = true")
+    + run("web", "web", volumes="${vol-b:name}:/data")],
+    holds=holds_taken_over("volume", "%(p)s-vol", "vol-b", holds_volume_options("nodev,noexec")))
+situation("rename-part-volume-new-options-refused", [
+    vol("vol-a", "vol", TMPFS % "nodev") + run("web", "web", volumes="${vol-a:name}:/data"),
+    vol("vol-b", "vol", TMPFS % "nodev,noexec") + run("web", "web", volumes="${vol-b:name}:/data")],
+    outcome="refuse", refusal=r"%(p)s-vol.*recreate = true in \[vol-b\]")
+# a part that stays but names another object, while another part now describes its old one:
+# handed over to that part (not removed at the end of the run), the new object made
+situation("part-renames-network-other-takes-it", [
+    net("net", "net-x", "s1") + run("web", "web", networks="${net:name}"),
+    net("net", "net-y", "s2") + net("net2", "net-x", "s1")
+    + run("web", "web", networks="${net2:name}")],
+    holds=holds_owned({("network", "%(p)s-net-x"): "net2", ("network", "%(p)s-net-y"): "net"},
+                      holds_subnet("%(p)s-net-x", "%(s1)s", "%(p)s-web"),
+                      holds_subnet("%(p)s-net-y", "%(s2)s")))
+situation("part-renames-network-other-takes-it-new-subnet", [
+    net("net", "net-x", "s1") + run("web", "web", networks="${net:name}"),
+    net("net", "net-y", "s2") + net("net2", "net-x", "s3")
+    + run("web", "web", networks="${net2:name}")],
+    holds=holds_owned({("network", "%(p)s-net-x"): "net2", ("network", "%(p)s-net-y"): "net"},
+                      holds_subnet("%(p)s-net-x", "%(s3)s", "%(p)s-web"),
+                      holds_subnet("%(p)s-net-y", "%(s2)s")))
+situation("part-renames-volume-other-takes-it-recreate", [
+    vol("vol", "vol-x") + run("web", "web", volumes="${vol:name}:/data"),
+    vol("vol", "vol-y") + vol("vol2", "vol-x", "recreate = true")
+    + run("web", "web", volumes="${vol2:name}:/data")],
+    holds=holds_owned({("volume", "%(p)s-vol-x"): "vol2", ("volume", "%(p)s-vol-y"): "vol"},
+                      holds_mounted("%(p)s-web", "%(p)s-vol-x")))
+situation("part-renames-volume-other-takes-it-refused", [
+    vol("vol", "vol-x") + run("web", "web", volumes="${vol:name}:/data"),
+    vol("vol", "vol-y") + vol("vol2", "vol-x")
+    + run("web", "web", volumes="${vol2:name}:/data")],
+    outcome="refuse", refusal=r"%(p)s-vol-x.*recreate = true in \[vol2\]")
 situation("rebuild-image-two-users", [
     build("img", "img-a:1", "a") + run("web", "web", image="${img:name}")
     + run("db", "db", image="${img:name}"),

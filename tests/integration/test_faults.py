@@ -18,7 +18,9 @@ every other first install and change, and of the three changes that span
 parts (issue 18: "cross/move", a container moved to another network and
 volume part with the old parts removed; "cross/network", a network
 recreated under two containers; "cross/handover", a network part renamed,
-its network handed over to the new part) (test_converges_after_fault_sampled),
+its network handed over to the new part; "cross/handover-stays", a network
+part that names another network while a new part takes its old one with
+another subnet) (test_converges_after_fault_sampled),
 the change cycles and the large copy.  The exhaustive sweep (every k of every
 scenario with SIGKILL and with SIGTERM, and the container killed at every
 k of three scenarios) is marked ``slow``::
@@ -32,11 +34,13 @@ listed in ``KNOWN`` (strict xfail): remove an entry once it is fixed.
 """
 
 import atexit
+import collections
 import os
 import random
 import shutil
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -254,6 +258,26 @@ CROSS_HANDOVER = """
     subnet = %(subnet_a)s
     """ + CROSS_APP
 
+#: issue 18: a network part that stays but names another network ("a": %(p)s-net, "b":
+#: %(p)s-net-y), while a new part takes its old network with another subnet (handed over:
+#: recreated under the container with the new part's labels and subnet)
+CROSS_HANDOVER_STAYS = {"a": """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet_a)s
+    """ + CROSS_APP.replace("${net-%(v)s:name}", "${net:name}"), "b": """
+    [net]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net-y
+    subnet = %(subnet_b)s
+
+    [net2]
+    recipe = dockeroo:docker.network
+    name = %(p)s-net
+    subnet = %(subnet_c)s
+    """ + CROSS_APP.replace("${net-%(v)s:name}", "${net2:name}")}
+
 UNINSTALL = Step(None)
 
 
@@ -268,6 +292,28 @@ def with_values(text, **values):
 def cross(text, v):
     """A cross-part step: round V, on the subnet the set-up chose for it."""
     return with_values(text, v=v, net_subnet="%(subnet_" + v + ")s")
+
+
+#: the subnets the last set-ups handed out: a sweep's second worker starts while the first
+#: one's networks of the second step do not exist (a kill case is at its first step), so
+#: the engine alone cannot tell they are taken
+_RECENT = collections.deque(maxlen=6)
+_RECENT_LOCK = threading.Lock()
+
+
+def distinct_subnets(count):
+    """COUNT free subnets, none of them handed out by the last set-ups."""
+    with _RECENT_LOCK:
+        found = []
+        for _ in range(400):
+            subnet = free_subnet()
+            if subnet not in found and subnet not in _RECENT:
+                found.append(subnet)
+                if len(found) == count:
+                    break
+        assert len(found) == count, "no %d free subnets" % count
+        _RECENT.extend(found)
+        return found
 
 
 def life_cycle(recipe, first, second, **extra):
@@ -316,11 +362,7 @@ def scenarios(base_image, registry):
                                        setup=network_setup)
 
     def cross_setup(prefix):
-        first = free_subnet()
-        second = first
-        while second == first:
-            second = free_subnet()
-        return {"subnet_a": first, "subnet_b": second}
+        return dict(zip(("subnet_a", "subnet_b"), distinct_subnets(2)))
     found["cross/move"] = Scenario("cross/move", [Step(cross(CROSS_MOVE, "a")),
                                                   Step(cross(CROSS_MOVE, "b"))],
                                    setup=cross_setup)
@@ -332,6 +374,13 @@ def scenarios(base_image, registry):
                                        [Step(cross(CROSS_HANDOVER, "a")),
                                         Step(cross(CROSS_HANDOVER, "b"))],
                                        setup=cross_setup)
+
+    def three_subnets(prefix):
+        return dict(zip(("subnet_a", "subnet_b", "subnet_c"), distinct_subnets(3)))
+    found["cross/handover-stays"] = Scenario("cross/handover-stays",
+                                             [Step(CROSS_HANDOVER_STAYS["a"]),
+                                              Step(CROSS_HANDOVER_STAYS["b"])],
+                                             setup=three_subnets)
 
     found.update(life_cycle("copy", Step(with_values(COPY, paths=PATHS_1), files=COPY_FILES),
                             Step(with_values(COPY, paths=PATHS_2)), container="%(p)s-src"))
@@ -462,7 +511,7 @@ ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "s
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
     "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate", "cross/move",
-    "cross/network", "cross/handover"]
+    "cross/network", "cross/handover", "cross/handover-stays"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM

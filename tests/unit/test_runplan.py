@@ -2,6 +2,8 @@
 containers a recreated network takes along, the old image whose users are
 all recreated, the run's order of the entries, and the refusal text."""
 
+import dataclasses
+
 from dockeroo.model import graph as g
 from dockeroo.model.plan import action
 from dockeroo.runtime import runplan
@@ -89,8 +91,10 @@ class Taker:
 
     def __init__(self, reasons=None, advice=None):
         self.answer = (reasons, advice)
+        self.asked = []
 
-    def take_over(self, kind, name, previous):
+    def take_over(self, kind, name, previous, stays=False):
+        self.asked.append((kind, name, previous, stays))
         return self.answer
 
 
@@ -148,7 +152,8 @@ def test_no_hand_over_without_a_removal_of_a_removed_part():
     kept = action("net-b", "network", "x-net", "unchanged")
     graph = graph_with([gone, kept])
     assert runplan.hand_over(graph, {}, {"net-b": Taker(("x",))}) == ({}, set(), {})
-    # a changed part's own removal (it is configured) is no hand-over either
+    # a configured part's removal that is not what its old configuration owned
+    # (at the end of the run) is no hand-over either
     gone = action("net-a", "network", "x-net", "remove", "replaced by network x-other")
     graph = graph_with([gone, kept])
     assert runplan.hand_over(graph, {}, {"net-a": Taker(), "net-b": Taker(("x",))}) == (
@@ -187,3 +192,149 @@ def test_the_record_of_a_removed_part_whose_network_is_another_part_s_now():
     assert taken_over(held("net-a"), Recipe, "net-a", old, ()) is None
     assert taken_over(held("net-b", "other"), Recipe, "net-a", old, ()) is None
     assert taken_over(Engine({}), Recipe, "net-a", old, handed) is None
+
+
+def test_a_renamed_part_whose_network_also_changes_hands_it_over_with_the_changes():
+    # part net-a removed; part net-b describes the same network with another subnet: its
+    # plan (Context.handing) compares it as its own and recreates it for the difference
+    gone = action("net-a", "network", "x-net", "remove", "part removed")
+    kept = action("net-b", "network", "x-net", "recreate", "addresses: has A, wants B")
+    web = action("web", "container", "x-web", "unchanged")
+    graph = graph_with([gone, kept, web], [("x-web", "network", "x-net")], [("x-web", "web")])
+    taker = Taker(("taken over from part net-a",))
+    configured = {"net-b": taker, "web": object()}
+    swaps = {}
+    handovers, absorbed, declined = runplan.hand_over(graph, swaps, configured)
+    new = swaps[id(kept)]
+    # why it is taken over first, then what changes with it
+    assert new.line() == ("~ recreate network x-net: taken over from part net-a; addresses: "
+                          "has A, wants B")
+    assert taker.asked == [("network", "x-net", "net-a", False)]
+    assert handovers == {("net-a", "network", "x-net"): new} and absorbed == {id(gone)}
+    runplan.take_along(graph, swaps)
+    assert swaps[id(web)].line() == (
+        "~ recreate container x-web: network x-net is recreated (taken over from part "
+        "net-a; addresses: has A, wants B)")
+    assert g.order(graph).blocked == []
+
+
+def test_a_volume_taken_over_does_not_repeat_its_reasons():
+    gone = action("vol-a", "volume", "x-vol", "remove", "part removed")
+    kept = action("vol-b", "volume", "x-vol", "recreate", "options differ",
+                  "recreate = true: its data is dropped")
+    graph = graph_with([gone, kept])
+    configured = {"vol-b": Taker(("taken over", "recreate = true: its data is dropped"))}
+    swaps = {}
+    runplan.hand_over(graph, swaps, configured)
+    assert swaps[id(kept)].reasons == ("taken over", "options differ",
+                                       "recreate = true: its data is dropped")
+
+
+def test_a_part_that_stays_hands_over_what_it_no_longer_describes():
+    # part net stays but names x-new now (its old x-net removed at the end of the run);
+    # part net2 describes x-net: handed over, not removed, not refused
+    gone = dataclasses.replace(action("net", "network", "x-net", "remove",
+                                      "replaced by network x-new"), at_end=True)
+    made = action("net", "network", "x-new", "create", "option 'name' changed")
+    kept = action("net2", "network", "x-net", "unchanged")
+    web = action("web", "container", "x-web", "unchanged")
+    graph = graph_with([gone, made, kept, web], [("x-web", "network", "x-net")],
+                       [("x-web", "web")])
+    graph.add_use(graph.node(E, "container", "x-web"), "network", "x-net", "network",
+                  configured=True)
+    taker = Taker(("no longer described by part net",))
+    configured = {"net": Taker(), "net2": taker, "web": object()}
+    swaps = {}
+    handovers, absorbed, declined = runplan.hand_over(graph, swaps, configured)
+    new = swaps[id(kept)]
+    assert taker.asked == [("network", "x-net", "net", True)]
+    assert handovers == {("net", "network", "x-net"): new} and absorbed == {id(gone)}
+    runplan.take_along(graph, swaps)
+    steps = g.order(graph)
+    assert steps.blocked == []
+    entries = [(r, swaps.get(id(e), e)) for r, e in [("n", made), ("n", gone), ("n", kept),
+                                                     ("r", web)] if id(e) not in absorbed]
+    result = runplan.RunPlan(runplan.run_order(entries, set()), graph, steps, set(), handovers)
+    assert [e.line() for _r, e in result.entries] == [
+        made.line(), "~ recreate network x-net: no longer described by part net",
+        "~ recreate container x-web: network x-net is recreated (no longer described by "
+        "part net)"]
+    assert result.handed_over("net") == [("network", "x-net")]
+    assert result.taking("net2") == {("network", "x-net"): "net"}
+    assert result.taking("net") == {} and result.refusal() is None
+    # without the hand-over (the part declines) the removal is refused with its advice
+    gone2 = dataclasses.replace(gone)
+    graph = graph_with([gone2, made, kept], [("x-web", "network", "x-net")],
+                       [("x-web", "web")])
+    graph.add_use(graph.node(E, "container", "x-web"), "network", "x-net", "network",
+                  configured=True)
+    _h, _a, declined = runplan.hand_over(graph, {}, {"net": Taker(), "net2": Taker(
+        advice="set recreate = true in [net2]"), "web": object()})
+    result = runplan.RunPlan([("n", gone2)], graph, g.order(graph), set(), declined=declined)
+    assert result.refusal() == (
+        "Part [net]: cannot remove network x-net: container x-web is configured to use it; "
+        "set recreate = true in [net2]\n(nothing was changed)")
+
+
+def test_what_the_configured_parts_may_take_over():
+    configured = {"net": object(), "net2": object()}
+    removed = action("old", "network", "x-a", "remove", "part removed")
+    at_end = dataclasses.replace(action("net", "network", "x-b", "remove", "replaced by "
+                                        "network x-c"), at_end=True)
+    left = action("net2", "volume", "x-v", "remove", "left by an interrupted run")
+    kept = action("old2", "network", "x-k", "unchanged", "keep = true: left in place")
+    image = action("old3", "image", "x-i:1", "remove", "part removed")
+    own = action("net", "network", "x-d", "remove", "replaced by network x-c")
+    assert runplan.handing([removed, at_end, left, kept, image, own], configured) == {
+        ("network", "x-a"): "old", ("network", "x-b"): "net", ("volume", "x-v"): "net2"}
+
+
+def test_the_record_of_a_part_that_stays_keeps_what_it_handed_over():
+    from dockeroo.runtime.run import still_ours
+    old = {"recipe": "dockeroo:docker.network", "name": "x-net", "dockeroo-owner": "o"}
+
+    def held(part):
+        return Engine({("network", "x-net"): {"Labels": {"io.dockeroo.part": part,
+                                                        "io.dockeroo.buildout": "o"}}})
+    handed = [("network", "x-net")]
+    # still the old part's (the taker failed): the record stays for a later run
+    assert still_ours(held("net"), "net", old, handed) is True
+    # the taker's now (or gone): the record is done, the object left to the taker
+    assert still_ours(held("net2"), "net", old, handed) is False
+    assert still_ours(Engine({}), "net", old, handed) is False
+
+
+def test_a_taken_over_object_is_left_to_its_part_without_a_word():
+    from dockeroo.runtime.run import others_now
+    old = {"recipe": "dockeroo:docker.network", "name": "x-net", "dockeroo-owner": "o"}
+
+    def held(part, owner="o"):
+        return Engine({("network", "x-net"): {"Labels": {"io.dockeroo.part": part,
+                                                        "io.dockeroo.buildout": owner}}})
+    assert others_now(held("net2"), "net", old) == {("network", "x-net")}
+    # still the part's, another buildout's, or gone: removed as usual (with its own checks)
+    assert others_now(held("net"), "net", old) == set()
+    assert others_now(held("net2", "other"), "net", old) == set()
+    assert others_now(Engine({}), "net", old) == set()
+
+
+def test_an_interrupted_hand_over_of_a_part_that_stays_is_planned_again(tmp_path):
+    import json
+    import os
+    from dockeroo.recipes.network import Recipe
+
+    class Net:
+        owned = Recipe.owned
+
+        def __init__(self, name):
+            self.options = {"name": name}
+    folder = tmp_path / ".dockeroo" / "pending"
+    os.makedirs(folder)
+    assert runplan.left_over(str(tmp_path), {"net": Net("x-new")}) is False
+    (folder / "net.json").write_text(json.dumps([{"options": {
+        "recipe": "dockeroo:docker.network", "name": "x-net"}}]))
+    # its old configuration owned a network the part no longer describes
+    assert runplan.left_over(str(tmp_path), {"net": Net("x-new")}) is True
+    # the same network: nothing to hand over; a removed part: orphans() says it
+    assert runplan.left_over(str(tmp_path), {"net": Net("x-net")}) is False
+    assert runplan.left_over(str(tmp_path), {}) is False

@@ -141,16 +141,31 @@ class Context:
       earlier parts have already acted when a part plans);
     - ``planning``: True in ``dockeroo plan``;
     - ``released``: the containers this run removed so far because a network
-      or volume they use was recreated (a real run: name -> reason).
+      or volume they use was recreated (a real run: name -> reason);
+    - ``handing``: the networks and volumes that another part made and this
+      run would remove (a removed part, or a part that no longer describes
+      it): (kind, name) -> that part.  A part that describes one of them
+      compares it as its own (:meth:`handed_by`): the run hands it over
+      (:func:`dockeroo.runtime.runplan.hand_over`).
     """
 
-    def __init__(self, old=None, images=None, planning=False, released=None):
+    def __init__(self, old=None, images=None, planning=False, released=None, handing=None):
         self.old = dict(old) if old is not None else None
         self.images = images if images is not None else {}
         self.planning = planning
         #: container name -> why this run removed it (a network or volume it
         #: used was recreated; the executor's release): made again by its part
         self.released = released if released is not None else {}
+        self.handing = dict(handing or {})
+
+    def handed_by(self, kind, name, obj, owner):
+        """The part that made OBJ (object NAME of KIND, of the buildout OWNER)
+        and hands it over in this run (see ``handing``), or None."""
+        from dockeroo.model.ownership import is_owned
+        previous = self.handing.get((kind, name))
+        if previous is not None and obj is not None and is_owned(obj, previous, owner):
+            return previous
+        return None
 
     def image_change(self, ref):
         """The Action of an earlier part that changes image REF, or None."""

@@ -63,7 +63,10 @@ def plan(part, spec, observed, context):
     current = observed.get("network", spec.name)
     if current is None:
         return [swarm.absent(part, "network", spec.name, context)]
-    ours = is_owned(current, part, spec.owner)
+    # a network another part of this buildout made and hands over in this run
+    # (removed, or no longer describing it) is compared as the part's own
+    ours = is_owned(current, part, spec.owner) or \
+        context.handed_by("network", spec.name, current, spec.owner) is not None
     # labels are compared on our own networks only (another's labels are its business)
     changes = [c for c in differences(spec, current, observed) if ours or c[0] != "labels"]
     if not changes:
@@ -138,10 +141,10 @@ class Recipe(Base):
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context)
 
-    def take_over(self, kind, name, previous):
+    def take_over(self, kind, name, previous, stays=False):
         if self.spec.needs_swarm:  # its services would have to let go of it: not yet
             return None, None
-        return (self.taken_over(previous),), None
+        return (self.taken_over(previous, stays),), None
 
     def apply(self, actions):
         for act in actions:

@@ -50,17 +50,24 @@ def plan(part, spec, observed, context, owner=None):
         return [action(part, "volume", spec.name, "repair", "volume %s is missing (removed by "
                        "hand?)" % spec.name)]
     have_opts = current.get("Options") or {}
+    # a volume another part of this buildout made and hands over in this run
+    # (removed, or no longer describing it): compared as the part's own
+    previous = context.handed_by("volume", spec.name, current, owner) \
+        if owner is not None else None
     if current.get("Driver") != spec.driver or have_opts != spec.driver_opts:
         differs = "volume %s already exists with driver %s and options %s, but the part " \
             "asks for driver %s and options %s" % (
                 spec.name, current.get("Driver"), have_opts or "{}", spec.driver,
                 spec.driver_opts or "{}")
+        if previous is not None and not spec.recreate:
+            # the hand-over is declined (Recipe.take_over): the run is refused with its advice
+            return [action(part, "volume", spec.name, "unchanged", differs)]
         if not spec.recreate:
             raise UserError(
                 "Part [%s]: %s; its data is not dropped: set recreate = true in [%s] to drop "
                 "it and recreate the volume (its containers are made again with it), remove "
                 "the volume by hand, or choose another name" % (part, differs, part))
-        if owner is not None and not is_owned(current, part, owner):
+        if owner is not None and previous is None and not is_owned(current, part, owner):
             raise UserError("Part [%s]: %s, and it was not created by this part: remove it by "
                             "hand or choose another name" % (part, differs))
         return [action(part, "volume", spec.name, "recreate", differs,
@@ -86,14 +93,20 @@ class Recipe(Base):
     def plan(self, context):
         return plan(self.part, self.spec, self.observed(), context, self.owner)
 
-    def take_over(self, kind, name, previous):
+    def take_over(self, kind, name, previous, stays=False):
         if not self.spec.recreate:
-            return None, (
-                "[%s] describes the same volume, but making it again as that part's drops its "
-                "data: set recreate = true in [%s] to drop it, or keep = true in [%s] to leave "
-                "the volume in place (then [%s] uses it as it is)" % (
-                    self.part, self.part, previous, self.part))
-        return (self.taken_over(previous), "recreate = true: its data is dropped"), None
+            advice = ("[%s] describes the same volume, but making it again as that part's "
+                      "drops its data: set recreate = true in [%s] to drop it" % (
+                          self.part, self.part))
+            if stays:  # a changed part's old configuration is removed as it was recorded
+                return None, advice + ", or give [%s] its old name back" % previous
+            current = self.observed().get("volume", name) or {}
+            if (current.get("Driver"), current.get("Options") or {}) != (
+                    self.spec.driver, self.spec.driver_opts):
+                return None, advice + " (its driver options change too)"
+            return None, advice + (", or keep = true in [%s] to leave the volume in place "
+                                   "(then [%s] uses it as it is)" % (previous, self.part))
+        return (self.taken_over(previous, stays), "recreate = true: its data is dropped"), None
 
     def apply(self, actions):
         for act in actions:

@@ -19,14 +19,17 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
   removes them once the users are gone (:meth:`Run.drop_pending`, which
   retries while that helps); the removal itself is the recipe's own
   (``remove``, as its ``plan_removal`` describes it);
-- **hands an object over** from a removed part to the configured part
-  that describes the same network or volume (a part renamed:
+- **hands an object over** from a removed part (or a changed part that
+  no longer describes it) to the configured part that describes the same
+  network or volume (a part renamed, its settings changed or not; a part
+  that now names another object while another part takes its old one:
   :func:`dockeroo.runtime.runplan.hand_over`): the old part's uninstall
   records its options (a pending record, before buildout forgets the
-  part) and leaves the object; the new part's turn recreates it under its
-  own labels (:meth:`Executor.decided`), its users released and made
-  again; the end of the run drops the record once the object is the new
-  part's.  An interrupted run's record of a removed part is planned the
+  part; a changed part's is deferred anyway) and leaves the object; the
+  new part's turn recreates it under its own labels and settings
+  (:meth:`Executor.decided`, its plan told what it takes over:
+  :meth:`Executor.taking`), its users released and made again; the end of
+  the run drops the record once the object is the new part's.  An interrupted run's record of a removed part is planned the
   same way by the next run, from its first entry point (an install or
   update then);
 - **releases the users of a network or volume that is recreated**
@@ -84,16 +87,23 @@ class Executor:
         hands over to another part (:func:`dockeroo.runtime.runplan.hand_over`)."""
         return self.plan.handed_over(part) if self.plan is not None else []
 
+    def taking(self, part):
+        """(kind, name) -> the part that hands it over, of the objects the run's
+        plan has PART take over (its plan context's ``handing``)."""
+        return self.plan.taking(part) if self.plan is not None else {}
+
     def decided(self, part, actions):
         """PART's own ACTIONS, but for an object the run's plan has PART take
-        over: its plan sees it unchanged (another part of this buildout made
-        it), the run recreates it under PART's labels."""
+        over: its plan sees it as its own (unchanged, or recreated for the
+        settings that change with the hand-over), the run recreates it under
+        PART's labels, for the plan's reasons."""
         if self.plan is None:
             return actions
         out = []
         for act in actions:
             taken = self.plan.taker(part, act.kind, act.name)
-            out.append(taken if taken is not None and act.verb == "unchanged" else act)
+            out.append(taken if taken is not None and act.verb in ("unchanged", "recreate")
+                       else act)
         return out
 
     def report(self, logger, actions):
@@ -166,14 +176,18 @@ def start(run, uninstalling=False):
     it did), unless an interrupted run left the pending record of a part
     removed from the buildout (:func:`dockeroo.runtime.runplan.orphans`:
     its removal, or its object's hand-over, is planned then, with no part
-    changed).  Buildout has also taken the part's signature out of its
+    changed), or of a configured part's old configuration that owned a
+    network or volume the part no longer describes
+    (:func:`dockeroo.runtime.runplan.left_over`: another part may take it
+    over).  Buildout has also taken the part's signature out of its
     options by then, so its options could not be compared anyway."""
     if run.executor is not None:
         return run.executor
     executor = run.executor = Executor(run)
     if mode.PLANNING or not plain_install(sys.argv):
         return executor
-    if not uninstalling and not runplan.orphans(run.parts_directory, run.configured):
+    if not uninstalling and not runplan.orphans(run.parts_directory, run.configured) and \
+            not runplan.left_over(run.parts_directory, run.configured):
         return executor
     try:
         result = _plan(run, uninstalling)

@@ -141,7 +141,10 @@ class Recipe:
             old = run.deferred.get(self.part)
             if old is None and self.part in run.updating:
                 old = self.options.copy()
-            ctx = run.contexts[self.part] = plan_mod.Context(old=old, released=run.let_go)
+            # what the run's plan has this part take over (started by ensure)
+            handing = run.executor.taking(self.part) if run.executor is not None else {}
+            ctx = run.contexts[self.part] = plan_mod.Context(old=old, released=run.let_go,
+                                                             handing=handing)
         return ctx
 
     def warn_unknown(self, given):
@@ -169,10 +172,12 @@ class Recipe:
         Read-only."""
         return []
 
-    def take_over(self, kind, name, previous):
+    def take_over(self, kind, name, previous, stays=False):
         """Whether this part takes over its object NAME (KIND), which exists
-        and which the part PREVIOUS, removed in this run, made and would
-        remove (a part renamed, the object kept): ``(reasons, None)`` to
+        and which the part PREVIOUS, removed in this run (or STAYS: still
+        configured, but no longer describing it), made and would remove (a
+        part renamed, the object kept; or another part now describes the
+        object its part no longer names): ``(reasons, None)`` to
         make it again as this part's (Docker cannot change an object's
         labels in place; :func:`dockeroo.runtime.runplan.hand_over`
         recreates it under its users), ``(None, advice)`` when the
@@ -181,11 +186,13 @@ class Recipe:
         PREVIOUS is planned as any other."""
         return None, None
 
-    def taken_over(self, previous):
+    def taken_over(self, previous, stays=False):
         """The reason of the recreation of an object this part takes over
-        from the removed part PREVIOUS (:meth:`take_over`)."""
-        return ("part %s that made it is removed, part %s takes it over: its labels cannot "
-                "change in place" % (previous, self.part))
+        from the removed part PREVIOUS (STAYS: a part that no longer
+        describes it, :meth:`take_over`)."""
+        return ("part %s that made it %s, part %s takes it over: its labels cannot "
+                "change in place" % (previous, "no longer describes it" if stays else
+                                     "is removed", self.part))
 
     #: whether the part's Actions belong on its :meth:`user` node (a copy:
     #: its Action names the target container, the copy is an object of its own)
@@ -382,12 +389,13 @@ class Recipe:
         ENGINE; False to keep its record for a later run."""
         return True
 
-    def drop_replaced(self, old, engine):
+    def drop_replaced(self, old, engine, keep=()):
         """Remove (on ENGINE, the one the old options select) the objects the
-        old configuration OLD owned and the current one does not: the
-        removals :meth:`plan_removal` plans for them (as ``dockeroo plan``
-        shows them), each carried out by :meth:`remove_step`."""
-        gone = set(self.owned(old)) - set(self.owned(self.options))
+        old configuration OLD owned and the current one does not, but those
+        of KEEP (handed over to another part): the removals
+        :meth:`plan_removal` plans for them (as ``dockeroo plan`` shows
+        them), each carried out by :meth:`remove_step`."""
+        gone = set(self.owned(old)) - set(self.owned(self.options)) - set(keep)
         if gone:
             self.apply_removal(engine, self.part, old, self.log, "part configuration changed",
                                only=lambda act: (act.kind, act.name) in gone)

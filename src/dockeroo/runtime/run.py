@@ -540,12 +540,20 @@ def drop_pending_entry(recipe, part, entry, announce=None, handed=()):
     keep, _timeout = removal_settings(part, old)
     if recipe is not None:
         if not keep:
+            handed = set(handed)
+            if handed and still_ours(engine, part, old, handed):
+                return False  # the part that takes it over did not: a later run hands it over
+            # taken over already (by this run's plan, or by a run a kill interrupted)
+            handed |= others_now(engine, part, old)
             try:
-                now = set(recipe.owned(recipe.options))
+                now = set(recipe.owned(recipe.options)) | handed
                 announce_present(engine, [o for o in recipe.owned(old) if o not in now])
             except (KeyError, ValueError):
                 pass
-            recipe.drop_replaced(old, engine)
+            if handed:  # a network's or volume's (only theirs are handed over)
+                recipe.drop_replaced(old, engine, keep=handed)
+            else:
+                recipe.drop_replaced(old, engine)
         return True
     cls = recipe_class(old.get("recipe"))
     if cls is None:
@@ -566,6 +574,35 @@ def drop_pending_entry(recipe, part, entry, announce=None, handed=()):
         cls.remove(engine, part, old, log)
     cls.uninstalled(part, old, log)
     return True
+
+
+def others_now(engine, part, old):
+    """(kind, name) of the networks and volumes the old configuration OLD of
+    PART owned that another part of the same buildout has made its own
+    since (handed over): left to that part, without a word."""
+    out = set()
+    try:
+        owned = [o for o in recipe_class(old.get("recipe")).owned(old)
+                 if o[0] in ("network", "volume")]
+    except (AttributeError, KeyError, ValueError):
+        return out
+    for kind, name in owned:
+        engine.forget(kind, name)
+        labels = labels_of(engine.inspect(kind, name))
+        if labels.get(LABEL_BUILDOUT) == old.get(OWNER_OPTION) and \
+                labels.get(LABEL_PART) not in (None, part):
+            out.add((kind, name))
+    return out
+
+
+def still_ours(engine, part, old, objects):
+    """Whether one of OBJECTS ((kind, name), handed over to another part by
+    the run's plan) still carries the labels of PART (options OLD)."""
+    for kind, name in objects:
+        engine.forget(kind, name)
+        if is_owned(engine.inspect(kind, name), part, old.get(OWNER_OPTION)):
+            return True
+    return False
 
 
 def taken_over(engine, cls, part, old, handed):

@@ -57,6 +57,16 @@ def plan_run(b, installed, install_parts, changed, recipe_of=None):
     for part in reversed(installed["buildout"]["parts"].split()):
         if part not in install_parts:
             entries += removal(part, installed[part].copy(), "part removed")
+    configured = configured_recipes(install_parts, recipe_of)
+    # what the changed parts no longer own, and what earlier runs left pending: with the
+    # removals above, the objects another part may take over (Context.handing)
+    gone = {part: replaced_at_end(configured[part], changed[part])
+            for part in install_parts if part in configured and part in changed
+            and changed[part].get("recipe") == b[part].get("recipe", "")}
+    with engine_errors("buildout", "pending removals"):
+        found = pending(b["buildout"]["parts-directory"], configured)
+    handed = handing([e for _r, e in entries] + [a for acts in gone.values() for a in acts]
+                     + found, configured)
     # then the parts it installs or updates, in order
     for part in install_parts:
         recipe = recipe_of(part)
@@ -75,16 +85,14 @@ def plan_run(b, installed, install_parts, changed, recipe_of=None):
             old = None
         elif old is None and part in installed:
             old = installed[part].copy()  # an update
-        entries += plan_part(recipe, name, old, part in changed, images)
+        entries += plan_part(recipe, name, old, part in changed, images,
+                             {k: p for k, p in handed.items() if p != part}, gone.get(part))
     recipes = {p: o.get("recipe", "") for p, o in installed.items()}
     recipes.update({p: b[p].get("recipe", "") for p in install_parts})
-    configured = configured_recipes(install_parts, recipe_of)
     # a pending removal is listed once, but also when another part describes the object
     # (a removed part's object that a renamed part takes over: hand_over)
     listed = {key for _, e in entries if isinstance(e, plan_mod.Action) for key in (
         (e.part, e.kind, e.name), (None, e.kind, e.name) if e.verb == "remove" else None)}
-    with engine_errors("buildout", "pending removals"):
-        found = pending(b["buildout"]["parts-directory"], configured)
     for act in found:
         if not {(act.part, act.kind, act.name), (None, act.kind, act.name)} & listed:
             listed.add((act.part, act.kind, act.name))
@@ -130,21 +138,30 @@ def removal(part, old, why):
         return tagged(cls.plan_removal(observed_for(part, old), part, old, why), recipe)
 
 
-def plan_part(recipe, name, old, changed, images):
+def plan_part(recipe, name, old, changed, images, handing=None, gone=None):
     """The plan of the dockeroo part RECIPE (recipe NAME), installed with
-    the options OLD before (None: new), CHANGED since."""
+    the options OLD before (None: new), CHANGED since.  HANDING: the plan
+    context's (objects other parts hand over, ``Context.handing``); GONE:
+    :func:`replaced_at_end` of a changed part, when known already."""
     part = recipe.part
-    context = plan_mod.Context(old=old, images=images, planning=True)
+    context = plan_mod.Context(old=old, images=images, planning=True, handing=handing)
     with engine_errors(part, name):
         actions = recipe.plan(context)
         if actions is None:
             return [(name, PartEntry(part, name, "maybe", "cannot plan this recipe yet"))]
         if changed and old is not None:
             # the run removes them at its end (Run.drop_pending): listed last
-            gone = [dataclasses.replace(a, at_end=True)
-                    for a in replaced(recipe, old, "part configuration changed")]
-            actions = list(actions) + gone
+            actions = list(actions) + (gone if gone is not None else
+                                       replaced_at_end(recipe, old))
     return tagged(actions, name)
+
+
+def replaced_at_end(recipe, old):
+    """What the old configuration OLD of the changed part RECIPE owned and
+    its new one does not: removed at the end of the run (``at_end``)."""
+    with engine_errors(recipe.part, old.get("recipe", "")):
+        return [dataclasses.replace(a, at_end=True)
+                for a in replaced(recipe, old, "part configuration changed")]
 
 
 @contextlib.contextmanager
@@ -218,8 +235,9 @@ def pending(parts_directory, configured):
         for entry in entries:
             if "options" in entry:
                 old = dict(entry["options"])
-                if part in configured:
-                    out += replaced(configured[part], old, "left by an interrupted run")
+                if part in configured:  # removed at the end of the run (Run.drop_pending)
+                    out += [dataclasses.replace(a, at_end=True) for a in replaced(
+                        configured[part], old, "left by an interrupted run")]
                     continue
                 cls = recipe_class(old.get("recipe"))
                 if cls is not None:
@@ -269,6 +287,11 @@ class RunPlan:
         """The Action by which PART takes over its object NAME (KIND), or None."""
         return next((a for a in self.handovers.values()
                      if (a.part, a.kind, a.name) == (part, kind, name)), None)
+
+    def taking(self, part):
+        """(kind, name) -> the part that hands it over, of the objects PART takes over."""
+        return {(kind, name): p for (p, kind, name), a in self.handovers.items()
+                if a.part == part}
 
     def part_actions(self, part):
         """The Actions of PART that change something, in the plan's order."""
@@ -337,6 +360,29 @@ def removed_engines(directory, configured, parts_directory=None):
     return {part: engine_from_options(Options(part, values)) for part, values in found.items()}
 
 
+def left_over(parts_directory, configured):
+    """Whether an interrupted run left the pending configuration of a
+    CONFIGURED part (part -> Recipe) that owned a network or volume its
+    current configuration does not: another part may take it over (a
+    hand-over the interrupted run had planned), which only the run's plan
+    knows (:func:`hand_over`)."""
+    for part, entries in pending_parts(parts_directory).items():
+        recipe = configured.get(part)
+        if recipe is None:
+            continue
+        for entry in entries:
+            if not isinstance(entry.get("options"), dict):
+                continue
+            try:
+                now = set(recipe.owned(recipe.options))
+                if any(kind in graph_mod.RELEASED and (kind, name) not in now
+                       for kind, name in recipe.owned(entry["options"])):
+                    return True
+            except (KeyError, ValueError):
+                continue
+    return False
+
+
 def orphans(parts_directory, configured):
     """part -> the options of a pending configuration (an interrupted run's
     record) of a part that CONFIGURED does not have: a part removed from
@@ -379,14 +425,37 @@ def _swap(graph, key, old, new, swaps):
     swaps[id(old)] = new
 
 
+def handing_over(act, configured):
+    """Whether the removal ACT hands its object over when a configured part
+    describes it: the removal of a removed part (not in CONFIGURED), or
+    what a changed part's old configuration owned and its new one does not
+    (removed at the end of the run: ``at_end``, or left pending by an
+    interrupted run)."""
+    return act.verb == "remove" and (act.part not in configured or act.at_end
+                                     or left_pending(act))
+
+
+def handing(actions, configured):
+    """(kind, name) -> part of the networks and volumes ACTIONS remove that a
+    configured part may take over (:func:`handing_over`): what the plan
+    context of the configured parts says (``Context.handing``)."""
+    return {(a.kind, a.name): a.part for a in actions if isinstance(a, plan_mod.Action)
+            and a.kind in graph_mod.RELEASED and handing_over(a, configured)}
+
+
 def hand_over(graph, swaps, configured):
-    """A network or volume that a removed part made and removes, while a
-    configured part describes the same object (the part renamed, the
-    object kept): a hand-over.  Docker cannot change the object's labels
-    in place, so the part that takes it over (its recipe's ``take_over``
-    says whether and why) recreates it, under its users like any
-    recreation (:func:`take_along`), and the removal of the old part is no
-    Action any more (its uninstall leaves the object to the new part).
+    """A network or volume that a removed part made and removes (or a part
+    that stays but no longer describes it: what its old configuration owned
+    is removed at the end of the run), while another configured part
+    describes the same object (the part renamed; the object's name given
+    to another part): a hand-over.  Docker cannot change the object's
+    labels in place, so the part that takes it over (its recipe's
+    ``take_over`` says whether and why) recreates it, under its users like
+    any recreation (:func:`take_along`), with its own settings (its plan
+    compares the object as its own: ``Context.handing``; a ``recreate``
+    adds the settings that change), and the removal of the old part is no
+    Action any more (its uninstall, or the end of the run, leaves the
+    object to the new part).
 
     Returns ({(old part, kind, name): the new Action}, {ids of the removals
     absorbed}, {id of a removal: advice} for the parts that decline)."""
@@ -394,15 +463,20 @@ def hand_over(graph, swaps, configured):
     for key, node in graph.nodes.items():
         if key[1] not in graph_mod.RELEASED:
             continue
-        drops = [a for a in node.actions if a.verb == "remove" and a.part not in configured]
-        takers = [a for a in node.actions if a.verb == "unchanged" and a.part in configured]
+        drops = [a for a in node.actions if handing_over(a, configured)]
+        takers = [a for a in node.actions if a.verb in ("unchanged", "recreate")
+                  and a.part in configured and all(a.part != d.part for d in drops)]
         if not drops or len(takers) != 1:
             continue
-        kept = takers[0]
-        reasons, why_not = configured[kept.part].take_over(key[1], node.name, drops[0].part)
+        kept, previous = takers[0], drops[0].part
+        reasons, why_not = configured[kept.part].take_over(key[1], node.name, previous,
+                                                           stays=previous in configured)
         if not reasons:
             declined.update((id(d), why_not) for d in drops if why_not)
             continue
+        # why it is taken over first, then the settings that change with it
+        changes = kept.reasons if kept.verb == "recreate" else ()
+        reasons = list(dict.fromkeys(tuple(reasons[:1]) + tuple(changes) + tuple(reasons[1:])))
         new = plan_mod.action(kept.part, kept.kind, kept.name, "recreate", *reasons,
                               data=kept.data, says=kept.says)
         _swap(graph, key, kept, new, swaps)
