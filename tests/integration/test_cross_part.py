@@ -295,6 +295,11 @@ situation("rename-part-same-volume-recreate", [
     vol("vol-a", "vol") + run("web", "web", volumes="${vol-a:name}:/data"),
     vol("vol-b", "vol", "recreate = true") + run("web", "web", volumes="${vol-b:name}:/data")],
     holds=holds_taken_over("volume", "%(p)s-vol", "vol-b", holds_running("%(p)s-web")))
+situation("rename-part-unused-volume", [
+    # no container uses it: the removed part removes it, the new part makes it again
+    vol("vol-a", "vol") + run("web", "web"),
+    vol("vol-b", "vol") + run("web", "web")],
+    holds=holds_taken_over("volume", "%(p)s-vol", "vol-b", lambda ctx: None))
 # a part renamed and its object changed in the same run: handed over with the new settings
 situation("rename-part-network-new-subnet", [
     net("net-a", "net", "s1") + run("web", "web", networks="${net-a:name}"),

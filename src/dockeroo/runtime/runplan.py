@@ -473,6 +473,15 @@ def hand_over(graph, swaps, configured):
                                                            stays=previous in configured)
         if not reasons:
             declined.update((id(d), why_not) for d in drops if why_not)
+            if kept.verb in ("unchanged", "recreate") and not any(
+                    e.observed for e in graph.users(key)) and all(
+                    d.part not in configured and not d.at_end for d in drops):
+                # no container uses it: the removed part's uninstall (first in the
+                # run) removes it, and the new part makes it again, empty
+                _swap(graph, key, kept, plan_mod.action(
+                    kept.part, kept.kind, kept.name, "create", "part %s that made it removes "
+                    "it first (its data is not kept)" % previous,
+                    data=kept.data, says=kept.says), swaps)
             continue
         # why it is taken over first, then the settings that change with it
         changes = kept.reasons if kept.verb == "recreate" else ()
