@@ -135,3 +135,26 @@ def test_an_image_in_use_is_named_by_its_users_not_by_dockers_text():
     assert str(err.value) == ("Part [img]: image img:1 is still used by container(s) web; "
                               "remove or recreate them from another image first (nothing "
                               "was removed)")
+
+
+def test_a_wanted_listing_runs_beside_the_next_inspects(tmp_path):
+    """want_users: the ps listing starts with the batch of inspects (the same
+    round), and users() then reads it without a process of its own."""
+    from dockeroo.engine.selection import EngineConfig
+    from dockeroo.model.ownership import users, want_users
+    calls = tmp_path / "calls"
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho \"$*\" >> %s\n"
+                    "case \"$1\" in\n"
+                    "  ps) printf 'web\\tnet1\\tvol1\\n' ;;\n"
+                    "  *) echo '[]'; echo 'Error: No such network: net1' >&2; exit 1 ;;\n"
+                    "esac\n" % calls)
+    fake.chmod(0o755)
+    e = DockerEngine(EngineConfig(docker=str(fake)))
+    e.want("network", "net1")
+    want_users(e)
+    assert e.inspect("network", "net1") is None
+    assert sorted(line.split()[0] for line in calls.read_text().splitlines()) == [
+        "network", "ps"]
+    assert users(e, "network", "net1") == ["web"] and users(e, "volume", "vol1") == ["web"]
+    assert len(calls.read_text().splitlines()) == 2  # no ps of its own

@@ -47,6 +47,7 @@ class DockerEngine:
         self._pending = {kind: set() for kind in INSPECT_KINDS}
         self._facts = {}  # docker info and version, shared with the with_timeout() views
         self._listings = {}  # read-only listings (listing()), shared with the views too
+        self._wanted_listings = set()  # fetched with the next batch of inspects
         self.calls = 0
         #: how long one batched ``docker KIND inspect`` may take
         self.inspect_timeout = DEFAULT_TIMEOUT
@@ -396,12 +397,21 @@ class DockerEngine:
         batches = {k: sorted(self._pending[k]) for k in INSPECT_KINDS if self._pending[k]}
         for k in batches:
             self._pending[k].clear()
+        listings = [key for key in self._wanted_listings if key not in self._listings]
+        self._wanted_listings.clear()
         error = None
         with Supervisor(self.inspect_timeout) as group:  # one deadline for the whole batch
             procs = {k: self.popen([k, "inspect", "--"] + names, group, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                      for k, names in batches.items()}
+            listed = {key: self.popen(list(key), group, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                      for key in listings}
             answers = {k: group.communicate(proc) for k, proc in procs.items()}
+            for key, proc in listed.items():  # kept when it answered; else asked again when used
+                out, _err = group.communicate(proc)
+                if proc.returncode == 0 and not group.timed_out:
+                    self._listings[key] = out
         for k, proc in procs.items():
             out, err = answers[k]
             if proc.returncode < 0 and group.timed_out:
@@ -425,6 +435,14 @@ class DockerEngine:
             self._pending[kind].discard(name)
             raise error
         return cache[name]
+
+    def want_listing(self, args):
+        """Register the read-only command ``docker ARGS`` (see :meth:`listing`)
+        to run beside the next batch of inspects: its answer is then there
+        when asked for, without a process of its own."""
+        key = tuple(args)
+        if _read_only(list(key)) and key not in self._listings:
+            self._wanted_listings.add(key)
 
     def listing(self, args):
         """The output of the read-only command ``docker ARGS`` (a ``ps``

@@ -141,6 +141,12 @@ def users(engine, kind, name, check=False):
                        "--format", "{{.Names}}"], check=check).stdout.split()
 
 
+def want_users(engine):
+    """Have the next batch of inspects also list who uses each network and
+    volume (the one ``ps`` :func:`users` reads), beside them, not after."""
+    engine.want_listing(_LISTING)
+
+
 #: every container with its networks and mounts (volume names, bind sources): one
 #: ``ps`` answers who uses each network and volume until something changes
 #: (:meth:`DockerEngine.listing`)

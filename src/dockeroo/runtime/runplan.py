@@ -26,7 +26,7 @@ from dockeroo.model import plan as plan_mod
 from dockeroo.model.buildout import dockeroo_entry, part_recipe, read_record
 from dockeroo.model.engines import engine_from_options
 from dockeroo.model.options import Options
-from dockeroo.model.ownership import is_owned, users as users_of
+from dockeroo.model.ownership import is_owned, users as users_of, want_users
 from dockeroo.runtime import graph as run_graph
 from dockeroo.runtime.run import STATE_DIR, recipe_class
 
@@ -126,6 +126,8 @@ def want_removed(parts):
         for kind, name in owned:
             if kind in INSPECT_KINDS:
                 engine.want(kind, name)
+            if kind in ("network", "volume"):  # the graph asks who uses it
+                want_users(engine)
 
 
 def removal(part, old, why):
