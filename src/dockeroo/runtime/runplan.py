@@ -118,9 +118,11 @@ def want_removed(parts):
     parts are planned on one round of inspects, not one inspect each."""
     for part, old in parts:
         cls = recipe_class(old.get("recipe", ""))
+        if cls is None:
+            continue
         try:
-            engine = engine_from_options(Options(part, dict(old))) if cls else None
-            owned = cls.owned(old) if cls else []
+            engine = engine_from_options(Options(part, dict(old)))
+            owned = cls.owned(old)
         except (KeyError, ValueError, UserError):
             continue  # the part's own plan reports it
         for kind, name in owned:
@@ -475,8 +477,7 @@ def hand_over(graph, swaps, configured):
                                                            stays=previous in configured)
         if not reasons:
             declined.update((id(d), why_not) for d in drops if why_not)
-            if kept.verb in ("unchanged", "recreate") and not any(
-                    e.observed for e in graph.users(key)) and all(
+            if not any(e.observed for e in graph.users(key)) and all(
                     d.part not in configured and not d.at_end for d in drops):
                 # no container uses it: the removed part's uninstall (first in the
                 # run) removes it, and the new part makes it again, empty
