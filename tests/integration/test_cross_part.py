@@ -266,6 +266,23 @@ situation("move-build-two-users", [
     + run("db", "db", image="${img-b:name}")],
     files=DOCKERFILE, holds=holds_image("%(p)s-db", "%(p)s-img-b:1"))
 
+# a removal waits for its users only: a later part's change comes after it
+situation("move-network-later-part", [
+    net("net-a", "net-a", "s1") + run("web", "web", networks="${net-a:name}")
+    + run("db", "db"),
+    net("net-b", "net-b", "s2") + run("web", "web", networks="${net-b:name}")
+    + run("db", "db", command="sleep 3601")],
+    planned=("create network %(p)s-net-b", "recreate container %(p)s-web",
+             "remove network %(p)s-net-a", "recreate container %(p)s-db"),
+    holds=holds_networks("%(p)s-web", "%(p)s-net-b"))
+situation("rename-network-later-part", [
+    net("net", "net-a", "s1") + run("web", "web", networks="${net:name}") + run("db", "db"),
+    net("net", "net-b", "s2") + run("web", "web", networks="${net:name}")
+    + run("db", "db", command="sleep 3601")],
+    planned=("create network %(p)s-net-b", "recreate container %(p)s-web",
+             "remove network %(p)s-net-a", "recreate container %(p)s-db"),
+    holds=holds_networks("%(p)s-web", "%(p)s-net-b"))
+
 # an object renamed, used by other parts
 situation("rename-network-two-users", [
     net("net", "net-a", "s1") + run("web", "web", networks="${net:name}")

@@ -221,6 +221,7 @@ CROSS_APP = """
     """
 
 #: issue 18: a container moves to another network and volume part, the old parts removed
+#: (right after its turn: a later part, [tail], changes after that)
 CROSS_MOVE = """
     [net-%(v)s]
     recipe = dockeroo:docker.network
@@ -231,6 +232,14 @@ CROSS_MOVE = """
     recipe = dockeroo:docker.volume
     name = %(p)s-vol-%(v)s
     """ + CROSS_APP + """volumes = ${vol-%(v)s:name}:/data
+
+    [tail]
+    recipe = dockeroo:docker.run
+    name = %(p)s-tail
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    env = STEP=%(v)s
     """
 
 #: issue 18: a network recreated (its subnet changed) under two containers of the buildout

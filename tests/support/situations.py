@@ -68,6 +68,9 @@ class Situation:
     first: object = None
     #: strict xfail reason (the executor does not handle it yet)
     xfail: str = None
+    #: the plan's Actions that change something, in its order ("verb kind name"
+    #: templates), when the situation is about the order
+    planned: tuple = ()
 
 
 @dataclass
@@ -333,6 +336,10 @@ def run_situation(situation, reserved, buildout, prefix, base_image, recorder, r
             "the plan of a change must exit 2 (got %d/%d):\n%s%s\n%s" % (
                 plan.code, text.code, plan.output, plan.stderr, text.output))
         assert "No changes" not in text.output, text.output
+        if situation.planned:
+            assert ["%s %s %s" % (a["action"], a["kind"], a["name"]) for a in plan.actions
+                    if a["action"] != "unchanged"] == [ctx.fill(x) for x in situation.planned], (
+                "the plan's order is not the expected one:\n%s" % text.output)
         shown = [line.strip() for line in text.output.splitlines() if line.startswith("  ")]
         assert [s for s in shown if not s.startswith("=")] == [
             line_of(a) for a in plan.actions if a["action"] != "unchanged"], (

@@ -120,7 +120,7 @@ def test_removal_under_a_container_of_no_part_is_blocked():
         "container x-app is configured to use it"]
 
 
-def test_creations_first_independent_ones_together_removals_last():
+def test_independent_steps_together_a_removal_once_its_users_are_gone():
     acts = [action("old", "container", "x-old", "remove", "part removed"),
             action("img", "image", "x-img", "create", "new part"),
             action("vol", "volume", "x-data", "create", "new part"),
@@ -134,10 +134,21 @@ def test_creations_first_independent_ones_together_removals_last():
     assert the_order.blocked == []
     # x-img and docker.io/library/x-img:latest are one node
     assert len([k for k in graph.nodes if k[1] == "image"]) == 2   # + the id x-old runs
-    assert lines(the_order) == [["+ create image x-img", "+ create volume x-data"],
-                                ["+ create container x-app"], ["- remove container x-old"],
-                                ["- remove volume x-old-data"]]
+    # a removed part's container that nothing waits for goes at once (buildout
+    # uninstalls removed parts first); the volume it used once it is gone
+    assert lines(the_order) == [["+ create image x-img", "- remove container x-old",
+                                 "+ create volume x-data"],
+                                ["+ create container x-app", "- remove volume x-old-data"]]
     assert the_order.batch_of(acts[3]) == 2 and the_order.batch_of(acts[4]) is None
+
+
+def test_what_a_changed_part_no_longer_owns_goes_after_its_new_objects():
+    acts = [action("net", "network", "x-new", "create", "option 'name' changed"),
+            action("net", "network", "x-old", "remove", "replaced by network x-new"),
+            action("db", "volume", "x-db", "create", "new part")]
+    the_order = g.order(situation(acts))
+    assert lines(the_order) == [["+ create volume x-db", "+ create network x-new"],
+                                ["- remove network x-old"]]
 
 
 def test_same_name_made_again_by_another_part_goes_first():

@@ -86,6 +86,53 @@ def test_removals_of_deferred_parts_come_last():
     assert [e for _r, e in runplan.run_order(entries, {"net"})] == [back, web, net]
 
 
+def test_deferred_removals_come_right_after_their_users_are_replaced():
+    # web leaves x-net (part net removed) for x-back; db, a later part, changes
+    # nothing of it: x-net goes right after web's turn, not after db's
+    net = action("net", "network", "x-net", "remove", "part removed")
+    back = action("back", "network", "x-back", "create", "new part")
+    web = action("web", "container", "x-web", "recreate", "option 'networks' changed")
+    db = action("db", "container", "x-db", "recreate", "option 'image' changed")
+    graph = graph_with([net, back, web, db], [("x-web", "network", "x-net")],
+                       [("x-web", "web"), ("x-db", "db")])
+    entries = [("n", net), ("n", back), ("r", web), ("r", db)]
+    order, due = runplan.soonest(entries, {"net"}, (), graph)
+    assert [e for _r, e in order] == [back, web, net, db]
+    assert due == {"net": frozenset({"back", "web"})}
+
+
+def test_what_a_changed_part_no_longer_owns_goes_after_its_own_turn_and_its_users():
+    old = dataclasses.replace(action("net", "network", "x-old", "remove", "replaced by "
+                                     "network x-new"), at_end=True)
+    new = action("net", "network", "x-new", "create", "option 'name' changed")
+    web = action("web", "container", "x-web", "recreate", "option 'networks' changed")
+    other = action("other", "volume", "x-vol", "create", "new part")
+    graph = graph_with([old, new, web, other], [("x-web", "network", "x-old")],
+                       [("x-web", "web")])
+    entries = [("n", new), ("n", old), ("r", web), ("v", other)]
+    order, due = runplan.soonest(entries, set(), {id(old)}, graph)
+    assert [e for _r, e in order] == [new, web, old, other]
+    assert due == {"net": frozenset({"net", "web"})}
+    # without users it goes right after the part's own turn
+    graph = graph_with([old, new, web, other])
+    order, due = runplan.soonest(entries, set(), {id(old)}, graph)
+    assert [e for _r, e in order] == [new, old, web, other]
+    assert due == {"net": frozenset({"net"})}
+
+
+def test_an_old_image_id_and_a_maybe_stay_at_the_end_of_the_run():
+    old = "sha256:" + "b" * 64
+    img = action("img", "image", "x-img:1", "recreate", "context changed")
+    gone = action("img", "image", old, "remove", "replaced (its users x-web are recreated "
+                  "first)")
+    web = action("web", "container", "x-web", "recreate", "image x-img:1 will be rebuilt")
+    db = action("db", "container", "x-db", "unchanged")
+    graph = graph_with([img, gone, web, db], [("x-web", "image", old)], [("x-web", "web")])
+    order, due = runplan.soonest([("b", img), ("b", gone), ("r", web), ("r", db)], set(),
+                                 {id(gone)}, graph)
+    assert [e for _r, e in order] == [img, web, db, gone] and due == {}
+
+
 class Taker:
     """A configured part's recipe, as :func:`runplan.hand_over` asks it."""
 

@@ -17,9 +17,10 @@ The uses come from two sources: what each part's configuration says
 :class:`~dockeroo.model.plan.Action` is attached to its node.
 
 :func:`order` computes the order a careful operator would follow, in
-batches of steps that could run in parallel.  Nothing follows it yet: it is
-the order the executor of issue 18 will follow; ``dockeroo plan --graph``
-shows it.
+batches of steps that could run in parallel; ``dockeroo plan --graph``
+shows it.  The run's executor (:mod:`dockeroo.runtime.executor`) refuses
+what it cannot place; buildout's turns give the run its sequence
+(:func:`dockeroo.runtime.runplan.soonest`).
 """
 
 import dataclasses
@@ -218,9 +219,10 @@ def order(graph):
 
     - a used object is made before its users are made; the Actions on one
       object follow each other in the order of the plan;
-    - every make (and release) comes before any drop ("create and replace
-      before destroy"), but a removal that a creation of the same object
-      waits for (another part makes an object of the same name);
+    - replace before destroy: a part's drops come after its own makes
+      (what a changed part no longer owns goes once its new objects
+      exist), but a removal that a creation of the same object waits for
+      (another part makes an object of the same name) comes first;
     - an object is dropped only after each user is dropped or replaced
       (recreated); a user that keeps it, or that no part manages, blocks
       the removal;
@@ -286,10 +288,12 @@ def order(graph):
                 after[sid] = set()
                 wait(recreated, [sid])
                 wait(user_makes, [sid])
-    # create and replace before destroy
+    # replace before destroy: what a part no longer owns goes once its new objects exist
     for drop in [s for s in steps if s[0] == "drop" and s not in early_drops]:
+        part = steps[drop].action.part
         for other in steps:
-            if other[0] != "drop" and drop not in _ancestors(after, other):
+            if other[0] == "make" and steps[other].action.part == part and \
+                    drop not in _ancestors(after, other):
                 after[drop].add(other)
     return Order(_levels(steps, after), blocked)
 

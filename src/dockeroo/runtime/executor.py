@@ -15,10 +15,13 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
 - **defers the removal of a removed part** whose objects containers use
   now (containers this run replaces or removes): its uninstall records
   its options durably (a pending record, :meth:`Run.configuration`,
-  written before buildout forgets the part) and the end of the run
-  removes them once the users are gone (:meth:`Run.drop_pending`, which
+  written before buildout forgets the part) and the run removes them as
+  soon as the users are gone: right after the turn of the last part the
+  plan placed before that removal (:meth:`Run.drop_due`, from the plan's
+  ``due``), else at the end of the run (:meth:`Run.drop_pending`, which
   retries while that helps); the removal itself is the recipe's own
-  (``remove``, as its ``plan_removal`` describes it);
+  (``remove``, as its ``plan_removal`` describes it).  What a changed
+  part no longer owns goes the same way, right after its turn;
 - **hands an object over** from a removed part (or a changed part that
   no longer describes it) to the configured part that describes the same
   network or volume (a part renamed, its settings changed or not; a part
@@ -64,7 +67,7 @@ log = logging.getLogger("dockeroo")
 class Executor:
     """What the run's plan decided: PLAN (a RunPlan, or None when no graph
     was needed or it could not be made) and the removed parts whose
-    removal is DEFERRED to the end of the run."""
+    removal is DEFERRED until their users are gone."""
 
     def __init__(self, run):
         self.run = run
@@ -126,8 +129,8 @@ class Executor:
 
     def announce(self, part, kind, name, logger=None):
         """Log the run plan's removal of object NAME (KIND) of PART, done now
-        at the end of the run (a deferred removal, or what a changed part
-        replaced); nothing when the plan did not predict it.  KIND None:
+        (a deferred removal, or what a changed part replaced, once their
+        users are gone); nothing when the plan did not predict it.  KIND None:
         every removal the plan predicted for PART."""
         if self.plan is None:
             return
@@ -139,7 +142,7 @@ class Executor:
                     return
 
     def defers(self, part):
-        """Whether the removal of the removed PART may wait for the end of the run."""
+        """Whether the removal of the removed PART may wait until its users are gone."""
         return part in self.deferred
 
     def still_used(self, cls, engine, options):

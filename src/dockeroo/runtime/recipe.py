@@ -367,6 +367,7 @@ class Recipe:
             ahead.start(self)
             paths = self.ensure() or []
         self.lifecycle.succeeded.add(self.part)
+        self.lifecycle.drop_due()
         return list(paths)
 
     def update(self):
@@ -382,6 +383,7 @@ class Recipe:
             self.lifecycle.configuration(self.part, self.options)
             raise
         self.lifecycle.succeeded.add(self.part)
+        self.lifecycle.drop_due()
         return list(paths) if paths else None
 
     def drop_retired(self, engine, name):
@@ -433,15 +435,18 @@ class Recipe:
                 return
             if keep:
                 log.info("keep = true: leaving %s", ", ".join("%s %s" % o for o in cls.owned(options)) or "everything")
-                cls.uninstalled(name, options, log)
-                return
-            try:
-                engine = engine_from_options(opts).with_timeout(timeout)
-                announce_removal(run, cls, name, options)
-                cls.remove(engine, name, options, log)
-            except (DockerError, UnsafeArchive) as exc:
-                raise UserError("Part [%s] (%s): uninstall failed: %s" % (name, cls.recipe, exc))
+            else:
+                try:
+                    engine = engine_from_options(opts).with_timeout(timeout)
+                    announce_removal(run, cls, name, options)
+                    cls.remove(engine, name, options, log)
+                except (DockerError, UnsafeArchive) as exc:
+                    raise UserError("Part [%s] (%s): uninstall failed: %s"
+                                    % (name, cls.recipe, exc))
             cls.uninstalled(name, options, log)
+            if name not in run.configured:  # a part configured again: done at its install
+                run.uninstalled.add(name)
+            run.drop_due()  # what waited for this part's objects to go
         return uninstall
 
     @classmethod

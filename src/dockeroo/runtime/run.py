@@ -194,6 +194,11 @@ class Run:
         self.executor = None
         #: (part, kind, name) of the end-of-run removals logged so far
         self.announced = set()
+        #: removed parts whose uninstall is done in this run (not deferred)
+        self.uninstalled = set()
+        #: parts whose deferred removals were tried before the end of the run
+        #: (:meth:`drop_due`), and those of them done
+        self.tried_early, self.dropped_early = set(), set()
         #: container name -> why the executor removed it (released for the
         #: recreation of a network or volume it used; its part makes it again)
         self.let_go = {}
@@ -417,6 +422,48 @@ class Run:
                     "the next run): %s", errors[id(entry)])
         for part, entries in kept.items():
             self._save_pending(part, entries)
+
+    def drop_due(self):
+        """Do the deferred removals that are due: those whose part's turn the
+        run's plan placed after turns that have all passed now
+        (:func:`dockeroo.runtime.runplan.soonest`: their users are gone),
+        rather than at the end of the run.  Called after each dockeroo entry
+        point that succeeds.  A removal that fails or must wait stays
+        recorded, and the end of the run tries it again.  Never raises."""
+        plan = self.executor.plan if self.executor is not None else None
+        if plan is None or not plan.due or self.interrupted is not None:
+            return
+        progress = True
+        while progress:
+            progress = False
+            done = self.succeeded | self.uninstalled | self.dropped_early
+            for part, before in plan.due.items():
+                if part in self.tried_early or not before <= done:
+                    continue
+                self.tried_early.add(part)
+                try:
+                    dropped = self._drop_early(part)
+                except Exception as exc:  # noqa: BLE001 - the end of the run tries again
+                    log.debug("removal of part %s's old objects left to the end of the run: %s",
+                              part, exc)
+                    continue
+                if dropped:
+                    self.dropped_early.add(part)
+                    progress = True
+
+    def _drop_early(self, part):
+        """Drop the records of PART's old configurations (what the end of the
+        run would do for them); True when none is left."""
+        entries = self.pending(part)
+        recipe = self.configured.get(part)
+        left = list(entries)
+        for entry in entries:
+            if "options" not in entry or (recipe is not None and part not in self.succeeded):
+                continue
+            if drop_pending_entry(recipe, part, entry, self.announce, self.handed_over(part)):
+                left = [e for e in left if e is not entry]
+                self._save_pending(part, left)  # at once: a kill now must not redo it
+        return not any("options" in e for e in left)
 
     def handed_over(self, part):
         """(kind, name) of the objects of the removed PART that the run's plan

@@ -274,10 +274,14 @@ class RunPlan:
     PartEntry) as completed by the graph, in the order the run follows;
     GRAPH, ORDER (:func:`dockeroo.model.graph.order`); DEFERRED: the
     removed parts whose removal waits for users this run replaces or
-    removes (done at the end of the run)."""
+    removes (done once they are gone: ``due``)."""
 
-    def __init__(self, entries, graph, order, deferred, handovers=None, declined=None):
+    def __init__(self, entries, graph, order, deferred, handovers=None, declined=None,
+                 due=None):
         self.entries, self.graph, self.order, self.deferred = entries, graph, order, deferred
+        #: part -> the parts whose turn passes before its deferred removals are
+        #: done (:func:`soonest`); the others' are done at the end of the run
+        self.due = dict(due or {})
         #: (removed part, kind, name) -> the Action of the part that takes the object over
         self.handovers = dict(handovers or {})
         #: id of a removal -> why the part that describes the same object does not take it over
@@ -419,8 +423,8 @@ def graph_of(entries, configured, engines):
     except graph_mod.OrderError as exc:
         raise UserError("dockeroo: %s" % exc) from None
     deferred = deferred_parts(graph, configured)
-    return RunPlan(run_order(entries, deferred, at_end), graph, steps, deferred, handovers,
-                   declined)
+    entries, due = soonest(entries, deferred, at_end, graph)
+    return RunPlan(entries, graph, steps, deferred, handovers, declined, due)
 
 
 def _swap(graph, key, old, new, swaps):
@@ -574,15 +578,80 @@ def deferred_parts(graph, configured):
     return out
 
 
-def run_order(entries, deferred, at_end=()):
+def run_order(entries, deferred, at_end=(), graph=None):
     """ENTRIES in the order the run follows: the removals of DEFERRED
-    parts, and the Actions of ids AT_END (marked ``at_end``, and old images whose users are
-    recreated first), move after the installs (the end of the run, with
-    the pending removals)."""
+    parts, and the Actions of ids AT_END (marked ``at_end``, and old images
+    whose users are recreated first), move after what they wait for
+    (:func:`soonest`, given the GRAPH) or, without it, after the installs
+    (the end of the run, with the pending removals)."""
+    return soonest(entries, deferred, at_end, graph)[0]
+
+
+def early(act):
+    """Whether the deferred removal ACT is done as soon as what it waits for
+    is done: a removal of what a part's configuration owned (the run drops
+    the part's record of its options then), not of an image id replaced
+    earlier (a record of its own, tried at the end of the run: it may be
+    used then by a container of no part)."""
+    return act.verb == "remove" and not (act.kind == "image" and act.name.startswith("sha256:"))
+
+
+def soonest(entries, deferred, at_end=(), graph=None):
+    """(ENTRIES in the order the run follows, {part: frozenset of parts}).
+
+    The deferred removals (of the removed parts of DEFERRED, and the
+    Actions of ids AT_END) of one part are done together, by dropping the
+    part's pending record: as soon as each Action they wait for is done,
+    that is right after the last of them in the run's order (the Actions
+    on the objects that use what they remove, in GRAPH, and the part's own
+    Actions: a changed part removes what it no longer owns once its new
+    objects exist).  The map gives, for each such part, the parts whose
+    turn must have passed before (:meth:`dockeroo.runtime.run.Run.drop_due`).
+    The other deferred Actions (``maybe``, an image id replaced earlier),
+    and those of a part whose Actions wait for nothing known, stay at the
+    end of the run."""
     later = [(r, e) for r, e in entries if isinstance(e, plan_mod.Action) and (
         e.part in deferred or id(e) in at_end)]
     ids = {id(e) for _, e in later}
-    return [(r, e) for r, e in entries if id(e) not in ids] + later
+    out = [(r, e) for r, e in entries if id(e) not in ids]
+    if graph is None:
+        return out + later, {}
+    blocks = {}
+    for item in later:
+        blocks.setdefault(item[1].part, []).append(item)
+    tail, placed = [], []
+    for part, block in blocks.items():
+        waits = _waited_for(graph, [e for _r, e in block])
+        at = [i for i, (_r, e) in enumerate(out) if isinstance(e, plan_mod.Action) and (
+            id(e) in waits or e.part == part)]
+        if not all(early(e) for _r, e in block) or not at:
+            tail += block
+            continue
+        where = max(at) + 1
+        while where < len(out) and id(out[where][1]) in ids:  # after the blocks placed there
+            where += 1
+        out[where:where] = block
+        placed.append(part)
+    out += tail
+    due = {}
+    for part in placed:
+        first = next(i for i, (_r, e) in enumerate(out) if id(e) in ids and e.part == part)
+        due[part] = frozenset(e.part for _r, e in out[:first] if isinstance(e, plan_mod.Action))
+    return out, due
+
+
+def _waited_for(graph, actions):
+    """Ids of the Actions the removals ACTIONS wait for: those that make or
+    remove the objects using what they remove (the users let go of it)."""
+    mine = {id(a) for a in actions}
+    out = set()
+    for key, node in graph.nodes.items():
+        if not any(id(a) in mine for a in node.actions):
+            continue
+        for edge in graph.users(key):
+            out.update(id(a) for a in graph.nodes[edge.user].actions
+                       if a.verb in graph_mod.MAKING or a.verb == "remove")
+    return out
 
 
 def plan_removals(directory, parts_directory):
