@@ -16,7 +16,8 @@ that changes Docker), their recreation (containers stopped together: one
 kill point, in the sampled test), one kill point of
 every other first install and change, and of the three changes that span
 parts (issue 18: "cross/move", a container moved to another network and
-volume part with the old parts removed; "cross/network", a network
+volume part with the old parts removed; "cross/move-build", a container
+moved to another build part with the old part removed; "cross/network", a network
 recreated under two containers; "cross/handover", a network part renamed,
 its network handed over to the new part; "cross/handover-stays", a network
 part that names another network while a new part takes its old one with
@@ -242,6 +243,31 @@ CROSS_MOVE = """
     env = STEP=%(v)s
     """
 
+#: issue 18: a container moves from one build part to another, the old part removed (its
+#: image goes once the container runs the new one; a later part changes after that)
+CROSS_MOVE_BUILD = """
+    [img-%(v)s]
+    recipe = dockeroo:docker.build
+    name = %(p)s-img-%(v)s:1
+    source = %(dir)s/ctx
+    build-args = V=%(v)s
+
+    [app]
+    recipe = dockeroo:docker.run
+    name = %(p)s-app
+    image = ${img-%(v)s:name}
+    command = sleep 3600
+    stop-timeout = 0
+
+    [tail]
+    recipe = dockeroo:docker.run
+    name = %(p)s-tail
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    env = STEP=%(v)s
+    """
+
 #: issue 18: a network recreated (its subnet changed) under two containers of the buildout
 CROSS_NETWORK = """
     [net]
@@ -375,6 +401,11 @@ def scenarios(base_image, registry):
     found["cross/move"] = Scenario("cross/move", [Step(cross(CROSS_MOVE, "a")),
                                                   Step(cross(CROSS_MOVE, "b"))],
                                    setup=cross_setup)
+    found["cross/move-build"] = Scenario(
+        "cross/move-build", [Step(with_values(CROSS_MOVE_BUILD, v="a"),
+                                  files={"ctx/Dockerfile": DOCKERFILE}),
+                             Step(with_values(CROSS_MOVE_BUILD, v="b"))],
+        setup=build_setup, roots=("pbase",), volatile=("io.dockeroo.fingerprint",))
     found["cross/network"] = Scenario("cross/network",
                                       [Step(cross(CROSS_NETWORK, "a")),
                                        Step(cross(CROSS_NETWORK, "b"))],
@@ -520,7 +551,7 @@ ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "s
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
     "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate", "cross/move",
-    "cross/network", "cross/handover", "cross/handover-stays"]
+    "cross/move-build", "cross/network", "cross/handover", "cross/handover-stays"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM

@@ -390,6 +390,10 @@ class Scenario:
     #: folders (templates) whose files are part of the state (docker.save's file:
     #: a temporary file left there, or a partial file, is a difference)
     folders: tuple = ()
+    #: labels not compared, for this scenario (a container's fingerprint holds the id
+    #: of an image each case builds anew; the re-run, which must change nothing,
+    #: checks that it is the right one)
+    volatile: tuple = ()
 
 
 @dataclass
@@ -464,6 +468,10 @@ class Sweep:
                          ignore=self.baseline, roots=self.roots)
         for folder in self.scenario.folders:
             found.update(folder_state(folder % self.values))
+        for desc in found.values():
+            if isinstance(desc, dict) and isinstance(desc.get("labels"), dict):
+                for label in self.scenario.volatile:
+                    desc["labels"].pop(label, None)
         return found
 
     def converged(self, problems):
