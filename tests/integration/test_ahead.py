@@ -53,9 +53,15 @@ def names(prefix):
                          "--format", "{{.Names}}").split())
 
 
+def when(text):
+    """A time Docker prints (RFC 3339, nanoseconds) as a datetime (microseconds)."""
+    found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?", text)
+    return datetime.datetime.fromisoformat(
+        found.group(1) + "." + ((found.group(2) or "") + "000000")[:6])
+
+
 def started_at(name):
-    text = inspect("container", name)["State"]["StartedAt"]
-    return datetime.datetime.fromisoformat(text[:26].rstrip("Z"))
+    return when(inspect("container", name)["State"]["StartedAt"])
 
 
 def test_first_apply_makes_the_later_parts_ahead(buildout, prefix, base_image):
@@ -73,6 +79,50 @@ def test_first_apply_makes_the_later_parts_ahead(buildout, prefix, base_image):
     buildout.uninstall_all()
     assert names(prefix) == []
     assert inspect("network", prefix + "-net") is None
+    assert inspect("volume", prefix + "-vol") is None
+
+
+def test_containers_listed_before_the_network_and_volume_they_name(buildout, prefix,
+                                                                    base_image):
+    # the containers name the network and volume literally, their parts first in parts:
+    # the network and the volume are made first (each part's own install would fail:
+    # "network ... does not exist"), the containers once they exist
+    text = ""
+    for i in range(2):
+        text += """
+        [app%(i)d]
+        recipe = dockeroo:docker.run
+        name = %(p)s-app%(i)d
+        image = ${buildout:base}
+        command = sleep 3600
+        stop-timeout = 0
+        networks = %(p)s-net
+        volumes = %(p)s-vol:/data
+        """ % {"p": prefix, "i": i}
+    text += """
+        [net]
+        recipe = dockeroo:docker.network
+        name = %(p)s-net
+        subnet = %(subnet)s
+
+        [vol]
+        recipe = dockeroo:docker.volume
+        name = %(p)s-vol
+        """ % {"p": prefix, "subnet": free_subnet()}
+    configure(buildout, base_image, text)
+    result = buildout.ok()
+    assert made_ahead(result.output) == 4, result.output
+    network = inspect("network", prefix + "-net")
+    for i in range(2):
+        obj = inspect("container", "%s-app%d" % (prefix, i))
+        assert obj["State"]["Running"]
+        assert list(obj["NetworkSettings"]["Networks"]) == [prefix + "-net"]
+        assert [m["Name"] for m in obj["Mounts"]] == [prefix + "-vol"]
+        assert when(network["Created"]) < when(obj["Created"])
+    again = buildout.ok()
+    assert "Created" not in again.output and "Creating" not in again.output, again.output
+    buildout.uninstall_all()
+    assert names(prefix) == [] and inspect("network", prefix + "-net") is None
     assert inspect("volume", prefix + "-vol") is None
 
 

@@ -162,7 +162,11 @@ def _window(first, state):
     from dockeroo.model.buildout import raw_sections
     raw = raw_sections(first.buildout)
     run = state.run
-    window, names, made = [], set(), {"network": set(), "volume": set()}
+    window, names = [], set()
+    # the networks and volumes the window makes, wherever in it: a container of a part
+    # listed first waits for them (its job runs once they exist, see _make)
+    later = _made_later(first, state, order, raw)
+    made = {kind: set(names) for kind, names in later.items()}
     for part in order[order.index(first.part):]:
         recipe = run.configured.get(part)
         if recipe is None or part in state.covered or part in run.succeeded:
@@ -186,7 +190,44 @@ def _window(first, state):
         if obj is None and kind != "container":
             made[kind].add(name)
         window.append((recipe, kind, obj is not None))
+    # the window ended before a network or volume an earlier container counted on
+    inside = {(kind, recipe.name) for recipe, kind, exists in window if not exists}
+    missing = {(k, n) for k, names in later.items() for n in names} - inside
+    for i, (recipe, kind, exists) in enumerate(window):
+        if kind == "container" and not exists and _needs(recipe) & missing:
+            return window[:i]
     return window
+
+
+def _needs(recipe):
+    """(kind, name) of the network and named volumes container RECIPE needs."""
+    return {("network", recipe.spec.container.network)} | {
+        ("volume", v.split(":", 1)[0]) for v in recipe.spec.container.volumes}
+
+
+def _made_later(first, state, order, raw):
+    """{"network": names, "volume": names} of the missing networks and volumes
+    that the parts from FIRST's on, up to the first that cannot be in a
+    window (another recipe, engine, or an object of another part's name),
+    make: a container of an earlier part of the window may use them."""
+    run = state.run
+    out, names = {"network": set(), "volume": set()}, set()
+    for part in order[order.index(first.part):]:
+        recipe = run.configured.get(part)
+        if recipe is None or part in state.covered or part in run.succeeded or (
+                recipe.engine.config, recipe.engine.docker) != (first.engine.config,
+                                                               first.engine.docker):
+            break
+        kind = _kind(recipe, raw.get(part) or {})
+        if kind is None or (kind, recipe.name) in names:
+            break
+        names.add((kind, recipe.name))
+        if kind in out:
+            recipe.engine.want(kind, recipe.name)
+    for kind, name in names:
+        if kind in out and first.engine.inspect(kind, name) is None:
+            out[kind].add(name)
+    return out
 
 
 def _kind(recipe, raw):
@@ -255,8 +296,7 @@ def _make(state, todo):
     jobs = []
     for recipe, kind in todo:
         if kind == "container":
-            needs = {("network", recipe.spec.container.network)} | {
-                ("volume", v.split(":", 1)[0]) for v in recipe.spec.container.volumes}
+            needs = _needs(recipe)
             args = recipe.one_step_args(recipe.fingerprint())
         else:
             needs, args = set(), recipe.create_args()
