@@ -300,3 +300,52 @@ def test_built_image_used_by_a_container_of_no_part_is_refused(buildout, prefix,
     docker("rm", prefix + "-stranger")
     assert buildout.uninstall_all().ok
     assert inspect("image", image) is None
+
+
+def started_at(text):
+    """Docker's RFC 3339 time TEXT (nanoseconds, UTC) as seconds since the epoch."""
+    import datetime
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp() + float("0." + (fraction or "0"))
+
+
+def test_users_of_a_recreated_network_are_made_again_together(buildout, prefix, base_image):
+    """A network recreated under 4 containers of later parts: they are made
+    again together at the network's turn (their ``docker run`` overlap in
+    time: one is created before another started), logged in the plan's
+    order under their own parts; their own turns then find them as they
+    describe (no second recreation)."""
+    first, second = subnets()
+    net = prefix + "-net"
+    names = ["a%d" % i for i in range(4)]
+
+    def configure(subnet):
+        buildout.configure(network("net", net, subnet) + "".join(
+            app(prefix, base_image, "net", name=n) for n in names))
+    configure(first)
+    buildout.ok()
+    configure(second)
+    plan = plan_of(buildout, json_output=False)
+    assert plan.code == 2, plan.stderr
+    order = [l.strip().split(":")[0] for l in plan.output.splitlines() if l.strip()[:1] in "+~-"]
+    assert order == ["~ recreate network %s" % net] + [
+        "~ recreate container %s-%s" % (prefix, n) for n in names], plan.output
+    result = buildout.ok()
+    spans = []
+    for n in names:
+        obj = inspect("container", "%s-%s" % (prefix, n))
+        assert obj["State"]["Running"] and set(obj["NetworkSettings"]["Networks"]) == {net}
+        spans.append((started_at(obj["Created"]), started_at(obj["State"]["StartedAt"])))
+    spans.sort()
+    # made one after the other, each would be created after the one before started
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), (
+        spans, result.output)
+    lines = [l for l in result.output.splitlines() if "recreating container" in l]
+    assert [l.split(":")[0] for l in lines] == names, result.output
+    # made at the network's turn, before buildout reached their parts
+    turn = result.output.index("Updating a0.")
+    assert all(result.output.index(l) < turn for l in lines), result.output
+    assert result.output.count("Creating container") == len(names), result.output
+    no_changes(buildout)
+    removed_all(buildout, prefix)
