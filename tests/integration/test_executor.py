@@ -349,3 +349,42 @@ def test_users_of_a_recreated_network_are_made_again_together(buildout, prefix, 
     assert result.output.count("Creating container") == len(names), result.output
     no_changes(buildout)
     removed_all(buildout, prefix)
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_failed_remake_is_raised_under_its_part(buildout, prefix, base_image):
+    """Two users of a recreated network made again together, one of which
+    cannot start (both publish the same host port): the other is made, the
+    run fails naming the part that failed, its container is not left
+    half-made (created, not started), and a plain run of a configuration
+    that works converges."""
+    first, second = subnets()
+    net = prefix + "-net"
+    ports = "        ports = 127.0.0.1:%d:80\n" % free_port()
+
+    def configure(subnet, published):
+        buildout.configure(network("net", net, subnet) + "".join(
+            app(prefix, base_image, "net", name=name) + (ports if name in published else "")
+            for name in ("web", "db")))
+    configure(first, ["web"])
+    buildout.ok()
+    configure(second, ["web", "db"])
+    result = buildout.fails()
+    failed = re.search(r"Part \[(web|db)\]", result.error_line())
+    assert failed, result.output
+    other = {"web": "db", "db": "web"}[failed.group(1)]
+    assert inspect("container", "%s-%s" % (prefix, failed.group(1))) is None, result.output
+    assert inspect("container", "%s-%s" % (prefix, other))["State"]["Running"], result.output
+    configure(second, [other])  # the one that got the port keeps it
+    buildout.ok()
+    for name in ("web", "db"):
+        obj = inspect("container", "%s-%s" % (prefix, name))
+        assert obj["State"]["Running"] and set(obj["NetworkSettings"]["Networks"]) == {net}
+    no_changes(buildout)
+    removed_all(buildout, prefix)

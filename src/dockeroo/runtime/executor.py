@@ -371,7 +371,10 @@ def together(recipe, others):
             else:
                 errors[other.part] = UserError("Part [%s] (%s): could not make container %s "
                                                "again: %s" % (other.part, other.recipe,
-                                                              other.name, error))
+                                                              other.name, "; ".join(
+                                                                  line.strip() for line in
+                                                                  error.splitlines()
+                                                                  if line.strip())))
     finally:
         for other, _kind, _args, _needs in jobs:  # failed, or cut short by an interrupt
             if other.part not in made:
