@@ -38,8 +38,12 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
 - **releases the users of a network or volume that is recreated**
   (:func:`release`): their containers are removed (through
   :mod:`dockeroo.model.ownership`) before the object is removed, and made
-  again after the new one exists: by their own part's turn when it comes
-  later in the run, or at once (:func:`remake`) when it has passed.
+  again after the new one exists (:func:`remake`): together, in parallel,
+  right after it, those whose part's turn has passed and those of later
+  parts whose other inputs are ready (the run's plan decides which and
+  lists them there: :func:`dockeroo.runtime.runplan.remade_together`);
+  the others by their own part's turn when it comes later in the run, or
+  at once, one after the other, when it has passed.
 
 Cheap when nothing spans parts: a run whose first dockeroo entry point is
 an install or update has no removed or changed dockeroo part, and builds
