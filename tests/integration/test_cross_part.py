@@ -419,6 +419,14 @@ situation("network-and-volume-recreated-under-users", [
     + run("web", "web", networks="${net:name}", volumes="${vol:name}:/data")
     + run("db", "db", networks="${net:name}")],
     holds=holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web", "%(p)s-db"))
+situation("network-subnet-user-moves-volume-made-together", [
+    # web, made again right after the network, also leaves vol-a (a removed part): vol-a is
+    # removed right after that (its user is gone), before db's turn
+    vol("vol-a", "vol-a") + net("net", "net", "s1") + run("db", "db")
+    + run("web", "web", networks="${net:name}", volumes="${vol-a:name}:/data"),
+    vol("vol-b", "vol-b") + net("net", "net", "s2") + run("db", "db", command="sleep 3601")
+    + run("web", "web", networks="${net:name}", volumes="${vol-b:name}:/data")],
+    holds=holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web"))
 
 # a volume changed under managed users: its data is dropped only when the configuration says so
 situation("volume-driver-opts-with-user-refused", [

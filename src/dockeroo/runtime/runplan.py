@@ -429,6 +429,10 @@ def graph_of(entries, configured, engines):
         raise UserError("dockeroo: %s" % exc) from None
     deferred = deferred_parts(graph, configured)
     entries, due = soonest(entries, deferred, at_end, graph)
+    # the Action of a part whose container is made again together with a recreation is
+    # done at the turn of the recreation's part, not at its own
+    done_by = {part: key[0] for key, parts in together.items() for part in parts}
+    due = {part: frozenset(done_by.get(p, p) for p in before) for part, before in due.items()}
     return RunPlan(entries, graph, steps, deferred, handovers, declined, due, together)
 
 
