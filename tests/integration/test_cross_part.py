@@ -402,6 +402,31 @@ situation("network-subnet-and-container-change", [
     net("net", "net", "s2") + run("web", "web", networks="${net:name}",
                                   command="sleep 3601")],
     holds=holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web"))
+# made again together right after the network (docs/cross-part.rst): the users whose other
+# inputs are ready; one whose image a later part rebuilds, or that also uses a volume
+# recreated later, is made at its own turn (or right after that volume)
+situation("network-subnet-users-ready-and-not", [
+    net("net", "net", "s1") + run("web", "web", networks="${net:name}")
+    + build("img", "img:1", "a") + run("db", "db", image="${img:name}", networks="${net:name}"),
+    net("net", "net", "s2") + run("web", "web", networks="${net:name}")
+    + build("img", "img:1", "b") + run("db", "db", image="${img:name}", networks="${net:name}")],
+    files=DOCKERFILE, holds=holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web", "%(p)s-db"))
+situation("network-and-volume-recreated-under-users", [
+    net("net", "net", "s1") + vol("vol", "vol", TMPFS % "nodev")
+    + run("web", "web", networks="${net:name}", volumes="${vol:name}:/data")
+    + run("db", "db", networks="${net:name}"),
+    net("net", "net", "s2") + vol("vol", "vol", TMPFS % "nodev,noexec" + "\n    recreate = true")
+    + run("web", "web", networks="${net:name}", volumes="${vol:name}:/data")
+    + run("db", "db", networks="${net:name}")],
+    holds=holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web", "%(p)s-db"))
+situation("network-subnet-user-moves-volume-made-together", [
+    # web, made again right after the network, also leaves vol-a (a removed part): vol-a is
+    # removed right after that (its user is gone), before db's turn
+    vol("vol-a", "vol-a") + net("net", "net", "s1") + run("db", "db")
+    + run("web", "web", networks="${net:name}", volumes="${vol-a:name}:/data"),
+    vol("vol-b", "vol-b") + net("net", "net", "s2") + run("db", "db", command="sleep 3601")
+    + run("web", "web", networks="${net:name}", volumes="${vol-b:name}:/data")],
+    holds=holds_subnet("%(p)s-net", "%(s2)s", "%(p)s-web"))
 
 # a volume changed under managed users: its data is dropped only when the configuration says so
 situation("volume-driver-opts-with-user-refused", [

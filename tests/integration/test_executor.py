@@ -300,3 +300,130 @@ def test_built_image_used_by_a_container_of_no_part_is_refused(buildout, prefix,
     docker("rm", prefix + "-stranger")
     assert buildout.uninstall_all().ok
     assert inspect("image", image) is None
+
+
+def started_at(text):
+    """Docker's RFC 3339 time TEXT (nanoseconds, UTC) as seconds since the epoch."""
+    import datetime
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp() + float("0." + (fraction or "0"))
+
+
+def spans_of(prefix, names, net):
+    """(created, started) of the running containers PREFIX-NAME on NET, in order."""
+    spans = []
+    for n in names:
+        obj = inspect("container", "%s-%s" % (prefix, n))
+        assert obj["State"]["Running"] and set(obj["NetworkSettings"]["Networks"]) == {net}
+        spans.append((started_at(obj["Created"]), started_at(obj["State"]["StartedAt"])))
+    return sorted(spans)
+
+
+def overlap(spans):
+    """Whether one container was created before the one created before it started
+    (made one after the other, each is created after the one before started)."""
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
+def test_users_of_a_recreated_network_whose_turn_passed_are_made_again_together(
+        buildout, prefix, base_image):
+    """A network recreated under 4 containers of parts that come first in
+    ``parts`` (their turn has passed when the network's comes): they are
+    made again together right after it (their ``docker run`` overlap in
+    time), logged in the plan's order under their own parts.  (They were
+    made one after the other.)"""
+    first, second = subnets()
+    net = prefix + "-net"
+    names = ["a%d" % i for i in range(4)]
+    users = "".join(app(prefix, base_image, name=n) + "        networks = %s\n" % net
+                    for n in names)
+    buildout.configure(network("net", net, first) + users)
+    buildout.ok()
+    buildout.configure(users + network("net", net, second))
+    plan = plan_of(buildout, json_output=False)
+    assert plan.code == 2, plan.stderr
+    order = [l.strip().split(":")[0] for l in plan.output.splitlines() if l.strip()[:1] in "+~-"]
+    assert order == ["~ recreate network %s" % net] + [
+        "~ recreate container %s-%s" % (prefix, n) for n in names], plan.output
+    result = buildout.ok()
+    spans = spans_of(prefix, names, net)
+    assert overlap(spans), (spans, result.output)
+    lines = [l for l in result.output.splitlines() if "recreating " in l]
+    assert [l.split(":")[0] for l in lines] == ["net"] + names, result.output
+    assert result.output.count("Creating container") == len(names), result.output
+    no_changes(buildout)
+    removed_all(buildout, prefix)
+
+
+def test_users_of_a_recreated_network_are_made_again_right_after_it(
+        buildout, prefix, base_image):
+    """A network recreated under 4 containers of later parts, a volume part
+    between: they are made again together at the network's turn, not at
+    the turn of the first of them (creation ahead), logged in the plan's
+    order under their own parts; their own turns then find them as they
+    describe (no second recreation)."""
+    first, second = subnets()
+    net = prefix + "-net"
+    names = ["a%d" % i for i in range(4)]
+
+    def configure(subnet):
+        buildout.configure(network("net", net, subnet) + volume("vol", prefix + "-vol")
+                           + "".join(app(prefix, base_image, "net", name=n) for n in names))
+    configure(first)
+    buildout.ok()
+    configure(second)
+    plan = plan_of(buildout, json_output=False)
+    assert plan.code == 2, plan.stderr
+    order = [l.strip().split(":")[0] for l in plan.output.splitlines() if l.strip()[:1] in "+~-"]
+    assert order == ["~ recreate network %s" % net] + [
+        "~ recreate container %s-%s" % (prefix, n) for n in names], plan.output
+    result = buildout.ok()
+    assert overlap(spans_of(prefix, names, net)), result.output
+    lines = [l for l in result.output.splitlines() if "recreating container" in l]
+    assert [l.split(":")[0] for l in lines] == names, result.output
+    # made at the network's turn, before buildout reached the next part
+    turn = result.output.index("Updating vol.")
+    assert all(result.output.index(l) < turn for l in lines), result.output
+    assert result.output.count("Creating container") == len(names), result.output
+    no_changes(buildout)
+    removed_all(buildout, prefix)
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_failed_remake_is_raised_under_its_part(buildout, prefix, base_image):
+    """Two users of a recreated network made again together, one of which
+    cannot start (both publish the same host port): the other is made, the
+    run fails naming the part that failed, its container is not left
+    half-made (created, not started), and a plain run of a configuration
+    that works converges."""
+    first, second = subnets()
+    net = prefix + "-net"
+    ports = "        ports = 127.0.0.1:%d:80\n" % free_port()
+
+    def configure(subnet, published):
+        buildout.configure(network("net", net, subnet) + "".join(
+            app(prefix, base_image, "net", name=name) + (ports if name in published else "")
+            for name in ("web", "db")))
+    configure(first, ["web"])
+    buildout.ok()
+    configure(second, ["web", "db"])
+    result = buildout.fails()
+    failed = re.search(r"Part \[(web|db)\]", result.error_line())
+    assert failed, result.output
+    other = {"web": "db", "db": "web"}[failed.group(1)]
+    assert inspect("container", "%s-%s" % (prefix, failed.group(1))) is None, result.output
+    assert inspect("container", "%s-%s" % (prefix, other))["State"]["Running"], result.output
+    configure(second, [other])  # the one that got the port keeps it
+    buildout.ok()
+    for name in ("web", "db"):
+        obj = inspect("container", "%s-%s" % (prefix, name))
+        assert obj["State"]["Running"] and set(obj["NetworkSettings"]["Networks"]) == {net}
+    no_changes(buildout)
+    removed_all(buildout, prefix)

@@ -18,7 +18,8 @@ every other first install and change, and of the three changes that span
 parts (issue 18: "cross/move", a container moved to another network and
 volume part with the old parts removed; "cross/move-build", a container
 moved to another build part with the old part removed; "cross/network", a network
-recreated under two containers; "cross/handover", a network part renamed,
+recreated under two containers; "cross/network-first", the same under
+three containers of parts that come first; "cross/handover", a network part renamed,
 its network handed over to the new part; "cross/handover-stays", a network
 part that names another network while a new part takes its old one with
 another subnet) (test_converges_after_fault_sampled),
@@ -284,6 +285,21 @@ CROSS_NETWORK = """
     networks = ${net:name}
     """ % {"i": i} for i in range(2))
 
+#: issue 18: the same with the containers' parts first in ``parts`` (naming the network
+#: literally): their turn has passed when the network is recreated, they are made again
+#: together right after it ("a": the network first, for the first install)
+CROSS_NETWORK_APPS = "".join("""
+    [app%(i)d]
+    recipe = dockeroo:docker.run
+    name = %%(p)s-app%(i)d
+    image = %%(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    networks = %%(p)s-net
+    """ % {"i": i} for i in range(3))
+CROSS_NETWORK_FIRST = {"a": CROSS_NETWORK.split("[app0]")[0].rstrip() + "\n" + CROSS_NETWORK_APPS,
+                       "b": CROSS_NETWORK_APPS + CROSS_NETWORK.split("[app0]")[0].rstrip() + "\n"}
+
 #: issue 18: a network part renamed, the network the same (handed over to the new part:
 #: recreated under its container with the new part's labels)
 CROSS_HANDOVER = """
@@ -410,6 +426,10 @@ def scenarios(base_image, registry):
                                       [Step(cross(CROSS_NETWORK, "a")),
                                        Step(cross(CROSS_NETWORK, "b"))],
                                       setup=cross_setup)
+    found["cross/network-first"] = Scenario("cross/network-first",
+                                            [Step(cross(CROSS_NETWORK_FIRST["a"], "a")),
+                                             Step(cross(CROSS_NETWORK_FIRST["b"], "b"))],
+                                            setup=cross_setup)
     found["cross/handover"] = Scenario("cross/handover",
                                        [Step(cross(CROSS_HANDOVER, "a")),
                                         Step(cross(CROSS_HANDOVER, "b"))],
@@ -503,7 +523,13 @@ F8 = ("F8: docker.push killed between tag and untag: the tag added for the push 
 #: recipe defects the sweeps find (see FINDINGS.md): (scenario, mode) -> (reason, the kill
 #: points that fail).  A listed case is expected to fail (strict xfail; in the sampled test,
 #: a failure of its own when its kill point converges): remove the entry once it is fixed.
+NETWORK_FIRST = ("killed right after the network's removal, before it is made again: the "
+                 "next run reaches the containers' parts (first in parts, naming the network "
+                 "literally) before the network's, and they fail (network does not exist); "
+                 "the same with the code before the remakes were made together")
 KNOWN = {
+    ("cross/network-first", "KILL"): (NETWORK_FIRST, {7}),
+    ("cross/network-first", "TERM"): (NETWORK_FIRST, {7}),
 }
 
 #: how the fault is made: signal for buildout, and whether the scenario's container is killed
@@ -551,7 +577,8 @@ ALL = ("volume", "network", "build", "run", "copy", "pull", "push", "simple", "s
        "manifest")
 NAMES = [r + "/" + s for r in ALL for s in ("install", "change", "uninstall")] + [
     "run/rename", "ahead/install", "ahead/uninstall", "ahead/recreate", "cross/move",
-    "cross/move-build", "cross/network", "cross/handover", "cross/handover-stays"]
+    "cross/move-build", "cross/network", "cross/network-first", "cross/handover",
+    "cross/handover-stays"]
 
 #: the first install of the two container recipes: every kill point of docker.run, the kill
 #: points right after a call that changes Docker for the rest (default selection).  SIGTERM

@@ -385,3 +385,45 @@ def test_an_interrupted_hand_over_of_a_part_that_stays_is_planned_again(tmp_path
     # the same network: nothing to hand over; a removed part: orphans() says it
     assert runplan.left_over(str(tmp_path), {"net": Net("x-net")}) is False
     assert runplan.left_over(str(tmp_path), {}) is False
+
+
+class OneStep:
+    """What :func:`runplan.remade_together` asks of a docker.run part: its
+    recipe, whether it is made in one step, what it uses, its engine."""
+
+    recipe = "docker.run"
+
+    def __init__(self, image="base", steps=1):
+        self.spec = dataclasses.make_dataclass("Spec", ["in_one_step", "container"])(
+            steps == 1, dataclasses.make_dataclass("C", ["network"])("x-net"))
+        self.image = image
+        self.engine = Engine({("image", "base"): {"Id": "sha256:1"}})
+
+    def uses(self):
+        return [("image", self.image, "image"), ("network", "x-net", "network")]
+
+
+def test_released_containers_made_again_together_right_after_the_network():
+    """The users of a recreated network whose turn passed, and those whose other inputs
+    are ready, move right after it (the run makes them together); not one whose image
+    a later part rebuilds, nor one after a part of another recipe, nor one made in steps."""
+    early, net = (action("early", "container", "x-early", "recreate", "net"),
+                  action("net", "network", "x-net", "recreate", "addresses"))
+    mid = action("mid", "volume", "x-mid", "create", "new part")
+    web, img, db = (action("web", "container", "x-web", "recreate", "net"),
+                    action("img", "image", "x-img", "recreate", "rebuilt"),
+                    action("db", "container", "x-db", "recreate", "net"))
+    slow, other = (action("slow", "container", "x-slow", "recreate", "net"),
+                   runplan.PartEntry("other", "zc.recipe.egg", "update"))
+    late = action("late", "container", "x-late", "recreate", "net")
+    users = ["early", "web", "db", "slow", "late"]
+    graph = graph_with([early, net, mid, web, img, db, slow, late],
+                       [("x-" + u, "network", "x-net") for u in users],
+                       [("x-" + u, u) for u in users])
+    configured = {u: OneStep() for u in users}
+    configured.update(db=OneStep("x-img"), slow=OneStep(steps=2), net=object())
+    turns = [("r", e) for e in (early, net, mid, web, img, db, slow, other, late)]
+    entries = runplan.recreated_first(graph, turns)
+    entries, together = runplan.remade_together(graph, entries, turns, configured)
+    assert together == {("net", "network", "x-net"): ["early", "web"]}
+    assert [e for _r, e in entries] == [net, early, web, mid, img, db, slow, other, late]

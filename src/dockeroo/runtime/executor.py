@@ -38,8 +38,12 @@ of objects, ordered by :func:`dockeroo.model.graph.order`) and then:
 - **releases the users of a network or volume that is recreated**
   (:func:`release`): their containers are removed (through
   :mod:`dockeroo.model.ownership`) before the object is removed, and made
-  again after the new one exists: by their own part's turn when it comes
-  later in the run, or at once (:func:`remake`) when it has passed.
+  again after the new one exists (:func:`remake`): together, in parallel,
+  right after it, those whose part's turn has passed and those of later
+  parts whose other inputs are ready (the run's plan decides which and
+  lists them there: :func:`dockeroo.runtime.runplan.remade_together`);
+  the others by their own part's turn when it comes later in the run, or
+  at once, one after the other, when it has passed.
 
 Cheap when nothing spans parts: a run whose first dockeroo entry point is
 an install or update has no removed or changed dockeroo part, and builds
@@ -56,6 +60,7 @@ import sys
 from zc.buildout import UserError
 
 from dockeroo.base import mode
+from dockeroo.model import plan as plan_mod
 from dockeroo.model.buildout import decided, plain_install
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, labels_of, network_users
 from dockeroo.model.ownership import remove_containers, users as users_of
@@ -84,6 +89,15 @@ class Executor:
             if (planned.verb, planned.kind, planned.name) == (act.verb, act.kind, act.name):
                 return dataclasses.replace(act, reasons=planned.reasons)
         return act
+
+    def remade_with(self, recipe):
+        """The parts whose containers the run's plan makes again together right
+        after RECIPE's part recreated its network or volume (in the plan's
+        order; :func:`dockeroo.runtime.runplan.remade_together`)."""
+        if self.plan is None:
+            return []
+        kind = {"docker.network": "network", "docker.volume": "volume"}.get(recipe.recipe)
+        return list(self.plan.together.get((recipe.part, kind, recipe.name), ()))
 
     def hands_over(self, part):
         """(kind, name) of the objects of the removed PART that the run's plan
@@ -289,10 +303,94 @@ def release(recipe, kind, name, why):
 
 def remake(recipe, released):
     """After RECIPE recreated its object: make again at once the released
-    containers whose part's turn has passed in this run (the others are
-    made by their own part's turn)."""
+    containers whose part's turn has passed in this run, and those the
+    run's plan makes again with it (:func:`dockeroo.runtime.runplan.remade_together`:
+    of later parts whose other inputs are ready), the latter together
+    (:func:`together`); the others are made by their own part's turn.
+    A failure is raised, naming its part, once the others are made."""
     run = recipe.lifecycle
-    for other, _user in released:
-        if other.part in run.succeeded:
+    execution = run.executor
+    planned = execution.remade_with(recipe) if execution is not None else []
+    todo = {other.part: other for other, _user in released
+            if other.part in run.succeeded or other.part in planned}
+    for part in planned:  # let go of for an earlier recreation (a network, then a volume)
+        other = run.configured.get(part)
+        if other is not None and part not in todo and other.name in run.let_go:
+            other.engine.forget("container", other.name)
+            if other.engine.inspect("container", other.name) is None:
+                todo[part] = other
+    ranked = sorted(todo.values(), key=lambda other: execution.rank(other.part)
+                    if execution is not None else 0)
+    parallel = [other for other in ranked if other.part in planned and ready(other)]
+    errors = together(recipe, parallel)
+    for other in ranked:  # the others whose turn has passed, one after the other
+        if other in parallel or other.part not in run.succeeded:
+            continue
+        try:
             with other.failures():
                 other.ensure()
+        except UserError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0] if len(errors) == 1 else UserError("\n".join(map(str, errors)))
+
+
+def ready(recipe):
+    """Whether everything the container of RECIPE's part uses exists now
+    (its image, network, named volumes, ``volumes-from`` and ``links``
+    containers), so that its ``docker run`` can be started."""
+    engine = recipe.engine
+    uses = [(kind, name) for kind, name, _relation in recipe.uses() if name]
+    for kind, name in uses:
+        engine.want(kind, name)
+    for kind, name in uses:
+        if engine.inspect(kind, name) is None:
+            engine.forget(kind, name)  # made by an earlier part?
+            if engine.inspect(kind, name) is None:
+                return False
+    return True
+
+
+def together(recipe, others):
+    """Make the containers of the parts OTHERS (released for RECIPE's
+    recreation) again in parallel, each with the ``docker run`` its own
+    install would run (:func:`dockeroo.runtime.ahead._parallel`: bounded);
+    each made one is logged under its part with the run plan's reasons, in
+    the plan's order.  A failed one is removed (nothing half-made stays:
+    its part, or the next run, makes it) and its error returned, naming
+    its part, once the others ended: [UserError]."""
+    from dockeroo.runtime import ahead
+    run, jobs, errors = recipe.lifecycle, [], {}
+    for other in others:
+        try:
+            other.check_engine()  # options this engine cannot honour: its error, as in its turn
+            jobs.append((other, "container", other.one_step_args(other.fingerprint()), set()))
+        except UserError as exc:
+            errors[other.part] = exc
+    made = set()
+    try:
+        for other, _kind, error in ahead._parallel(jobs):
+            if error is None:
+                made.add(other.part)
+            else:
+                errors[other.part] = UserError("Part [%s] (%s): could not make container %s "
+                                               "again: %s" % (other.part, other.recipe,
+                                                              other.name, "; ".join(
+                                                                  line.strip() for line in
+                                                                  error.splitlines()
+                                                                  if line.strip())))
+    finally:
+        for other, _kind, _args, _needs in jobs:  # failed, or cut short by an interrupt
+            if other.part not in made:
+                ahead._remove(other, "container")
+    for other in others:
+        if other.part in made:
+            act = plan_mod.action(other.part, "container", other.name, "recreate",
+                                  run.let_go.get(other.name, "its network or volume is "
+                                                 "recreated"))
+            other.log.info("%s", run.executor.predicted(act).doing() if run.executor is not None
+                           else act.doing())
+            other.log.info("Creating container %s from %s", other.name, other.spec.image)
+            if other.part in run.succeeded:
+                other.publish()
+    return [errors[other.part] for other in others if other.part in errors]

@@ -277,11 +277,14 @@ class RunPlan:
     removes (done once they are gone: ``due``)."""
 
     def __init__(self, entries, graph, order, deferred, handovers=None, declined=None,
-                 due=None):
+                 due=None, together=None):
         self.entries, self.graph, self.order, self.deferred = entries, graph, order, deferred
         #: part -> the parts whose turn passes before its deferred removals are
         #: done (:func:`soonest`); the others' are done at the end of the run
         self.due = dict(due or {})
+        #: (part, kind, name) of a network or volume recreated under users -> the parts
+        #: whose containers are made again together right after it (:func:`remade_together`)
+        self.together = dict(together or {})
         #: (removed part, kind, name) -> the Action of the part that takes the object over
         self.handovers = dict(handovers or {})
         #: id of a removal -> why the part that describes the same object does not take it over
@@ -417,14 +420,20 @@ def graph_of(entries, configured, engines):
     plain_removals(graph, swaps)
     at_end = {id(new) for new in swaps.values() if new.verb == "remove"}
     at_end.update(id(e) for _r, e in entries if isinstance(e, plan_mod.Action) and e.at_end)
-    entries = recreated_first(graph, [(r, swaps.get(id(e), e)) for r, e in entries])
+    entries = [(r, swaps.get(id(e), e)) for r, e in entries]
+    entries, together = remade_together(graph, recreated_first(graph, entries), entries,
+                                        configured)
     try:
         steps = graph_mod.order(graph)
     except graph_mod.OrderError as exc:
         raise UserError("dockeroo: %s" % exc) from None
     deferred = deferred_parts(graph, configured)
     entries, due = soonest(entries, deferred, at_end, graph)
-    return RunPlan(entries, graph, steps, deferred, handovers, declined, due)
+    # the Action of a part whose container is made again together with a recreation is
+    # done at the turn of the recreation's part, not at its own
+    done_by = {part: key[0] for key, parts in together.items() for part in parts}
+    due = {part: frozenset(done_by.get(p, p) for p in before) for part, before in due.items()}
+    return RunPlan(entries, graph, steps, deferred, handovers, declined, due, together)
 
 
 def _swap(graph, key, old, new, swaps):
@@ -542,6 +551,95 @@ def recreated_first(graph, entries):
         if at is not None and first is not None and first < at:
             entries.insert(first, entries.pop(at))
     return entries
+
+
+def one_step(recipe):
+    """Whether RECIPE's part makes its container with one ``docker run``
+    (``docker.run``, no layout, script or wait, at most one network, not
+    another container's network): a released container of such a part is
+    made again together with others (:func:`remade_together`)."""
+    spec = getattr(recipe, "spec", None)
+    return getattr(recipe, "recipe", None) == "docker.run" and spec.in_one_step and \
+        not (spec.container.network or "").startswith("container:")
+
+
+def remade_together(graph, entries, turns, configured):
+    """ENTRIES (in the run's order) with the containers made again together
+    right after each network or volume recreated under them, and
+    {(part, kind, name) of that recreation: [their parts, in order]}.
+
+    The run (:func:`dockeroo.runtime.executor.remake`) makes them again at
+    once, in parallel, as soon as the new object exists: the released
+    containers whose part's turn has passed (TURNS: the entries in
+    buildout's order) and those of later parts whose other inputs are
+    ready (:func:`ready_at`); all of parts that make their container in
+    one step (:func:`one_step`).  The others are made by their own
+    part's turn (or one after the other at once when that turn has
+    passed), as before."""
+    turn = {}
+    for i, (_r, e) in enumerate(turns):
+        turn.setdefault(getattr(e, "part", None), i)
+    entries, together = list(entries), {}
+    for key, node in graph.nodes.items():
+        recreate = next((a for a in node.actions if a.verb == "recreate"), None)
+        if recreate is None or key[1] not in graph_mod.RELEASED or \
+                recreate.part not in configured or recreate.part not in turn:
+            continue
+        users = [(edge.user, act) for edge in graph.users(key) if edge.observed
+                 and graph.nodes[edge.user].part is not None
+                 for act in graph.nodes[edge.user].actions
+                 if act.part == graph.nodes[edge.user].part and act.kind == "container"
+                 and act.verb == "recreate"]
+        position = {id(e): i for i, (_r, e) in enumerate(entries)}
+        at = position.get(id(recreate))
+        if at is None:
+            continue
+        here, group = turn[recreate.part], []
+        for user, act in sorted(users, key=lambda u: position.get(id(u[1]), len(entries))):
+            recipe = configured.get(act.part)
+            if id(act) not in position or act.part not in turn or not one_step(recipe):
+                continue
+            if turn[act.part] < here or ready_at(graph, user, key, recipe, act, turns,
+                                                 (here, turn[act.part]), position, at):
+                group.append(act)
+        if not group:
+            continue
+        ids = {id(a) for a in group}
+        rest = [(r, e) for r, e in entries if id(e) not in ids]
+        at = next(i for i, (_r, e) in enumerate(rest) if e is recreate) + 1
+        entries = rest[:at] + [(r, e) for r, e in entries if id(e) in ids] + rest[at:]
+        together[(recreate.part, recreate.kind, recreate.name)] = [a.part for a in group]
+    return entries, together
+
+
+def ready_at(graph, user, used, recipe, act, turns, between, position, at):
+    """Whether the container USER (its part's RECIPE, its Action ACT), released
+    for the recreation of USED (at index AT of the run's order, POSITION:
+    id of an entry -> its index), can be made again right after it, ahead
+    of its part's turn: everything else it uses exists and is not changed
+    from there on (no Action on it after AT), no other part acts on the
+    container, and every part whose turn comes between (BETWEEN: the
+    indexes in TURNS of the two parts' turns) is a dockeroo part that
+    plans (a part of another recipe could prepare or observe what the
+    container uses)."""
+    if any(a is not act and a.changes for a in graph.nodes[user].actions):
+        return False
+    first, last = between
+    if any(not isinstance(e, plan_mod.Action) for _r, e in turns[first + 1:last]):
+        return False
+    for kind, name, _relation in recipe.uses():
+        if not name:
+            continue
+        key = graph_mod.node_key(user[0], kind, name)
+        if key == used:
+            continue
+        node = graph.nodes.get(key)
+        acts = [a for a in (node.actions if node is not None else ()) if a.changes]
+        if any(a.verb == "remove" or position.get(id(a), at + 1) > at for a in acts):
+            return False
+        if not acts and recipe.engine.inspect(kind, name) is None:
+            return False
+    return True
 
 
 def plain_removals(graph, swaps):
