@@ -523,14 +523,7 @@ F8 = ("F8: docker.push killed between tag and untag: the tag added for the push 
 #: recipe defects the sweeps find (see FINDINGS.md): (scenario, mode) -> (reason, the kill
 #: points that fail).  A listed case is expected to fail (strict xfail; in the sampled test,
 #: a failure of its own when its kill point converges): remove the entry once it is fixed.
-NETWORK_FIRST = ("killed right after the network's removal, before it is made again: the "
-                 "next run reaches the containers' parts (first in parts, naming the network "
-                 "literally) before the network's, and they fail (network does not exist); "
-                 "the same with the code before the remakes were made together")
-KNOWN = {
-    ("cross/network-first", "KILL"): (NETWORK_FIRST, {7}),
-    ("cross/network-first", "TERM"): (NETWORK_FIRST, {7}),
-}
+KNOWN = {}
 
 #: how the fault is made: signal for buildout, and whether the scenario's container is killed
 MODES = {"KILL": ("KILL", False), "TERM": ("TERM", False), "container": ("none", True)}
