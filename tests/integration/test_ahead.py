@@ -21,18 +21,22 @@ def parts(prefix, subnet, apps=3, extra=""):
         name = %(p)s-vol
         %(extra)s
         """ % {"p": prefix, "subnet": subnet, "extra": extra}
-    for i in range(apps):
-        text += """
+    return text + containers(prefix, apps, "${net:name}", "${vol:name}")
+
+
+def containers(prefix, apps, network, volume):
+    """The parts app0... of APPS containers on NETWORK with VOLUME at /data."""
+    return "".join("""
         [app%(i)d]
         recipe = dockeroo:docker.run
         name = %(p)s-app%(i)d
         image = ${buildout:base}
         command = sleep 3600
         stop-timeout = 0
-        networks = ${net:name}
-        volumes = ${vol:name}:/data
-        """ % {"p": prefix, "i": i}
-    return text
+        networks = %(network)s
+        volumes = %(volume)s:/data
+        """ % {"p": prefix, "i": i, "network": network, "volume": volume}
+                   for i in range(apps))
 
 
 def configure(buildout, base_image, text):
@@ -87,18 +91,7 @@ def test_containers_listed_before_the_network_and_volume_they_name(buildout, pre
     # the containers name the network and volume literally, their parts first in parts:
     # the network and the volume are made first (each part's own install would fail:
     # "network ... does not exist"), the containers once they exist
-    text = ""
-    for i in range(2):
-        text += """
-        [app%(i)d]
-        recipe = dockeroo:docker.run
-        name = %(p)s-app%(i)d
-        image = ${buildout:base}
-        command = sleep 3600
-        stop-timeout = 0
-        networks = %(p)s-net
-        volumes = %(p)s-vol:/data
-        """ % {"p": prefix, "i": i}
+    text = containers(prefix, 2, prefix + "-net", prefix + "-vol")
     text += """
         [net]
         recipe = dockeroo:docker.network
