@@ -222,6 +222,17 @@ CROSS_APP = """
     networks = ${net-%(v)s:name}
     """
 
+#: a part after those a cross-part change moves (the removals come before its turn)
+CROSS_TAIL = """
+    [tail]
+    recipe = dockeroo:docker.run
+    name = %(p)s-tail
+    image = %(base)s
+    command = sleep 3600
+    stop-timeout = 0
+    env = STEP=%(v)s
+    """
+
 #: issue 18: a container moves to another network and volume part, the old parts removed
 #: (right after its turn: a later part, [tail], changes after that)
 CROSS_MOVE = """
@@ -234,15 +245,7 @@ CROSS_MOVE = """
     recipe = dockeroo:docker.volume
     name = %(p)s-vol-%(v)s
     """ + CROSS_APP + """volumes = ${vol-%(v)s:name}:/data
-
-    [tail]
-    recipe = dockeroo:docker.run
-    name = %(p)s-tail
-    image = %(base)s
-    command = sleep 3600
-    stop-timeout = 0
-    env = STEP=%(v)s
-    """
+    """ + CROSS_TAIL
 
 #: issue 18: a container moves from one build part to another, the old part removed (its
 #: image goes once the container runs the new one; a later part changes after that)
@@ -259,15 +262,7 @@ CROSS_MOVE_BUILD = """
     image = ${img-%(v)s:name}
     command = sleep 3600
     stop-timeout = 0
-
-    [tail]
-    recipe = dockeroo:docker.run
-    name = %(p)s-tail
-    image = %(base)s
-    command = sleep 3600
-    stop-timeout = 0
-    env = STEP=%(v)s
-    """
+    """ + CROSS_TAIL
 
 #: issue 18: a network recreated (its subnet changed) under two containers of the buildout
 CROSS_NETWORK = """
