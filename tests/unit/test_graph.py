@@ -234,3 +234,28 @@ def test_which_image_removals_remove_the_image():
     assert not _last_name(_Images(["x:1"], ["r/x@" + digest]), "r/x@" + digest)
     assert _last_name(_Images([], ["r/x@" + digest]), "r/x@" + digest)
     assert _last_name(_Images(["x:1"]), "sha256:" + "a" * 64)
+
+
+def test_the_graph_inspects_services_with_the_swarm_helper():
+    """runtime.graph._service is recipes.common.swarm.inspect: None for no
+    such service and for an engine that is no swarm manager."""
+    from dockeroo.engine.errors import DockerError, NotFound
+    from dockeroo.runtime import graph as run_graph
+
+    class Engine:
+        def __init__(self, answer):
+            self.answer, self.asked = answer, []
+
+        def json(self, args, timeout=None):
+            self.asked.append(args)
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+    found = Engine([{"ID": "x", "Spec": {"Name": "app"}}])
+    assert run_graph._service(found, "app") == {"ID": "x", "Spec": {"Name": "app"}}
+    assert found.asked == [["service", "inspect", "--", "app"]]
+    assert run_graph._service(Engine(NotFound(["service"], 1, "no such service: app")),
+                              "app") is None
+    assert run_graph._service(Engine(DockerError(
+        ["service"], 1, "This node is not a swarm manager.")), "app") is None
+    assert run_graph._service(Engine([]), "app") is None

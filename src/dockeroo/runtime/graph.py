@@ -13,6 +13,7 @@ from dockeroo.engine.errors import DockerError
 from dockeroo.model import graph as graph_mod
 from dockeroo.model.ownership import labels_of, users as users_of
 from dockeroo.model.plan import Action
+from dockeroo.recipes.common import swarm
 
 #: kinds whose users the engine is asked for when the plan changes them
 WATCHED = ("network", "volume", "image")
@@ -129,12 +130,12 @@ def _last_name(engine, name):
 
 def _service(engine, name):
     """The ``docker service inspect`` JSON of service NAME, or None (none
-    such, or the engine is no swarm manager)."""
+    such, or the engine is no swarm manager: :func:`swarm.inspect` answers
+    None for the first only)."""
     try:
-        found = engine.json(["service", "inspect", "--", name])
+        return swarm.inspect(engine, "service", name)
     except DockerError:
         return None
-    return found[0] if found else None
 
 
 #: the label Docker gives the container of a swarm service's task
