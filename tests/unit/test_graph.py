@@ -237,8 +237,12 @@ def test_which_image_removals_remove_the_image():
 
 
 def test_the_graph_inspects_services_with_the_swarm_helper():
-    """runtime.graph._service is recipes.common.swarm.inspect: None for no
-    such service and for an engine that is no swarm manager."""
+    """runtime.graph._service asks the swarm recipes' own inspect
+    (recipes.common.swarm.inspect is model.ownership.swarm_inspect): None
+    for no such service and for an engine that is no swarm manager."""
+    from dockeroo.model.ownership import swarm_inspect
+    from dockeroo.recipes.common import swarm
+    assert swarm.inspect is swarm_inspect
     from dockeroo.engine.errors import DockerError, NotFound
     from dockeroo.runtime import graph as run_graph
 

@@ -102,6 +102,22 @@ def network_users(engine, name, obj=None):
     return sorted(u for u in attached | set(listed) if u)
 
 
+#: the label Docker gives the container of a swarm service's task
+SERVICE_LABEL = "com.docker.swarm.service.name"
+
+
+def swarm_inspect(engine, kind, name, timeout=60):
+    """``docker KIND inspect NAME`` of an object of the swarm's store
+    (service, secret, config, node), or None when there is none such (an
+    engine that is no swarm manager raises DockerError)."""
+    from dockeroo.engine.errors import NotFound
+    try:
+        found = engine.json([kind, "inspect", "--", name], timeout=timeout) or []
+    except NotFound:
+        return None
+    return found[0] if found else None
+
+
 def ended_task(engine, name):
     """Whether container NAME is the stopped container of a swarm task (the
     swarm keeps it for the task's history; it is not a user any more)."""

@@ -11,9 +11,8 @@ issue 18 will follow its order.
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.model import graph as graph_mod
-from dockeroo.model.ownership import labels_of, users as users_of
+from dockeroo.model.ownership import SERVICE_LABEL, labels_of, swarm_inspect, users as users_of
 from dockeroo.model.plan import Action
-from dockeroo.recipes.common import swarm
 
 #: kinds whose users the engine is asked for when the plan changes them
 WATCHED = ("network", "volume", "image")
@@ -130,16 +129,14 @@ def _last_name(engine, name):
 
 def _service(engine, name):
     """The ``docker service inspect`` JSON of service NAME, or None (none
-    such, or the engine is no swarm manager: :func:`swarm.inspect` answers
-    None for the first only)."""
+    such, or the engine is no swarm manager).  The swarm recipes' own
+    inspect (:func:`dockeroo.model.ownership.swarm_inspect`, which
+    :mod:`dockeroo.recipes.common.swarm` names ``inspect``) answers None for
+    the first only."""
     try:
-        return swarm.inspect(engine, "service", name)
+        return swarm_inspect(engine, "service", name)
     except DockerError:
         return None
-
-
-#: the label Docker gives the container of a swarm service's task
-SERVICE_LABEL = "com.docker.swarm.service.name"
 
 
 def _user_key(graph, engine, where, name):
