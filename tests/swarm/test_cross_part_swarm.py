@@ -4,6 +4,10 @@ with ``keep = true``).  The checks are those of
 tests/integration/test_cross_part.py (support/situations.py), on the
 private swarm engine of tests/swarm."""
 
+import os
+import subprocess
+import time
+
 import pytest
 
 from support.situations import Situation, check
@@ -31,7 +35,7 @@ def config(part, value, extra=""):
     """ % (part, part, value, extra)
 
 
-def overlay(part, third_octet, extra=""):
+def overlay(part, third_octet, extra="", name=None):
     return """
     [%s]
     recipe = dockeroo:docker.network
@@ -40,7 +44,7 @@ def overlay(part, third_octet, extra=""):
     attachable = true
     subnet = 172.30.%%(n%s)s.0/24
     %s
-    """ % (part, part, third_octet, extra)
+    """ % (part, name or part, third_octet, extra)
 
 
 def service(secrets=None, configs=None, networks=None):
@@ -57,6 +61,42 @@ def service(secrets=None, configs=None, networks=None):
 
 
 KEEP = "keep = true"
+
+
+def _swarm_docker(ctx, *args):
+    env = dict(os.environ, DOCKER_HOST=ctx.buildout.url)
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True,
+                          env=env, timeout=120).stdout
+
+
+def _task_containers(ctx, running=True):
+    return _swarm_docker(ctx, "ps", "--quiet", *(() if running else ("--all",)), "--filter",
+                         "label=com.docker.swarm.service.name=" + ctx.fill("%(p)s-hand")).split()
+
+
+def _until(what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "timed out waiting for %s" % what.__doc__
+        time.sleep(0.5)
+
+
+def hand_service(ctx):
+    """A service made by hand (no part manages it) on the overlay network
+    %(p)s-net, its task running (the plan sees it through its container)."""
+    _swarm_docker(ctx, "service", "create", "--detach", "--no-resolve-image", "--name",
+                  ctx.fill("%(p)s-hand"), "--network", ctx.fill("%(p)s-net"),
+                  "--endpoint-mode", "dnsrr", "--stop-grace-period", "1s", ctx.values["image"],
+                  "sleep", "100000")
+    _until(lambda: _task_containers(ctx))
+
+
+def drop_hand_service(ctx):
+    """The service made by hand removed, and its task containers gone."""
+    _swarm_docker(ctx, "service", "rm", ctx.fill("%(p)s-hand"))
+    _until(lambda: not _task_containers(ctx, running=False))
+
+
 SECRETS = {"first.secret": "first-value\n", "second.secret": "second-value\n"}
 S = [
     Situation("service-switch-secret", [
@@ -74,6 +114,20 @@ S = [
         secret("db-b", "second") + config("conf-b", "green") + overlay("net-b", "2")
         + service(secrets="db-b", configs="conf-b", networks="${net-b:network}")],
         files=SECRETS),
+    # a part renamed, its overlay network the same: handed over (made again as the new
+    # part's, its services let go of it first and use the new one afterwards)
+    Situation("service-rename-part-same-network", [
+        overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
+        overlay("net-b", "1", name="net") + service(networks="${net-b:network}")]),
+    Situation("service-rename-part-network-new-subnet", [
+        overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
+        overlay("net-b", "2", name="net") + service(networks="${net-b:network}")]),
+    # a service of no part uses it: refused before anything changes, naming it
+    Situation("service-rename-part-network-foreign-service", [
+        overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
+        overlay("net-b", "1", name="net") + service(networks="${net-b:network}")],
+        outcome="refuse", refusal=r"%(p)s-net.*%(p)s-hand", setup=hand_service,
+        teardown=drop_hand_service),
     Situation("keep-service-switch-secret", [
         secret("db-a", "first", KEEP) + service(secrets="db-a"),
         secret("db-b", "second") + service(secrets="db-b")], files=SECRETS,
