@@ -6,6 +6,7 @@ private swarm engine of tests/swarm."""
 
 import os
 import subprocess
+import textwrap
 import time
 
 import pytest
@@ -122,6 +123,15 @@ S = [
     Situation("service-rename-part-network-new-subnet", [
         overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
         overlay("net-b", "2", name="net") + service(networks="${net-b:network}")]),
+    # the service's part first in the buildout: the network is made again at its part's
+    # turn, the service (its turn passed) takes it at once
+    Situation("service-first-rename-part-network", [
+        service(networks="${net-a:network}") + overlay("net-a", "1", name="net"),
+        service(networks="${net-b:network}") + overlay("net-b", "1", name="net")]),
+    # an overlay network recreated under its service (no part renamed)
+    Situation("service-network-new-subnet", [
+        overlay("net", "1") + service(networks="${net:network}"),
+        overlay("net", "2") + service(networks="${net:network}")]),
     # a service of no part uses it: refused before anything changes, naming it
     Situation("service-rename-part-network-foreign-service", [
         overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
@@ -151,3 +161,52 @@ def test_cross_part_swarm(s, sbuildout, sprefix, swarm_engine, swarm_image, dock
     timing = check(s, sbuildout, sprefix, swarm_image, docker_recorder, env=swarm_engine.env,
                    swarm=True, values=extra)
     print("%s: %s" % (s.name, timing.seconds))
+
+
+# -- a hand-over killed midway, then a plain run ------------------------------------------
+#: where the run of "service-rename-part-network-new-subnet" is killed (SIGKILL right after
+#: the first docker call whose argv holds these words): the service let go of the network
+#: (the network still the old part's), the network removed, the new one made (the service
+#: not on it yet)
+KILLED_AFTER = ["service update --network-rm", "network rm", "network create"]
+
+
+@pytest.mark.parametrize("words", KILLED_AFTER)
+def test_handover_killed_then_a_plain_run_converges(words, sbuildout, sprefix, swarm_engine,
+                                                    swarm_image, tmp_path):
+    from support.faults import FaultDocker
+    from support.plan_exact import plan_of
+    from support.situations import logged, objects
+    situation = next(s for s in S if s.name == "service-rename-part-network-new-subnet")
+    octet = 100 + int(sprefix[-2:], 16) % 50
+    values = {"p": sprefix, "image": swarm_image, "n1": str(octet), "n2": str(octet + 50)}
+    before, after = (textwrap.dedent(step) % values for step in situation.steps)
+    sbuildout.configure(before)
+    sbuildout.ok()
+    sbuildout.configure(after)
+    faulty = FaultDocker(str(tmp_path / "fault"))
+    env = dict(faulty.env(), DOCKEROO_FAULT_ARGV=words)
+    killed = sbuildout.run(env=env)
+    assert not killed.ok and faulty.fault() is not None, killed.output
+    assert all(w in faulty.fault()["argv"] for w in words.split()), faulty.fault()
+    # a plain run converges: the network is net-b's, with its subnet, the service on it
+    run = sbuildout.ok()
+    assert "Traceback" not in run.output, run.output
+    network = swarm_engine.inspect("network", sprefix + "-net")
+    assert network["Labels"]["io.dockeroo.part"] == "net-b", network["Labels"]
+    assert [c["Subnet"] for c in network["IPAM"]["Config"]] == ["172.30.%s.0/24" % values["n2"]]
+    service = swarm_engine.inspect("service", sprefix + "-app")
+    assert [n["Target"] for n in service["Spec"]["TaskTemplate"]["Networks"]] == [
+        network["Id"]], service["Spec"]["TaskTemplate"]
+    swarm_engine.wait_running(sprefix + "-app", 1)
+    pending = sbuildout.path("parts", ".dockeroo", "pending")
+    assert not [n for n in (os.listdir(pending) if os.path.isdir(pending) else [])
+                if open(os.path.join(pending, n)).read().strip() not in ("", "[]")], run.output
+    # a re-run changes nothing
+    again = plan_of(sbuildout)
+    assert again.code == 0, again.output + again.stderr
+    assert logged(sbuildout.ok().output) == []
+    # and buildout:parts= leaves nothing
+    removal = sbuildout.run("buildout:parts=")
+    assert removal.ok, removal.output
+    assert objects(sprefix, swarm_engine.env, swarm=True) == []
