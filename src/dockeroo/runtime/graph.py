@@ -11,7 +11,8 @@ issue 18 will follow its order.
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.model import graph as graph_mod
-from dockeroo.model.ownership import SERVICE_LABEL, labels_of, swarm_inspect, users as users_of
+from dockeroo.model.ownership import SERVICE_LABEL, ended_task, labels_of, swarm_inspect
+from dockeroo.model.ownership import users as users_of
 from dockeroo.model.plan import Action
 
 #: kinds whose users the engine is asked for when the plan changes them
@@ -79,7 +80,8 @@ def observe(graph, engines):
                 continue  # removing one of its tags only untags it: its users keep it
             for name in users_of(engine, node.kind, node.name):
                 user = _user_key(graph, engine, key[0], name)
-                graph.add_use(user, node.kind, node.name, node.kind, observed=True)
+                if user is not None:
+                    graph.add_use(user, node.kind, node.name, node.kind, observed=True)
     for key, node in list(graph.nodes.items()):
         engine = engines.get(key[0])
         if engine is not None and node.kind == "service":
@@ -142,8 +144,13 @@ def _service(engine, name):
 def _user_key(graph, engine, where, name):
     """The node of the user of an object: container NAME, or its service when
     it is a swarm task's container (the service, which a part may manage,
-    uses the object; its task containers come and go with it)."""
+    uses the object; its task containers come and go with it).  None for
+    the stopped container of an ended task, which the swarm keeps for the
+    task's history: it uses nothing any more (its service may be gone, or
+    no longer on that network)."""
     service = labels_of(engine.inspect("container", name) or {}).get(SERVICE_LABEL)
+    if service and ended_task(engine, name):
+        return None
     if service:
         return graph.node(where, "service", service)
     return graph.node(where, "container", name)
