@@ -48,9 +48,9 @@ def overlay(part, third_octet, extra="", name=None):
     """ % (part, name or part, third_octet, extra)
 
 
-def service(secrets=None, configs=None, networks=None):
+def service(secrets=None, configs=None, networks=None, replicas=1):
     lines = ["[app]", "recipe = dockeroo:docker.service", "name = %(p)s-app",
-             "image = %(image)s", "command = sleep 100000", "replicas = 1",
+             "image = %(image)s", "command = sleep 100000", "replicas = %d" % replicas,
              "endpoint-mode = dnsrr", "update-monitor = 1s"]
     if secrets:
         lines.append("secrets = %s" % secrets)
@@ -82,14 +82,20 @@ def _until(what, timeout=60):
         time.sleep(0.5)
 
 
-def hand_service(ctx):
+def hand_service(ctx, replicas=1):
     """A service made by hand (no part manages it) on the overlay network
-    %(p)s-net, its task running (the plan sees it through its container)."""
+    %(p)s-net, its task running (the plan sees it through its container
+    and its spec); REPLICAS 0: no task, only its spec names the network."""
     _swarm_docker(ctx, "service", "create", "--detach", "--no-resolve-image", "--name",
                   ctx.fill("%(p)s-hand"), "--network", ctx.fill("%(p)s-net"),
-                  "--endpoint-mode", "dnsrr", "--stop-grace-period", "1s", ctx.values["image"],
-                  "sleep", "100000")
-    _until(lambda: _task_containers(ctx))
+                  "--replicas", str(replicas), "--endpoint-mode", "dnsrr",
+                  "--stop-grace-period", "1s", ctx.values["image"], "sleep", "100000")
+    if replicas:
+        _until(lambda: _task_containers(ctx))
+
+
+def hand_service_without_tasks(ctx):
+    hand_service(ctx, replicas=0)
 
 
 def drop_hand_service(ctx):
@@ -137,6 +143,16 @@ S = [
         overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
         overlay("net-b", "1", name="net") + service(networks="${net-b:network}")],
         outcome="refuse", refusal=r"%(p)s-net.*%(p)s-hand", setup=hand_service,
+        teardown=drop_hand_service),
+    # a service without tasks (replicas = 0): only its spec names the network (as for a
+    # service whose tasks run on other nodes), and it must let go of it all the same
+    Situation("service-no-task-rename-part-network", [
+        overlay("net-a", "1", name="net") + service(networks="${net-a:network}", replicas=0),
+        overlay("net-b", "1", name="net") + service(networks="${net-b:network}", replicas=0)]),
+    Situation("service-rename-part-network-foreign-service-no-task", [
+        overlay("net-a", "1", name="net") + service(networks="${net-a:network}"),
+        overlay("net-b", "1", name="net") + service(networks="${net-b:network}")],
+        outcome="refuse", refusal=r"%(p)s-net.*%(p)s-hand", setup=hand_service_without_tasks,
         teardown=drop_hand_service),
     Situation("keep-service-switch-secret", [
         secret("db-a", "first", KEEP) + service(secrets="db-a"),

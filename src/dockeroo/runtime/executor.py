@@ -64,7 +64,7 @@ from dockeroo.model import plan as plan_mod
 from dockeroo.model.buildout import decided, plain_install
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, labels_of, network_users
 from dockeroo.model.ownership import SERVICE_LABEL, ended_task, is_owned, remove_containers
-from dockeroo.model.ownership import swarm_inspect, users as users_of
+from dockeroo.model.ownership import network_services, swarm_inspect, users as users_of
 from dockeroo.runtime import runplan
 
 log = logging.getLogger("dockeroo")
@@ -276,6 +276,20 @@ def release(recipe, kind, name, why):
         engine, kind, name, check=True)
     run = recipe.lifecycle
     found, foreign, services = [], [], {}
+
+    def service_uses(service):
+        if service in services or "service " + service in foreign:
+            return
+        other = next((r for r in run.configured.values()
+                      if r.user() == ("service", service)), None)
+        current = swarm_inspect(engine, "service", service) if other is not None else None
+        if current is None or not is_owned(current, other.part, recipe.owner):
+            foreign.append("service " + service)
+        else:
+            services[service] = other
+    if kind == "network":  # an overlay network: the services that name it, wherever they run
+        for service in network_services(engine, engine.inspect("network", name)):
+            service_uses(service)
     for user in names:
         obj = engine.inspect("container", user)
         if obj is None:
@@ -283,15 +297,8 @@ def release(recipe, kind, name, why):
         labels = labels_of(obj)
         service = labels.get(SERVICE_LABEL)
         if service:  # a swarm task's container: its service uses the object
-            if service in services or ended_task(engine, user):
-                continue
-            other = next((r for r in run.configured.values()
-                          if r.user() == ("service", service)), None)
-            current = swarm_inspect(engine, "service", service) if other is not None else None
-            if current is None or not is_owned(current, other.part, recipe.owner):
-                foreign.append("service " + service)
-                continue
-            services[service] = other
+            if not ended_task(engine, user):
+                service_uses(service)
             continue
         part = labels.get(LABEL_PART)
         other = run.configured.get(part)

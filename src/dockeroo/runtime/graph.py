@@ -11,7 +11,8 @@ issue 18 will follow its order.
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.model import graph as graph_mod
-from dockeroo.model.ownership import SERVICE_LABEL, ended_task, labels_of, swarm_inspect
+from dockeroo.model.ownership import SERVICE_LABEL, ended_task, labels_of, network_services
+from dockeroo.model.ownership import swarm_inspect
 from dockeroo.model.ownership import users as users_of
 from dockeroo.model.plan import Action
 
@@ -82,6 +83,10 @@ def observe(graph, engines):
                 user = _user_key(graph, engine, key[0], name)
                 if user is not None:
                     graph.add_use(user, node.kind, node.name, node.kind, observed=True)
+            if node.kind == "network":  # an overlay network: the services that name it
+                for name in network_services(engine, engine.inspect("network", node.name)):
+                    graph.add_use(graph.node(key[0], "service", name), "network", node.name,
+                                  "network", observed=True)
     for key, node in list(graph.nodes.items()):
         engine = engines.get(key[0])
         if engine is not None and node.kind == "service":
