@@ -69,6 +69,7 @@ from dockeroo.runtime import runplan
 
 log = logging.getLogger("dockeroo")
 
+
 class Executor:
     """What the run's plan decided: PLAN (a RunPlan, or None when no graph
     was needed or it could not be made) and the removed parts whose
