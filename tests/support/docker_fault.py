@@ -19,6 +19,11 @@ Environment:
     runs (the wrapper exits 143).  "after K" and "before K+1" leave Docker
     in the same state except for concurrent calls; the tests use
     ``after``.
+``DOCKEROO_FAULT_ARGV``
+    instead of K (``DOCKEROO_FAULT_AT`` empty): words (space-separated)
+    that the call's argv holds in this order, e.g. ``network rm``: the
+    first such call triggers the fault (for runs whose number of calls
+    varies: polls).
 ``DOCKEROO_FAULT_SIGNAL``
     ``KILL`` (default), ``TERM`` or ``none``: sent to the buildout
     process, found by walking up from the wrapper's parent to the first
@@ -122,11 +127,18 @@ def fault():
             os.kill(pid, getattr(signal, "SIG" + name))
 
 
+def holds(args, words):
+    """Whether ARGS holds WORDS in this order (not necessarily together)."""
+    rest = iter(args)
+    return all(any(arg == word for arg in rest) for word in words)
+
+
 def main():
     args = sys.argv[1:]
     number = next_number()
     at = os.environ.get("DOCKEROO_FAULT_AT", "")
-    if not at or int(at) != number:
+    words = os.environ.get("DOCKEROO_FAULT_ARGV", "").split()
+    if not (at and int(at) == number) and not (not at and words and holds(args, words)):
         os.execv(REAL, [REAL] + args)
     if os.environ.get("DOCKEROO_FAULT_WHEN", "after") == "before":
         fault()

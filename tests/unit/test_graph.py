@@ -234,3 +234,55 @@ def test_which_image_removals_remove_the_image():
     assert not _last_name(_Images(["x:1"], ["r/x@" + digest]), "r/x@" + digest)
     assert _last_name(_Images([], ["r/x@" + digest]), "r/x@" + digest)
     assert _last_name(_Images(["x:1"]), "sha256:" + "a" * 64)
+
+
+def test_the_graph_inspects_services_with_the_swarm_helper():
+    """runtime.graph._service asks the swarm recipes' own inspect
+    (recipes.common.swarm.inspect is model.ownership.swarm_inspect): None
+    for no such service and for an engine that is no swarm manager."""
+    from dockeroo.model.ownership import swarm_inspect
+    from dockeroo.recipes.common import swarm
+    assert swarm.inspect is swarm_inspect
+    from dockeroo.engine.errors import DockerError, NotFound
+    from dockeroo.runtime import graph as run_graph
+
+    class Engine:
+        def __init__(self, answer):
+            self.answer, self.asked = answer, []
+
+        def json(self, args, timeout=None):
+            self.asked.append(args)
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+    found = Engine([{"ID": "x", "Spec": {"Name": "app"}}])
+    assert run_graph._service(found, "app") == {"ID": "x", "Spec": {"Name": "app"}}
+    assert found.asked == [["service", "inspect", "--", "app"]]
+    assert run_graph._service(Engine(NotFound(["service"], 1, "no such service: app")),
+                              "app") is None
+    assert run_graph._service(Engine(DockerError(
+        ["service"], 1, "This node is not a swarm manager.")), "app") is None
+    assert run_graph._service(Engine([]), "app") is None
+
+
+def test_a_swarm_task_container_stands_for_its_service_until_its_task_ended():
+    """runtime.graph._user_key: a running task's container is its service's
+    use; the stopped container of an ended task (kept for the task history)
+    is no user at all; any other container is itself."""
+    from dockeroo.runtime import graph as run_graph
+
+    def task(service, running):
+        return {"Config": {"Labels": {"com.docker.swarm.service.name": service,
+                                      "com.docker.swarm.task.id": "t1"}},
+                "State": {"Running": running}}
+
+    class Engine:
+        held = {"app.1.x": task("app", True), "old.1.y": task("old", False),
+                "web": {"Config": {"Labels": {}}, "State": {"Running": False}}}
+
+        def inspect(self, kind, name):
+            return self.held.get(name)
+    graph = g.Graph()
+    assert run_graph._user_key(graph, Engine(), E, "app.1.x") == (E, "service", "app")
+    assert run_graph._user_key(graph, Engine(), E, "old.1.y") is None
+    assert run_graph._user_key(graph, Engine(), E, "web") == (E, "container", "web")

@@ -44,3 +44,41 @@ def test_reference_spec_and_key_match():
     inspected = {"SecretName": "db-0123", "File": {"Name": "db", "UID": "0", "GID": "0",
                                                    "Mode": 256}}
     assert service.reference_key("secret", inspected) == ref
+
+
+def test_the_services_of_an_overlay_network_are_read_from_their_specs():
+    """model.ownership.network_services: the services whose spec names the
+    network (by id: tasks anywhere, or none at all); nothing for a local
+    network or an engine that is no manager."""
+    from types import SimpleNamespace
+    from dockeroo.engine.errors import DockerError
+    from dockeroo.model.ownership import network_services
+
+    def spec(name, *targets, old=()):
+        return {"Spec": {"Name": name, "TaskTemplate": {"Networks": [
+            {"Target": t} for t in targets]}, "Networks": [{"Target": t} for t in old]}}
+
+    class Engine:
+        def __init__(self, services, fails=False):
+            self.services, self.fails, self.asked = services, fails, []
+
+        def run(self, args, **_kwargs):
+            self.asked.append(args)
+            if self.fails:
+                raise DockerError(args, 1, "This node is not a swarm manager.")
+            return SimpleNamespace(stdout="\n".join("id%d" % i for i in range(len(self.services))))
+
+        def json(self, args, **_kwargs):
+            self.asked.append(args)
+            return self.services
+    net = {"Name": "net", "Id": "n1", "Scope": "swarm"}
+    engine = Engine([spec("b", "n1"), spec("a", "other", "n1"), spec("c", "other"),
+                     spec("d", old=("n1",))])
+    assert network_services(engine, net) == ["a", "b", "d"]
+    assert engine.asked == [["service", "ls", "--quiet"],
+                            ["service", "inspect", "--", "id0", "id1", "id2", "id3"]]
+    local = Engine([spec("b", "n1")])
+    assert network_services(local, dict(net, Scope="local")) == [] and local.asked == []
+    assert network_services(Engine([]), net) == []
+    assert network_services(Engine([spec("b", "n1")], fails=True), net) == []
+    assert network_services(engine, None) == []

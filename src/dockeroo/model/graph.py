@@ -161,7 +161,9 @@ def observed_uses(obj):
 def service_uses(obj):
     """(kind, name, relation) of the secrets and configs a swarm service
     uses, from its ``docker service inspect`` JSON (its networks are seen
-    through its task containers)."""
+    through its task containers, and for a network the plan removes or
+    recreates, through the services whose spec names it:
+    :func:`dockeroo.runtime.graph.observe`)."""
     spec = ((obj.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
     return ([("secret", s["SecretName"], "secret") for s in spec.get("Secrets") or ()
              if s.get("SecretName")]

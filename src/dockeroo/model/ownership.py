@@ -102,6 +102,45 @@ def network_users(engine, name, obj=None):
     return sorted(u for u in attached | set(listed) if u)
 
 
+#: the label Docker gives the container of a swarm service's task
+SERVICE_LABEL = "com.docker.swarm.service.name"
+
+
+def swarm_inspect(engine, kind, name, timeout=60):
+    """``docker KIND inspect NAME`` of an object of the swarm's store
+    (service, secret, config, node), or None when there is none such (an
+    engine that is no swarm manager raises DockerError)."""
+    from dockeroo.engine.errors import NotFound
+    try:
+        found = engine.json([kind, "inspect", "--", name], timeout=timeout) or []
+    except NotFound:
+        return None
+    return found[0] if found else None
+
+
+def network_services(engine, network):
+    """Names of the swarm services whose spec attaches their tasks to the
+    network of inspect JSON NETWORK (a swarm-scoped network, named by its
+    id), wherever their tasks run: a manager knows them all.  [] for a
+    network of no swarm, or an engine that is no manager."""
+    from dockeroo.engine.errors import DockerError
+    if not network or network.get("Scope") != "swarm":
+        return []
+    try:
+        ids = engine.run(["service", "ls", "--quiet"]).stdout.split()
+        found = engine.json(["service", "inspect", "--"] + ids) if ids else []
+    except DockerError:
+        return []
+    out = set()
+    for service in found or []:
+        spec = service.get("Spec") or {}
+        attached = ((spec.get("TaskTemplate") or {}).get("Networks") or []) + (
+            spec.get("Networks") or [])  # the old place, still read by the engine
+        if any(n.get("Target") in (network.get("Id"), network.get("Name")) for n in attached):
+            out.add(spec.get("Name"))
+    return sorted(n for n in out if n)
+
+
 def ended_task(engine, name):
     """Whether container NAME is the stopped container of a swarm task (the
     swarm keeps it for the task's history; it is not a user any more)."""

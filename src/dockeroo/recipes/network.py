@@ -5,6 +5,7 @@ read -> plan -> apply (see :mod:`dockeroo.model.plan`).
 
 import dataclasses
 import ipaddress
+import time
 from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
@@ -76,14 +77,10 @@ def plan(part, spec, observed, context):
         raise UserError("Part [%s]: network %s already exists but was not created by this part, "
                         "and differs (%s); remove it by hand or choose another name"
                         % (part, spec.name, "; ".join(reasons)))
-    users = observed.get("network-users", spec.name) or []
-    if users and spec.needs_swarm:
-        raise UserError("Part [%s]: network %s must be recreated (%s) but %s use it; remove "
-                        "them first (nothing was changed)"
-                        % (part, spec.name, "; ".join(reasons), ", ".join(users)))
     # under containers (labels too: Docker cannot change them in place): the
-    # containers of this buildout's parts are released and made again with it
-    # (:mod:`dockeroo.runtime.executor`); any other user refuses the run
+    # containers of this buildout's parts are released and made again with it,
+    # the services of its parts (an overlay network) let go of it and take the
+    # new one (:mod:`dockeroo.runtime.executor`); any other user refuses the run
     return [action(part, "network", spec.name, "recreate", *reasons)]
 
 
@@ -142,8 +139,6 @@ class Recipe(Base):
         return plan(self.part, self.spec, self.observed(), context)
 
     def take_over(self, kind, name, previous, stays=False):
-        if self.spec.needs_swarm:  # its services would have to let go of it: not yet
-            return None, None
         return (self.taken_over(previous, stays),), None
 
     def apply(self, actions):
@@ -154,12 +149,27 @@ class Recipe(Base):
                                             "; ".join(act.reasons))
                 self.run(["network", "rm", self.spec.name])
                 self.engine.forget("network", self.spec.name)
+                if self.spec.needs_swarm:
+                    self.gone_here()
             if act.verb in ("create", "repair", "recreate"):
                 self.create()
                 executor.remake(self, released)
             elif act.reasons:  # unchanged, but not as the part describes it
                 self.log.warning("Network %s: %s", self.spec.name, "; ".join(act.reasons))
         return []
+
+    def gone_here(self):
+        """Wait until the overlay network just removed is gone from this node
+        too: the manager forgets it at once, the node once its last
+        endpoint (a stopping task) has left, and a network of the same name
+        cannot be made before."""
+        deadline = time.monotonic() + self.cmd_timeout(long=True)
+        while self.engine.inspect("network", self.spec.name) is not None:
+            if time.monotonic() >= deadline:
+                raise UserError("Part [%s]: network %s is still there %ss after its removal"
+                                % (self.part, self.spec.name, int(self.cmd_timeout(long=True))))
+            time.sleep(0.5)
+            self.engine.forget("network", self.spec.name)
 
     def create(self):
         self.run(self.create_args())

@@ -20,7 +20,7 @@ from dockeroo.engine.commands import repeated
 from dockeroo.model.options import ALIAS_NAME, Options, quote_command
 from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART,
-    label_args, labels_of, users)
+    SERVICE_LABEL, ended_task, label_args, labels_of, network_users, users)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.buildout import raw_sections, referenced_outputs
 
@@ -365,6 +365,10 @@ def service_plan(part, spec, observed, context, networks):
                            rebuilt.reasons) or rebuilt.verb), data=data)]
     fingerprinted = labels_of(current).get(LABEL_FINGERPRINT) != want["fingerprint"]
     changed = changed_flags(flags)
+    let_go = context.released.get(("service", spec.name))
+    if let_go is not None and not reasons and rebuilt is None:
+        # this run had it let go of a network it uses, to recreate that network
+        return [action(part, "service", spec.name, "update", let_go, data=data)]
     if "image" in changed and "option 'image' changed" not in reasons:
         reasons.append("image %s changed" % spec.image)
     for kind in ("secret", "config"):
@@ -569,6 +573,33 @@ class Recipe(Base):
             if spec.wait:
                 self.converge(want)
         return []
+
+    def let_go_of(self, kind, name):
+        """Have the service let go of network NAME (KIND), which this run
+        recreates (:func:`dockeroo.runtime.executor.release`): a rolling
+        update without it (its tasks are replaced as any update replaces
+        them; the service keeps running), then wait until no task of it is
+        attached to the network here.  Its part's turn (or
+        :func:`~dockeroo.runtime.executor.remake`) adds the new network."""
+        name_here = self.spec.name
+        self.run(["service", "update", "--detach", "--no-resolve-image", "--network-rm", name,
+                  name_here], long=True)
+        deadline = time.monotonic() + (self.spec.wait or DEFAULT_WAIT)
+        while True:
+            self.engine.forget("network", name)
+            self.engine.forget("container")
+            attached = [u for u in network_users(self.engine, name)
+                        if labels_of(self.engine.inspect("container", u)).get(
+                            SERVICE_LABEL) == name_here
+                        and not ended_task(self.engine, u)]
+            if not attached:
+                return
+            if time.monotonic() >= deadline:
+                raise UserError("Part [%s]: the tasks of service %s still use %s %s %ss after "
+                                "the update that lets go of it: %s" % (
+                                    self.part, name_here, kind, name,
+                                    int(self.spec.wait or DEFAULT_WAIT), ", ".join(attached)))
+            time.sleep(0.5)
 
     def drop_replaced(self, old, engine):
         """The service of the old configuration, when it had another name,

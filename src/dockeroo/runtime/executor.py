@@ -63,7 +63,8 @@ from dockeroo.base import mode
 from dockeroo.model import plan as plan_mod
 from dockeroo.model.buildout import decided, plain_install
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, labels_of, network_users
-from dockeroo.model.ownership import remove_containers, users as users_of
+from dockeroo.model.ownership import SERVICE_LABEL, ended_task, is_owned, remove_containers
+from dockeroo.model.ownership import network_services, swarm_inspect, users as users_of
 from dockeroo.runtime import runplan
 
 log = logging.getLogger("dockeroo")
@@ -266,39 +267,68 @@ def _planning(function, *args):
 # -- recreation under users -----------------------------------------------------------------
 def release(recipe, kind, name, why):
     """Before RECIPE recreates its network or volume NAME (KIND) for WHY:
-    remove the containers that use it, which must all be containers of
-    this buildout's configured parts (else a UserError, nothing changed).
-    Returns [(part recipe, container name)] to make again (:func:`remake`)."""
+    remove the containers that use it, and have the swarm services whose
+    tasks use it (an overlay network) let go of it, which must all be
+    containers or services of this buildout's configured parts (else a
+    UserError, nothing changed).  Returns [(part recipe, container or
+    service name)] to make again (:func:`remake`)."""
     engine = recipe.engine
     names = network_users(engine, name) if kind == "network" else users_of(
         engine, kind, name, check=True)
     run = recipe.lifecycle
-    found, foreign = [], []
+    found, foreign, services = [], [], {}
+
+    def service_uses(service):
+        if service in services or "service " + service in foreign:
+            return
+        other = next((r for r in run.configured.values()
+                      if r.user() == ("service", service)), None)
+        current = swarm_inspect(engine, "service", service) if other is not None else None
+        if current is None or not is_owned(current, other.part, recipe.owner):
+            foreign.append("service " + service)
+        else:
+            services[service] = other
+    if kind == "network":  # an overlay network: the services that name it, wherever they run
+        for service in network_services(engine, engine.inspect("network", name)):
+            service_uses(service)
     for user in names:
         obj = engine.inspect("container", user)
-        labels = labels_of(obj)
-        part = labels.get(LABEL_PART)
-        other = run.configured.get(part)
         if obj is None:
             continue
+        labels = labels_of(obj)
+        service = labels.get(SERVICE_LABEL)
+        if service:  # a swarm task's container: its service uses the object
+            if not ended_task(engine, user):
+                service_uses(service)
+            continue
+        part = labels.get(LABEL_PART)
+        other = run.configured.get(part)
         if labels.get(LABEL_BUILDOUT) != recipe.owner or other is None or \
                 other.user() != ("container", user):
             foreign.append(user)
         else:
             found.append((other, user))
     if foreign:
-        raise UserError("Part [%s]: %s %s must be recreated (%s) but container(s) %s, which no "
+        foreign = [u if u.startswith("service ") else "container " + u for u in foreign]
+        raise UserError("Part [%s]: %s %s must be recreated (%s) but %s, which no "
                         "part of this buildout manages, use it; remove or move them first, or "
                         "leave the part's options as they were (nothing was changed)"
                         % (recipe.part, kind, name, why, ", ".join(foreign)))
-    if not found:
+    if not found and not services:
         return []
     reason = "%s %s is recreated (%s)" % (kind, name, why)
     for other, user in found:
         other.log.info("releasing container %s because %s", user, reason)
         run.let_go[user] = reason
-    remove_containers(engine, [user for _other, user in found], timeout=recipe.cmd_timeout())
-    return found
+    for service, other in services.items():
+        other.log.info("releasing service %s because %s", service, reason)
+        run.let_go[("service", service)] = reason
+    if found:
+        remove_containers(engine, [user for _other, user in found],
+                          timeout=recipe.cmd_timeout())
+    for service, other in services.items():  # a rolling update each: the service stays up
+        other.let_go_of(kind, name)
+    return found + [(other, service) for service, other in services.items()]
 
 
 def remake(recipe, released):

@@ -11,7 +11,9 @@ issue 18 will follow its order.
 from dockeroo.base import references
 from dockeroo.engine.errors import DockerError
 from dockeroo.model import graph as graph_mod
-from dockeroo.model.ownership import labels_of, users as users_of
+from dockeroo.model.ownership import SERVICE_LABEL, ended_task, labels_of, network_services
+from dockeroo.model.ownership import swarm_inspect
+from dockeroo.model.ownership import users as users_of
 from dockeroo.model.plan import Action
 
 #: kinds whose users the engine is asked for when the plan changes them
@@ -79,7 +81,12 @@ def observe(graph, engines):
                 continue  # removing one of its tags only untags it: its users keep it
             for name in users_of(engine, node.kind, node.name):
                 user = _user_key(graph, engine, key[0], name)
-                graph.add_use(user, node.kind, node.name, node.kind, observed=True)
+                if user is not None:
+                    graph.add_use(user, node.kind, node.name, node.kind, observed=True)
+            if node.kind == "network":  # an overlay network: the services that name it
+                for name in network_services(engine, engine.inspect("network", node.name)):
+                    graph.add_use(graph.node(key[0], "service", name), "network", node.name,
+                                  "network", observed=True)
     for key, node in list(graph.nodes.items()):
         engine = engines.get(key[0])
         if engine is not None and node.kind == "service":
@@ -129,23 +136,26 @@ def _last_name(engine, name):
 
 def _service(engine, name):
     """The ``docker service inspect`` JSON of service NAME, or None (none
-    such, or the engine is no swarm manager)."""
+    such, or the engine is no swarm manager).  The swarm recipes' own
+    inspect (:func:`dockeroo.model.ownership.swarm_inspect`, which
+    :mod:`dockeroo.recipes.common.swarm` names ``inspect``) answers None for
+    the first only."""
     try:
-        found = engine.json(["service", "inspect", "--", name])
+        return swarm_inspect(engine, "service", name)
     except DockerError:
         return None
-    return found[0] if found else None
-
-
-#: the label Docker gives the container of a swarm service's task
-SERVICE_LABEL = "com.docker.swarm.service.name"
 
 
 def _user_key(graph, engine, where, name):
     """The node of the user of an object: container NAME, or its service when
     it is a swarm task's container (the service, which a part may manage,
-    uses the object; its task containers come and go with it)."""
+    uses the object; its task containers come and go with it).  None for
+    the stopped container of an ended task, which the swarm keeps for the
+    task's history: it uses nothing any more (its service may be gone, or
+    no longer on that network)."""
     service = labels_of(engine.inspect("container", name) or {}).get(SERVICE_LABEL)
+    if service and ended_task(engine, name):
+        return None
     if service:
         return graph.node(where, "service", service)
     return graph.node(where, "container", name)

@@ -343,11 +343,13 @@ def left_pending(act):
 def advice(act, why):
     """What to do instead of the blocked ACTION."""
     if "no part of this buildout manages" in why:
+        # "used by KIND NAME, which ...": a container, or a swarm service
+        user = why.split()[2] if why.startswith("used by ") else "container"
         if act.verb == "remove":
-            return ("remove or move that container first, or set keep = true in [%s] to "
-                    "leave the %s in place" % (act.part, act.kind))
-        return ("remove or move that container first, or leave the part's options as "
-                "they were")
+            return ("remove or move that %s first, or set keep = true in [%s] to "
+                    "leave the %s in place" % (user, act.part, act.kind))
+        return ("remove or move that %s first, or leave the part's options as "
+                "they were" % user)
     if "is configured to use it" in why:
         return "change that part to use another %s, or keep [%s] in the buildout" % (
             act.kind, act.part)
@@ -513,10 +515,17 @@ def hand_over(graph, swaps, configured):
     return handovers, absorbed, declined
 
 
+#: what a user of a recreated network or volume becomes: a container is made
+#: again, a swarm service updated (it lets go of the network, then takes the new one)
+TAKEN_ALONG = {"container": "recreate", "service": "update"}
+
+
 def take_along(graph, swaps):
     """A network or volume recreated under containers of this buildout's
     parts: each of those containers is recreated with it (its part's
-    Action becomes ``recreate``, with the reason)."""
+    Action becomes ``recreate``, with the reason); a swarm service using a
+    recreated overlay network is updated (``update``: it lets go of the
+    network before it is removed and takes the new one after)."""
     for key, node in list(graph.nodes.items()):
         recreate = next((a for a in node.actions if a.verb == "recreate"), None)
         if recreate is None or key[1] not in graph_mod.RELEASED:
@@ -526,9 +535,9 @@ def take_along(graph, swaps):
             if not edge.observed or user.part is None:
                 continue
             for act in list(user.actions):
-                if act.part == user.part and act.kind == "container" and act.verb in (
+                if act.part == user.part and act.kind in TAKEN_ALONG and act.verb in (
                         "unchanged", "repair"):
-                    new = plan_mod.action(act.part, act.kind, act.name, "recreate",
+                    new = plan_mod.action(act.part, act.kind, act.name, TAKEN_ALONG[act.kind],
                                           "%s %s is recreated (%s)" % (
                                               key[1], node.name, "; ".join(recreate.reasons)),
                                           data=act.data, says=act.says)

@@ -13,8 +13,9 @@ from zc.buildout import UserError
 
 from dockeroo.base.state import key_file
 from dockeroo.model import plan as plan_mod
-from dockeroo.engine.errors import DockerError, NotFound
-from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, is_owned, network_users
+from dockeroo.engine.errors import DockerError
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_PART, OWNER_OPTION, is_owned,
+    network_users, swarm_inspect)
 
 #: the kinds of objects that live in the swarm's store
 KINDS = ("service", "secret", "config", "node")
@@ -23,13 +24,9 @@ KINDS = ("service", "secret", "config", "node")
 KEY_FILE = ".dockeroo-swarm-key"
 
 
-def inspect(engine, kind, name, timeout=60):
-    """``docker KIND inspect NAME`` (service, secret, config, node) or None."""
-    try:
-        found = engine.json([kind, "inspect", "--", name], timeout=timeout) or []
-    except NotFound:
-        return None
-    return found[0] if found else None
+#: ``docker KIND inspect NAME`` (service, secret, config, node) or None (one
+#: implementation, below the runtime: its graph and executor ask it too)
+inspect = swarm_inspect
 
 
 is_ours = is_owned  # a swarm object's labels are its Spec.Labels (see labels_of)
