@@ -3,6 +3,7 @@
 import functools
 import http.server
 import os
+import re
 import subprocess
 import tarfile
 import threading
@@ -183,9 +184,27 @@ def test_build_platform_and_default_tag(buildout, prefix, base_image):
     assert (found["Os"], found["Architecture"]) == ("linux", arch)
 
 
+def step_images(output):
+    """The ids of the images a legacy build's steps made (not FROM, not from
+    the cache), from its output."""
+    found, instruction, cached = [], None, False
+    for line in output.splitlines():
+        step = re.search(r"Step \d+/\d+ : (\S+)", line)
+        made = re.search(r"---> ([0-9a-f]{12,64})\s*$", line)
+        if step:
+            instruction, cached = step.group(1).upper(), False
+        elif re.search(r"---> Using cache\s*$", line):
+            cached = True
+        elif made and instruction not in (None, "FROM") and not cached:
+            found.append(made.group(1))
+    return found
+
+
 def test_build_failure_tags_nothing(buildout, prefix, base_image):
     ref = prefix + "-img:v1"
-    context(buildout, dockerfile=DOCKERFILE + "RUN echo step-output; false\n")
+    # a step that makes an image (COPY), then one that fails
+    context(buildout, dockerfile=DOCKERFILE + "RUN echo step-output; false\n",
+            files={"hello.txt": prefix + "\n"})
     buildout.configure(part(prefix, base_image))
     result = buildout.fails()
     line = result.error_line()
@@ -194,6 +213,12 @@ def test_build_failure_tags_nothing(buildout, prefix, base_image):
     assert ("returned a non-zero code" in result.output  # Docker's builder
             or "while running runtime: exit status 1" in result.output)  # Podman's
     assert inspect("image", ref) is None
+    # the legacy builder keeps what its steps made as cache: removed, no half-made image
+    made = step_images(result.output)
+    if "Step 1/" in result.output:  # Docker's legacy builder (Podman's prints "STEP 1/")
+        assert made, result.output
+    assert [image for image in made if inspect("image", image) is not None] == [], \
+        result.output
 
     # a working image, then a failing change: the tag stays on the working image
     context(buildout)
@@ -207,7 +232,7 @@ def test_build_failure_tags_nothing(buildout, prefix, base_image):
 
 def test_build_timeout_names_the_option_and_tags_nothing(buildout, prefix, base_image):
     ref = prefix + "-img:v1"
-    context(buildout, dockerfile=DOCKERFILE + "RUN sleep 30\n")
+    context(buildout, dockerfile=DOCKERFILE + "RUN sleep 30\n", files={"hello.txt": prefix + "\n"})
     buildout.configure(part(prefix, base_image, extra="timeout = 3"))
     result = buildout.fails()
     line = result.error_line()
@@ -215,6 +240,9 @@ def test_build_timeout_names_the_option_and_tags_nothing(buildout, prefix, base_
         result.output
     assert "legacy builder" not in line
     assert inspect("image", ref) is None
+    # the step the client's kill cancelled made no image that stays
+    assert [image for image in step_images(result.output)
+            if inspect("image", image) is not None] == [], result.output
 
 
 def test_build_previous_image_kept_while_used(buildout, prefix, base_image):

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shlex
+import time
 from typing import Dict, Optional, Tuple
 
 from zc.buildout import UserError
@@ -23,7 +24,8 @@ from dockeroo.base.state import key_file
 from dockeroo.model import ownership, plan as plan_mod
 from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import ANSI_ESCAPE
-from dockeroo.engine.errors import DockerError, build_could_not_resolve, build_needs_buildx
+from dockeroo.engine.errors import DockerError, InUse, build_could_not_resolve
+from dockeroo.engine.errors import build_needs_buildx
 from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
     hash_values)
 from dockeroo.model.plan import action, not_fingerprinted
@@ -34,6 +36,14 @@ from dockeroo.model.options import quote_command
 
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
+#: the legacy builder's lines: a step (``Step 2/3 : COPY . /ctx/``), a step
+#: served from the cache, the image a step made (`` ---> 3f2a1b0c9d8e``)
+STEP_LINE = re.compile(r"^Step \d+/\d+ : (\S+)")
+STEP_CACHED = re.compile(r"^\s*---> Using cache\s*$")
+STEP_IMAGE = re.compile(r"^\s*---> ([0-9a-f]{12,64})\s*$")
+#: how long the images of a cancelled build (timeout) may stay in use by the step
+#: container the engine is removing
+STEP_GONE_WITHIN = 10
 #: the client's notice about the legacy builder (DOCKER_BUILDKIT=0): not worth logging
 LEGACY_NOTICE = ("The legacy builder is deprecated", "BuildKit is currently disabled",
                  "environment-variable.")
@@ -536,22 +546,66 @@ class Recipe(Base):
             self.log.warning("The legacy builder ignores the Dockerfile's syntax line")
         # the tag is applied only when the whole build succeeded: a failure tags nothing
         hide = [v.decode("utf-8", "replace") for v in secret_values.values() if len(v) >= 4]
+        steps, step = [], {}  # the images this legacy build's steps made (not FROM, not cached)
+
+        def see(record):
+            keep = tidy_record(record, hide)
+            line = record.msg
+            found = STEP_LINE.match(line)
+            if found:
+                step.update(instruction=found.group(1).upper(), cached=False)
+            elif STEP_CACHED.match(line):
+                step["cached"] = True
+            else:
+                found = STEP_IMAGE.match(line)
+                if found and step and step["instruction"] != "FROM" and not step["cached"]:
+                    steps.append(found.group(1))
+            return keep
         quiet = logging.Filter()
-        quiet.filter = lambda record: tidy_record(record, hide)
+        quiet.filter = see
         self.log.addFilter(quiet)
         try:
-            result = self.run(args, long=True, stream=True, check=False, env=env)
-        except DockerError as exc:
-            if not exc.timed_out:
-                raise
-            # the build was cancelled with its client: nothing is tagged
-            raise self.opts.error("timeout", "building image %s did not finish within %ss; "
-                                  "nothing was tagged" % (spec.image, exc.timed_out),
-                                  self.opts.text("timeout"))
-        finally:
-            self.log.removeFilter(quiet)
-        if result.returncode != 0:
-            self.failed(result, hide)
+            try:
+                result = self.run(args, long=True, stream=True, check=False, env=env)
+            except DockerError as exc:
+                if not exc.timed_out:
+                    raise
+                # the build was cancelled with its client: nothing is tagged
+                raise self.opts.error("timeout", "building image %s did not finish within "
+                                      "%ss; nothing was tagged" % (spec.image, exc.timed_out),
+                                      self.opts.text("timeout"))
+            finally:
+                self.log.removeFilter(quiet)
+            if result.returncode != 0:
+                self.failed(result, hide)
+        except BaseException:
+            self.drop_steps(steps)
+            raise
+
+    def drop_steps(self, steps):
+        """After a failed legacy build: remove the images its steps made (not
+        a base image, not one taken from the cache), last first: the
+        builder keeps them as cache, and a failure must leave no half-made
+        image.  One that is tagged or that another image builds on stays.
+        Never raises: the build's own error is the one to see."""
+        deadline = time.monotonic() + STEP_GONE_WITHIN
+        for image in reversed(steps):
+            while True:
+                try:
+                    self.engine.forget("image", image)
+                    obj = self.engine.inspect("image", image)
+                    if obj is not None and not obj.get("RepoTags") and \
+                            not obj.get("RepoDigests"):
+                        ownership.remove_image(self.engine, image, timeout=self.cmd_timeout())
+                except InUse as exc:
+                    # a cancelled build's step container, which the engine removes shortly
+                    if exc.container_ids(image) and time.monotonic() < deadline:
+                        time.sleep(0.5)
+                        continue
+                    self.log.debug("left image %s of the failed build: %s", image, exc)
+                except Exception as exc:  # noqa: BLE001 - the build's error is the one to see
+                    self.log.debug("left image %s of the failed build: %s", image, exc)
+                break
 
     def failed(self, result, hide):
         tail = "\n".join(mask(line, hide) for line in result.tail(25).splitlines()
