@@ -161,32 +161,19 @@ def _window(first, state):
         return []
     from dockeroo.model.buildout import raw_sections
     raw = raw_sections(first.buildout)
-    run = state.run
-    window, names = [], set()
+    window = []
     # the networks and volumes the window makes, wherever in it: a container of a part
     # listed first waits for them (its job runs once they exist, see _make)
     later = _made_later(first, state, order, raw)
     made = {kind: set(names) for kind, names in later.items()}
-    for part in order[order.index(first.part):]:
-        recipe = run.configured.get(part)
-        if recipe is None or part in state.covered or part in run.succeeded:
-            break
-        if (recipe.engine.config, recipe.engine.docker) != (first.engine.config,
-                                                             first.engine.docker):
-            break
-        kind = _kind(recipe, raw.get(part) or {})
-        if kind is None:
-            break
+    for recipe, kind in _candidates(first, state, order, raw):
         name = recipe.name
-        if (kind, name) in names:
-            break
         obj = recipe.engine.inspect(kind, name)
         if obj is not None:
             if not _complete(recipe, kind, obj):
                 break
         elif kind == "container" and not _ready(recipe, made):
             break
-        names.add((kind, name))
         if obj is None and kind != "container":
             made[kind].add(name)
         window.append((recipe, kind, obj is not None))
@@ -205,27 +192,35 @@ def _needs(recipe):
         ("volume", v.split(":", 1)[0]) for v in recipe.spec.container.volumes}
 
 
-def _made_later(first, state, order, raw):
-    """{"network": names, "volume": names} of the missing networks and volumes
-    that the parts from FIRST's on, up to the first that cannot be in a
-    window (another recipe, engine, or an object of another part's name),
-    make: a container of an earlier part of the window may use them."""
-    run = state.run
-    out, names = {"network": set(), "volume": set()}, set()
+def _candidates(first, state, order, raw):
+    """(recipe, kind) of the parts from FIRST's on that may be in a window,
+    up to the first that cannot (another recipe or engine, a part done
+    already, an object of an earlier part's name)."""
+    run, names = state.run, set()
     for part in order[order.index(first.part):]:
         recipe = run.configured.get(part)
         if recipe is None or part in state.covered or part in run.succeeded or (
                 recipe.engine.config, recipe.engine.docker) != (first.engine.config,
                                                                first.engine.docker):
-            break
+            return
         kind = _kind(recipe, raw.get(part) or {})
         if kind is None or (kind, recipe.name) in names:
-            break
+            return
         names.add((kind, recipe.name))
-        if kind in out:
-            recipe.engine.want(kind, recipe.name)
-    for kind, name in names:
-        if kind in out and first.engine.inspect(kind, name) is None:
+        yield recipe, kind
+
+
+def _made_later(first, state, order, raw):
+    """{"network": names, "volume": names} of the missing networks and volumes
+    that the window's candidate parts (:func:`_candidates`) make: a
+    container of an earlier part of the window may use them."""
+    out = {"network": set(), "volume": set()}
+    found = [(kind, recipe.name) for recipe, kind in _candidates(first, state, order, raw)
+             if kind in out]
+    for kind, name in found:
+        first.engine.want(kind, name)
+    for kind, name in found:
+        if first.engine.inspect(kind, name) is None:
             out[kind].add(name)
     return out
 
