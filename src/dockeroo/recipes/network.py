@@ -15,7 +15,6 @@ from dockeroo.engine.capabilities import PODMAN
 from dockeroo.model.plan import action, not_fingerprinted
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, is_owned,
     label_args, labels_of)
-from dockeroo.runtime import executor
 from dockeroo.runtime.recipe import Recipe as Base
 
 OUR_LABELS = (LABEL_PART, LABEL_BUILDOUT, LABEL_FINGERPRINT)
@@ -142,18 +141,14 @@ class Recipe(Base):
         return (self.taken_over(previous, stays),), None
 
     def apply(self, actions):
-        for act in actions:
-            released = []
+        for act in actions:  # its users are released and made again by the executor
             if act.verb == "recreate":
-                released = executor.release(self, "network", self.spec.name,
-                                            "; ".join(act.reasons))
                 self.run(["network", "rm", self.spec.name])
                 self.engine.forget("network", self.spec.name)
                 if self.spec.needs_swarm:
                     self.gone_here()
             if act.verb in ("create", "repair", "recreate"):
                 self.create()
-                executor.remake(self, released)
             elif act.reasons:  # unchanged, but not as the part describes it
                 self.log.warning("Network %s: %s", self.spec.name, "; ".join(act.reasons))
         return []

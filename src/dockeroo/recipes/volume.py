@@ -12,7 +12,6 @@ from dockeroo.engine.commands import repeated
 from dockeroo.model.plan import action
 from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, is_owned,
                                       label_args, labels_of)
-from dockeroo.runtime import executor
 from dockeroo.runtime.recipe import Recipe as Base
 
 #: the labels dockeroo itself puts on the volume (the user's may be io.dockeroo.* too)
@@ -109,16 +108,13 @@ class Recipe(Base):
         return (self.taken_over(previous, stays), "recreate = true: its data is dropped"), None
 
     def apply(self, actions):
-        for act in actions:
-            released = []
+        for act in actions:  # its users are released and made again by the executor
             if act.verb == "recreate":
-                released = executor.release(self, "volume", self.spec.name, act.reasons[0])
                 self.run(["volume", "rm", self.spec.name])
                 self.engine.forget("volume", self.spec.name)
             if act.verb in ("create", "repair", "recreate"):
                 self.run(self.create_args())
                 self.engine.forget("volume", self.spec.name)
-                executor.remake(self, released)
         return []
 
     def create_args(self):

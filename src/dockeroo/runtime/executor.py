@@ -61,6 +61,7 @@ from zc.buildout import UserError
 
 from dockeroo.base import mode
 from dockeroo.model import plan as plan_mod
+from dockeroo.model.graph import RELEASED
 from dockeroo.model.buildout import decided, plain_install
 from dockeroo.model.ownership import LABEL_BUILDOUT, LABEL_PART, labels_of, network_users
 from dockeroo.model.ownership import SERVICE_LABEL, ended_task, is_owned, remove_containers
@@ -265,6 +266,30 @@ def _planning(function, *args):
 
 
 # -- recreation under users -----------------------------------------------------------------
+def apply(recipe, actions):
+    """Carry out ACTIONS, RECIPE's part's decided Actions, through the
+    recipe's :meth:`~dockeroo.runtime.recipe.Recipe.apply` (the steps of its
+    own kinds).  The lifecycle around them is the executor's: a network or
+    volume recreated under containers or services of the buildout has them
+    released first (:func:`release`, for the reasons the run plan gives
+    them: what differs), and once a network or volume is made
+    (created, repaired or recreated) what was released for it, or for an
+    earlier recreation, is made again (:func:`remake`).  Returns the paths
+    the part owns."""
+    if not any(act.kind in RELEASED and act.verb in ("create", "repair", "recreate")
+               for act in actions):
+        return recipe.apply(actions)
+    paths = []
+    for act in actions:
+        released = []
+        if act.kind in RELEASED and act.verb == "recreate":
+            released = release(recipe, act.kind, act.name, "; ".join(act.reasons))
+        paths += recipe.apply([act]) or []
+        if act.kind in RELEASED and act.verb in ("create", "repair", "recreate"):
+            remake(recipe, released)
+    return paths
+
+
 def release(recipe, kind, name, why):
     """Before RECIPE recreates its network or volume NAME (KIND) for WHY:
     remove the containers that use it, and have the swarm services whose

@@ -113,7 +113,9 @@ class Recipe:
         return None
 
     def apply(self, actions):
-        """Carry out ACTIONS (from :meth:`plan`); return owned paths."""
+        """Carry out ACTIONS (from :meth:`plan`): the steps of the part's own
+        kinds; the executor (:func:`dockeroo.runtime.executor.apply`) decides
+        what happens around them.  Return owned paths."""
         raise NotImplementedError
 
     def ensure(self):
@@ -124,7 +126,7 @@ class Recipe:
         execution = executor.start(self.lifecycle)
         actions = execution.decided(self.part, self.plan(self.context()))
         execution.report(self.log, actions)
-        return self.apply(actions)
+        return executor.apply(self, actions)
 
     def observed(self):
         """What the engine holds, for :meth:`plan` (read-only, batched inspects)."""
