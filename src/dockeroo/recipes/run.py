@@ -25,7 +25,7 @@ from dockeroo.model.plan import action, fingerprint, not_fingerprinted
 from dockeroo.model.ownership import (DOCKER_STOP_TIMEOUT, LABEL_FINGERPRINT, OWNER_OPTION,
     is_owned, labels_of, remove_containers, remove_object, renamed_temporary, stop_containers)
 from dockeroo.runtime.recipe import Recipe as Base
-from dockeroo.model.buildout import (dockeroo_entry, initialized_sections, raw_sections,
+from dockeroo.model.buildout import (initialized_sections, raw_sections,
                                      referenced_outputs)
 
 PORT_RE = re.compile(
@@ -624,26 +624,6 @@ class Recipe(Base):
             self.remove(engine, self.part, old, self.log)
 
     @classmethod
-    def remove(cls, engine, part, options, log):
-        """Stop (honouring ``stop-timeout``) and remove with its anonymous volumes.
-
-        The containers of the other docker.run parts this buildout run
-        uninstalls too are stopped and removed in the same ``docker stop``
-        and ``docker rm`` calls (Docker handles the names in parallel);
-        their own uninstalls then have nothing left to do.
-        """
-        if ahead.removed_earlier(options.get(OWNER_OPTION), part):
-            return  # an earlier uninstall of this run removed it with its own
-        others = ahead.uninstalled_together(part, options)
-        after = ahead.together(part, options)  # their volumes and networks, removed next
-        for _name, values in after:  # looked up with the containers: one round of inspects
-            engine.want(ahead.TOGETHER[dockeroo_entry(values["recipe"])], values["name"])
-        if not (others and part in cls.remove_together(engine, [(part, options)] + others)):
-            cls.apply_removal(engine, part, options, log)
-        if after:
-            ahead.remove_together(engine, options.get(OWNER_OPTION), part, after)
-
-    @classmethod
     def remove_step(cls, engine, part, options, act, log):
         """The part's container: stopped (its ``stop-timeout``), then removed."""
         timeout, stop = _removal_times(part, options)
@@ -653,7 +633,10 @@ class Recipe(Base):
     @classmethod
     def remove_together(cls, engine, items):
         """Stop and remove the containers of ITEMS, (part, options) pairs, in
-        one ``docker stop`` per stop timeout and one ``docker rm``.
+        one ``docker stop`` per stop timeout and one ``docker rm`` (Docker
+        handles the names in parallel): the batch step of
+        :func:`dockeroo.runtime.executor.remove`, when buildout uninstalls
+        several ``docker.run`` parts one after the other.
 
         Returns the parts whose container is gone.  Containers not made by
         their part, and any a docker call could not remove, are left to
@@ -688,7 +671,6 @@ class Recipe(Base):
             if name in removed:
                 logging.getLogger(part).info("Removed container %s", name)
                 done.add(part)
-        ahead.mark_removed(items[0][1].get(OWNER_OPTION), [p for p in done if p != items[0][0]])
         return done
 
 

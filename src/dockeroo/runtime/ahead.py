@@ -16,6 +16,8 @@ plain run uninstalls one after the other are stopped and removed together
 (``docker.run``'s ``remove_together``), then the volumes and networks of
 the ``docker.volume`` and ``docker.network`` parts uninstalled after them,
 by parallel processes (:func:`dockeroo.model.buildout.uninstalled_together`).
+:func:`dockeroo.runtime.executor.remove` decides it; this module holds the
+parallel steps.
 """
 
 import logging
@@ -449,25 +451,6 @@ def uninstalled_together(part, options, entries=None):
 
 #: the recipes whose objects are removed together, and the kind of each one's object
 TOGETHER = {"docker.volume": "volume", "docker.network": "network"}
-
-
-def removed_together(cls, engine, part, options, log):
-    """Uninstall of a ``docker.volume`` or ``docker.network`` part: remove its
-    object and those of the other volume and network parts that this run
-    uninstalls right after it (:func:`dockeroo.model.buildout.uninstalled_together`),
-    in parallel.  True when PART's object is gone; objects that are not
-    their part's, in use, or that a docker call could not remove are left
-    to the part's own uninstall (which says why)."""
-    from dockeroo.model.ownership import OWNER_OPTION
-    owner = options.get(OWNER_OPTION)
-    if removed_earlier(owner, part):
-        return True
-    if cls.recipe not in TOGETHER:
-        return False
-    items = together(part, options)
-    if not items:
-        return False
-    return part in remove_together(engine, owner, part, [(part, options)] + items)
 
 
 def together(part, options):

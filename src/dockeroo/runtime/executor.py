@@ -449,3 +449,47 @@ def together(recipe, others):
             if other.part in run.succeeded:
                 other.publish()
     return [errors[other.part] for other in others if other.part in errors]
+
+
+# -- removals batched ---------------------------------------------------------------------
+def remove(cls, engine, part, options, log):
+    """The uninstall of PART (recipe class CLS, its old OPTIONS): its
+    objects go with those of the parts buildout uninstalls right after it
+    (:func:`dockeroo.model.buildout.uninstalled_together`), whose own
+    uninstalls then have nothing left to do:
+
+    - a volume or network part: its object and those of the volume and
+      network parts after it, by parallel ``rm`` processes;
+    - a recipe with a step that removes many of its objects at once (its
+      ``remove_together``: ``docker.run``'s one ``docker stop`` and one
+      ``docker rm``): those of the parts of its recipe after it, then the
+      volumes and networks of the parts after those, in parallel.
+
+    Anything not removed that way (not the part's, in use, a failed call)
+    goes through the part's removal plan (:meth:`Recipe.apply_removal`),
+    which says why."""
+    from dockeroo.model.buildout import dockeroo_entry
+    from dockeroo.model.ownership import OWNER_OPTION
+    from dockeroo.runtime import ahead
+    owner = options.get(OWNER_OPTION)
+    if ahead.removed_earlier(owner, part):
+        return  # an earlier uninstall of this run removed it with its own
+    batch = getattr(cls, "remove_together", None)
+    if cls.recipe in ahead.TOGETHER:
+        after = ahead.together(part, options)
+        if after and part in ahead.remove_together(engine, owner, part,
+                                                   [(part, options)] + after):
+            return
+    elif batch is not None:
+        others = ahead.uninstalled_together(part, options)
+        after = ahead.together(part, options)  # their volumes and networks, removed next
+        for _name, values in after:  # looked up with the containers: one round of inspects
+            engine.want(ahead.TOGETHER[dockeroo_entry(values["recipe"])], values["name"])
+        done = batch(engine, [(part, options)] + others) if others else set()
+        ahead.mark_removed(owner, [other for other in done if other != part])
+        if part not in done:
+            cls.apply_removal(engine, part, options, log)
+        if after:
+            ahead.remove_together(engine, owner, part, after)
+        return
+    cls.apply_removal(engine, part, options, log)

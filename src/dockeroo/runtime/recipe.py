@@ -484,13 +484,13 @@ class Recipe:
 
     @classmethod
     def remove(cls, engine, part, options, log):
-        """Uninstall: remove what the part's (old) options own, with the
-        objects of the parts uninstalled right after it when the recipe
-        removes those together (:func:`dockeroo.runtime.ahead.removed_together`),
-        else as :meth:`apply_removal` does."""
-        if ahead.removed_together(cls, engine, part, options, log):
-            return
-        cls.apply_removal(engine, part, options, log)
+        """Uninstall: remove what the part's (old) options own, batched by the
+        executor with the objects of the parts uninstalled right after it
+        (:func:`dockeroo.runtime.executor.remove`), else as
+        :meth:`apply_removal` does.  A recipe supplies its steps
+        (:meth:`remove_step`, and a ``remove_together(engine, items)``
+        classmethod when many of its objects go in one call), not this."""
+        executor.remove(cls, engine, part, options, log)
 
     @classmethod
     def apply_removal(cls, engine, part, options, log, why="part removed", only=None):
