@@ -240,7 +240,9 @@ class Recipe(RegistryRecipe):
         self.state.save(state)
 
     # -- changed configuration and uninstall ---------------------------------------------
-    def drop_replaced(self, old, engine):
+    def forget_replaced(self, old):
+        """Forget the members the list no longer has (nothing is removed from
+        the registry)."""
         state = self.state.load()
         members = state.get("members") or {}
         stale = [ref for ref in members if ref not in {m.remote for m in self.members}]

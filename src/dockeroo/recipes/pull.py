@@ -121,15 +121,15 @@ class Recipe(RegistryRecipe):
         remove_image(self.engine, ref, timeout=self.cmd_timeout())
 
     # -- changed configuration ---------------------------------------------------------
-    def drop_replaced(self, old, engine):
+    def forget_replaced(self, old):
+        """The old reference, removed if this part pulled it
+        (:meth:`replaced_removals`, from the state file), is forgotten."""
         old_ref = old.get("image")
         if not old_ref or old_ref == self.image:
             return
         state = self.state.load()
-        entry = state.get("refs", {}).pop(old_ref, None)
-        if entry and entry.get("owned") and not removal_settings(self.part, old)[0]:
-            remove_reference(engine, self.part, old_ref, self.log, self.cmd_timeout())
-        self.state.save(state)
+        if state.get("refs", {}).pop(old_ref, None) is not None:
+            self.state.save(state)
 
     # -- uninstall --------------------------------------------------------------------
     @classmethod

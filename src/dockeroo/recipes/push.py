@@ -70,7 +70,9 @@ class Recipe(RegistryRecipe):
         return self.push_as(self.local, self.image, image_id)
 
     # -- changed configuration ---------------------------------------------------------
-    def drop_replaced(self, old, engine):
+    def forget_replaced(self, old):
+        """Forget the pushes of references the part no longer pushes (nothing
+        is removed from the registry)."""
         state = self.state.load()
         pushed = state.get("pushed", {})
         stale = [ref for ref in pushed if ref != self.image]

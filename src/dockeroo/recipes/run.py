@@ -619,10 +619,6 @@ class Recipe(Base):
                                   self.opts.text("wait"))
 
     # -- removal ------------------------------------------------------------------------
-    def drop_replaced(self, old, engine):
-        if old.get("name") and old.get("name") != self.name:
-            self.remove(engine, self.part, old, self.log)
-
     @classmethod
     def remove_step(cls, engine, part, options, act, log):
         """The part's container: stopped (its ``stop-timeout``), then removed."""

@@ -394,15 +394,50 @@ class Recipe:
         return True
 
     def drop_replaced(self, old, engine, keep=()):
-        """Remove (on ENGINE, the one the old options select) the objects the
-        old configuration OLD owned and the current one does not, but those
-        of KEEP (handed over to another part): the removals
-        :meth:`plan_removal` plans for them (as ``dockeroo plan`` shows
-        them), each carried out by :meth:`remove_step`."""
-        gone = set(self.owned(old)) - set(self.owned(self.options)) - set(keep)
-        if gone:
-            self.apply_removal(engine, self.part, old, self.log, "part configuration changed",
-                               only=lambda act: (act.kind, act.name) in gone)
+        """Remove (on ENGINE, the one the old options select) what the old
+        configuration OLD described and the current one does not, but the
+        objects of KEEP (handed over to another part): the Actions of
+        :meth:`replaced_removals`, those ``dockeroo plan`` lists for a
+        changed part, each carried out by :meth:`remove_step`; then
+        :meth:`forget_replaced`.  Called once the part's turn has passed
+        (:meth:`dockeroo.runtime.run.Run.drop_due`), or by a later run when
+        a kill came first: it depends on OLD and the current options only."""
+        keep = set(keep)
+        acts = [act for act in self.replaced_removals(plan_mod.Observed(engine), old,
+                                                      "part configuration changed")
+                if (act.kind, act.name) not in keep]
+        self.carry_out(engine, self.part, old, self.log, acts)
+        self.forget_replaced(old)
+
+    def replaced_removals(self, observed, old, why):
+        """The Actions of removing what the old configuration OLD of this
+        changed part owned (:meth:`owned`) and its current one does not, as
+        :meth:`plan_removal` plans them (OBSERVED: what the old options'
+        engine holds), WHY their reason; a removed object that the new
+        configuration replaces with another of its kind says so."""
+        try:
+            now = self.owned(self.options)
+            gone = [o for o in self.owned(old) if o not in now]
+        except (KeyError, ValueError):
+            return []
+        if not gone:
+            return []
+        new = {}
+        for kind, name in now:
+            new.setdefault(kind, name)
+        out = []
+        for act in type(self).plan_removal(observed, self.part, old, why):
+            if (act.kind, act.name) not in gone:
+                continue
+            if act.verb == "remove" and act.kind in new:
+                act = plan_mod.action(act.part, act.kind, act.name, "remove",
+                                      "replaced by %s %s" % (act.kind, new[act.kind]))
+            out.append(act)
+        return out
+
+    def forget_replaced(self, old):
+        """After :meth:`drop_replaced`: drop what the part's own records
+        (its state file) keep of the old configuration OLD.  No Docker call."""
 
     @classmethod
     def uninstaller(cls):
@@ -493,15 +528,19 @@ class Recipe:
         executor.remove(cls, engine, part, options, log)
 
     @classmethod
-    def apply_removal(cls, engine, part, options, log, why="part removed", only=None):
+    def apply_removal(cls, engine, part, options, log, why="part removed"):
         """Carry out the removal of what the (old) options OPTIONS own: the
-        Actions of :meth:`plan_removal` (ONLY: those for which it is true),
-        the one description of a part's removal, which ``dockeroo plan``
-        shows.  Each ``remove`` is done by :meth:`remove_step`; an object
-        left in place is said (one not made by this part, as a warning)."""
-        for act in cls.plan_removal(plan_mod.Observed(engine), part, options, why):
-            if only is not None and not only(act):
-                continue
+        Actions of :meth:`plan_removal`, the one description of a part's
+        removal, which ``dockeroo plan`` shows (:meth:`carry_out`)."""
+        cls.carry_out(engine, part, options, log,
+                      cls.plan_removal(plan_mod.Observed(engine), part, options, why))
+
+    @classmethod
+    def carry_out(cls, engine, part, options, log, actions):
+        """Carry out the removal ACTIONS of PART (its old options OPTIONS):
+        each ``remove`` by :meth:`remove_step`; an object left in place is
+        said (one not made by this part, as a warning)."""
+        for act in actions:
             if act.verb == "remove":
                 cls.remove_step(engine, part, options, act, log)
             elif act.reasons == ("not created by this part",):

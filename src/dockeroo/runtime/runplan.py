@@ -191,26 +191,9 @@ def observed_for(part, old):
 
 def replaced(recipe, old, why):
     """The removals of what the old configuration OLD of a changed part
-    owned and the new one does not (done at the end of the real run)."""
-    try:
-        now = recipe.owned(recipe.options)
-        gone = [o for o in recipe.owned(old) if o not in now]
-    except (KeyError, ValueError):
-        return []
-    if not gone:
-        return []
-    new = {}
-    for kind, name in now:
-        new.setdefault(kind, name)
-    out = []
-    for act in type(recipe).plan_removal(observed_for(recipe.part, old), recipe.part, old, why):
-        if (act.kind, act.name) not in gone:
-            continue
-        if act.verb == "remove" and act.kind in new:
-            act = plan_mod.action(act.part, act.kind, act.name, "remove",
-                                  "replaced by %s %s" % (act.kind, new[act.kind]))
-        out.append(act)
-    return out
+    owned and the new one does not (:meth:`~dockeroo.runtime.recipe.Recipe.replaced_removals`,
+    which the real run carries out once the part's turn has passed)."""
+    return recipe.replaced_removals(observed_for(recipe.part, old), old, why)
 
 
 def pending_parts(parts_directory):

@@ -167,9 +167,6 @@ class SwarmObject(Base):
                       "no service uses it", self.kind.capitalize(), name)
         return False
 
-    def drop_replaced(self, old, engine):
-        """Old versions are removed by :meth:`sweep` once no service uses them."""
-
     @classmethod
     def remove_step(cls, engine, part, options, act, log):
         """A version of the part's secret or config (refused while a service uses it)."""
