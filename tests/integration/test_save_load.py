@@ -321,3 +321,38 @@ def test_load_of_another_archive_is_planned_exactly(buildout, tmp_path, prefix, 
     assert sorted((x["name"].rsplit("/", 1)[-1], x["action"]) for x in exact.plan) == [
         (a, "remove"), (b, "create")], exact.plan
     assert inspect("image", a) is None and inspect("image", b) is not None
+
+
+def test_a_changed_path_replaces_the_file_this_part_wrote(buildout, tmp_path, prefix, base_image,
+                                                         docker_recorder):
+    """The file of the old path goes once the new one is written (planned as
+    such, in that order), but with keep = true in the old configuration."""
+    a, b = prefix + "-a:1", prefix + "-b:2"
+    build_image(base_image, a, "a")
+    build_image(base_image, b, "b")
+    first, second, third = (str(tmp_path / name) for name in ("one.tar", "two.tar", "three.tar"))
+    buildout.configure(save_part(a, b, first))
+    assert_plan_matches_run(buildout, docker_recorder)
+    assert os.path.isfile(first)
+
+    buildout.configure(save_part(a, b, second))
+    exact = assert_plan_matches_run(buildout, docker_recorder)
+    assert [(x["kind"], x["name"], x["action"]) for x in exact.plan] == [
+        ("file", second, "create"), ("file", first, "remove")]
+    assert os.path.isfile(second) and not os.path.exists(first)
+    assert "removing file %s because replaced by file %s" % (first, second) in exact.run.output
+    exact = assert_plan_matches_run(buildout, docker_recorder)
+    assert {x["action"] for x in exact.plan} == {"unchanged"}
+
+    # keep = true in the configuration the part leaves: the old file stays
+    buildout.configure(save_part(a, b, second, "keep = true"))
+    buildout.ok()
+    buildout.configure(save_part(a, b, third))
+    exact = assert_plan_matches_run(buildout, docker_recorder)
+    assert os.path.isfile(second) and os.path.isfile(third)
+    assert ("file", second, "remove") not in [(x["kind"], x["name"], x["action"])
+                                              for x in exact.plan]
+    os.remove(second)
+
+    buildout.uninstall_all()
+    assert not os.path.exists(third)

@@ -82,12 +82,8 @@ def plan(part, spec, observed, context, state, on_disk):
         if rebuilt is not None:
             reasons.append("image %s will be rebuilt" % ref)
         ids[ref] = (image or {}).get("Id")
-    acts = []
+    acts = []  # the file of an older path: Recipe.replaced_removals
     old = context.old or {}
-    old_path = old.get("path")
-    if old_path and old_path != spec.path and os.path.exists(old_path) \
-            and state.get("path") == old_path:
-        acts.append(action(part, "file", old_path, "remove", "replaced by file %s" % spec.path))
     written = state.get("images") or {}
     if state.get("path") != spec.path or on_disk is None:
         if state.get("path") == spec.path:
@@ -178,12 +174,22 @@ class Recipe(StateRecipe):
             imagefiles.remove_quietly(leftover)
 
     # -- changed configuration and uninstall ---------------------------------------------
-    def drop_replaced(self, old, engine):
+    def replaced_removals(self, observed, old, why):
+        """The file of the old path, when the path changed: removed if this
+        part wrote it (its state names it, or the new file that replaced it)."""
         old_path = old.get("path")
-        if old_path and old_path != self.spec.path:
-            if not Options(self.part, dict(old)).bool("keep", False):
-                imagefiles.remove_quietly(old_path)
-            self.drop_temporaries(old_path)
+        if not old_path or old_path == self.spec.path or not os.path.exists(old_path):
+            return []
+        if Options(self.part, dict(old)).bool("keep", False):
+            return [action(self.part, "file", old_path, "unchanged", "keep = true: left in place")]
+        if self.state.load().get("path") not in (old_path, self.spec.path):
+            return [action(self.part, "file", old_path, "unchanged", "not written by this part")]
+        return [action(self.part, "file", old_path, "remove", "replaced by file %s"
+                       % self.spec.path)]
+
+    def forget_replaced(self, old):
+        if old.get("path") and old["path"] != self.spec.path:
+            self.drop_temporaries(old["path"])
 
     @classmethod
     def plan_removal(cls, observed, part, old_options, why):

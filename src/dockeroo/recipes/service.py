@@ -601,7 +601,7 @@ class Recipe(Base):
                                     int(self.spec.wait or DEFAULT_WAIT), ", ".join(attached)))
             time.sleep(0.5)
 
-    def drop_replaced(self, old, engine):
+    def drop_replaced(self, old, engine, keep=(), announce=None):
         """The service of the old configuration, when it had another name,
         is removed once the new one runs (at the end of the run)."""
         if (old.get("name") or self.part) != self.spec.name:

@@ -393,19 +393,28 @@ class Recipe:
         ENGINE; False to keep its record for a later run."""
         return True
 
-    def drop_replaced(self, old, engine, keep=()):
+    def drop_replaced(self, old, engine, keep=(), announce=None):
         """Remove (on ENGINE, the one the old options select) what the old
         configuration OLD described and the current one does not, but the
         objects of KEEP (handed over to another part): the Actions of
         :meth:`replaced_removals`, those ``dockeroo plan`` lists for a
-        changed part, each carried out by :meth:`remove_step`; then
+        changed part, each ``remove`` announced (ANNOUNCE(part, kind, name):
+        the run plan's line) and carried out by :meth:`remove_step`; then
         :meth:`forget_replaced`.  Called once the part's turn has passed
         (:meth:`dockeroo.runtime.run.Run.drop_due`), or by a later run when
         a kill came first: it depends on OLD and the current options only."""
         keep = set(keep)
+        try:
+            for kind, name in self.owned(old):  # looked up afresh: the run changed them
+                engine.forget(kind, name)
+        except (KeyError, ValueError):
+            pass
         acts = [act for act in self.replaced_removals(plan_mod.Observed(engine), old,
                                                       "part configuration changed")
                 if (act.kind, act.name) not in keep]
+        for act in acts:
+            if act.verb == "remove" and announce is not None:
+                announce(self.part, act.kind, act.name)
         self.carry_out(engine, self.part, old, self.log, acts)
         self.forget_replaced(old)
 

@@ -592,15 +592,7 @@ def drop_pending_entry(recipe, part, entry, announce=None, handed=()):
                 return False  # the part that takes it over did not: a later run hands it over
             # taken over already (by this run's plan, or by a run a kill interrupted)
             handed |= others_now(engine, part, old)
-            try:
-                now = set(recipe.owned(recipe.options)) | handed
-                announce_present(engine, [o for o in recipe.owned(old) if o not in now])
-            except (KeyError, ValueError):
-                pass
-            if handed:  # a network's or volume's (only theirs are handed over)
-                recipe.drop_replaced(old, engine, keep=handed)
-            else:
-                recipe.drop_replaced(old, engine)
+            recipe.drop_replaced(old, engine, keep=handed, announce=announce)
         return True
     cls = recipe_class(old.get("recipe"))
     if cls is None:
