@@ -144,7 +144,8 @@ def test_copy_again_only_when_a_container_or_the_paths_change(buildout, prefix, 
 
     buildout.configure(cfg("/etc/app.conf", "3601"))  # dst recreated: new id
     result = buildout.ok()
-    assert "Recreating container %s" % dst in result.output and "Copying 1 path" in result.output
+    assert "recreating container %s because" % dst in result.output and \
+        "Copying 1 path" in result.output, result.output
     assert docker("exec", dst, "cat", "/etc/app.conf") == "conf\n"
 
     buildout.configure(cfg("/etc/app.conf /etc/other.conf", "3601"))  # paths changed

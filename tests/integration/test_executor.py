@@ -351,7 +351,7 @@ def test_users_of_a_recreated_network_whose_turn_passed_are_made_again_together(
     assert overlap(spans), (spans, result.output)
     lines = [l for l in result.output.splitlines() if "recreating " in l]
     assert [l.split(":")[0] for l in lines] == ["net"] + names, result.output
-    assert result.output.count("Creating container") == len(names), result.output
+    assert result.output.count("recreating container") == len(names), result.output
     no_changes(buildout)
     removed_all(buildout, prefix)
 
@@ -385,7 +385,7 @@ def test_users_of_a_recreated_network_are_made_again_right_after_it(
     # made at the network's turn, before buildout reached the next part
     turn = result.output.index("Updating vol.")
     assert all(result.output.index(l) < turn for l in lines), result.output
-    assert result.output.count("Creating container") == len(names), result.output
+    assert result.output.count("recreating container") == len(names), result.output
     no_changes(buildout)
     removed_all(buildout, prefix)
 

@@ -182,7 +182,7 @@ def test_run_restores_stopped_and_removed_containers(buildout, prefix, base_imag
 
     docker("rm", "-f", prefix + "-app")
     result = buildout.ok()
-    assert "Creating container %s-app" % prefix in result.output
+    assert "app: repairing container %s-app because" % prefix in result.output, result.output
     recreated = inspect("container", prefix + "-app")
     assert recreated["Id"] != first["Id"] and recreated["State"]["Running"]
     assert dexec(prefix + "-app", "cat", "/runs") == "run\n"
@@ -209,7 +209,7 @@ def test_run_changes_recreate_the_container(buildout, prefix, base_image):
     with open(buildout.path("layout/etc/app/conf.d/a.conf"), "w") as handle:
         handle.write("x=2\n")
     result = buildout.ok()
-    assert "Recreating container" in result.output
+    assert "app: recreating container %s-app because" % prefix in result.output, result.output
     second = inspect("container", prefix + "-app")
     assert second["Id"] != first["Id"]
     assert dexec(prefix + "-app", "cat", "/etc/app/conf.d/a.conf") == "x=2\n"
@@ -225,7 +225,8 @@ def test_run_changes_recreate_the_container(buildout, prefix, base_image):
     old_image = inspect("image", image)["Id"]
     derived_image(prefix, base_image, "img", "ENV BUILD=2")
     result = buildout.ok()
-    assert "Updating app" in result.output and "Recreating container" in result.output
+    assert "Updating app" in result.output and \
+        "app: recreating container %s-app because" % prefix in result.output, result.output
     third = inspect("container", prefix + "-app")
     assert third["Id"] != second["Id"]
     assert "BUILD=2" in third["Config"]["Env"]

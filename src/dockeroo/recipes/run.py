@@ -467,8 +467,9 @@ class Recipe(Base):
         self.check_networks()
         if old is not None:
             self.set_aside(old)
-        self.log.info("%s container %s from %s", "Recreating" if old else "Creating", self.name,
-                      self.spec.image)
+        # the Action's line (its reasons) was logged: the image only in the debug log
+        self.log.debug("%s container %s from %s", "Recreating" if old else "Creating", self.name,
+                       self.spec.image)
         if self.spec.in_one_step:
             self.create_in_one_step(fingerprint)
         else:
@@ -577,8 +578,7 @@ class Recipe(Base):
         running = (old.get("State") or {}).get("Running")
         was_running = running or ahead.stopped_ahead(self)
         aside = self.aside_name(old)
-        if running:
-            self.log.info("Stopping the previous container %s", self.name)
+        if running:  # stop_containers says how long it may wait
             stop = old.get("Config", {}).get("StopTimeout")
             stop_containers(self.engine, [self.name], DOCKER_STOP_TIMEOUT if stop is None else stop,
                             self.log, timeout=self.cmd_timeout())

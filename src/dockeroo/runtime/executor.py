@@ -445,7 +445,7 @@ def together(recipe, others):
                                                  "recreated"))
             other.log.info("%s", run.executor.predicted(act).doing() if run.executor is not None
                            else act.doing())
-            other.log.info("Creating container %s from %s", other.name, other.spec.image)
+            other.log.debug("Creating container %s from %s", other.name, other.spec.image)
             if other.part in run.succeeded:
                 other.publish()
     return [errors[other.part] for other in others if other.part in errors]
