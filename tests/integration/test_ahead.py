@@ -141,6 +141,12 @@ def test_teardown_removes_volumes_and_networks_with_the_containers(buildout, pre
         < out.index("Uninstalling vol."), out
     assert out.index("net: Removed network") < out.index("Uninstalling vol."), out
     assert "[vol]" not in buildout.installed() and "[net]" not in buildout.installed()
+    # each removal's Action line once, under its part, before it is done
+    for part, kind in (("app0", "container"), ("app1", "container"), ("app2", "container"),
+                       ("vol", "volume"), ("net", "network")):
+        doing = "%s: removing %s " % (part, kind)
+        assert out.count(doing) == 1, out
+        assert out.index(doing) < out.index("%s: Removed %s" % (part, kind)), out
 
 
 def test_teardown_together_leaves_a_network_in_use_to_its_part(buildout, prefix, base_image):

@@ -470,26 +470,37 @@ def remove(cls, engine, part, options, log):
     which says why."""
     from dockeroo.model.buildout import dockeroo_entry
     from dockeroo.model.ownership import OWNER_OPTION
-    from dockeroo.runtime import ahead
+    from dockeroo.runtime import ahead, run as run_mod
     owner = options.get(OWNER_OPTION)
     if ahead.removed_earlier(owner, part):
         return  # an earlier uninstall of this run removed it with its own
+    run = run_mod.active()
+
+    def announce(items, kind=None):
+        """The run plan's lines of the removals of ITEMS, done now (their
+        own uninstalls, later, then say nothing: Run.announce logs once)."""
+        for name, values in items if run is not None else ():
+            run.announce(name, kind or ahead.TOGETHER[dockeroo_entry(values["recipe"])],
+                         values["name"])
     batch = getattr(cls, "remove_together", None)
     if cls.recipe in ahead.TOGETHER:
         after = ahead.together(part, options)
-        if after and part in ahead.remove_together(engine, owner, part,
-                                                   [(part, options)] + after):
-            return
+        if after:
+            announce(after)
+            if part in ahead.remove_together(engine, owner, part, [(part, options)] + after):
+                return
     elif batch is not None:
         others = ahead.uninstalled_together(part, options)
         after = ahead.together(part, options)  # their volumes and networks, removed next
         for _name, values in after:  # looked up with the containers: one round of inspects
             engine.want(ahead.TOGETHER[dockeroo_entry(values["recipe"])], values["name"])
+        announce(others, "container")
         done = batch(engine, [(part, options)] + others) if others else set()
         ahead.mark_removed(owner, [other for other in done if other != part])
         if part not in done:
             cls.apply_removal(engine, part, options, log)
         if after:
+            announce(after)
             ahead.remove_together(engine, owner, part, after)
         return
     cls.apply_removal(engine, part, options, log)
