@@ -51,7 +51,9 @@ def overlay(part, third_octet, extra="", name=None):
 def service(secrets=None, configs=None, networks=None, replicas=1):
     lines = ["[app]", "recipe = dockeroo:docker.service", "name = %(p)s-app",
              "image = %(image)s", "command = sleep 100000", "replicas = %d" % replicas,
-             "endpoint-mode = dnsrr", "update-monitor = 1s"]
+             "endpoint-mode = dnsrr", "update-monitor = 1s",
+             # its task (sleep, pid 1) ignores SIGTERM: killed after 1 s, not 10
+             "stop-grace-period = 1s"]
     if secrets:
         lines.append("secrets = %s" % secrets)
     if configs:

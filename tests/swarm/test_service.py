@@ -54,6 +54,7 @@ def stack(prefix, image, replicas=2, secret_file="db.secret", extra="", net=True
             app-conf,target=/etc/app.conf,mode=0440
         update-parallelism = 1
         update-monitor = 2s
+        stop-grace-period = 1s
         %(extra)s
         """ % {"p": prefix, "image": image, "replicas": replicas, "secret": secret_file,
                "n": 100 + int(prefix[-2:], 16) % 100, "extra": extra}
@@ -143,6 +144,7 @@ def build_and_service(prefix, base, extra=""):
         endpoint-mode = dnsrr
         update-parallelism = 1
         update-monitor = 3s
+        stop-grace-period = 1s
         wait = 120
         %(extra)s
         """ % {"p": prefix, "extra": extra}
@@ -212,6 +214,7 @@ def test_changed_options_update_in_place_and_hand_updates_are_repaired(
         image = %s
         command = sleep 1000
         endpoint-mode = dnsrr
+        stop-grace-period = 1s
         """ % (app, swarm_image)) + "%s\n"
     sbuildout.configure(base % "env =\n    A=1\n    B=2\nlabels =\n    x=1")
     sbuildout.ok()
@@ -453,7 +456,7 @@ def test_uninstalling_a_secret_a_foreign_service_uses_fails_and_names_it(
     sbuildout.ok()
     [secret] = sw.names("secret", sprefix)
     sw.docker("service", "create", "--detach", "--name", sprefix + "-foreign", "--no-resolve-image",
-              "--secret", secret, swarm_image, "sleep", "1000")
+              "--secret", secret, "--stop-grace-period", "1s", swarm_image, "sleep", "1000")
     result = sbuildout.uninstall_all()
     assert not result.ok and "Traceback" not in result.output
     assert "still in use" in result.output and sprefix + "-foreign" in result.output, result.output
@@ -484,6 +487,7 @@ def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_im
         image = %(image)s
         command = sleep 1000
         endpoint-mode = dnsrr
+        stop-grace-period = 1s
         networks =
             ${net:network} %%(alias)s
         mounts =
