@@ -14,7 +14,7 @@ def acted(result):
             if any(w in line for w in ("creating service", "updating service", "repairing service"))]
 
 
-def stack(prefix, image, replicas=2, secret_file="db.secret", extra="", net=True):
+def stack(prefix, image, octet, replicas=2, secret_file="db.secret", extra=""):
     return """
         [net]
         recipe = dockeroo:docker.network
@@ -57,14 +57,15 @@ def stack(prefix, image, replicas=2, secret_file="db.secret", extra="", net=True
         stop-grace-period = 1s
         %(extra)s
         """ % {"p": prefix, "image": image, "replicas": replicas, "secret": secret_file,
-               "n": 100 + int(prefix[-2:], 16) % 100, "extra": extra}
+               "n": octet, "extra": extra}
 
 
-def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, swarm_engine,
-                                                          swarm_image, docker_recorder):
+def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, sreserve,
+                                                          swarm_engine, swarm_image,
+                                                          docker_recorder):
     sw = swarm_engine
     sbuildout.write("db.secret", "s3cret-one\n")
-    sbuildout.configure(stack(sprefix, swarm_image))
+    sbuildout.configure(stack(sprefix, swarm_image, sreserve.octets(1)[0]))
     result = sbuildout.ok(env=docker_recorder.env)
     creates = [c for c in docker_recorder.commands("secret") if c[1] == "create"]
     assert len(creates) == 1 and creates[0][-1] == "-", creates  # the content went on stdin
@@ -315,7 +316,7 @@ def test_bad_options_are_user_errors(buildout, options, message):
     assert "Part [p]" in result.error_line() and message in result.error_line(), result.output
 
 
-def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sprefix,
+def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sprefix, sreserve,
                                                                     swarm_engine, swarm_image):
     sw = swarm_engine
     name = sprefix + "-full"
@@ -387,8 +388,8 @@ def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sp
         stop-grace-period = 3s
         ports =
             published=%(port)d,target=80,mode=host
-        """ % {"p": sprefix, "n": 100 + int(sprefix[-2:], 16) % 100, "name": name,
-               "image": swarm_image, "port": 20000 + int(sprefix[-3:], 16)})
+        """ % {"p": sprefix, "n": sreserve.octets(1)[0], "name": name,
+               "image": swarm_image, "port": sreserve.ports()})
     try:
         sbuildout.ok()
     finally:
@@ -464,10 +465,10 @@ def test_uninstalling_a_secret_a_foreign_service_uses_fails_and_names_it(
     sw.docker("service", "rm", sprefix + "-foreign")
 
 
-def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_image):
+def test_list_options_change_in_place(sbuildout, sprefix, sreserve, swarm_engine, swarm_image):
     sw = swarm_engine
     name = sprefix + "-lists"
-    port = 20000 + int(sprefix[-3:], 16)
+    port = sreserve.ports()  # and port + 1
     sbuildout.write("s.txt", "x")
     template = textwrap.dedent("""
         [net]
@@ -498,7 +499,7 @@ def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_im
             %%(constraint)s
         ports =
             published=%%(port)d,target=80,mode=host
-        """ % {"p": sprefix, "n": 100 + int(sprefix[-2:], 16) % 100, "name": name,
+        """ % {"p": sprefix, "n": sreserve.octets(1)[0], "name": name,
                "image": swarm_image})
     first = dict(alias="a1", mount="/m1", target="t1", constraint="node.role == manager", port=port)
     sbuildout.configure(template % first)
