@@ -71,13 +71,14 @@ start_daemon() {
         say "dockerd $old does not answer yet"
     else
         say "starting dockerd (log: $run/dockerd.log)"
-        # its own session, no terminal, no inherited pipes: it outlives this script
+        # its own session, no terminal, no inherited pipes (nor the lock, fd 9): it
+        # outlives this script
         setsid nsenter --net="/run/netns/$name" \
             dockerd --host "unix://$sock" --data-root "$data" --exec-root "$run/exec" \
                     --pidfile "$run/docker.pid" --bip "172.28.$n.1/24" \
                     --default-address-pool "base=172.31.0.0/16,size=24" \
                     --cgroup-parent "/dockeroo-$name" \
-            > "$run/dockerd.log" 2>&1 < /dev/null &
+            > "$run/dockerd.log" 2>&1 < /dev/null 9>&- &
     fi
     for _ in $(seq 60); do
         answers && return 0
@@ -166,6 +167,15 @@ stop() {
         [ -d "$dir" ] && find "$dir" -depth -type d -exec rmdir {} + 2> /dev/null || true
     done
 }
+
+# one engine.sh at a time per instance (pytest processes sharing the engine may
+# start it together)
+case "$cmd" in
+    start|daemon|stop)
+        mkdir -p /run/lock
+        exec 9> "/run/lock/dockeroo-$name.lock"
+        flock 9 ;;
+esac
 
 case "$cmd" in
     start) start_daemon; start_swarm; echo "DOCKER_HOST=$DOCKER_HOST" ;;

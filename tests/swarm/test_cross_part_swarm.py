@@ -51,7 +51,9 @@ def overlay(part, third_octet, extra="", name=None):
 def service(secrets=None, configs=None, networks=None, replicas=1):
     lines = ["[app]", "recipe = dockeroo:docker.service", "name = %(p)s-app",
              "image = %(image)s", "command = sleep 100000", "replicas = %d" % replicas,
-             "endpoint-mode = dnsrr", "update-monitor = 1s"]
+             "endpoint-mode = dnsrr", "update-monitor = 1s",
+             # its task (sleep, pid 1) ignores SIGTERM: killed after 1 s, not 10
+             "stop-grace-period = 1s"]
     if secrets:
         lines.append("secrets = %s" % secrets)
     if configs:
@@ -171,9 +173,10 @@ def param(s):
 
 
 @pytest.mark.parametrize("s", [param(s) for s in S])
-def test_cross_part_swarm(s, sbuildout, sprefix, swarm_engine, swarm_image, docker_recorder):
-    octet = 100 + int(sprefix[-2:], 16) % 50
-    extra = {"image": swarm_image, "n1": str(octet), "n2": str(octet + 50)}
+def test_cross_part_swarm(s, sbuildout, sprefix, sreserve, swarm_engine, swarm_image,
+                          docker_recorder):
+    n1, n2 = sreserve.octets(2)
+    extra = {"image": swarm_image, "n1": str(n1), "n2": str(n2)}
     timing = check(s, sbuildout, sprefix, swarm_image, docker_recorder, env=swarm_engine.env,
                    swarm=True, values=extra)
     print("%s: %s" % (s.name, timing.seconds))
@@ -188,14 +191,14 @@ KILLED_AFTER = ["service update --network-rm", "network rm", "network create"]
 
 
 @pytest.mark.parametrize("words", KILLED_AFTER)
-def test_handover_killed_then_a_plain_run_converges(words, sbuildout, sprefix, swarm_engine,
-                                                    swarm_image, tmp_path):
+def test_handover_killed_then_a_plain_run_converges(words, sbuildout, sprefix, sreserve,
+                                                    swarm_engine, swarm_image, tmp_path):
     from support.faults import FaultDocker
     from support.plan_exact import plan_of
     from support.situations import logged, objects
     situation = next(s for s in S if s.name == "service-rename-part-network-new-subnet")
-    octet = 100 + int(sprefix[-2:], 16) % 50
-    values = {"p": sprefix, "image": swarm_image, "n1": str(octet), "n2": str(octet + 50)}
+    n1, n2 = sreserve.octets(2)
+    values = {"p": sprefix, "image": swarm_image, "n1": str(n1), "n2": str(n2)}
     before, after = (textwrap.dedent(step) % values for step in situation.steps)
     sbuildout.configure(before)
     sbuildout.ok()

@@ -64,6 +64,7 @@ def test_two_nodes_constraints_global_mode_and_overlay(sbuildout, sprefix, clust
         name = %(p)s-pinned
         image = %(image)s
         command = sleep 1000
+        stop-grace-period = 1s
         replicas = 2
         constraints =
             node.role == worker
@@ -75,6 +76,7 @@ def test_two_nodes_constraints_global_mode_and_overlay(sbuildout, sprefix, clust
         name = %(p)s-all
         image = %(image)s
         command = sleep 1000
+        stop-grace-period = 1s
         mode = global
         endpoint-mode = dnsrr
         networks =

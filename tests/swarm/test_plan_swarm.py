@@ -55,6 +55,7 @@ def stack(prefix, image, replicas):
         secrets =
             db
         update-monitor = 1s
+        stop-grace-period = 1s
         """ % {"p": prefix, "image": image, "replicas": replicas}
 
 

@@ -14,7 +14,7 @@ def acted(result):
             if any(w in line for w in ("creating service", "updating service", "repairing service"))]
 
 
-def stack(prefix, image, replicas=2, secret_file="db.secret", extra="", net=True):
+def stack(prefix, image, octet, replicas=2, secret_file="db.secret", extra=""):
     return """
         [net]
         recipe = dockeroo:docker.network
@@ -54,16 +54,18 @@ def stack(prefix, image, replicas=2, secret_file="db.secret", extra="", net=True
             app-conf,target=/etc/app.conf,mode=0440
         update-parallelism = 1
         update-monitor = 2s
+        stop-grace-period = 1s
         %(extra)s
         """ % {"p": prefix, "image": image, "replicas": replicas, "secret": secret_file,
-               "n": 100 + int(prefix[-2:], 16) % 100, "extra": extra}
+               "n": octet, "extra": extra}
 
 
-def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, swarm_engine,
-                                                          swarm_image, docker_recorder):
+def test_stack_create_rerun_secret_change_scale_uninstall(sbuildout, sprefix, sreserve,
+                                                          swarm_engine, swarm_image,
+                                                          docker_recorder):
     sw = swarm_engine
     sbuildout.write("db.secret", "s3cret-one\n")
-    sbuildout.configure(stack(sprefix, swarm_image))
+    sbuildout.configure(stack(sprefix, swarm_image, sreserve.octets(1)[0]))
     result = sbuildout.ok(env=docker_recorder.env)
     creates = [c for c in docker_recorder.commands("secret") if c[1] == "create"]
     assert len(creates) == 1 and creates[0][-1] == "-", creates  # the content went on stdin
@@ -143,6 +145,7 @@ def build_and_service(prefix, base, extra=""):
         endpoint-mode = dnsrr
         update-parallelism = 1
         update-monitor = 3s
+        stop-grace-period = 1s
         wait = 120
         %(extra)s
         """ % {"p": prefix, "extra": extra}
@@ -212,6 +215,7 @@ def test_changed_options_update_in_place_and_hand_updates_are_repaired(
         image = %s
         command = sleep 1000
         endpoint-mode = dnsrr
+        stop-grace-period = 1s
         """ % (app, swarm_image)) + "%s\n"
     sbuildout.configure(base % "env =\n    A=1\n    B=2\nlabels =\n    x=1")
     sbuildout.ok()
@@ -312,7 +316,7 @@ def test_bad_options_are_user_errors(buildout, options, message):
     assert "Part [p]" in result.error_line() and message in result.error_line(), result.output
 
 
-def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sprefix,
+def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sprefix, sreserve,
                                                                     swarm_engine, swarm_image):
     sw = swarm_engine
     name = sprefix + "-full"
@@ -384,8 +388,8 @@ def test_every_option_reaches_the_spec_and_a_rerun_changes_nothing(sbuildout, sp
         stop-grace-period = 3s
         ports =
             published=%(port)d,target=80,mode=host
-        """ % {"p": sprefix, "n": 100 + int(sprefix[-2:], 16) % 100, "name": name,
-               "image": swarm_image, "port": 20000 + int(sprefix[-3:], 16)})
+        """ % {"p": sprefix, "n": sreserve.octets(1)[0], "name": name,
+               "image": swarm_image, "port": sreserve.ports()})
     try:
         sbuildout.ok()
     finally:
@@ -453,7 +457,7 @@ def test_uninstalling_a_secret_a_foreign_service_uses_fails_and_names_it(
     sbuildout.ok()
     [secret] = sw.names("secret", sprefix)
     sw.docker("service", "create", "--detach", "--name", sprefix + "-foreign", "--no-resolve-image",
-              "--secret", secret, swarm_image, "sleep", "1000")
+              "--secret", secret, "--stop-grace-period", "1s", swarm_image, "sleep", "1000")
     result = sbuildout.uninstall_all()
     assert not result.ok and "Traceback" not in result.output
     assert "still in use" in result.output and sprefix + "-foreign" in result.output, result.output
@@ -461,10 +465,10 @@ def test_uninstalling_a_secret_a_foreign_service_uses_fails_and_names_it(
     sw.docker("service", "rm", sprefix + "-foreign")
 
 
-def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_image):
+def test_list_options_change_in_place(sbuildout, sprefix, sreserve, swarm_engine, swarm_image):
     sw = swarm_engine
     name = sprefix + "-lists"
-    port = 20000 + int(sprefix[-3:], 16)
+    port = sreserve.ports()  # and port + 1
     sbuildout.write("s.txt", "x")
     template = textwrap.dedent("""
         [net]
@@ -484,6 +488,7 @@ def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_im
         image = %(image)s
         command = sleep 1000
         endpoint-mode = dnsrr
+        stop-grace-period = 1s
         networks =
             ${net:network} %%(alias)s
         mounts =
@@ -494,7 +499,7 @@ def test_list_options_change_in_place(sbuildout, sprefix, swarm_engine, swarm_im
             %%(constraint)s
         ports =
             published=%%(port)d,target=80,mode=host
-        """ % {"p": sprefix, "n": 100 + int(sprefix[-2:], 16) % 100, "name": name,
+        """ % {"p": sprefix, "n": sreserve.octets(1)[0], "name": name,
                "image": swarm_image})
     first = dict(alias="a1", mount="/m1", target="t1", constraint="node.role == manager", port=port)
     sbuildout.configure(template % first)

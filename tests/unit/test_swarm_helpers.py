@@ -68,8 +68,8 @@ def test_the_services_of_an_overlay_network_are_read_from_their_specs():
                 raise DockerError(args, 1, "This node is not a swarm manager.")
             return SimpleNamespace(stdout="\n".join("id%d" % i for i in range(len(self.services))))
 
-        def json(self, args, **_kwargs):
-            self.asked.append(args)
+        def inspect_existing(self, kind, names):
+            self.asked.append([kind, "inspect", "--"] + names)
             return self.services
     net = {"Name": "net", "Id": "n1", "Scope": "swarm"}
     engine = Engine([spec("b", "n1"), spec("a", "other", "n1"), spec("c", "other"),
@@ -82,3 +82,37 @@ def test_the_services_of_an_overlay_network_are_read_from_their_specs():
     assert network_services(Engine([]), net) == []
     assert network_services(Engine([spec("b", "n1")], fails=True), net) == []
     assert network_services(engine, None) == []
+
+
+def test_inspect_existing_leaves_out_what_was_removed_since_it_was_listed():
+    """engine.DockerEngine.inspect_existing (network_services reads the specs of
+    all services with it): one inspect; an object missing from its answer is
+    left out, any other failure raises typed."""
+    import json
+    import pytest
+    from dockeroo.engine.docker import DockerEngine
+    from dockeroo.engine.errors import DockerError, NotFound
+    from dockeroo.engine.process import Result
+
+    def engine(code, found, err=""):
+        e = DockerEngine()
+        e.asked = []
+
+        def run(args, **kwargs):
+            e.asked.append((args, kwargs.get("check", True)))
+            return Result(args, code, json.dumps(found, indent=4) + "\n", err)
+        e.run = run
+        return e
+    a, b = {"ID": "a", "Spec": {"Name": "a"}}, {"ID": "b", "Spec": {"Name": "b"}}
+    e = engine(0, [a, b])
+    assert e.inspect_existing("service", ["a", "b"]) == [a, b]
+    assert e.asked == [(["service", "inspect", "--", "a", "b"], False)]
+    # "c" removed after the listing: the docker CLI prints the others, exit 1
+    e = engine(1, [a, b], "Error: no such service: c\n")
+    assert e.inspect_existing("service", ["a", "c", "b"]) == [a, b]
+    assert engine(1, [], "Error: no such service: c\n").inspect_existing("service", ["c"]) == []
+    assert engine(0, []).inspect_existing("service", []) == []
+    with pytest.raises(DockerError) as failed:
+        engine(1, [], "Error response from daemon: This node is not a swarm manager.\n"
+               ).inspect_existing("service", ["a"])
+    assert not isinstance(failed.value, NotFound)

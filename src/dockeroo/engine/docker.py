@@ -436,6 +436,19 @@ class DockerEngine:
             raise error
         return cache[name]
 
+    def inspect_existing(self, kind, names, timeout=DEFAULT_TIMEOUT):
+        """The inspect JSON of those of NAMES (KIND objects) that exist, in one
+        ``docker KIND inspect`` (not cached): one removed since it was listed
+        (by anyone) is only missing from the answer.  Any other failure raises
+        (typed, as :meth:`run`)."""
+        if not names:
+            return []
+        result = self.run([kind, "inspect", "--"] + list(names), timeout=timeout, check=False)
+        if result.returncode != 0 and not _only_missing(result.stderr):
+            raise self._lost(DockerError.from_output(result.args, result.returncode,
+                                                     result.stderr or result.stdout[-2000:]))
+        return result.json() or []
+
     def want_listing(self, args):
         """Register the read-only command ``docker ARGS`` (see :meth:`listing`)
         to run beside the next batch of inspects: its answer is then there

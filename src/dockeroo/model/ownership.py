@@ -122,13 +122,15 @@ def network_services(engine, network):
     """Names of the swarm services whose spec attaches their tasks to the
     network of inspect JSON NETWORK (a swarm-scoped network, named by its
     id), wherever their tasks run: a manager knows them all.  [] for a
-    network of no swarm, or an engine that is no manager."""
+    network of no swarm, or an engine that is no manager.  A service removed
+    (by anyone) between the listing and the inspect is only missing: the
+    others are still read."""
     from dockeroo.engine.errors import DockerError
     if not network or network.get("Scope") != "swarm":
         return []
     try:
         ids = engine.run(["service", "ls", "--quiet"]).stdout.split()
-        found = engine.json(["service", "inspect", "--"] + ids) if ids else []
+        found = engine.inspect_existing("service", ids)
     except DockerError:
         return []
     out = set()
