@@ -233,8 +233,17 @@ def test_a_renamed_service_is_created_and_the_old_one_removed():
     options = dict(APP, name="dksrec-app2", service="dksrec-app2")
     actions = service_plan(options)
     assert [(a.name, a.verb, a.reasons) for a in actions] == [
-        ("dksrec-app2", "create", ("option 'name' changed (was dksrec-app)",)),
+        ("dksrec-app2", "create", ("option 'name' changed (was dksrec-app)",))]
+    # what the old configuration had: removed once the new one runs (replaced_removals)
+    values = dict(options)
+    spec = service_mod.read(Options("app", values), FakeBuildout(), values["name"], "name", OWNER)
+    observed = Observed.recorded(objects())
+    gone = service_mod.renamed("app", spec, observed, APP, "part configuration changed")
+    assert [(a.name, a.verb, a.reasons) for a in gone] == [
         ("dksrec-app", "remove", ("replaced by service dksrec-app2",))]
+    assert service_mod.renamed("app", spec, observed, dict(APP, keep="true"), "why")[0].verb \
+        == "unchanged"
+    assert service_mod.renamed("app", spec, observed, options, "why") == []
 
 
 # -- removals (a removed part) ------------------------------------------------------------

@@ -322,18 +322,19 @@ def plan(part, spec, observed, context):
         if networks[name] is None and not (context.planning and name in spec.made_here):
             raise UserError("Part [%s]: network %s (option networks) does not exist"
                             % (part, name))
-    return service_plan(part, spec, observed, context, networks) + \
-        renamed(part, spec, observed, context)
+    return service_plan(part, spec, observed, context, networks)
 
 
-def renamed(part, spec, observed, context):
-    """The removal of the service of the old configuration, when it had
-    another name (done at the end of the run, once the new one runs)."""
-    was = (context.old or {}).get("name")
-    current = observed.get("service", was) if was and was != spec.name else None
-    if current is None or not swarm.is_ours(current, part, spec.owner):
+def renamed(part, spec, observed, old, why):
+    """The removal of the service of the old configuration OLD of PART, when
+    it had another name (``keep`` honoured, a service of someone else left):
+    done once the new one runs, right after the part's turn."""
+    was = old.get("name") or part
+    if was == spec.name:
         return []
-    return [action(part, "service", was, "remove", "replaced by service %s" % spec.name)]
+    return [action(part, "service", was, "remove", "replaced by service %s" % spec.name)
+            if act.verb == "remove" else act
+            for act in swarm.removal(observed, part, old, "service", [was], why)]
 
 
 def service_plan(part, spec, observed, context, networks):
@@ -554,7 +555,7 @@ class Recipe(Base):
     def apply(self, actions):
         spec = self.spec
         for act in actions:
-            if act.verb in ("unchanged", "remove"):  # a renamed one: see drop_replaced
+            if act.verb == "unchanged":
                 continue
             want = act.data["want"]
             if act.verb == "recreate":
@@ -601,11 +602,10 @@ class Recipe(Base):
                                     int(self.spec.wait or DEFAULT_WAIT), ", ".join(attached)))
             time.sleep(0.5)
 
-    def drop_replaced(self, old, engine, keep=(), announce=None):
-        """The service of the old configuration, when it had another name,
-        is removed once the new one runs (at the end of the run)."""
-        if (old.get("name") or self.part) != self.spec.name:
-            self.remove(engine, self.part, old, self.log)
+    def replaced_removals(self, observed, old, why):
+        """The service of the old configuration, when it had another name
+        (:func:`renamed`)."""
+        return renamed(self.part, self.spec, observed, old, why)
 
     # -- convergence --------------------------------------------------------------------
     def converge(self, want):
