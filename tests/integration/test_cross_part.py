@@ -556,6 +556,9 @@ def outcomes(request, engine, base_image, tmp_path_factory):
               and "s" in item.callspec.params]
     registry = request.getfixturevalue("registry") if any(s.registry for s in chosen) else None
     real = real_docker()
+    # made once before the threads: made by the first mktemp, in several threads at once, it
+    # is made several times ("... is not a normalized and relative path" for the others)
+    tmp_path_factory.getbasetemp()
 
     def one(s):
         prefix = "dkt%s" % uuid.uuid4().hex[:8]
@@ -784,6 +787,7 @@ def fault_outcomes(request, engine, base_image, tmp_path_factory):
               and "fs" in item.callspec.params and not item.get_closest_marker("skip")]
     registry = request.getfixturevalue("registry") if any(s.registry for s, _ in chosen) \
         else None
+    tmp_path_factory.getbasetemp()  # once, before the threads (see outcomes)
 
     def one(item):
         s, select = item
