@@ -630,8 +630,10 @@ class BatterySweep(Sweep):
         self.faults = {}
         #: whether the buildout holds parts (installed since the last removal)
         self.installed = False
-        #: the problems of the faulted run of the current case
-        self.missed = []
+        #: how many docker calls the last faulted run made
+        self.made = 0
+        #: the kill points tried again (see case)
+        self.retried = []
 
     def first(self, prefix):
         self.situation.first(self.ctx)
@@ -642,15 +644,33 @@ class BatterySweep(Sweep):
         if fault.get("at"):
             found = self.docker.fault()
             self.faults[fault["at"]] = found["argv"] if found else None
-            if found is None:  # a kill point that kills nothing would prove nothing
-                self.missed.append("the kill did not happen (the run made %d docker calls)"
-                                   % len(self.docker.calls()))
+            self.made = len(self.docker.calls())
         return result
 
     def case(self, k, *args, **kwargs):
-        self.missed = []
-        outcome = super().case(k, *args, **kwargs)
-        outcome.problems[:0] = self.missed
+        """The case of kill point K, tried again (up to twice) when the faulted run's K-th
+        docker call is not the reference's (a read-only call more or less before it: the
+        kill came after another call, or never); a kill point that never kills after the
+        reference's call is a problem of its own."""
+        wanted, notes, found = self.calls[k - 1][:2], [], []
+        for attempt in range(3):
+            self.faults.pop(k, None)
+            outcome = super().case(k, *args, **kwargs)
+            killed = self.faults.get(k)
+            if killed is not None and killed[:2] == wanted:
+                break
+            note = "attempt %d killed after %s, not `%s`" % (
+                attempt + 1, "`%s`" % " ".join(killed[:4]) if killed else
+                "no call (it made %d)" % self.made,
+                " ".join(self.calls[k - 1][:4]))
+            notes.append(note)
+            self.retried.append(k)
+            if outcome.problems:  # what an attempt that killed elsewhere found counts too
+                found.append("%s: %s" % (note, "; ".join(outcome.problems)))
+        else:
+            outcome.problems[:] = ["the kill never came after the reference's call: "
+                                   + " | ".join(notes)]
+        outcome.problems += found
         return outcome
 
     def prepare(self):
@@ -769,8 +789,9 @@ def sweep_situation(s, root, base_image, registry, select):
     if changing:
         labels[changing[len(changing) // 2]] = "middle"
         labels[changing[0]] = "first"
-    report = "%s: N=%d docker calls (%d changing), kill points %s, %.0fs" % (
-        s.name, n, len(changing), chosen, seconds)
+    report = "%s: N=%d docker calls (%d changing), kill points %s%s, %.0fs" % (
+        s.name, n, len(changing), chosen,
+        " (tried again: %s)" % sweeps[0].retried if sweeps[0].retried else "", seconds)
     found = [(f.k, labels.get(f.k, str(f.k)), " ".join(calls[f.k - 1][:4]) if f.k else "-",
               " ".join((sweeps[0].faults.get(f.k) or ["(no fault)"])[:4]), f.problems)
              for f in failures]
