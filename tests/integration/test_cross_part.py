@@ -30,7 +30,6 @@ docker.build's image users, which the build moves cover.
 
 import fnmatch
 import os
-import shutil
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -731,18 +730,9 @@ class BatterySweep(Sweep):
             problems.append("keep = true objects gone %s: %s" % (when, gone))
         self.clean(left)
 
-    def fresh(self):
-        problems = []
+    def uninstall_earlier(self, problems):
         if self.installed:  # the reference (the cases are removed by converged)
             self.removal(problems, "after the reference")
-        left = self.leftovers()
-        if left:
-            problems.append("left before the case: %s" % sorted(left))
-            self.clean(left)
-        if os.path.exists(self.bo.directory):
-            shutil.rmtree(self.bo.directory)
-        os.makedirs(self.bo.directory)
-        return problems
 
     def converged(self, problems):
         result = self.run(self.scenario.steps[-1])

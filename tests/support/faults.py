@@ -434,8 +434,7 @@ class Sweep:
     def fresh(self):
         """Uninstall what an earlier case left, wipe the buildout directory."""
         problems = []
-        if os.path.exists(self.bo.path(".installed.cfg")):
-            self.bo.run("buildout:parts=")
+        self.uninstall_earlier(problems)
         left = self.leftovers()
         if left:
             problems.append("left before the case: %s" % sorted(left))
@@ -444,6 +443,11 @@ class Sweep:
             shutil.rmtree(self.bo.directory)
         os.makedirs(self.bo.directory)
         return problems
+
+    def uninstall_earlier(self, problems):
+        """Remove what the earlier case installed (``buildout:parts=``)."""
+        if os.path.exists(self.bo.path(".installed.cfg")):
+            self.bo.run("buildout:parts=")
 
     def clean(self, objects):
         remove(objects)
