@@ -39,3 +39,25 @@ def test_dockerignore_lines_as_docker_reads_them():
 def test_secret_csv_field():
     assert csv_field("src=/a/b") == "src=/a/b"
     assert csv_field('src=/a,b"c') == '"src=/a,b""c"'
+
+
+def test_the_images_a_legacy_builds_steps_made_are_read_from_its_output():
+    """Not the FROM step's image, not one taken from the cache (recorded output)."""
+    from dockeroo.engine.errors import LegacyBuildSteps
+    steps = LegacyBuildSteps()
+    for line in """Sending build context to Docker daemon  2.048kB
+Step 1/5 : ARG BASE
+Step 2/5 : FROM ${BASE}
+ ---> 0e7ac7d42abc
+Step 3/5 : ARG V
+ ---> Using cache
+ ---> 95263cf46f20
+Step 4/5 : RUN echo $V > /v
+ ---> Running in 4ac5b1558f6a
+Removing intermediate container 4ac5b1558f6a
+ ---> c770dee45e6f
+Step 5/5 : COPY . /ctx/
+ ---> 3b1abfceae5e
+The command '/bin/sh -c false' returned a non-zero code: 1""".splitlines():
+        steps.feed(line)
+    assert steps.images == ["c770dee45e6f", "3b1abfceae5e"]

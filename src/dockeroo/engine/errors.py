@@ -199,6 +199,35 @@ def build_could_not_resolve(output):
     return "resolve" in output
 
 
+class LegacyBuildSteps:
+    """The images a legacy (``DOCKER_BUILDKIT=0``) ``docker build``'s steps
+    made, read from its output lines as they stream (:meth:`feed`): not the
+    ``FROM`` step's (the base image), not one taken from the cache.  What a
+    failed build leaves as cache (``images``, in the build's order)."""
+
+    #: a step (``Step 2/3 : COPY . /ctx/``), a step served from the cache, the
+    #: image a step made (`` ---> 3f2a1b0c9d8e``)
+    STEP = re.compile(r"^Step \d+/\d+ : (\S+)")
+    CACHED = re.compile(r"^\s*---> Using cache\s*$")
+    IMAGE = re.compile(r"^\s*---> ([0-9a-f]{12,64})\s*$")
+
+    def __init__(self):
+        self.images = []
+        self._step = {}
+
+    def feed(self, line):
+        found = self.STEP.match(line)
+        if found:
+            self._step = {"instruction": found.group(1).upper(), "cached": False}
+        elif self.CACHED.match(line):
+            self._step["cached"] = True
+        else:
+            found = self.IMAGE.match(line)
+            if found and self._step and self._step["instruction"] != "FROM" and \
+                    not self._step["cached"]:
+                self.images.append(found.group(1))
+
+
 def only_untagged(stdout):
     """Did ``docker image rm``'s answer STDOUT delete nothing (it only untagged)?"""
     return "Deleted:" not in stdout

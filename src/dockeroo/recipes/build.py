@@ -25,7 +25,7 @@ from dockeroo.model import ownership, plan as plan_mod
 from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import ANSI_ESCAPE
 from dockeroo.engine.errors import DockerError, InUse, build_could_not_resolve
-from dockeroo.engine.errors import build_needs_buildx
+from dockeroo.engine.errors import LegacyBuildSteps, build_needs_buildx
 from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
     hash_values)
 from dockeroo.model.plan import action, not_fingerprinted
@@ -36,11 +36,6 @@ from dockeroo.model.options import quote_command
 
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
-#: the legacy builder's lines: a step (``Step 2/3 : COPY . /ctx/``), a step
-#: served from the cache, the image a step made (`` ---> 3f2a1b0c9d8e``)
-STEP_LINE = re.compile(r"^Step \d+/\d+ : (\S+)")
-STEP_CACHED = re.compile(r"^\s*---> Using cache\s*$")
-STEP_IMAGE = re.compile(r"^\s*---> ([0-9a-f]{12,64})\s*$")
 #: how long the images of a cancelled build (timeout) may stay in use by the step
 #: container the engine is removing
 STEP_GONE_WITHIN = 10
@@ -546,20 +541,11 @@ class Recipe(Base):
             self.log.warning("The legacy builder ignores the Dockerfile's syntax line")
         # the tag is applied only when the whole build succeeded: a failure tags nothing
         hide = [v.decode("utf-8", "replace") for v in secret_values.values() if len(v) >= 4]
-        steps, step = [], {}  # the images this legacy build's steps made (not FROM, not cached)
+        steps = LegacyBuildSteps()  # the images this build's steps made
 
         def see(record):
             keep = tidy_record(record, hide)
-            line = record.msg
-            found = STEP_LINE.match(line)
-            if found:
-                step.update(instruction=found.group(1).upper(), cached=False)
-            elif STEP_CACHED.match(line):
-                step["cached"] = True
-            else:
-                found = STEP_IMAGE.match(line)
-                if found and step and step["instruction"] != "FROM" and not step["cached"]:
-                    steps.append(found.group(1))
+            steps.feed(record.msg)
             return keep
         quiet = logging.Filter()
         quiet.filter = see
@@ -579,7 +565,7 @@ class Recipe(Base):
             if result.returncode != 0:
                 self.failed(result, hide)
         except BaseException:
-            self.drop_steps(steps)
+            self.drop_steps(steps.images)
             raise
 
     def drop_steps(self, steps):
