@@ -7,6 +7,8 @@ Subnets are free /24s of the test subnet pool (conftest.subnet_pool, inside
 import ipaddress
 import random
 
+import pytest
+
 from support.engine import docker, engine_kind, free_subnet, inspect
 
 
@@ -283,3 +285,40 @@ def test_network_bad_names(buildout, prefix):
         line = result.error_line()
         assert "Part [bad], option 'name'" in line and "'-'" in line, (name, result.output)
     assert made() == before
+
+
+HOST_CHANGED = "Error response from daemon: route ip+net: no such network interface"
+
+
+def test_a_network_create_refused_while_the_host_changed_is_run_again(prefix, tmp_path):
+    """Podman checks a new network's subnet against the addresses of every
+    interface of the host, and answers ``route ip+net: no such network
+    interface`` when one goes while it reads them (seen in CI, with other
+    lanes' containers stopping): nothing was made, and the engine runs that
+    ``network create`` again.  Any other command with that answer fails at
+    once.  A wrapper of the real docker CLI gives the answer once per command."""
+    import shutil
+    from dockeroo.engine.docker import DockerEngine
+    from dockeroo.engine.errors import HostChanged
+
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "docker"
+    wrapper.write_text("""#!/bin/sh
+echo "$1 $2" >> %(calls)s
+if [ "$2" = create ] && [ ! -e %(tmp)s/answered-$1 ]; then
+    touch %(tmp)s/answered-$1
+    echo "%(answer)s" >&2
+    exit 1
+fi
+exec %(docker)s "$@"
+""" % {"calls": calls, "tmp": tmp_path, "answer": HOST_CHANGED, "docker": shutil.which("docker")})
+    wrapper.chmod(0o755)
+    net = free_subnet()
+    engine = DockerEngine(docker=str(wrapper))
+    engine.run(["network", "create", "--subnet", str(net), prefix + "-raced"])
+    assert ipam(prefix + "-raced")[0]["Subnet"] == str(net)
+    assert calls.read_text().split("\n").count("network create") == 2
+    with pytest.raises(HostChanged):
+        engine.run(["volume", "create", prefix + "-raced"])
+    assert inspect("volume", prefix + "-raced") is None
+    assert calls.read_text().split("\n").count("volume create") == 1

@@ -5,7 +5,8 @@ import pytest
 from dockeroo.engine.errors import _only_missing
 from dockeroo.engine.capabilities import Capabilities
 from dockeroo.runtime.container import config_changes, label_change, split_change
-from dockeroo.engine.errors import Conflict, DockerError, InUse, NotFound, Timeout, Unreachable
+from dockeroo.engine.errors import (Conflict, DockerError, HostChanged, InUse, NotFound, Timeout,
+                                    Unreachable)
 from dockeroo.recipes.network import podman_view
 from dockeroo.base.references import find_image
 
@@ -44,6 +45,8 @@ ANSWERS = [
      "name \"x\" is already in use by 0123. You have to remove that container to be able to "
      "reuse that name: that name is already in use", Conflict),
     ("Error response from daemon: network name x already used: network already exists", Conflict),
+    # Podman's network create when an interface went while it read the host's addresses
+    ("Error response from daemon: route ip+net: no such network interface", HostChanged),
     ("Error response from daemon: some other failure", DockerError),
 ]
 

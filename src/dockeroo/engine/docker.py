@@ -27,12 +27,17 @@ from dockeroo.base.redaction import redact
 from dockeroo.base.state import read_json, store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
-from dockeroo.engine.errors import DockerError, SshFailed, Unreachable, _only_missing
+from dockeroo.engine.errors import DockerError, HostChanged, SshFailed, Unreachable, _only_missing
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, Supervisor, _write_all
 from dockeroo.engine.selection import EngineConfig
 from dockeroo.engine.ssh import Tunnel
 
 log = logging.getLogger("dockeroo")
+
+#: the commands that a :class:`HostChanged` answer proves changed nothing (Podman
+#: checks a new network's subnet before it makes anything), run again after these pauses
+_RUN_AGAIN_IF_HOST_CHANGED = {("network", "create")}
+_HOST_CHANGED_PAUSES = (0.2, 0.5, 1.0, 2.0)
 
 
 class DockerEngine:
@@ -123,8 +128,18 @@ class DockerEngine:
         ``input`` (str or bytes) is written to stdin.  ``stream`` is a
         logger: stdout and stderr lines go to it as they come (stdout is
         still returned).  ``timeout`` seconds: the process is killed and a
-        :class:`Timeout` says so.
+        :class:`Timeout` says so.  A ``network create`` answered with
+        :class:`HostChanged` (it made nothing) is run again after a pause.
         """
+        for pause in _HOST_CHANGED_PAUSES if tuple(args[:2]) in _RUN_AGAIN_IF_HOST_CHANGED else ():
+            try:
+                return self._run_once(args, input, timeout, check, stream, env, program)
+            except HostChanged as exc:
+                log.debug("%s; running it again in %ss", exc, pause)
+                time.sleep(pause)
+        return self._run_once(args, input, timeout, check, stream, env, program)
+
+    def _run_once(self, args, input, timeout, check, stream, env, program):
         data = input.encode() if isinstance(input, str) else input
         if stream is None:
             with Supervisor(timeout) as group:

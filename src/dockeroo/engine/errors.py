@@ -96,6 +96,15 @@ class Unreachable(DockerError):
     """No engine answers where the client looks for it."""
 
 
+class HostChanged(DockerError):
+    """The engine could not read the host's network interfaces because one
+    came or went while it read them (Podman checks a new network's subnet
+    against every interface's addresses, and Go's reading of them fails with
+    ``route ip+net: no such network interface`` when a container starts or
+    stops at that instant): the command changed nothing and may be run again.
+    """
+
+
 class SshFailed(Unreachable):
     """The ssh connection to a remote engine (``engine-url = ssh://...``) could
     not be made, or was lost: one line with ssh's own words."""
@@ -153,6 +162,8 @@ class CopySourceError(DockerError):
 
 #: (class, lower-case fragments of Docker's and Podman's error texts), tried in order
 _ERROR_TEXTS = (
+    # before NotFound ("no such"): a race with another process, not a missing object
+    (HostChanged, ("route ip+net: no such network interface",)),
     (Unreachable, ("cannot connect to the docker daemon", "error during connect",
                    "is the docker daemon running")),
     # before InUse: Docker's name conflict says "is already in use by container"
