@@ -354,5 +354,13 @@ def test_a_changed_path_replaces_the_file_this_part_wrote(buildout, tmp_path, pr
                                               for x in exact.plan]
     os.remove(second)
 
+    # what a killed save left next to the file goes with the part, its file kept or not
+    leftover = str(tmp_path / (".dockeroo-save-three.tar-killed"))
+    open(leftover, "wb").close()
     buildout.uninstall_all()
-    assert not os.path.exists(third)
+    assert not os.path.exists(third) and not os.path.exists(leftover)
+    buildout.configure(save_part(a, b, third, "keep = true"))
+    buildout.ok()
+    open(leftover, "wb").close()
+    buildout.uninstall_all()
+    assert os.path.isfile(third) and not os.path.exists(leftover)

@@ -204,10 +204,11 @@ class Recipe(StateRecipe):
         return [action(part, "file", path, "remove", why)]
 
     @classmethod
-    def remove(cls, engine, part, options, log):
+    def uninstalled(cls, part, options, log):
+        """What a killed run's save left next to the file (its removal, if
+        this part wrote it, is the removal plan's, kept or not)."""
         if options.get("path"):
-            cls.drop_temporaries(options["path"])  # of a killed run's save
-        cls.apply_removal(engine, part, options, log)  # the archive, if this part wrote it
+            cls.drop_temporaries(options["path"])
 
 
 uninstall = Recipe.uninstaller()
