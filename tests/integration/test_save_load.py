@@ -364,3 +364,4 @@ def test_a_changed_path_replaces_the_file_this_part_wrote(buildout, tmp_path, pr
     open(leftover, "wb").close()
     buildout.uninstall_all()
     assert os.path.isfile(third) and not os.path.exists(leftover)
+    assert not os.path.exists(buildout.path("parts", "save")), "the part's state goes too"

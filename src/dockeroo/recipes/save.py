@@ -209,6 +209,7 @@ class Recipe(StateRecipe):
         this part wrote it, is the removal plan's, kept or not)."""
         if options.get("path"):
             cls.drop_temporaries(options["path"])
+        super().uninstalled(part, options, log)  # the state file
 
 
 uninstall = Recipe.uninstaller()
