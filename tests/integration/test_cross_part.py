@@ -17,7 +17,9 @@ sweep (support/faults.py): its change killed right after its first and its
 middle docker call that changes something, then a plain run must reach the
 state of the uninterrupted change, a re-run must change nothing and
 ``buildout:parts=`` must leave only what ``keep = true`` keeps
-(test_cross_part_faults_full, ``-m slow``: right after every such call).
+(test_cross_part_faults_full, ``-m slow``: right after every such call;
+test_cross_part_faults_term, ``-m slow``: SIGTERM instead of SIGKILL at the
+first and middle points).
 The Podman lane runs neither.
 
 The swarm situations (a service switching its secret, config and network
@@ -757,7 +759,10 @@ def first_and_middle(n, calls):
     return sorted({found[0], found[len(found) // 2]}) if found else []
 
 
-FAULT_SELECT = {"sampled": first_and_middle, "every": lambda n, calls: changing_calls(calls)}
+FAULT_SELECT = {"sampled": first_and_middle, "every": lambda n, calls: changing_calls(calls),
+                "sampled-TERM": first_and_middle}
+#: the signal the buildout gets at each kill point of a selection (SIGKILL by default)
+FAULT_SIGNAL = {"sampled-TERM": "TERM"}
 
 #: kill points of the battery that do not converge yet: situation -> (reason, the kill
 #: points that fail, as "first"/"middle" or k).  A listed kill point that converges is a
@@ -778,8 +783,9 @@ def sweep_situation(s, root, base_image, registry, select):
         return sweeps[-1]
 
     try:
-        n, chosen, failures, seconds, calls = sweep(make, FAULT_SELECT[select], workers=1,
-                                                    check=False)
+        n, chosen, failures, seconds, calls = sweep(make, FAULT_SELECT[select],
+                                                    FAULT_SIGNAL.get(select, "KILL"),
+                                                    workers=1, check=False)
     finally:
         release_subnets(subnets)
         remove_with_prefix(prefix)
@@ -788,8 +794,8 @@ def sweep_situation(s, root, base_image, registry, select):
     if changing:
         labels[changing[len(changing) // 2]] = "middle"
         labels[changing[0]] = "first"
-    report = "%s: N=%d docker calls (%d changing), kill points %s%s, %.0fs" % (
-        s.name, n, len(changing), chosen,
+    report = "%s: N=%d docker calls (%d changing), SIG%s points %s%s, %.0fs" % (
+        s.name, n, len(changing), FAULT_SIGNAL.get(select, "KILL"), chosen,
         "".join([" (tried again: %s)" % sweeps[0].retried if sweeps[0].retried else "",
                  " (killed after another call at: %s)" % sweeps[0].substituted
                  if sweeps[0].substituted else ""]), seconds)
@@ -857,4 +863,13 @@ def test_cross_part_faults(fs, select, fault_outcomes):
                                         for s in APPLIED])
 def test_cross_part_faults_full(fs, select, fault_outcomes):
     """The same, right after every docker call of the change that changes something."""
+    check_fault_outcome(fs, select, fault_outcomes)
+
+
+@pytest.mark.parametrize("fs, select", [pytest.param(s, "sampled-TERM", id=s.name,
+                                                     marks=pytest.mark.slow)
+                                        for s in APPLIED])
+def test_cross_part_faults_term(fs, select, fault_outcomes):
+    """SIGTERM (buildout stops, dockeroo undoes what the interrupted step half made)
+    at the first and middle kill points: the next run converges the same way."""
     check_fault_outcome(fs, select, fault_outcomes)
