@@ -3,8 +3,8 @@
 Every call is an argv list.  Failures raise :class:`DockerError`, carrying
 the command, the exit code and stderr, typed once here from the engine's
 answer (:class:`NotFound`, :class:`InUse`, :class:`Conflict`,
-:class:`Timeout`, :class:`Unreachable`: Docker and Podman word them
-differently), so that callers never match error texts.
+:class:`Timeout`, :class:`Unreachable`, :class:`HostChanged`: Docker and
+Podman word them differently), so that callers never match error texts.
 Structured output comes from ``inspect`` JSON, never from scraped tables.
 """
 

@@ -3,8 +3,9 @@
 
 Docker and Podman word the same failure differently; a failed command
 becomes :class:`NotFound`, :class:`InUse`, :class:`Conflict`,
-:class:`Timeout` or :class:`Unreachable` here, once, so that callers never
-match error texts.
+:class:`Timeout`, :class:`Unreachable` or :class:`HostChanged` (a
+command refused while the host's interfaces changed, safe to run again)
+here, once, so that callers never match error texts.
 """
 import re
 
