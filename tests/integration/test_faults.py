@@ -377,7 +377,8 @@ def scenarios(base_image, registry):
                             Step(with_values(VOLUME, v="2"))))
 
     def network_setup(prefix):
-        return {"subnet": free_subnet()}
+        # not one another worker's or scenario's set-up just took (its network may not exist yet)
+        return {"subnet": distinct_subnets(1)[0]}
     found.update(life_cycle("network", Step(with_values(NETWORK, v="1", internal="false")),
                             Step(with_values(NETWORK, v="2", internal="true")),
                             setup=network_setup))

@@ -434,10 +434,11 @@ class Sweep:
     def fresh(self):
         """Uninstall what an earlier case left, wipe the buildout directory."""
         problems = []
-        self.uninstall_earlier(problems)
+        said = self.uninstall_earlier(problems)
         left = self.leftovers()
         if left:
-            problems.append("left before the case: %s" % sorted(left))
+            problems.append("left before the case: %s%s" % (
+                sorted(left), "\n    the uninstall said:\n%s" % said if said else ""))
             self.clean(left)
         if os.path.exists(self.bo.directory):
             shutil.rmtree(self.bo.directory)
@@ -445,9 +446,15 @@ class Sweep:
         return problems
 
     def uninstall_earlier(self, problems):
-        """Remove what the earlier case installed (``buildout:parts=``)."""
+        """Remove what the earlier case installed (``buildout:parts=``);
+        returns what the uninstall printed (None when there was nothing)."""
         if os.path.exists(self.bo.path(".installed.cfg")):
-            self.bo.run("buildout:parts=")
+            result = self.bo.run("buildout:parts=")
+            if not result.ok:
+                problems.append("the uninstall of the earlier case failed: %s"
+                                % result.error_line())
+            return result.output
+        return None
 
     def clean(self, objects):
         remove(objects)
