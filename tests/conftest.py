@@ -24,6 +24,7 @@ from support.busybox import BUSYBOX, busybox_rootfs_tar
 from support.buildout import Buildout, make_docker_recorder, real_docker
 from support.engine import docker, engine_kind, inspect, remove_with_prefix
 from support.registry import Registry, free_port
+from dockeroo.model.ownership import owner_id
 
 
 def pytest_configure(config):
@@ -171,6 +172,12 @@ def buildout(prefix, tmp_path):
     yield bo
     if os.path.exists(bo.path(".installed.cfg")):
         bo.uninstall_all()
+    # an untagged image is named by no prefix: it is found by this buildout's label
+    left = docker("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
+                  "--filter", "label=io.dockeroo.buildout=" + owner_id(bo.directory)).split()
+    for image in left:
+        subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
+    assert not left, "untagged images of this buildout left behind: %s" % left
 
 
 @pytest.fixture

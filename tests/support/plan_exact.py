@@ -280,8 +280,13 @@ def _command(argv):
     return first, args[1:]
 
 
-def classify(argvs):
+def classify(argvs, made_ids=()):
     """{(kind, name): set of effects} for the mutating commands of ARGVS.
+
+    MADE_IDS are the ids the run's imports and commits printed
+    (``DockerRecorder.made_ids``): an image removed by one of them was made
+    and removed by the run, a helper (the untagged import a committed image
+    was made from, left behind by Podman's commit), not a part's object.
 
     Containers dockeroo makes under a temporary name (``NAME-dockeroo-new-RUN``,
     or labelled ``io.dockeroo.temporary``) and renames to NAME count as NAME;
@@ -330,6 +335,8 @@ def classify(argvs):
                         target = name
             name = target
         elif kind == "image":
+            if effect == "remove" and _is_made(name, made_ids):
+                continue
             name = normal_image(name)
         effects.setdefault((kind, name), set()).add(effect)
     # docker.push tags the image for the push and removes the tag right after:
@@ -340,6 +347,14 @@ def classify(argvs):
         if key[0] == "image" and {"remove", "push"} <= got and ("tag" in got or loaded):
             got -= {"tag", "remove"}
     return effects
+
+
+def _is_made(ref, made_ids):
+    """Whether REF (an image id, possibly short) is one of MADE_IDS."""
+    short = ref.split(":", 1)[-1] if ref.startswith("sha256:") else ref
+    if not re.fullmatch(r"[0-9a-f]{12,64}", short):
+        return False
+    return any(m.split(":", 1)[-1].startswith(short) for m in made_ids)
 
 
 def _read_only(argv):
@@ -481,7 +496,7 @@ def assert_plan_matches_run(buildout, recorder, *args, ignore=None, run_ok=True)
     if run_ok:
         assert run.ok and "Traceback" not in run.output, run.output
     run_calls = recorder.commands()
-    effects = classify(run_calls)
+    effects = classify(run_calls, recorder.made_ids())
     effects.update(file_effects(files))
     problems = compare(actions, effects, ignore)
     assert not problems, "the plan is not what the run did:\n  %s\n%s\n--- buildout output:\n%s" % (

@@ -363,7 +363,7 @@ def run_situation(situation, reserved, buildout, prefix, base_image, recorder, r
         assert run.ok, "the run failed:\n%s\n--- plan:\n%s" % (run.output, text.output)
         # 4. exactly the plan's actions, in its order
         assert_logged_as_planned(plan.actions, run.output)
-        effects = classify(recorder.commands())
+        effects = classify(recorder.commands(), recorder.made_ids())
         problems = compare(plan.actions, effects)
         assert not problems, "the plan is not what the run did:\n  %s\n%s\n--- run:\n%s" % (
             "\n  ".join(problems), describe(plan.actions, effects), run.output)

@@ -61,3 +61,24 @@ Step 5/5 : COPY . /ctx/
 The command '/bin/sh -c false' returned a non-zero code: 1""".splitlines():
         steps.feed(line)
     assert steps.images == ["c770dee45e6f", "3b1abfceae5e"]
+
+
+def test_the_images_a_podman_builds_steps_made_are_read_from_its_output():
+    """Podman's lines (recorded from Podman 4.3's compat build)."""
+    from dockeroo.engine.errors import LegacyBuildSteps
+    steps = LegacyBuildSteps()
+    for line in """Sending build context to Docker daemon  3.072kB
+STEP 1/5: FROM dockeroo-test/busybox:3d9f2889d678
+STEP 2/5: LABEL io.x=y
+--> Using cache 45316507e44bcfe3f214e572a7c8d8891290cee07d5e071f0ebd4896c68f104d
+--> 45316507e44
+STEP 3/5: COPY hello.txt /hello.txt
+--> a08b49b2537
+STEP 4/5: RUN echo ok
+ok
+--> 783f018e377
+STEP 5/5: RUN echo step-output; false
+step-output
+building at STEP "RUN echo step-output; false": while running runtime: exit status 1""".splitlines():
+        steps.feed(line)
+    assert steps.images == ["a08b49b2537", "783f018e377"]

@@ -87,3 +87,13 @@ def test_compare_verbs():
     # unless a part could not plan
     assert compare(plan[1:] + [act("part", "p", "maybe")], effects) == []
     assert compare([act("volume", "made", "maybe")], {("volume", "made"): {"create"}}) == []
+
+
+def test_an_image_the_run_made_and_removed_by_its_id_is_a_helper():
+    made = "sha256:" + "ab" * 32
+    argvs = [["import", "--change", "LABEL a=b", "-"], ["image", "rm", made],
+             ["image", "rm", "sha256:" + "cd" * 32]]
+    effects = classify(argvs, [made])
+    assert effects == {("image", "sha256:" + "cd" * 32): {"remove"}}
+    # without the printed ids both removals count
+    assert len(classify(argvs)) == 2

@@ -28,7 +28,7 @@ from dockeroo.base.state import read_json, store_json
 from dockeroo.engine.client import ClientBuilder, _CLIENT_BUILDERS, _client_key
 from dockeroo.engine.commands import INSPECT_KINDS, _PLAN_SAFE_MACHINE, _changed_kinds, _read_only, plan_safe
 from dockeroo.engine.errors import DockerError, HostChanged, SshFailed, Unreachable, _only_missing
-from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Result, Supervisor, _write_all
+from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Feed, Result, Supervisor, _write_all
 from dockeroo.engine.selection import EngineConfig
 from dockeroo.engine.ssh import Tunnel
 
@@ -208,9 +208,13 @@ class DockerEngine:
         """``docker SRC_ARGS | transform | docker DST_ARGS``.
 
         Without ``transform`` the two processes are connected directly (no
-        Python in the data path).  ``transform(src, out)`` reads the
-        producer's stdout (None when there is no producer) and writes the
-        consumer's stdin.  Both processes are killed when ``timeout``
+        Python in the data path: a producer that fails midway ends the
+        consumer's input as if it were whole).  ``transform(src, out)``
+        reads the producer's stdout (None when there is no producer) and
+        writes the consumer's stdin; when the transform or the producer
+        fails, the consumer's input is spoiled (:class:`Feed`) so that
+        ``docker import`` or ``docker load`` refuses it instead of making an
+        image of a part.  Both processes are killed when ``timeout``
         passes; any failure raises :class:`DockerError`.
         """
         producer = None
@@ -227,15 +231,25 @@ class DockerEngine:
                 producer.stdout.close()  # the consumer holds the read end now
             readers = {proc: group.collect(proc, stdout=proc is consumer) for proc in group.procs}
             if not direct:
+                feed = Feed(consumer.stdin)
                 try:
-                    transform(producer.stdout if producer else None, consumer.stdin)
+                    transform(producer.stdout if producer else None, feed)
+                    if producer is not None:  # its stream ends cleanly only if it succeeded
+                        producer.stdout.close()
+                        if producer.wait() != 0:
+                            feed.spoil()
                 except BrokenPipeError:
                     pass
                 except Exception as exc:  # report after the processes are reaped
                     transform_error = exc
-                    group.kill()
+                    feed.spoil()  # the consumer refuses what it got, and exits
+                    if producer:
+                        group.kill(producer)
+                except BaseException:  # Ctrl-C, SIGTERM: the supervisor kills them
+                    feed.spoil()
+                    raise
                 finally:
-                    with suppress(BrokenPipeError):
+                    with suppress(OSError):
                         consumer.stdin.close()
                     if producer:
                         producer.stdout.close()

@@ -217,11 +217,12 @@ class LegacyBuildSteps:
     ``FROM`` step's (the base image), not one taken from the cache.  What a
     failed build leaves as cache (``images``, in the build's order)."""
 
-    #: a step (``Step 2/3 : COPY . /ctx/``), a step served from the cache, the
-    #: image a step made (`` ---> 3f2a1b0c9d8e``)
-    STEP = re.compile(r"^Step \d+/\d+ : (\S+)")
-    CACHED = re.compile(r"^\s*---> Using cache\s*$")
-    IMAGE = re.compile(r"^\s*---> ([0-9a-f]{12,64})\s*$")
+    #: a step (``Step 2/3 : COPY . /ctx/``; Podman's ``STEP 2/3: COPY . /ctx/``),
+    #: a step served from the cache (`` ---> Using cache``; ``--> Using cache ID``),
+    #: the image a step made (`` ---> 3f2a1b0c9d8e``; Podman's ``--> 3f2a1b0c9d8``)
+    STEP = re.compile(r"^(?:\[\d+/\d+\] )?(?:Step|STEP) \d+/\d+ ?: (\S+)")
+    CACHED = re.compile(r"^\s*-?--> Using cache(?:\s+[0-9a-f]+)?\s*$")
+    IMAGE = re.compile(r"^\s*-?--> ([0-9a-f]{11,64})\s*$")
 
     def __init__(self):
         self.images = []
@@ -232,12 +233,14 @@ class LegacyBuildSteps:
         if found:
             self._step = {"instruction": found.group(1).upper(), "cached": False}
         elif self.CACHED.match(line):
-            self._step["cached"] = True
+            if self._step:
+                self._step["cached"] = True
         else:
             found = self.IMAGE.match(line)
             if found and self._step and self._step["instruction"] != "FROM" and \
                     not self._step["cached"]:
                 self.images.append(found.group(1))
+                self._step = {}  # one image a step
 
 
 def only_untagged(stdout):

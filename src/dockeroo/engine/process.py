@@ -164,6 +164,43 @@ class Supervisor:
         return Timeout(getattr(proc, "args", proc), None, stderr, timed_out=self.limit)
 
 
+class Feed:
+    """A consumer's stdin as a transform writes it: counts the bytes, and
+    can end the stream so that the consumer refuses it.
+
+    ``docker import -`` and ``docker load`` take a stream that ends cleanly
+    between two tar members (even an empty one) for a whole archive and make
+    an image of it; Podman 4.3 also makes one of what it received when the
+    client dies in the middle of the request.  A stream whose writing failed
+    is therefore never just closed nor cut off: :meth:`spoil` ends it inside
+    a 512-byte block with bytes that are not a tar header's (nor the end of
+    a compressed stream), which every tar reader refuses, and the consumer
+    fails on its own.
+    """
+
+    BLOCK = 512
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.written = 0
+
+    def write(self, data):
+        result = self.raw.write(data)
+        self.written += len(data)
+        return result
+
+    def spoil(self):
+        """Write the bytes that make the stream invalid (a closed pipe is fine:
+        the consumer is gone and its exit status tells)."""
+        size = 1 if (self.written + 1) % self.BLOCK else 2
+        with suppress(OSError, ValueError):
+            self.raw.write(b"\xff" * size)
+            self.written += size
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 def _write_all(pipe, data):
     try:
         pipe.write(data)

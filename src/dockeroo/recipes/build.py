@@ -37,7 +37,8 @@ from dockeroo.model.options import quote_command
 #: contexts ``docker build`` fetches itself (git repositories, URLs): passed through
 REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
 #: how long the images of a cancelled build (timeout) may stay in use by the step
-#: container the engine is removing
+#: container the engine is removing (one still in use then is retired: removed
+#: by the end of the run, or of a later one, once unused)
 STEP_GONE_WITHIN = 10
 #: the client's notice about the legacy builder (DOCKER_BUILDKIT=0): not worth logging
 LEGACY_NOTICE = ("The legacy builder is deprecated", "BuildKit is currently disabled",
@@ -575,7 +576,7 @@ class Recipe(Base):
         image.  One that is tagged or that another image builds on stays.
         Never raises: the build's own error is the one to see."""
         deadline = time.monotonic() + STEP_GONE_WITHIN
-        for image in reversed(steps):
+        for image in reversed(self.full_ids(steps)):
             while True:
                 try:
                     self.engine.forget("image", image)
@@ -585,13 +586,37 @@ class Recipe(Base):
                         ownership.remove_image(self.engine, image, timeout=self.cmd_timeout())
                 except InUse as exc:
                     # a cancelled build's step container, which the engine removes shortly
+                    # (Podman's runs the step to its end first)
                     if exc.container_ids(image) and time.monotonic() < deadline:
                         time.sleep(0.5)
                         continue
-                    self.log.debug("left image %s of the failed build: %s", image, exc)
+                    self.log.debug("image %s of the failed build is still in use (%s): removed "
+                                   "by the end of this run or a later one", image, exc)
+                    try:
+                        self.retire_image(image)
+                    except Exception as error:  # noqa: BLE001
+                        self.log.debug("left image %s of the failed build: %s", image, error)
                 except Exception as exc:  # noqa: BLE001 - the build's error is the one to see
                     self.log.debug("left image %s of the failed build: %s", image, exc)
                 break
+
+    def full_ids(self, ids):
+        """IDS with Podman's 11-digit ids (which it does not take back as ids)
+        made whole from the engine's list of images; never raises."""
+        if all(len(i) >= 12 for i in ids):
+            return ids
+        try:
+            listed = self.run(["image", "ls", "--all", "--no-trunc", "--quiet"],
+                              check=False).stdout.split()
+        except Exception as exc:  # noqa: BLE001 - the build's error is the one to see
+            self.log.debug("cannot list the images of the failed build: %s", exc)
+            return [i for i in ids if len(i) >= 12]
+        whole = [i.split(":", 1)[-1] for i in listed]
+        found = []
+        for image in ids:
+            matches = [w for w in whole if w.startswith(image)] if len(image) < 12 else [image]
+            found += matches[:1] if len(matches) == 1 else []
+        return found
 
     def failed(self, result, hide):
         tail = "\n".join(mask(line, hide) for line in result.tail(25).splitlines()

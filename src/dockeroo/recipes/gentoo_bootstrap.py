@@ -210,6 +210,8 @@ class Recipe(Base):
                     {LABEL_FINGERPRINT: spec.fingerprint})])
                 self.on_failure(lambda: self.remove_image_id(new_id))
                 box.remove()
+                if not reuse:
+                    ctr.drop_committed_base(engine, base, timeout=self.cmd_timeout())
                 self.log.info("Committed image %s", spec.image)
                 if old_container is not None:
                     remove_container(self.engine, spec.container, timeout=self.cmd_timeout())

@@ -392,6 +392,8 @@ class Recipe(Base):
                 self._script_in(box, run_freeze)
             changes = self._changes(command, entrypoint, packages, found)
             new_id = box.commit(spec.image, changes)
+        if not spec.base_image:  # imported by this run
+            ctr.drop_committed_base(engine, base_id, timeout=self.cmd_timeout())
         engine.forget("image", spec.image)
         self.log.info("Committed image %s%s", spec.image,
                       " with %s" % ", ".join(packages) if packages else "")

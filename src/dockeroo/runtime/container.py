@@ -11,6 +11,7 @@ import posixpath
 import re
 import select
 import shlex
+import shutil
 import subprocess
 import time
 from contextlib import contextmanager, suppress
@@ -22,7 +23,7 @@ from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, DEFAULT_TIMEOUT, Supervisor, printed_id
 from dockeroo.engine.errors import CopySourceError, DockerError
 from dockeroo.model.options import CONTAINER_NAME, os_errors, parse_mapping
-from dockeroo.model.ownership import remove_container
+from dockeroo.model.ownership import remove_container, remove_image
 
 
 @dataclass
@@ -536,8 +537,20 @@ def commit(engine, container, ref, changes=(), message=None, timeout=DEFAULT_LON
     config = ((engine.inspect("container", container) or {}).get("Config")) or {}
     args = ["import"] + repeated("--change", config_changes(config) + [
         c for line in changes for c in split_change(line)]) + (["--message", message] if message else [])
-    result = engine.pipe(["export", container], args + ["-"] + target, timeout=timeout)
+    # through Python, so that an export that fails midway is not imported as a whole
+    result = engine.pipe(["export", container], args + ["-"] + target,
+                         transform=lambda src, out: shutil.copyfileobj(src, out, 1 << 20),
+                         timeout=timeout)
     return printed_id(result.stdout)
+
+
+def drop_committed_base(engine, base, timeout=DEFAULT_TIMEOUT):
+    """Remove BASE, an untagged image this run made (an import) and then
+    committed a container of, once that container is gone.  Docker's commit
+    is a child of BASE, which goes with it: nothing to do.  Podman's is an
+    import of its own (see :func:`commit`), which leaves BASE behind."""
+    if engine.capabilities.is_podman:
+        remove_image(engine, base, timeout=timeout, check=False)
 
 
 def config_changes(config):

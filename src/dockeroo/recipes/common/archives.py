@@ -6,8 +6,8 @@ with zc.buildout's download utility (``download-cache``, ``offline``).
 Archives are read as streams (tar, gzip, bzip2, xz; zstd through the
 ``zstd`` command when Python cannot read it), merged and piped into
 ``docker import``: nothing is extracted to disk.  Checksums are verified on
-the bytes as they stream; a mismatch aborts the import before ``docker
-import`` sees the end of its input.
+the bytes as they stream; after a mismatch ``docker import`` gets an input
+that ends inside a tar block, which it refuses (nothing is imported).
 
 Fast path: a single archive without a prefix, in a format ``docker import``
 reads itself, is passed to it byte for byte (:func:`passthrough`), hashed
@@ -34,7 +34,7 @@ from contextlib import suppress
 from zc.buildout import UserError
 
 from dockeroo.base import tarstream
-from dockeroo.runtime.container import commit, split_change
+from dockeroo.runtime.container import commit, drop_committed_base, label_change, split_change
 from dockeroo.engine.commands import repeated
 from dockeroo.engine.process import DEFAULT_LONG_TIMEOUT, printed_id
 from dockeroo.engine.errors import DockerError
@@ -443,8 +443,9 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
     Any problem with an archive raises a UserError naming the part, OPTION
     and the archive's line; a cached download whose checksum does not match
     is removed from the download cache.  On any failure the images and the
-    container made so far are removed (``docker import`` is aborted before
-    the end of its input, so it creates nothing).
+    container made so far are removed (the input of a ``docker import`` that
+    fails is spoiled before its end, so the import refuses it and creates
+    nothing: see :class:`dockeroo.engine.process.Feed`).
     """
     with Fetcher(buildout_options, logger) as fetcher:
         paths = []
@@ -465,9 +466,11 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
                                 " into /" + archive.prefix if archive.prefix else "")
                 writer = lambda out, p=path, a=archive: write_archive(p, a, out)
                 if index == 0:
+                    # the final image's CHANGES, or (for the container the next
+                    # archives go into) LABELS: an interrupted run's is swept
+                    first = changes if len(paths) == 1 else [label_change(labels)] if labels else []
                     args = ["import"] + repeated("--change", [  # Podman: one label a line
-                        line for change in (changes if len(paths) == 1 else ())
-                        for line in split_change(change)])
+                        line for change in first for line in split_change(change)])
                     if len(paths) == 1 and not archive.prefix and passthrough_format(path):
                         image = _import_as_is(engine, args + ["-"], path, archive, opts,
                                               option, fetcher, timeout, logger)
@@ -486,6 +489,9 @@ def import_archives(engine, archives, opts, option, buildout_options, changes=()
             if made_container:
                 image = commit(engine, made_container[0], None, changes, timeout=timeout)
                 made_images.append(image)
+                remove_container(engine, made_container[0], timeout=timeout)
+                made_container.clear()
+                drop_committed_base(engine, made_images[0], timeout=timeout)
             return image
         except BaseException:
             for name in made_container:
