@@ -228,8 +228,9 @@ class DockerRecorder:
         return [c["argv"] for c in self.calls() if command is None or c["argv"][:1] == [command]]
 
     def made_ids(self):
-        """The image ids that the recorded imports and commits printed."""
-        return [r["printed"] for r in self._records() if r.get("printed")]
+        """The image ids (whole, or a prefix) that the recorded imports,
+        commits and builds (their steps) printed."""
+        return [i for r in self._records() for i in r.get("printed", "").split()]
 
     def clear(self):
         if os.path.exists(self.log):
@@ -265,20 +266,36 @@ def make_docker_recorder(directory, real):
                 os.write(fd, (json.dumps(record) + "\\n").encode())
                 os.close(fd)
             append(record)
-            if args[:1] not in (["import"], ["commit"]):
+            if args[:1] not in (["import"], ["commit"], ["build"]):
                 os.execv(REAL, [REAL] + args)
-            # the id an import or commit prints: an image the run makes and removes
-            # again by that id is a helper (see plan_exact.classify); the real
-            # client dies with this wrapper (a timeout kills the wrapper)
-            import ctypes, signal
+            # the ids an import, commit or build (its steps) prints: an image the run
+            # makes and removes again by its id is a helper (see plan_exact.classify);
+            # the output is passed on as it comes, and the real client dies with this
+            # wrapper (a timeout kills the wrapper)
+            import ctypes, re, signal
             libc = ctypes.CDLL(None, use_errno=True)
             proc = subprocess.Popen([REAL] + args, stdout=subprocess.PIPE,
                                     preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))
-            out = proc.stdout.read()
+            out = []
+            for chunk in iter(lambda: os.read(proc.stdout.fileno(), 65536), b""):
+                os.write(1, chunk)
+                out.append(chunk)
             code = proc.wait()
-            os.write(1, out)
-            if code == 0:
-                append({"printed": out.decode(errors="replace").strip(), "by": args[0]})
+            text = b"".join(out).decode(errors="replace")
+            if args[0] == "build":  # the steps' images, not those taken from the cache
+                ids, cached = [], False
+                for line in text.splitlines():
+                    if re.match(r"\\s*-?--> Using cache", line):
+                        cached = True
+                        continue
+                    found = re.match(r"\\s*-?--> ([0-9a-f]{11,64})\\s*$", line)
+                    if found and not cached:
+                        ids.append(found.group(1))
+                    cached = cached and not found
+            else:
+                ids = text.split()[-1:] if code == 0 else []
+            if ids:
+                append({"printed": " ".join(ids), "by": args[0]})
             sys.exit(code if code >= 0 else 128 - code)
             """) % {"python": sys.executable, "real": real, "log": recorder.log})
     os.chmod(wrapper, 0o755)

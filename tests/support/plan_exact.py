@@ -283,10 +283,11 @@ def _command(argv):
 def classify(argvs, made_ids=()):
     """{(kind, name): set of effects} for the mutating commands of ARGVS.
 
-    MADE_IDS are the ids the run's imports and commits printed
+    MADE_IDS are the ids the run's imports, commits and builds printed
     (``DockerRecorder.made_ids``): an image removed by one of them was made
     and removed by the run, a helper (the untagged import a committed image
-    was made from, left behind by Podman's commit), not a part's object.
+    was made from, a build step's image: Podman leaves both), not a part's
+    object.
 
     Containers dockeroo makes under a temporary name (``NAME-dockeroo-new-RUN``,
     or labelled ``io.dockeroo.temporary``) and renames to NAME count as NAME;
@@ -350,11 +351,13 @@ def classify(argvs, made_ids=()):
 
 
 def _is_made(ref, made_ids):
-    """Whether REF (an image id, possibly short) is one of MADE_IDS."""
-    short = ref.split(":", 1)[-1] if ref.startswith("sha256:") else ref
-    if not re.fullmatch(r"[0-9a-f]{12,64}", short):
+    """Whether REF (an image id, possibly short) is one of MADE_IDS (ids or
+    their prefixes: Podman's build prints 11 digits)."""
+    ref = ref.split(":", 1)[-1] if ref.startswith("sha256:") else ref
+    if not re.fullmatch(r"[0-9a-f]{11,64}", ref):
         return False
-    return any(m.split(":", 1)[-1].startswith(short) for m in made_ids)
+    made = [m.split(":", 1)[-1] for m in made_ids]
+    return any(m.startswith(ref) or ref.startswith(m) for m in made if len(m) >= 11)
 
 
 def _read_only(argv):

@@ -29,7 +29,7 @@ from dockeroo.engine.errors import LegacyBuildSteps, build_needs_buildx
 from dockeroo.base.fingerprint import (IgnoreRules, file_fingerprint, folder_fingerprint,
     hash_values)
 from dockeroo.model.plan import action, not_fingerprinted
-from dockeroo.model.ownership import (LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned,
+from dockeroo.model.ownership import (LABEL_BUILDOUT, LABEL_FINGERPRINT, LABEL_PART, OWNER_OPTION, is_owned,
     label_args, labels_of)
 from dockeroo.runtime.recipe import Recipe as Base
 from dockeroo.model.options import quote_command
@@ -568,6 +568,27 @@ class Recipe(Base):
         except BaseException:
             self.drop_steps(steps.images)
             raise
+        self.drop_unlinked_steps(steps.images)
+
+    def drop_unlinked_steps(self, steps):
+        """Podman: the steps of a build that make no layer before the first
+        one that does (``ARG`` and ``LABEL`` after ``FROM scratch``) leave
+        images that are no parent of the result, so removing the result
+        would leave them.  Those of STEPS that are untagged and childless
+        (dangling) are removed now.  Never raises: the build worked."""
+        if not steps or not self.engine.capabilities.is_podman:
+            return
+        try:
+            listed = self.run(["image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
+                               "--filter", "label=%s=%s" % (LABEL_PART, self.part),
+                               "--filter", "label=%s=%s" % (LABEL_BUILDOUT, self.owner)],
+                              check=False).stdout.split()
+            for image in listed:
+                if any(image.split(":", 1)[-1].startswith(step) for step in steps):
+                    ownership.remove_image(self.engine, image, timeout=self.cmd_timeout(),
+                                           check=False)
+        except Exception as exc:  # noqa: BLE001
+            self.log.debug("left the unlinked images of the build: %s", exc)
 
     def drop_steps(self, steps):
         """After a failed legacy build: remove the images its steps made (not
