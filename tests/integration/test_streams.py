@@ -1,11 +1,16 @@
-"""A stream into ``docker import`` that fails makes no image.
+"""A stream into ``docker import`` or ``docker load`` that fails makes no image.
 
 Docker and Podman both make an image of a stream that ends cleanly between
-two tar members (an empty one too), and Podman 4.3 also of what it received
-when the client is killed in the middle of the request: the engine spoils
-a failed stream before its end (``engine.process.Feed``).
+two tar members (an empty one too; ``docker load`` loads an image archive
+without its end blocks), and Podman 4.3 also of what it received when the
+client is killed in the middle of an import: the engine spoils a failed
+stream before its end (``engine.process.Feed``).  With the stream closed
+instead of spoiled, the writer and load tests fail on both engines; with
+the client killed instead (the code before), the writer tests fail on
+Podman and the producer test on both.
 """
 
+import subprocess
 import tarfile
 import time
 
@@ -85,3 +90,33 @@ def test_a_whole_stream_still_makes_its_image(engine, prefix):
     finally:
         for image in images(label):
             docker("image", "rm", "-f", image)
+
+
+def test_a_load_whose_writer_fails_at_the_end_loads_nothing(engine, prefix, base_image, tmp_path):
+    """``docker load`` of a whole image archive but its end-of-archive blocks,
+    whose writer then fails (as a checksum compared at the end does): the
+    engine must refuse it, not load the image it holds."""
+    ref = prefix + "-loaded:1"
+    docker("tag", base_image, ref)
+    try:
+        archive = tmp_path / "image.tar"
+        subprocess.run(["docker", "save", "--output", str(archive), ref], check=True)
+    finally:
+        docker("image", "rm", ref)
+    members = []
+    with tarfile.open(str(archive)) as tar:
+        for info in tar:
+            data = tar.extractfile(info).read() if info.isfile() else b""
+            members.append((info, data))
+
+    def writer(out):
+        for info, data in members:
+            out.write(info.tobuf(tarfile.USTAR_FORMAT) + data + bytes(-len(data) % 512))
+        out.flush()
+        time.sleep(1.0)
+        raise Broken("the checksum did not match")
+
+    with pytest.raises(Broken):
+        DockerEngine().feed(["load"], writer, timeout=60)
+    time.sleep(2.0)  # an engine may load it after the client has gone
+    assert docker("image", "ls", "--quiet", ref) == ""
