@@ -8,6 +8,7 @@ and removed in teardown; objects not named so are never touched.
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -167,17 +168,40 @@ def registry(tmp_path_factory):
 
 @pytest.fixture
 def buildout(prefix, tmp_path):
-    """A fresh buildout directory; uninstalls all its parts afterwards."""
+    """A fresh buildout directory; uninstalls all its parts afterwards, and
+    fails the test if that left an untagged image with the buildout's label,
+    or a container, volume or network of a part no configuration kept."""
     bo = Buildout(str(tmp_path / "buildout"), prefix)
     yield bo
     if os.path.exists(bo.path(".installed.cfg")):
         bo.uninstall_all()
     # an untagged image is named by no prefix: it is found by this buildout's label
+    label = "label=io.dockeroo.buildout=" + owner_id(bo.directory)
     left = docker("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true",
-                  "--filter", "label=io.dockeroo.buildout=" + owner_id(bo.directory)).split()
+                  "--filter", label).split()
     for image in left:
         subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True)
     assert not left, "untagged images of this buildout left behind: %s" % left
+    # what the parts made goes with their uninstall, but for the parts a
+    # configuration said keep (the prefix's cleanup removes those)
+    if bo.kept is not None:
+        stray = [(kind, name, part) for kind, name, part in _labelled(label)
+                 if part not in bo.kept]
+        assert not stray, "objects of this buildout's parts left after their uninstall: %s" % (
+            stray,)
+
+
+def _labelled(label):
+    """(kind, name, part) of the containers, volumes and networks with LABEL."""
+    found = []
+    for kind, listing in (("container", ["ps", "--all"]), ("volume", ["volume", "ls"]),
+                          ("network", ["network", "ls"])):
+        out = docker(*listing, "--filter", label, "--format",
+                     '{{.Name%s}}\t{{.Label "io.dockeroo.part"}}'
+                     % ("s" if kind == "container" else ""))
+        found += [(kind,) + tuple(line.split("\t", 1)) for line in out.splitlines()
+                  if "\t" in line]
+    return found
 
 
 @pytest.fixture

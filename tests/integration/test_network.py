@@ -156,6 +156,7 @@ def test_network_label_change(buildout, prefix, base_image):
         in result.output
     assert inspect("network", name)["Id"] == found["Id"]
     assert inspect("network", name)["Labels"]["color"] == "blue"
+    docker("rm", prefix + "-user")  # then the uninstall removes the network (teardown checks)
 
 
 def test_network_ipv6_dual_stack(buildout, prefix):

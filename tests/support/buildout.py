@@ -3,6 +3,7 @@
 import atexit
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -140,7 +141,30 @@ class Buildout:
     def __init__(self, directory, prefix):
         self.directory = directory
         self.prefix = prefix
+        #: the parts any run's configuration said keep (None: one said it in a
+        #: form this does not read, so any part may have kept something)
+        self.kept = set()
         os.makedirs(directory, exist_ok=True)
+
+    def _note_kept(self, args):
+        try:
+            with open(self.path("buildout.cfg")) as handle:
+                text = handle.read()
+        except OSError:
+            text = ""
+        part = None
+        for line in text.splitlines() + ["[%s]\nkeep = %s" % tuple(a.split(":keep=", 1))
+                                         for a in args if ":keep=" in a]:
+            for piece in line.splitlines():
+                header = re.match(r"\s*\[([^\]]+)\]", piece)
+                if header:
+                    part = header.group(1)
+                elif re.match(r"\s*keep\s*=\s*(true|yes|on|1)\s*$", piece, re.I):
+                    if self.kept is not None:
+                        self.kept.add(part)
+                elif re.match(r"\s*keep\s*[+-]?=", piece) and \
+                        not re.match(r"\s*keep\s*=\s*(false|no|off|0)?\s*$", piece, re.I):
+                    self.kept = None
 
     def path(self, *names):
         return os.path.join(self.directory, *names)
@@ -164,6 +188,7 @@ class Buildout:
             handle.write(header + "\n" + text)
 
     def run(self, *args, env=None, timeout=1200):
+        self._note_kept(args)
         environ = dict(os.environ)
         environ.update(env or {})
         proc = run_process([BUILDOUT, "-N", *args] if "-n" not in args else [BUILDOUT, *args],
