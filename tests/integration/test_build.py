@@ -4,6 +4,7 @@ import functools
 import http.server
 import os
 import re
+import time
 import subprocess
 import tarfile
 import threading
@@ -252,6 +253,24 @@ def test_build_timeout_names_the_option_and_tags_nothing(buildout, prefix, base_
     made = step_images(result.output)
     assert made, result.output  # the COPY step's
     assert existing(made) == [], result.output
+
+
+def test_a_cancelled_step_still_running_after_the_wait_is_removed_by_the_next_run(
+        buildout, prefix, base_image):
+    """Podman runs a cancelled build's step to its end: one that outlives the
+    part's 10 s wait keeps its image in use; the image is retired, and a run
+    after the step ended removes it (on Docker the step is cancelled at once)."""
+    context(buildout, dockerfile=DOCKERFILE + "RUN sleep 14\n", files={"hello.txt": prefix + "\n"})
+    buildout.configure(part(prefix, base_image, extra="timeout = 3"))
+    started = time.monotonic()
+    result = buildout.fails()
+    assert "did not finish within 3" in result.error_line(), result.output
+    made = step_images(result.output)
+    assert made, result.output  # the COPY step's
+    time.sleep(max(0.0, 16 - (time.monotonic() - started)))  # the step is over
+    context(buildout, files={"hello.txt": prefix + "\n"})  # no sleep: the build works
+    buildout.ok()
+    assert existing(made) == []
 
 
 def test_build_previous_image_kept_while_used(buildout, prefix, base_image):
