@@ -7,6 +7,7 @@ ever removed.
 
 import hashlib
 import os
+import time
 
 from zc.buildout import UserError
 
@@ -48,6 +49,11 @@ def is_owned(obj, part, owner):
     return labels.get(LABEL_PART) == part and labels.get(LABEL_BUILDOUT) == owner
 
 
+#: how long an image may stay "in use" by containers that no longer exist
+#: (seen once on Podman, right after the part's last user was removed)
+USER_GONE_WITHIN = 5
+
+
 def remove_object(engine, kind, name, part, owner, log, timeout=DEFAULT_TIMEOUT,
                   check_owner=True, stop_timeout=None):
     """Remove one object if this part created it; report it otherwise."""
@@ -62,13 +68,19 @@ def remove_object(engine, kind, name, part, owner, log, timeout=DEFAULT_TIMEOUT,
             stop_containers(engine, [name], int(stop_timeout), log, timeout=timeout)
         remove_container(engine, name, timeout=timeout)
     elif kind == "image":
-        try:
-            remove_image(engine, name, timeout=timeout)
-        except InUse as exc:
-            raise UserError("Part [%s]: image %s is still used by container(s) %s; remove or "
-                            "recreate them from another image first (nothing was removed)"
-                            % (part, name, ", ".join(containers_named_in(
-                                engine, exc.container_ids(obj.get("Id", "")))) or "(unknown)"))
+        deadline = time.monotonic() + USER_GONE_WITHIN
+        while True:
+            try:
+                remove_image(engine, name, timeout=timeout)
+                break
+            except InUse as exc:
+                users = containers_named_in(engine, exc.container_ids(obj.get("Id", "")))
+                if not users and time.monotonic() < deadline:
+                    time.sleep(0.5)  # a container just removed: Podman may still hold the image
+                    continue
+                raise UserError("Part [%s]: image %s is still used by container(s) %s; remove "
+                                "or recreate them from another image first (nothing was "
+                                "removed)" % (part, name, ", ".join(users) or "(unknown)"))
     elif kind == "volume":
         try:
             engine.run(["volume", "rm", name], timeout=timeout)
